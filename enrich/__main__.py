@@ -1,0 +1,5 @@
+"""`python -m enrich`."""
+
+from enrich.cli import main
+
+main()

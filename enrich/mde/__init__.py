@@ -1,0 +1,1 @@
+"""Microsoft Defender for Endpoint client: auth, HTTP, quotas, entity statistics."""

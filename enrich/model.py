@@ -1,0 +1,80 @@
+"""Core value types shared by sources, the classifier, the engine and the sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class IndicatorType(StrEnum):
+    """The indicator types of the contract (`mde_type`)."""
+
+    IPV4 = "ipv4"
+    IPV6 = "ipv6"
+    DOMAIN = "domain"
+    URL = "url"
+    MD5 = "md5"
+    SHA1 = "sha1"
+    SHA256 = "sha256"
+
+
+class Status(StrEnum):
+    """Row statuses of the contract (`mde_status`)."""
+
+    PENDING = "pending"  # a lookupable indicator, not looked up (classify)
+    SEEN = "seen"
+    NOT_SEEN = "not_seen"
+    INVALID = "invalid"
+    UNSUPPORTED = "unsupported"
+    ERROR = "error"
+
+
+@dataclass(frozen=True, slots=True)
+class Indicator:
+    """One classified entry.
+
+    `type` is None when the entry is not an indicator. `value` is the normalised value
+    (refanged, lower-cased where the type allows; the stripped raw text when invalid).
+    `status` is PENDING, INVALID or UNSUPPORTED after classification. `reason` says why an
+    entry is invalid or unsupported; `note` carries remarks on a valid indicator
+    (e.g. "private address", "was defanged").
+    """
+
+    type: IndicatorType | None
+    value: str
+    status: Status
+    reason: str = ""
+    note: str = ""
+
+
+# Output columns appended to every row, in order (the contract's columns first).
+MDE_COLUMNS: tuple[str, ...] = (
+    "mde_type",
+    "mde_value",
+    "mde_status",
+    "mde_org_prevalence",
+    "mde_org_first_seen",
+    "mde_org_last_seen",
+    "mde_error",
+    "mde_note",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class LookupKey:
+    """One distinct question to MDE: an API family and the key it is asked about."""
+
+    family: str  # "files" | "ips" | "domains"
+    key: str  # normalised hash, IP address or host name
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """What MDE answered for one LookupKey (or why it could not)."""
+
+    status: Status  # SEEN, NOT_SEEN, INVALID (MDE said 400) or ERROR
+    prevalence: int | None = None
+    first_seen: str = ""  # ISO 8601 UTC, "" when unknown
+    last_seen: str = ""
+    error: str = ""  # MDE's message for INVALID, the failure for ERROR
+    detail: tuple[tuple[str, str], ...] = ()  # extra named fields (file info, global prevalence)

@@ -1,0 +1,1 @@
+"""A faithful local emulator of Microsoft Defender for Endpoint (login, entity APIs, hunting)."""

@@ -1,0 +1,1 @@
+"""Output writers: CSV, STIX and the run summary."""

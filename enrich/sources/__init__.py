@@ -1,0 +1,1 @@
+"""Input readers: CSV, STIX bundles and JSON Lines, detected from content."""

@@ -1,0 +1,43 @@
+"""The shape every source has: chunks of rows with their classified indicators."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pandas as pd
+
+from enrich.model import Indicator
+
+
+class SourceError(Exception):
+    """An input cannot be read at all. The message is one line naming the file and the problem."""
+
+
+@dataclass
+class Chunk:
+    """A run of consecutive input rows.
+
+    `frame` holds the input columns of these rows as text, exactly as read (for STIX inputs:
+    one row per extracted indicator, with the source object's id, type and pattern).
+    `indicators[i]` holds the classified entries of row i: at least one per row.
+    """
+
+    frame: pd.DataFrame
+    indicators: list[tuple[Indicator, ...]]
+
+
+class Source(ABC):
+    """A readable input. Reading is streaming: never the whole file in memory."""
+
+    name: str  # the path as the user gave it, "-" for stdin
+    format: str  # "csv" | "stix" | "jsonl"
+
+    @abstractmethod
+    def columns(self) -> list[str]:
+        """The input columns, in order, as they will appear in CSV output."""
+
+    @abstractmethod
+    def chunks(self) -> Iterator[Chunk]:
+        """Yield the rows in input order; may be called more than once (re-reads the input)."""
