@@ -122,8 +122,8 @@ def mde_columns(
     """The `mde_*` cells of one row, in `MDE_COLUMNS` order.
 
     `answers` is None for `classify` (lookupable indicators stay `pending`). A row with several
-    indicators lists types and values joined by ";", takes the most telling status (seen, then
-    error, not_seen, pending, unsupported, invalid), the largest prevalence and the widest
+    indicators lists types and values joined by ";", takes the most telling status (error, then
+    seen, not_seen, pending, unsupported, invalid), the largest prevalence and the widest
     first/last-seen span; errors and notes name the value they concern.
     """
     keys = row_keys(indicators)

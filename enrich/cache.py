@@ -1,0 +1,275 @@
+"""The answer cache (SQLite), which is also the checkpoint a stopped run resumes from.
+
+One row per (tenant, API family, key, lookback hours). Every answer is committed as it arrives.
+Durability: WAL journal with `synchronous=FULL`, so each commit is on disk (fsynced) before
+`put` returns; a power cut or a kill loses at most the calls still in flight, never a stored
+answer, and never corrupts the file. The cost, one fsync per answer, is far below MDE's pace
+(at most 100 answers a minute per API family).
+
+ERROR answers are not stored (they are asked again next run); SEEN, NOT_SEEN and INVALID
+(MDE said 400) are.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from enrich.model import Answer, LookupKey, Status
+
+SCHEMA_VERSION = 1
+_CHUNK = 400  # keys per IN (...) query, well under SQLite's variable limit
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS answers (
+    tenant         TEXT    NOT NULL,
+    family         TEXT    NOT NULL,
+    key            TEXT    NOT NULL,
+    lookback_hours INTEGER NOT NULL,
+    status         TEXT    NOT NULL,
+    prevalence     INTEGER,
+    first_seen     TEXT    NOT NULL DEFAULT '',
+    last_seen      TEXT    NOT NULL DEFAULT '',
+    error          TEXT    NOT NULL DEFAULT '',
+    detail         TEXT    NOT NULL DEFAULT '[]',
+    fetched_at     REAL    NOT NULL,
+    PRIMARY KEY (tenant, family, key, lookback_hours)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS answers_fetched_at ON answers (fetched_at);
+"""
+_CACHED = (Status.SEEN, Status.NOT_SEEN, Status.INVALID)
+
+
+class CacheError(Exception):
+    """The cache file cannot be used; the message names the file and what to do."""
+
+    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
+        super().__init__(f"cache {os.fspath(path)}: {problem}")
+        self.path = os.fspath(path)
+
+
+def default_cache_path() -> Path:
+    """`$XDG_CACHE_HOME/enrich/cache.sqlite3`, else `~/.cache/enrich/cache.sqlite3` (`%LOCALAPPDATA%` on Windows)."""
+    base = os.environ.get("XDG_CACHE_HOME")
+    if not base and os.name == "nt":
+        base = os.environ.get("LOCALAPPDATA")
+    root = Path(base) if base else Path.home() / ".cache"
+    return root / "enrich" / "cache.sqlite3"
+
+
+def _iso(epoch: float | None) -> str:
+    if epoch is None:
+        return ""
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class Cache:
+    """Answers by (tenant, family, key, lookback hours). One writer; readers may run alongside."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path) if path is not None else default_cache_path()
+        self._clock = clock
+        self._db: sqlite3.Connection | None = None
+        self._open()
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def _fail(self, problem: str) -> CacheError:
+        return CacheError(self.path, problem)
+
+    def _open(self) -> None:
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise self._fail(f"cannot create the directory {self.path.parent}: {exc.strerror}") from None
+        if self.path.is_dir():
+            raise self._fail("is a directory, not a cache file")
+        created = not self.path.exists()
+        try:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise self._fail(f"cannot open it ({exc}); check the path and its permissions") from None
+        try:
+            if created:
+                os.chmod(self.path, 0o600)
+        except OSError:
+            pass
+        try:
+            db.execute("PRAGMA busy_timeout = 10000")
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                # e.g. a file system without shared memory: fall back to a rollback journal.
+                db.execute("PRAGMA journal_mode = DELETE")
+            db.execute("PRAGMA synchronous = FULL")
+            version = db.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise self._fail(
+                    f"was written by a newer version of enrich (schema {version}); upgrade enrich or use another cache file"
+                )
+            db.executescript(_SCHEMA)
+            if version < SCHEMA_VERSION:
+                db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            db.execute("SELECT count(*) FROM answers WHERE 0").fetchone()
+        except sqlite3.DatabaseError as exc:
+            db.close()
+            raise self._explain(exc) from None
+        self._db = db
+
+    def _explain(self, exc: sqlite3.Error) -> CacheError:
+        text = str(exc)
+        lowered = text.lower()
+        if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
+            return self._fail(
+                f"the file is damaged or not an enrich cache ({text}); delete it (or run `enrich cache clear`) "
+                "and the answers will be fetched again"
+            )
+        if "readonly" in lowered or "read-only" in lowered or "permission" in lowered or "unable to open" in lowered:
+            return self._fail(f"cannot write to it ({text}); check the permissions of the file and its directory")
+        if "disk" in lowered and "full" in lowered:
+            return self._fail(f"the disk is full ({text}); free some space and run again (answers stored so far are kept)")
+        if "locked" in lowered or "busy" in lowered:
+            return self._fail(f"another process holds it locked ({text}); is another enrich run using it?")
+        return self._fail(text)
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise self._fail("the cache is closed")
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    def __enter__(self) -> Cache:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # -- answers ------------------------------------------------------------------------------
+
+    def get_many(
+        self,
+        tenant: str,
+        lookback_hours: int,
+        keys: Iterable[LookupKey],
+        max_age_seconds: float | None = None,
+    ) -> dict[LookupKey, Answer]:
+        """The cached answers among `keys` (fresher than `max_age_seconds` when given)."""
+        by_family: dict[str, list[str]] = {}
+        for key in keys:
+            by_family.setdefault(key.family, []).append(key.key)
+        oldest = -1.0 if max_age_seconds is None else self._clock() - max_age_seconds
+        found: dict[LookupKey, Answer] = {}
+        try:
+            for family, names in by_family.items():
+                for start in range(0, len(names), _CHUNK):
+                    chunk = names[start : start + _CHUNK]
+                    marks = ",".join("?" * len(chunk))
+                    rows = self.db.execute(
+                        "SELECT key, status, prevalence, first_seen, last_seen, error, detail FROM answers "
+                        f"WHERE tenant = ? AND family = ? AND lookback_hours = ? AND fetched_at >= ? AND key IN ({marks})",
+                        (tenant, family, int(lookback_hours), oldest, *chunk),
+                    )
+                    for key, status, prevalence, first, last, error, detail in rows:
+                        found[LookupKey(family, key)] = Answer(
+                            Status(status),
+                            prevalence=prevalence,
+                            first_seen=first,
+                            last_seen=last,
+                            error=error,
+                            detail=_detail_from_json(detail),
+                        )
+        except sqlite3.DatabaseError as exc:
+            raise self._explain(exc) from None
+        return found
+
+    def put(self, tenant: str, lookback_hours: int, key: LookupKey, answer: Answer) -> bool:
+        """Store one answer, committed before returning; False (not stored) for ERROR answers."""
+        if answer.status not in _CACHED:
+            return False
+        try:
+            self.db.execute(
+                "INSERT OR REPLACE INTO answers (tenant, family, key, lookback_hours, status, prevalence, "
+                "first_seen, last_seen, error, detail, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    tenant,
+                    key.family,
+                    key.key,
+                    int(lookback_hours),
+                    answer.status.value,
+                    answer.prevalence,
+                    answer.first_seen,
+                    answer.last_seen,
+                    answer.error,
+                    json.dumps([list(pair) for pair in answer.detail], ensure_ascii=False),
+                    self._clock(),
+                ),
+            )
+        except sqlite3.DatabaseError as exc:
+            raise self._explain(exc) from None
+        return True
+
+    # -- maintenance --------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        """Entries per family and status, oldest/newest fetch time, file size."""
+        try:
+            by_family: dict[str, dict[str, int]] = {}
+            total = 0
+            for family, status, count in self.db.execute(
+                "SELECT family, status, count(*) FROM answers GROUP BY family, status ORDER BY family, status"
+            ):
+                by_family.setdefault(family, {})[status] = count
+                total += count
+            oldest, newest, tenants = self.db.execute(
+                "SELECT min(fetched_at), max(fetched_at), count(DISTINCT tenant) FROM answers"
+            ).fetchone()
+        except sqlite3.DatabaseError as exc:
+            raise self._explain(exc) from None
+        size = 0
+        for suffix in ("", "-wal", "-shm"):
+            try:
+                size += os.path.getsize(f"{self.path}{suffix}")
+            except OSError:
+                pass
+        return {
+            "path": str(self.path),
+            "entries": total,
+            "by_family": by_family,
+            "tenants": tenants,
+            "oldest": _iso(oldest),
+            "newest": _iso(newest),
+            "size_bytes": size,
+        }
+
+    def clear(self, older_than: float | None = None) -> int:
+        """Delete entries fetched more than `older_than` seconds ago (all when None); returns how many."""
+        try:
+            if older_than is None:
+                cursor = self.db.execute("DELETE FROM answers")
+            else:
+                cursor = self.db.execute("DELETE FROM answers WHERE fetched_at < ?", (self._clock() - older_than,))
+            removed = cursor.rowcount
+            if older_than is None:
+                self.db.execute("VACUUM")
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        except sqlite3.DatabaseError as exc:
+            raise self._explain(exc) from None
+        return removed
+
+
+def _detail_from_json(text: str) -> tuple[tuple[str, str], ...]:
+    try:
+        pairs = json.loads(text or "[]")
+        return tuple((str(name), str(value)) for name, value in pairs)
+    except (ValueError, TypeError):
+        return ()

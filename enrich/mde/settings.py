@@ -1,0 +1,289 @@
+"""Configuration of the MDE client: flags override the environment, which overrides secrets.json."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import stat
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from urllib.parse import urlsplit
+
+from enrich.mde.errors import ConfigError, register_secret
+
+log = logging.getLogger(__name__)
+
+ENTITY_FAMILIES: tuple[str, ...] = ("files", "ips", "domains")
+DEFAULT_RATE_LIMIT = "100/min,1500/hour"
+# Legacy advanced hunting (`/api/advancedqueries/run`): 45/min and 1,500/hour per tenant.
+DEFAULT_HUNTING_RATE_LIMIT = "45/min,1500/hour"
+DEFAULT_API_URL = "https://api.security.microsoft.com"
+DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
+DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
+MAX_LOOKBACK_HOURS = 720
+
+RateLimits = dict[str, list[tuple[int, float]]]
+
+# Environment variable for each Settings field the environment may set.
+ENV_VARS: dict[str, str] = {
+    "tenant_id": "MDE_TENANT_ID",
+    "client_id": "MDE_CLIENT_ID",
+    "client_secret": "MDE_CLIENT_SECRET",
+    "client_certificate": "MDE_CLIENT_CERTIFICATE",
+    "api_url": "MDE_API_URL",
+    "login_url": "MDE_LOGIN_URL",
+    "graph_url": "MDE_GRAPH_URL",
+    "ca_bundle": "MDE_CA_BUNDLE",
+    "rate_limit": "MDE_RATE_LIMIT",
+}
+# Keys of secrets.json for each field.
+SECRETS_KEYS: dict[str, str] = {
+    "tenant_id": "mde_tenant_id",
+    "client_id": "mde_client_id",
+    "client_secret": "mde_client_secret",
+    "client_certificate": "mde_client_certificate",
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the MDE client needs. The secret is excluded from repr and registered for scrubbing."""
+
+    tenant_id: str = ""
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)
+    client_certificate: str | None = None  # PEM file holding the private key and the certificate
+    api_url: str = DEFAULT_API_URL
+    login_url: str = DEFAULT_LOGIN_URL
+    graph_url: str = DEFAULT_GRAPH_URL
+    ca_bundle: str | None = None
+    rate_limits: RateLimits = field(default_factory=lambda: parse_rate_limits(DEFAULT_RATE_LIMIT))
+    lookback_hours: int = MAX_LOOKBACK_HOURS
+    concurrency: int = 8
+    timeout: float = 30.0
+    max_retries: int = 6
+    file_info: bool = False
+
+    def __post_init__(self) -> None:
+        register_secret(self.client_secret)
+        for name in ("api_url", "login_url", "graph_url"):
+            object.__setattr__(self, name, _check_https(name, getattr(self, name)))
+        if not 1 <= int(self.lookback_hours) <= MAX_LOOKBACK_HOURS:
+            raise ConfigError(
+                f"lookback hours must be between 1 and {MAX_LOOKBACK_HOURS} (30 days, MDE's maximum); "
+                f"got {self.lookback_hours}"
+            )
+        if int(self.concurrency) < 1:
+            raise ConfigError(f"concurrency must be at least 1; got {self.concurrency}")
+        if float(self.timeout) <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds; got {self.timeout}")
+        if int(self.max_retries) < 0:
+            raise ConfigError(f"max retries must be 0 or more; got {self.max_retries}")
+        for name, var in (("ca_bundle", "MDE_CA_BUNDLE"), ("client_certificate", "MDE_CLIENT_CERTIFICATE")):
+            path = getattr(self, name)
+            if path and not os.path.isfile(path):
+                raise ConfigError(f"{var} points to {path!r}, which is not a readable file")
+
+    @property
+    def authority(self) -> str:
+        return f"{self.login_url}/{self.tenant_id}"
+
+    def missing_credentials(self) -> list[str]:
+        """Names of the variables still to set for a token (empty when complete)."""
+        missing = []
+        if not self.tenant_id:
+            missing.append("MDE_TENANT_ID")
+        if not self.client_id:
+            missing.append("MDE_CLIENT_ID")
+        if not self.client_secret and not self.client_certificate:
+            missing.append("MDE_CLIENT_SECRET (or MDE_CLIENT_CERTIFICATE)")
+        return missing
+
+    def require_credentials(self) -> None:
+        """Raise ConfigError naming what to set when credentials are incomplete."""
+        missing = self.missing_credentials()
+        if missing:
+            raise ConfigError(
+                "MDE credentials are missing: set "
+                + ", ".join(missing)
+                + " in the environment, or put mde_tenant_id, mde_client_id and mde_client_secret "
+                "in a secrets.json passed with --secrets"
+            )
+
+
+def _check_https(name: str, url: str) -> str:
+    url = (url or "").strip().rstrip("/")
+    var = ENV_VARS.get(name, name)
+    parts = urlsplit(url)
+    if parts.scheme.lower() != "https" or not parts.hostname:
+        raise ConfigError(
+            f"{var} must be an https:// address such as https://host.example; got {url!r} "
+            "(plain http is refused because tokens would travel in clear)"
+        )
+    if parts.query or parts.fragment:
+        raise ConfigError(f"{var} must not contain a query or fragment; got {url!r}")
+    return url
+
+
+_UNITS = {
+    "s": 1.0,
+    "sec": 1.0,
+    "secs": 1.0,
+    "second": 1.0,
+    "seconds": 1.0,
+    "m": 60.0,
+    "min": 60.0,
+    "mins": 60.0,
+    "minute": 60.0,
+    "minutes": 60.0,
+    "h": 3600.0,
+    "hr": 3600.0,
+    "hour": 3600.0,
+    "hours": 3600.0,
+}
+_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d*)?|\.\d+)?\s*([a-z]+)\s*$")
+
+
+def parse_rate_limit(spec: str) -> list[tuple[int, float]]:
+    """Parse `"100/min,1500/hour"` into `[(100, 60.0), (1500, 3600.0)]`.
+
+    Each part is `COUNT/[NUMBER]UNIT` with UNIT one of s, sec, m, min, h, hour (and plurals);
+    e.g. `100/1s`, `1500/60s`, `100/0.1s`, `10/2.5m`.
+    """
+    limits: list[tuple[int, float]] = []
+    for part in (spec or "").split(","):
+        if not part.strip():
+            continue
+        match = _LIMIT_RE.match(part.lower())
+        if not match or match.group(3) not in _UNITS:
+            raise ConfigError(
+                f"cannot read the rate limit {part.strip()!r}: write COUNT/UNIT such as 100/min, "
+                "1500/hour, 10/s or 100/1.5s, separated by commas"
+            )
+        count = int(match.group(1))
+        window = float(match.group(2) or 1) * _UNITS[match.group(3)]
+        if count < 1 or window <= 0:
+            raise ConfigError(f"the rate limit {part.strip()!r} must allow at least 1 call in a window above 0")
+        limits.append((count, window))
+    if not limits:
+        raise ConfigError(f"the rate limit {spec!r} is empty; write e.g. {DEFAULT_RATE_LIMIT}")
+    return sorted(limits, key=lambda item: item[1])
+
+
+def parse_rate_limits(spec: str) -> RateLimits:
+    """Per-family limits: `"100/min,1500/hour"` applies to files, ips and domains.
+
+    Parts separated by `;` may name a family: `"100/min,1500/hour;hunting=45/min,1500/hour"`.
+    Families not named keep their defaults (hunting: 45/min, 1500/hour).
+    """
+    result: RateLimits = {"hunting": parse_rate_limit(DEFAULT_HUNTING_RATE_LIMIT)}
+    entity = parse_rate_limit(DEFAULT_RATE_LIMIT)
+    named: RateLimits = {}
+    for chunk in (spec or "").split(";"):
+        if not chunk.strip():
+            continue
+        if "=" in chunk:
+            family, _, limits = chunk.partition("=")
+            named[family.strip().lower()] = parse_rate_limit(limits)
+        else:
+            entity = parse_rate_limit(chunk)
+    for family in ENTITY_FAMILIES:
+        result[family] = list(entity)
+    result.update(named)
+    return result
+
+
+def _read_secrets_file(path: str) -> dict[str, str]:
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            data = json.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"the secrets file {path} does not exist") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read the secrets file {path}: {exc.strerror}") from None
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"the secrets file {path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the secrets file {path} must hold a JSON object with mde_tenant_id, mde_client_id, ...")
+    register_secret(str(data.get("mde_client_secret") or ""))
+    try:
+        mode = os.stat(path).st_mode
+        if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
+            log.warning("the secrets file %s is readable by other users; consider chmod 600 %s", path, path)
+    except OSError:
+        pass
+    out: dict[str, str] = {}
+    for name, key in SECRETS_KEYS.items():
+        value = data.get(key)
+        if value not in (None, ""):
+            out[name] = str(value)
+    return out
+
+
+_FIELDS = {
+    "tenant_id",
+    "client_id",
+    "client_secret",
+    "client_certificate",
+    "api_url",
+    "login_url",
+    "graph_url",
+    "ca_bundle",
+    "rate_limits",
+    "lookback_hours",
+    "concurrency",
+    "timeout",
+    "max_retries",
+    "file_info",
+}
+
+
+def load_settings(
+    secrets_file: str | None = None,
+    *,
+    require_credentials: bool = True,
+    environ: Mapping[str, str] | None = None,
+    **overrides: object,
+) -> Settings:
+    """Build Settings from (lowest to highest) defaults, secrets.json, the environment, `overrides`.
+
+    `overrides` are Settings field names (as click passes them; None means "not given"); the
+    rate limit may be given as `rate_limit="100/min,1500/hour"` or as parsed `rate_limits`.
+    Raises ConfigError, naming the variables to set, when credentials are missing and
+    `require_credentials` is true.
+    """
+    env = os.environ if environ is None else environ
+    values: dict[str, object] = {}
+    if secrets_file:
+        values.update(_read_secrets_file(secrets_file))
+    for name, var in ENV_VARS.items():
+        value = env.get(var)
+        if value is not None and value.strip() != "":
+            values[name] = value.strip() if name != "client_secret" else value
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name != "rate_limit" and name not in _FIELDS:
+            raise TypeError(f"load_settings() got an unexpected setting {name!r}")
+        values[name] = value
+    register_secret(str(values.get("client_secret") or ""))
+    spec = values.pop("rate_limit", None)
+    if spec is not None and "rate_limits" not in overrides:
+        values["rate_limits"] = parse_rate_limits(str(spec))
+    try:
+        for name, cast in (("lookback_hours", int), ("concurrency", int), ("max_retries", int), ("timeout", float)):
+            if name in values:
+                values[name] = cast(values[name])  # type: ignore[operator]
+    except ValueError as exc:
+        raise ConfigError(f"a numeric setting is not a number: {exc}") from None
+    settings = Settings(**values)  # type: ignore[arg-type]
+    if require_credentials:
+        settings.require_credentials()
+    return settings
+
+
+def with_overrides(settings: Settings, **changes: object) -> Settings:
+    """A copy of `settings` with some fields changed (validated again)."""
+    return replace(settings, **changes)  # type: ignore[arg-type]

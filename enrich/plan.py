@@ -1,0 +1,44 @@
+"""First pass over the inputs: count rows and collect each distinct lookup once."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from enrich.model import LookupKey
+from enrich.outcome import row_keys
+from enrich.sources.interface import Source
+
+
+@dataclass
+class Plan:
+    """What a run has to ask MDE, in first-seen order, and what the inputs hold."""
+
+    keys: dict[LookupKey, None] = field(default_factory=dict)  # an ordered set
+    rows: int = 0
+    indicators: int = 0
+    by_type: Counter[str] = field(default_factory=Counter)
+    by_class: Counter[str] = field(default_factory=Counter)  # classification status per indicator
+
+    def per_family(self, keys: Iterable[LookupKey] | None = None) -> Counter[str]:
+        """How many lookups fall to each API family."""
+        return Counter(k.family for k in (self.keys if keys is None else keys))
+
+
+def make_plan(sources: Iterable[Source]) -> Plan:
+    """Read every source once and collect the distinct lookups its rows need."""
+    plan = Plan()
+    keys = plan.keys
+    for source in sources:
+        for chunk in source.chunks():
+            plan.rows += len(chunk.indicators)
+            for indicators in chunk.indicators:
+                plan.indicators += len(indicators)
+                for ind in indicators:
+                    plan.by_type[ind.type.value if ind.type else "none"] += 1
+                    plan.by_class[ind.status.value] += 1
+                for key in row_keys(indicators):
+                    if key is not None:
+                        keys[key] = None
+    return plan

@@ -1,0 +1,114 @@
+"""Sandbox settings: the server knobs (`SandboxConfig`) and the registered apps (`ClientSpec`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# Application roles of the WindowsDefenderATP resource the sandbox knows about.
+MDE_ROLES: frozenset[str] = frozenset(
+    {
+        "File.Read.All",
+        "Ip.Read.All",
+        "URL.Read.All",
+        "Alert.Read.All",
+        "Alert.ReadWrite.All",
+        "Machine.Read.All",
+        "Machine.ReadWrite.All",
+        "AdvancedQuery.Read.All",
+        "Ti.ReadWrite",
+        "Ti.ReadWrite.All",
+    }
+)
+# Application roles of Microsoft Graph the sandbox knows about.
+GRAPH_ROLES: frozenset[str] = frozenset({"ThreatHunting.Read.All"})
+
+DEFAULT_ROLES: tuple[str, ...] = (
+    "File.Read.All",
+    "Ip.Read.All",
+    "URL.Read.All",
+    "Alert.Read.All",
+    "Machine.Read.All",
+    "AdvancedQuery.Read.All",
+    "ThreatHunting.Read.All",
+)
+
+# Fault kinds applied to API requests (rates per request), and to the token endpoints.
+API_FAULTS: tuple[str, ...] = ("500", "503", "reset", "malformed", "slow")
+TOKEN_FAULTS: tuple[str, ...] = ("token_429", "token_500", "token_503", "token_slow")
+
+
+@dataclass(frozen=True)
+class ClientSpec:
+    """One app registration: its id, secret, tenant and granted application roles.
+
+    `roles` lists MDE and Graph roles together; a token only carries the roles of its audience.
+    `certificate_pem` (a PEM certificate) lets the app authenticate with a signed client
+    assertion (RS256 or PS256) instead of the secret. `secret_expired` makes a correct secret
+    fail with AADSTS7000222.
+    """
+
+    client_id: str
+    secret: str
+    tenant_id: str
+    roles: tuple[str, ...] = DEFAULT_ROLES
+    secret_expired: bool = False
+    certificate_pem: str | None = None
+    display_name: str = "enrich-sandbox"
+
+
+@dataclass
+class SandboxConfig:
+    """Knobs of one sandbox server.
+
+    `time_scale` speeds up the quota clock: with 60, a one-minute quota window lasts one real
+    second and Retry-After values shrink accordingly. Limits are (per minute, per hour) for each
+    (API family, tenant, app). `faults` maps a fault kind (`500`, `503`, `reset`, `malformed`,
+    `slow`, and for the token endpoints `token_429`, `token_500`, `token_503`, `token_slow`) to
+    its rate per request. `lookback_policy` says what a `lookBackHours` outside 1..720 gets:
+    `"reject"` (400 InvalidInput) or `"clamp"`. `md5_policy` says what `/api/files/{md5}` gets:
+    `"reject"` (400 InvalidHashValue) or `"accept"` (looked up like SHA-1/SHA-256).
+    `sample_dir` is scanned for indicators to seed the dataset (None: the repository's
+    `sample_data/` when present, "" to skip).
+    """
+
+    port: int = 0
+    seed: int = 1
+    time_scale: float = 1.0
+    entity_limits: tuple[int, int] = (100, 1500)
+    hunting_limits: tuple[int, int] = (45, 1500)
+    token_lifetime: int = 3599
+    latency: tuple[float, float] = (0.0, 0.0)
+    faults: dict[str, float] = field(default_factory=dict)
+    slow_seconds: float = 30.0
+    data_file: str | None = None
+    clients: list[ClientSpec] | None = None
+    lookback_policy: str = "reject"
+    md5_policy: str = "reject"
+    sample_dir: str | None = None
+    host: str = "127.0.0.1"
+
+    def validate(self) -> None:
+        """Raise ValueError for settings the server cannot honour."""
+        if self.time_scale <= 0:
+            raise ValueError("time_scale must be > 0")
+        for name in ("entity_limits", "hunting_limits"):
+            per_min, per_hour = getattr(self, name)
+            if per_min < 1 or per_hour < 1:
+                raise ValueError(f"{name} must be positive")
+        lo, hi = self.latency
+        if lo < 0 or hi < lo:
+            raise ValueError("latency must be MIN,MAX with 0 <= MIN <= MAX")
+        for kind, rate in self.faults.items():
+            if kind not in API_FAULTS + TOKEN_FAULTS:
+                known = ", ".join(API_FAULTS + TOKEN_FAULTS)
+                raise ValueError(f"unknown fault {kind!r} (known: {known})")
+            if not 0 <= rate <= 1:
+                raise ValueError(f"fault rate for {kind} must be within 0..1")
+        if sum(r for k, r in self.faults.items() if k in API_FAULTS) > 1:
+            raise ValueError("API fault rates add up to more than 1")
+        if self.lookback_policy not in ("reject", "clamp"):
+            raise ValueError("lookback_policy must be 'reject' or 'clamp'")
+        if self.md5_policy not in ("reject", "accept"):
+            raise ValueError("md5_policy must be 'reject' or 'accept'")
+        if self.token_lifetime < 1:
+            raise ValueError("token_lifetime must be >= 1 second")

@@ -1,0 +1,90 @@
+"""Per (API family, tenant, app) call quotas: sliding one-minute and one-hour windows.
+
+A request is admitted when fewer than `per_minute` admitted calls fall in the last minute and
+fewer than `per_hour` in the last hour (sliding windows over the admitted calls; refused calls
+are not counted). Window lengths are divided by `time_scale`, so with time_scale=60 the minute
+window lasts one real second. Retry-After is the real time until the oldest call in the full
+window leaves it, rounded up, at least 1 second.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass
+
+ENTITY_FAMILIES = frozenset({"files", "ips", "domains", "alerts", "machines"})
+HUNTING_FAMILIES = frozenset({"hunting", "graph_hunting"})
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """Why a call was refused: the limit hit, its window name and when to come back."""
+
+    limit: int
+    window: str  # "00:01:00" or "01:00:00"
+    retry_after: int  # real seconds
+
+    def message(self) -> str:
+        return (
+            f"API calls quota exceeded! Maximum allowed {self.limit} per {self.window} for the key "
+            f"Destination+TenantID+AppID. You can send requests again in {self.retry_after} seconds."
+        )
+
+
+class Quotas:
+    """Thread-safe sliding-window counters; limits and time scale can change at run time."""
+
+    def __init__(
+        self,
+        entity_limits: tuple[int, int],
+        hunting_limits: tuple[int, int],
+        time_scale: float = 1.0,
+        clock=time.monotonic,
+    ) -> None:
+        self.entity_limits = entity_limits
+        self.hunting_limits = hunting_limits
+        self.time_scale = time_scale
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._minute: dict[tuple[str, str, str], deque[float]] = {}
+        self._hour: dict[tuple[str, str, str], deque[float]] = {}
+
+    def limits_for(self, family: str) -> tuple[int, int]:
+        return self.hunting_limits if family in HUNTING_FAMILIES else self.entity_limits
+
+    def admit(self, family: str, tenant: str, app: str) -> Refusal | None:
+        """Count the call and return None, or return the Refusal (the call is not counted)."""
+        per_minute, per_hour = self.limits_for(family)
+        minute_len = 60.0 / self.time_scale
+        hour_len = 3600.0 / self.time_scale
+        key = (family, tenant, app)
+        with self._lock:
+            now = self._clock()
+            minute = self._minute.setdefault(key, deque())
+            hour = self._hour.setdefault(key, deque())
+            while minute and minute[0] <= now - minute_len:
+                minute.popleft()
+            while hour and hour[0] <= now - hour_len:
+                hour.popleft()
+            refusal = None
+            if len(hour) >= per_hour:
+                wait = hour[len(hour) - per_hour] + hour_len - now
+                refusal = Refusal(per_hour, "01:00:00", max(1, math.ceil(wait)))
+            if len(minute) >= per_minute:
+                wait = minute[len(minute) - per_minute] + minute_len - now
+                minute_refusal = Refusal(per_minute, "00:01:00", max(1, math.ceil(wait)))
+                if refusal is None or minute_refusal.retry_after > refusal.retry_after:
+                    refusal = minute_refusal
+            if refusal:
+                return refusal
+            minute.append(now)
+            hour.append(now)
+            return None
+
+    def reset(self) -> None:
+        with self._lock:
+            self._minute.clear()
+            self._hour.clear()

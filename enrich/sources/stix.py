@@ -1,0 +1,234 @@
+"""STIX input: 2.1 and 2.0 bundles, bare lists, single objects and JSON Lines, read as plain JSON.
+
+Objects are never built with `stix2` (slow, and it rewrites them). One row per extracted entry:
+- `indicator`: one row per comparison of its pattern (see `patterns.extract`); one UNSUPPORTED row
+  for a non-STIX `pattern_type`, one INVALID row for a missing or unparseable pattern.
+- top-level SCOs `ipv4-addr`, `ipv6-addr`, `domain-name`, `url` (value), `file` (one row per hash,
+  or one UNSUPPORTED row when it has none) and `email-addr` (UNSUPPORTED).
+- `observed-data`: rows only for the SCOs embedded in its `objects` dict (STIX 2.0 style). Its
+  `object_refs` (2.1) point at top-level SCOs, which are rows of their own, so they are not
+  counted twice.
+- any other object (relationship, malware, report, x-misp-*...): no row; counted in `stats()`.
+- an unreadable JSON Lines line or a non-object list item: one INVALID row.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any, BinaryIO
+
+import pandas as pd
+
+from enrich.model import Indicator
+from enrich.sources.interface import Chunk, Source, SourceError
+from enrich.sources.patterns import Atom, classify_path, extract, invalid, unsupported
+from enrich.sources.stix_container import Bad, Layout, items, opener_for, probe
+
+COLUMNS = [
+    "stix_id",
+    "stix_type",
+    "stix_pattern",
+    "stix_pattern_type",
+    "stix_path",
+    "stix_value",
+    "stix_spec_version",
+]
+CHUNK_ROWS = 10_000
+ROW_SCO_TYPES = frozenset({"ipv4-addr", "ipv6-addr", "domain-name", "url", "file", "email-addr"})
+# STIX 2.1 cyber-observable types: an object of one of these without spec_version is 2.1.
+_SCO_TYPES = ROW_SCO_TYPES | {
+    "artifact",
+    "autonomous-system",
+    "directory",
+    "email-message",
+    "mac-addr",
+    "mutex",
+    "network-traffic",
+    "process",
+    "software",
+    "user-account",
+    "windows-registry-key",
+    "x509-certificate",
+}
+
+
+def _text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value)
+
+
+def _spec_version(obj: dict, container: str | None) -> str:
+    spec = obj.get("spec_version")
+    if isinstance(spec, str) and spec:
+        return spec
+    if container:
+        return container
+    return "2.1" if obj.get("type") in _SCO_TYPES or "pattern_type" in obj else "2.0"
+
+
+def _hash_step(name: str) -> str:
+    if name.isidentifier() and name.isascii():
+        return name
+    return "'" + name.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def sco_atoms(obj: dict) -> list[Atom]:
+    """The entries of one cyber-observable object (ipv4-addr, ..., file); [] for other types."""
+    kind = obj.get("type")
+    if kind not in ROW_SCO_TYPES:
+        return []
+    if kind == "file":
+        hashes = obj.get("hashes")
+        if not isinstance(hashes, dict) or not hashes:
+            return [
+                Atom(
+                    "file:hashes",
+                    "",
+                    unsupported(
+                        "", "file object has no hashes; only MD5, SHA-1 and SHA-256 can be looked up"
+                    ),
+                )
+            ]
+        atoms = []
+        for algorithm, value in hashes.items():
+            path = f"file:hashes.{_hash_step(str(algorithm))}"
+            if not isinstance(value, str):
+                atoms.append(Atom(path, _text(value), invalid(_text(value), "hash value is not a string")))
+            else:
+                atoms.append(
+                    Atom(path, value, classify_path("file", ("hashes", str(algorithm)), path, value))
+                )
+        return atoms
+    path = f"{kind}:value"
+    value = obj.get("value")
+    if not isinstance(value, str):
+        return [Atom(path, _text(value), invalid(_text(value), f"{kind} object has no text 'value'"))]
+    return [Atom(path, value, classify_path(kind, ("value",), path, value))]
+
+
+def _pattern_atoms(obj: dict, version: str) -> list[Atom]:
+    pattern_type = obj.get("pattern_type")
+    if pattern_type is None:  # STIX 2.0 has no pattern_type: the pattern is STIX
+        pattern_type = "stix"
+    if not isinstance(pattern_type, str) or pattern_type.strip().lower() != "stix":
+        reason = f"pattern_type '{_text(pattern_type)}' is not supported; only STIX patterns can be looked up"
+        return [Atom("", "", unsupported("", reason))]
+    pattern = obj.get("pattern")
+    if not isinstance(pattern, str) or not pattern.strip():
+        return [Atom("", "", invalid("", "indicator has no pattern"))]
+    return list(extract(pattern, "2.0" if version.startswith("2.0") else "2.1"))
+
+
+def object_rows(obj: dict, container_spec: str | None = None) -> list[tuple[tuple[str, ...], Indicator]]:
+    """The rows (frame cells, classified entry) one top-level object gives; [] when it carries none."""
+    kind = obj.get("type")
+    ident = _text(obj.get("id"))
+    if not isinstance(kind, str):
+        return [((ident, "", "", "", "", "", ""), invalid("", "object has no 'type'"))]
+    spec = _spec_version(obj, container_spec)
+    pattern, pattern_type = "", ""
+    if kind == "indicator":
+        pattern, pattern_type = _text(obj.get("pattern")), _text(obj.get("pattern_type"))
+        atoms = _pattern_atoms(obj, spec)
+    elif kind == "observed-data" and isinstance(obj.get("objects"), dict):
+        atoms = [a for sco in obj["objects"].values() if isinstance(sco, dict) for a in sco_atoms(sco)]
+    else:
+        atoms = sco_atoms(obj)
+    return [((ident, kind, pattern, pattern_type, a.path, a.value, spec), a.indicator) for a in atoms]
+
+
+class StixSource(Source):
+    """A STIX file (bundle, list, object) or JSON Lines; every `chunks()` call re-reads it."""
+
+    def __init__(self, name: str, opener: Callable[[], BinaryIO], layout: Layout) -> None:
+        self.name = name
+        self.format = "jsonl" if layout.kind == "jsonl" else "stix"
+        self.layout = layout
+        self._opener = opener
+        self._objects = 0
+        self._rows = 0
+        self._no_indicator: Counter[str] = Counter()
+
+    def columns(self) -> list[str]:
+        return list(COLUMNS)
+
+    def stats(self) -> dict[str, Any]:
+        """Counts from the last full `chunks()` pass: objects, rows, objects without an entry by type."""
+        return {
+            "objects": self._objects,
+            "rows": self._rows,
+            "objects_without_indicator": sum(self._no_indicator.values()),
+            "without_indicator_by_type": dict(self._no_indicator.most_common()),
+        }
+
+    def chunks(self) -> Iterator[Chunk]:
+        self._objects, self._rows, self._no_indicator = 0, 0, Counter()
+        cells: list[tuple[str, ...]] = []
+        entries: list[tuple[Indicator]] = []
+        for item, container_spec in self._items():
+            self._objects += 1
+            if isinstance(item, Bad):
+                rows = [(("", "", "", "", "", "", ""), invalid("", item.reason))]
+            else:
+                rows = object_rows(item, container_spec)
+                if not rows:
+                    self._no_indicator[_text(item.get("type")) or "(no type)"] += 1
+            for row, indicator in rows:
+                cells.append(row)
+                entries.append((indicator,))
+            if len(cells) >= CHUNK_ROWS:
+                yield self._chunk(cells, entries)
+                cells, entries = [], []
+        if cells:
+            yield self._chunk(cells, entries)
+
+    def _items(self) -> Iterator[tuple[Any, str | None]]:
+        try:
+            yield from items(self.name, self._opener, self.layout)
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
+
+    def _chunk(self, cells: list[tuple[str, ...]], entries: list[tuple[Indicator]]) -> Chunk:
+        self._rows += len(cells)
+        return Chunk(frame=pd.DataFrame(cells, columns=COLUMNS, dtype=str), indicators=list(entries))
+
+
+def open_stix(path: str, head: bytes = b"") -> StixSource:
+    """Open a STIX or JSON Lines input; SourceError (one line) when it cannot be read as STIX.
+
+    `head` is the first bytes already read by the format detector (used only for stdin, `-`).
+    """
+    try:
+        opener = opener_for(path, head)
+        layout = probe(path, opener)
+    except OSError as exc:
+        raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    return StixSource(path, opener, layout)
+
+
+def iter_objects(path: str) -> Iterator[dict]:
+    """The input's top-level objects in order, as parsed (plain dicts, unchanged).
+
+    Objects of a bundle nested in a list or a line come out one by one; unreadable lines and
+    list items that are not objects are skipped (they are INVALID rows of the source).
+    """
+    for item, _ in open_stix(path)._items():
+        if isinstance(item, dict):
+            yield item
+
+
+def container_info(path: str) -> dict[str, Any]:
+    """kind (bundle|list|jsonl|object), id and spec_version of the bundle, object count, envelope."""
+    source = open_stix(path)
+    count = sum(1 for _ in source._items())
+    layout = source.layout
+    return {
+        "kind": layout.kind,
+        "id": layout.bundle_id,
+        "spec_version": layout.spec_version,
+        "objects": count,
+        "envelope": layout.envelope,
+    }

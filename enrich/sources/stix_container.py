@@ -1,0 +1,221 @@
+"""Reading STIX containers as plain JSON: bundles, lists, single objects, TAXII envelopes, JSON Lines.
+
+`probe` works out the container kind (SourceError when the input is not STIX at all); `items`
+yields the top-level objects in order, a bundle nested in a list or a line giving its objects.
+Bundles and lists are loaded whole with `json`; JSON Lines are read line by line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import sys
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, BinaryIO
+
+from enrich.sources.interface import SourceError
+
+_JSONL_SUFFIXES = (".jsonl", ".ndjson", ".jsonlines")
+_PROBE_LINES = 10
+_BOM = b"\xef\xbb\xbf"
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    kind: str  # bundle | list | jsonl | object
+    bundle_id: str | None = None
+    spec_version: str | None = None
+    envelope: bool = False  # a TAXII envelope {"objects": [...]} read as a list
+
+
+@dataclass(frozen=True, slots=True)
+class Bad:
+    """An item that is not a usable object: a broken line, a list item that is not an object."""
+
+    reason: str
+
+
+# ---------------------------------------------------------------------------------------- reading
+
+
+def _decode(name: str, data: bytes) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise SourceError(
+            f"{name}: not UTF-8 text (byte 0x{data[exc.start]:02x} at offset {exc.start})"
+        ) from None
+
+
+def _loads(name: str, data: bytes) -> Any:
+    text = _decode(name, data)
+    if not text.strip():
+        raise SourceError(f"{name}: empty file")
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise SourceError(
+            f"{name}: not valid JSON (line {exc.lineno}, column {exc.colno}: {exc.msg})"
+        ) from None
+    except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, 100,000 nested brackets
+        raise SourceError(f"{name}: not readable JSON ({str(exc) or type(exc).__name__})") from None
+
+
+def json_kind(value: Any) -> str:
+    return {str: "string", bool: "boolean", int: "number", float: "number", list: "list"}.get(
+        type(value), "null" if value is None else "object"
+    )
+
+
+def _line_object(line: bytes) -> tuple[Any, str]:
+    """Parse one JSON Lines line: (value, "") or (None, why it is unreadable)."""
+    try:
+        return json.loads(line.decode("utf-8")), ""
+    except UnicodeDecodeError as exc:
+        return None, f"not UTF-8 text (byte 0x{line[exc.start]:02x} at column {exc.start + 1})"
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON (column {exc.colno}: {exc.msg})"
+    except (ValueError, RecursionError) as exc:
+        return None, f"not readable JSON ({str(exc) or type(exc).__name__})"
+
+
+def _nonblank_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+    for number, line in enumerate(stream, 1):
+        if number == 1 and line.startswith(_BOM):
+            line = line[len(_BOM) :]
+        line = line.strip()
+        if line:
+            yield number, line
+
+
+def _is_typed(value: Any) -> bool:
+    return isinstance(value, dict) and isinstance(value.get("type"), str)
+
+
+def _document_layout(name: str, doc: Any) -> Layout:
+    """The layout of a whole-file JSON document, or SourceError when it is not STIX."""
+    if isinstance(doc, list):
+        if not any(_is_typed(item) for item in doc):
+            what = "an empty list" if not doc else "no item is an object with a 'type'"
+            raise SourceError(f"{name}: not STIX: {what}")
+        return Layout("list")
+    if not isinstance(doc, dict):
+        raise SourceError(f"{name}: not STIX: the file holds a JSON {json_kind(doc)}, not objects")
+    kind = doc.get("type")
+    if kind == "bundle":
+        objects = doc.get("objects", [])
+        if not isinstance(objects, list):
+            raise SourceError(f"{name}: not STIX: the bundle's 'objects' is not a list")
+        if objects and not any(_is_typed(o) for o in objects):
+            raise SourceError(f"{name}: not STIX: no object in the bundle has a 'type'")
+        bundle_id = doc.get("id") if isinstance(doc.get("id"), str) else None
+        spec = doc.get("spec_version") if isinstance(doc.get("spec_version"), str) else None
+        return Layout("bundle", bundle_id, spec)
+    if isinstance(kind, str):
+        return Layout("object")
+    objects = doc.get("objects")
+    if isinstance(objects, list) and any(_is_typed(o) for o in objects):
+        return Layout("list", envelope=True)
+    raise SourceError(f"{name}: not STIX: the JSON object has no 'type'")
+
+
+def probe(name: str, opener: Callable[[], BinaryIO]) -> Layout:
+    """Work out the container kind; SourceError when the input is not STIX at all."""
+    with opener() as stream:
+        lines = _nonblank_lines(stream)
+        first = next(lines, None)
+        if first is None:
+            raise SourceError(f"{name}: empty file")
+        value, _ = _line_object(first[1])
+        if isinstance(value, dict):
+            if next(lines, None) is not None or name.lower().endswith(_JSONL_SUFFIXES):
+                return _jsonl_layout(name, opener)
+            return _document_layout(name, value)
+    with opener() as stream:
+        data = stream.read()
+    try:
+        doc = _loads(name, data)
+    except SourceError:
+        if _looks_like_jsonl(opener):
+            return _jsonl_layout(name, opener)
+        raise
+    return _document_layout(name, doc)
+
+
+def _looks_like_jsonl(opener: Callable[[], BinaryIO]) -> bool:
+    """A first line that is more than a bracket, followed by lines that are objects on their own."""
+    with opener() as stream:
+        lines = _nonblank_lines(stream)
+        first = next(lines, None)
+        if first is None or first[1] in (b"{", b"["):
+            return False
+        for _, (_, line) in zip(range(_PROBE_LINES), lines, strict=False):
+            if isinstance(_line_object(line)[0], dict):
+                return True
+    return False
+
+
+def _jsonl_layout(name: str, opener: Callable[[], BinaryIO]) -> Layout:
+    first_error = ""
+    with opener() as stream:
+        for number, line in _nonblank_lines(stream):
+            value, error = _line_object(line)
+            if _is_typed(value):
+                return Layout("jsonl")
+            first_error = first_error or (f"line {number}: {error}" if error else "")
+    raise SourceError(f"{name}: not STIX: " + (first_error or "no line is an object with a 'type'"))
+
+
+def _expand(value: Any, where: str, spec: str | None) -> Iterator[tuple[Any, str | None]]:
+    """An item of a list or a line: a bundle gives its objects, anything else itself."""
+    if isinstance(value, dict) and value.get("type") == "bundle" and isinstance(value.get("objects"), list):
+        inner = value.get("spec_version") if isinstance(value.get("spec_version"), str) else spec
+        for index, obj in enumerate(value["objects"], 1):
+            yield (
+                (obj if isinstance(obj, dict) else Bad(f"{where}, object {index}: not a JSON object")),
+                inner,
+            )
+    elif isinstance(value, dict):
+        yield value, spec
+    else:
+        yield Bad(f"{where}: a JSON {json_kind(value)}, not an object"), spec
+
+
+def items(name: str, opener: Callable[[], BinaryIO], layout: Layout) -> Iterator[tuple[Any, str | None]]:
+    """Every top-level object in order as (dict or Bad, the spec_version of its bundle)."""
+    if layout.kind == "jsonl":
+        with opener() as stream:
+            for number, line in _nonblank_lines(stream):
+                value, error = _line_object(line)
+                if error:
+                    yield Bad(f"line {number}: {error}"), None
+                else:
+                    yield from _expand(value, f"line {number}", None)
+        return
+    with opener() as stream:
+        doc = _loads(name, stream.read())
+    layout = _document_layout(name, doc)  # again: the file may have changed since it was opened
+    if layout.kind == "object":
+        yield from _expand(doc, "object", None)
+        return
+    objects = doc.get("objects", []) if isinstance(doc, dict) else doc
+    for index, value in enumerate(objects, 1):
+        yield from _expand(value, f"object {index}", layout.spec_version)
+
+
+def opener_for(path: str, head: bytes) -> Callable[[], BinaryIO]:
+    """Something that opens the input afresh; stdin and pipes are read once into memory."""
+    if path == "-":
+        data = head + sys.stdin.buffer.read()
+        return lambda: io.BytesIO(data)
+    if os.path.isdir(path):
+        raise SourceError(f"{path}: is a directory")
+    if not os.path.exists(path):
+        raise SourceError(f"{path}: no such file")
+    if not os.path.isfile(path):  # a named pipe, /dev/stdin, <(...): cannot be read twice
+        with open(path, "rb") as stream:
+            data = stream.read()
+        return lambda: io.BytesIO(data)
+    return lambda: open(path, "rb")  # noqa: SIM115 - the caller closes it
