@@ -12,6 +12,7 @@ ERROR answers are not stored (they are asked again next run); SEEN, NOT_SEEN and
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -72,7 +73,9 @@ def _iso(epoch: float | None) -> str:
 class Cache:
     """Answers by (tenant, family, key, lookback hours). One writer; readers may run alongside."""
 
-    def __init__(self, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
+    ) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self._clock = clock
         self._db: sqlite3.Connection | None = None
@@ -129,10 +132,19 @@ class Cache:
                 f"the file is damaged or not an enrich cache ({text}); delete it (or run `enrich cache clear`) "
                 "and the answers will be fetched again"
             )
-        if "readonly" in lowered or "read-only" in lowered or "permission" in lowered or "unable to open" in lowered:
-            return self._fail(f"cannot write to it ({text}); check the permissions of the file and its directory")
+        if (
+            "readonly" in lowered
+            or "read-only" in lowered
+            or "permission" in lowered
+            or "unable to open" in lowered
+        ):
+            return self._fail(
+                f"cannot write to it ({text}); check the permissions of the file and its directory"
+            )
         if "disk" in lowered and "full" in lowered:
-            return self._fail(f"the disk is full ({text}); free some space and run again (answers stored so far are kept)")
+            return self._fail(
+                f"the disk is full ({text}); free some space and run again (answers stored so far are kept)"
+            )
         if "locked" in lowered or "busy" in lowered:
             return self._fail(f"another process holds it locked ({text}); is another enrich run using it?")
         return self._fail(text)
@@ -237,10 +249,8 @@ class Cache:
             raise self._explain(exc) from None
         size = 0
         for suffix in ("", "-wal", "-shm"):
-            try:
+            with contextlib.suppress(OSError):
                 size += os.path.getsize(f"{self.path}{suffix}")
-            except OSError:
-                pass
         return {
             "path": str(self.path),
             "entries": total,
@@ -257,7 +267,9 @@ class Cache:
             if older_than is None:
                 cursor = self.db.execute("DELETE FROM answers")
             else:
-                cursor = self.db.execute("DELETE FROM answers WHERE fetched_at < ?", (self._clock() - older_than,))
+                cursor = self.db.execute(
+                    "DELETE FROM answers WHERE fetched_at < ?", (self._clock() - older_than,)
+                )
             removed = cursor.rowcount
             if older_than is None:
                 self.db.execute("VACUUM")

@@ -19,7 +19,7 @@ from enrich.mde.settings import Settings
 from enrich.mde.stats import lookup_many
 from enrich.model import MDE_COLUMNS, Answer, LookupKey, Status
 from enrich.outcome import mde_columns
-from enrich.plan import Plan, make_plan
+from enrich.plan import Plan
 from enrich.progress import Progress
 from enrich.sources.interface import Source
 
@@ -60,7 +60,9 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
     keys = list(plan.keys)
     answers: dict[LookupKey, Answer] = {}
     if cache is not None:
-        answers.update(cache.get_many(settings.tenant_id, settings.lookback_hours, keys, opts.max_age_seconds))
+        answers.update(
+            cache.get_many(settings.tenant_id, settings.lookback_hours, keys, opts.max_age_seconds)
+        )
     from_cache = len(answers)
     missing = [k for k in keys if k not in answers]
     budget = Budget(settings.rate_limits)

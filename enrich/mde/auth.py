@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
 import logging
 import ssl
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 import certifi
 import msal
 import requests
+from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 from requests.adapters import HTTPAdapter
 
 from enrich.mde.errors import AuthError, ConfigError, auth_error_from_response, register_secret, scrub
@@ -34,15 +36,15 @@ REFRESH_MARGIN_SECONDS = 300.0
 def ssl_context(ca_bundle: str | None) -> ssl.SSLContext:
     """A verifying TLS context trusting the system roots, certifi's roots and `ca_bundle` (if any)."""
     context = ssl.create_default_context()
-    try:
+    with contextlib.suppress(OSError, ssl.SSLError):  # certifi ships with httpx; be lenient anyway
         context.load_verify_locations(cafile=certifi.where())
-    except (OSError, ssl.SSLError):  # pragma: no cover - certifi is a dependency of httpx
-        pass
     if ca_bundle:
         try:
             context.load_verify_locations(cafile=ca_bundle)
         except (OSError, ssl.SSLError) as exc:
-            raise ConfigError(f"MDE_CA_BUNDLE {ca_bundle!r} is not a readable PEM file of CA certificates: {exc}") from None
+            raise ConfigError(
+                f"MDE_CA_BUNDLE {ca_bundle!r} is not a readable PEM file of CA certificates: {exc}"
+            ) from None
     return context
 
 
@@ -225,7 +227,7 @@ class TokenProvider:
         else:
             credential = settings.client_secret
         host = (urlsplit(settings.login_url).hostname or "").lower()
-        known = host in msal.authority.WELL_KNOWN_AUTHORITY_HOSTS
+        known = host in WELL_KNOWN_AUTHORITY_HOSTS
         self._session = LoginSession(ssl_context(settings.ca_bundle), settings.timeout)
         try:
             return msal.ConfidentialClientApplication(
@@ -281,7 +283,10 @@ class TokenProvider:
         if not isinstance(result, dict) or "access_token" not in result:
             payload = result if isinstance(result, dict) else {}
             raise auth_error_from_response(
-                payload, tenant_id=settings.tenant_id, client_id=settings.client_id, login_url=settings.login_url
+                payload,
+                tenant_id=settings.tenant_id,
+                client_id=settings.client_id,
+                login_url=settings.login_url,
             )
         token = str(result["access_token"])
         try:

@@ -214,7 +214,9 @@ class MdeClient:
                 self.calls[family] += 1
                 try:
                     async with gate:
-                        response = await http.get(url, params=params, headers={"Authorization": f"Bearer {token}"})
+                        response = await http.get(
+                            url, params=params, headers={"Authorization": f"Bearer {token}"}
+                        )
                 except httpx.TimeoutException:
                     problem = f"MDE did not answer within {self.settings.timeout:g} s"
                     self.responses["timeout"] += 1

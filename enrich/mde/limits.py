@@ -79,7 +79,9 @@ class Budget:
             )
             effective.sort(key=lambda item: item[1])
             self._families[family] = _Family(limits=effective)
-        self.limits = {family: [(int(n), float(w)) for n, w in limits] for family, limits in rate_limits.items()}
+        self.limits = {
+            family: [(int(n), float(w)) for n, w in limits] for family, limits in rate_limits.items()
+        }
         # metrics
         self.waited: dict[str, float] = {family: 0.0 for family in self._families}  # seconds waiting on quota
         self.acquired: dict[str, int] = {family: 0 for family in self._families}

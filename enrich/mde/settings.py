@@ -165,7 +165,9 @@ def parse_rate_limit(spec: str) -> list[tuple[int, float]]:
         count = int(match.group(1))
         window = float(match.group(2) or 1) * _UNITS[match.group(3)]
         if count < 1 or window <= 0:
-            raise ConfigError(f"the rate limit {part.strip()!r} must allow at least 1 call in a window above 0")
+            raise ConfigError(
+                f"the rate limit {part.strip()!r} must allow at least 1 call in a window above 0"
+            )
         limits.append((count, window))
     if not limits:
         raise ConfigError(f"the rate limit {spec!r} is empty; write e.g. {DEFAULT_RATE_LIMIT}")
@@ -204,9 +206,13 @@ def _read_secrets_file(path: str) -> dict[str, str]:
     except OSError as exc:
         raise ConfigError(f"cannot read the secrets file {path}: {exc.strerror}") from None
     except json.JSONDecodeError as exc:
-        raise ConfigError(f"the secrets file {path} is not valid JSON (line {exc.lineno}): {exc.msg}") from None
+        raise ConfigError(
+            f"the secrets file {path} is not valid JSON (line {exc.lineno}): {exc.msg}"
+        ) from None
     if not isinstance(data, dict):
-        raise ConfigError(f"the secrets file {path} must hold a JSON object with mde_tenant_id, mde_client_id, ...")
+        raise ConfigError(
+            f"the secrets file {path} must hold a JSON object with mde_tenant_id, mde_client_id, ..."
+        )
     register_secret(str(data.get("mde_client_secret") or ""))
     try:
         mode = os.stat(path).st_mode
@@ -273,7 +279,12 @@ def load_settings(
     if spec is not None and "rate_limits" not in overrides:
         values["rate_limits"] = parse_rate_limits(str(spec))
     try:
-        for name, cast in (("lookback_hours", int), ("concurrency", int), ("max_retries", int), ("timeout", float)):
+        for name, cast in (
+            ("lookback_hours", int),
+            ("concurrency", int),
+            ("max_retries", int),
+            ("timeout", float),
+        ):
             if name in values:
                 values[name] = cast(values[name])  # type: ignore[operator]
     except ValueError as exc:

@@ -113,7 +113,10 @@ def _stats_detail(family: str, body: dict) -> list[tuple[str, str]]:
         glob = _int(body.get("globalPrevalence"))
     if glob is not None:
         detail.append(("global_prevalence", str(glob)))
-    for name, key in (("globalFirstObserved", "global_first_seen"), ("globalLastObserved", "global_last_seen")):
+    for name, key in (
+        ("globalFirstObserved", "global_first_seen"),
+        ("globalLastObserved", "global_last_seen"),
+    ):
         if body.get(name):
             detail.append((key, iso_utc(body[name])))
     if body.get("topFileNames"):
@@ -147,7 +150,9 @@ async def lookup(client: MdeClient, key: LookupKey, lookback_hours: int, file_in
         if status == 404 and key.family == "files":
             return Answer(Status.NOT_SEEN, prevalence=0)
         if status == 400:
-            return Answer(Status.INVALID, error=error_message(body) or "MDE refused this value (400 Bad Request)")
+            return Answer(
+                Status.INVALID, error=error_message(body) or "MDE refused this value (400 Bad Request)"
+            )
         if status != 200:
             words = error_message(body)
             return Answer(Status.ERROR, error=f"MDE answered HTTP {status}" + (f": {words}" if words else ""))

@@ -1,0 +1,221 @@
+"""CSV output: every input column, unchanged and in order, then the `mde_*` columns.
+
+- One output row per input row, in input order.
+- Atomic: rows go to a hidden temporary file next to the target, which replaces the target only
+  when everything is written (`commit`). On any error or Ctrl-C (`abort`) the temporary file is
+  removed and an existing target is left as it was. `-` writes to stdout (not atomic).
+- Spreadsheet-formula neutralisation (on by default): a cell starting with `=`, `+`, `-`, `@`,
+  tab, CR or NUL gets a leading `'`, so Excel/LibreOffice show it as text instead of running it.
+  Plain numbers (`-1`, `+44`, `-2.5e3`) and a lone `-` or `+` are left alone: they cannot run.
+  Header cells are treated the same way.
+- Name clashes: when an input already has a column called like an `mde_*` column (e.g. a file
+  that was enriched before), both are written: the input's column where it was, ours appended
+  under the same name. `csv.DictReader` then gives ours (the last wins); pandas names ours
+  `mde_status.1`.
+- Several sources in one file: a first column `source_file` (the input as given), then the union
+  of the inputs' columns in order of first appearance (matched by name; a name repeated within
+  one input is matched by occurrence), empty where an input lacks a column, then `mde_*`.
+- UTF-8 without BOM, `\n` line ends, fields quoted only when needed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import csv
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Sequence
+from typing import TextIO
+
+import pandas as pd
+
+from enrich.model import MDE_COLUMNS
+from enrich.sources.interface import Source
+
+__all__ = ["SOURCE_COLUMN", "CsvSink", "SinkError", "neutralise_cell", "output_columns"]
+
+SOURCE_COLUMN = "source_file"
+_TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+_ANY_TRIGGER = re.compile(r"\n[=+\-@\t\r\0]")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)?")
+_CHECKED_MDE = (1, 6, 7)  # mde_value, mde_error, mde_note may carry input text; the rest is ours
+
+
+class SinkError(Exception):
+    """The output cannot be written. The message is one line naming the output and the problem."""
+
+
+def neutralise_cell(value: str) -> str:
+    """`value` with a leading `'` when a spreadsheet would run it as a formula."""
+    if value.startswith(_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
+        return "'" + value
+    return value
+
+
+def _neutralise_column(values: list[str]) -> list[str]:
+    if not values or not _ANY_TRIGGER.search("\n" + "\n".join(values)):
+        return values  # the common case, checked at C speed
+    return [neutralise_cell(v) for v in values]
+
+
+def _keys(names: Sequence[str]) -> list[tuple[str, int]]:
+    seen: dict[str, int] = {}
+    keys = []
+    for n in names:
+        seen[n] = seen.get(n, 0) + 1
+        keys.append((n, seen[n]))
+    return keys
+
+
+def output_columns(sources: Sequence[Source]) -> list[str]:
+    """The header a CsvSink writes for these sources."""
+    return _plan(sources)[0] + list(MDE_COLUMNS)
+
+
+def _plan(sources: Sequence[Source]) -> tuple[list[str], dict[int, list[int]]]:
+    """(input part of the header, per source: output position of each of its columns)."""
+    if len(sources) == 1:
+        cols = sources[0].columns()
+        return list(cols), {id(sources[0]): list(range(len(cols)))}
+    union: list[tuple[str, int]] = []
+    where: dict[tuple[str, int], int] = {}
+    positions: dict[int, list[int]] = {}
+    for src in sources:
+        pos = []
+        for key in _keys(src.columns()):
+            if key not in where:
+                where[key] = len(union) + 1
+                union.append(key)
+            pos.append(where[key])
+        positions[id(src)] = pos
+    return [SOURCE_COLUMN] + [name for name, _ in union], positions
+
+
+class CsvSink:
+    """Writes chunks of rows and their `mde_*` cells to one CSV file (or stdout for `-`)."""
+
+    def __init__(self, path: str, sources: Sequence[Source], *, neutralise: bool = True) -> None:
+        if not sources:
+            raise ValueError("CsvSink needs at least one source")
+        self.path = path
+        self.neutralise = neutralise
+        self.rows = 0
+        self._multi = len(sources) > 1
+        self._header, self._positions = _plan(sources)
+        self._tmp: str | None = None
+        self._out: TextIO = self._open()
+        header = self._header + list(MDE_COLUMNS)
+        self._writer = csv.writer(self._out, lineterminator="\n")
+        self._guard(self._writer.writerow, [neutralise_cell(h) for h in header] if neutralise else header)
+
+    # -- opening and closing ------------------------------------------------------------
+    def _open(self) -> TextIO:
+        if self.path == "-":
+            return sys.stdout
+        target = os.path.abspath(self.path)
+        if os.path.isdir(target):
+            raise SinkError(f"{self.path}: is a directory; give a file name")
+        folder = os.path.dirname(target)
+        if not os.path.isdir(folder):
+            raise SinkError(f"{self.path}: cannot write, the folder {folder} does not exist")
+        try:
+            fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+        except OSError as exc:
+            raise SinkError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        return os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1024 * 1024)
+
+    def _guard(self, fn, *args) -> None:
+        try:
+            fn(*args)
+        except OSError as exc:
+            self.abort()
+            raise SinkError(f"{self.path}: write failed ({exc.strerror or exc})") from None
+
+    def commit(self) -> None:
+        """Finish: flush, and move the temporary file over the target."""
+        if self._tmp is None:
+            if self.path == "-":
+                self._guard(self._out.flush)
+            return
+        tmp, self._tmp = self._tmp, None
+        try:
+            self._out.flush()
+            os.fsync(self._out.fileno())
+            self._out.close()
+            mode = os.stat(self.path).st_mode & 0o7777 if os.path.exists(self.path) else 0o666 & ~_umask()
+            os.chmod(tmp, mode)
+            os.replace(tmp, self.path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise SinkError(f"{self.path}: write failed ({exc.strerror or exc})") from None
+
+    def abort(self) -> None:
+        """Give up: remove the temporary file; the target is untouched."""
+        if self._tmp is None:
+            return
+        tmp, self._tmp = self._tmp, None
+        with contextlib.suppress(OSError):
+            self._out.close()
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+
+    def __enter__(self) -> CsvSink:
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+    # -- writing ------------------------------------------------------------------------
+    def write(self, source: Source, frame: pd.DataFrame, cells: Sequence[tuple[str, ...]]) -> None:
+        """Write one chunk: `frame` holds `source`'s columns, `cells[i]` the mde_* cells of row i."""
+        n = len(frame)
+        if n != len(cells):
+            raise ValueError(f"{n} rows but {len(cells)} mde_* rows")
+        if n == 0:
+            return
+        values = [_texts(frame.iloc[:, j]) for j in range(frame.shape[1])]
+        if self._multi:
+            columns: list[list[str]] = [[""] * n for _ in self._header]
+            columns[0] = [source.name] * n
+            for col, pos in zip(values, self._positions[id(source)], strict=True):
+                columns[pos] = col
+        else:
+            columns = values
+        if self.neutralise:
+            columns = [_neutralise_column(c) for c in columns]
+            cells = _neutralise_cells(cells)
+        self._guard(self._writer.writerows, map(tuple.__add__, zip(*columns), cells))
+        self.rows += n
+
+
+def _neutralise_cells(cells: Sequence[tuple[str, ...]]) -> Sequence[tuple[str, ...]]:
+    hit = [k for k in _CHECKED_MDE if _ANY_TRIGGER.search("\n" + "\n".join(c[k] for c in cells))]
+    if not hit:
+        return cells
+    out = list(cells)
+    for i, row in enumerate(out):
+        if any(row[k].startswith(_TRIGGERS) for k in hit):
+            out[i] = tuple(neutralise_cell(v) if k in hit else v for k, v in enumerate(row))
+    return out
+
+
+def _texts(column: pd.Series) -> list[str]:
+    if column.hasnans:
+        column = column.fillna("")
+    values = column.tolist()
+    if column.dtype != object and pd.api.types.is_string_dtype(column.dtype):
+        return values
+    return [v if isinstance(v, str) else str(v) for v in values]
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
