@@ -19,9 +19,556 @@ def cli() -> None:
 
 # --- classify (owner: sources/sinks) ---------------------------------------------------------
 
+
+@cli.command("classify")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "-o",
+    "--output",
+    metavar="OUT",
+    default="-",
+    show_default=True,
+    help="Output CSV file; '-' is stdout. An existing folder gets one <name>.classified.csv per input.",
+)
+@click.option(
+    "--column",
+    metavar="NAME",
+    help="CSV column holding the indicators: a header name, or a number (1 = first column). "
+    "Default: chosen from content.",
+)
+@click.option(
+    "--no-neutralise",
+    "no_neutralise",
+    is_flag=True,
+    help="Write cells exactly as read. By default a cell starting with = + - @ tab or CR "
+    "(other than a plain number) gets a leading ' so spreadsheets do not run it as a formula.",
+)
+def classify_command(inputs: tuple[str, ...], output: str, column: str | None, no_neutralise: bool) -> None:
+    """Type, normalise and validate every entry, without calling any API.
+
+    INPUT is a CSV/TXT list, a STIX 2.x bundle or a JSON Lines file (told apart by content), a
+    folder (its *.csv *.txt *.tsv *.json *.jsonl files) or '-' for stdin.
+
+    CSV inputs: encoding (UTF-8, UTF-16, cp1252), '#' banner lines, delimiter (, ; tab |),
+    header row and the indicator column are worked out from content; how each input was read
+    is printed on stderr. A cell may hold several indicators (e.g. "sha1,sha256,md5").
+    STIX inputs: one row per entry of each indicator pattern or observable.
+
+    Output: every input column, unchanged and in order, then:
+
+    \b
+      mde_type            ipv4 ipv6 domain url md5 sha1 sha256 (";"-joined for several);
+                          empty when not an indicator
+      mde_value           normalised value (refanged, lower-cased where the type allows)
+      mde_status          pending      an indicator that `enrich run` can look up
+                          unsupported  a real indicator MDE cannot be asked about
+                                       (e-mail, IP range, wildcard domain...)
+                          invalid      not an indicator (mde_error says why)
+      mde_org_prevalence, mde_org_first_seen, mde_org_last_seen
+                          empty (filled by `enrich run`)
+      mde_error           why a row is invalid or unsupported
+      mde_note            remarks (was defanged, port dropped, private address...)
+
+    One output row per input row, in order. Several inputs into one file: a first column
+    source_file, then the union of the inputs' columns. The output file is replaced only when
+    complete. A summary (indicators per type and status) is printed on stderr.
+
+    Exit codes: 0 done; 1 an input cannot be read or the output cannot be written; 2 usage error.
+    """
+    from enrich.classify_job import classify_files
+    from enrich.sinks.csv import SinkError
+    from enrich.sources.interface import SourceError
+
+    try:
+        classify_files(list(inputs), output, column, not no_neutralise, None)
+    except (SourceError, SinkError) as exc:
+        _quiet_broken_pipe()
+        click.echo(f"enrich classify: {exc}", err=True)
+        raise SystemExit(1) from None
+    except KeyboardInterrupt:
+        click.echo("enrich classify: interrupted; no output written", err=True)
+        raise SystemExit(1) from None
+
+
+def _quiet_broken_pipe() -> None:
+    """After stdout's reader went away, point stdout at /dev/null so exiting does not fail again."""
+    import os
+    import sys
+
+    try:
+        sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+
+
 # --- sandbox (owner: sandbox) ----------------------------------------------------------------
 
+
+@cli.command("sandbox")
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="TCP port on 127.0.0.1; 0 picks a free one (printed in MDE_API_URL).",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=1,
+    show_default=True,
+    help="Seed of the synthetic data, the app credentials and the fault dice.",
+)
+@click.option(
+    "--time-scale",
+    type=click.FloatRange(min=0, min_open=True),
+    default=1.0,
+    show_default=True,
+    help="Speed of the quota clock: 60 makes a one-minute window last one second.",
+)
+@click.option(
+    "--rate-limit",
+    metavar="N/min,N/hour",
+    default="100/min,1500/hour",
+    show_default=True,
+    help="Quota of each entity API family (files, ips, domains, alerts, machines) per tenant and app.",
+)
+@click.option(
+    "--hunting-rate-limit",
+    metavar="N/min,N/hour",
+    default="45/min,1500/hour",
+    show_default=True,
+    help="Quota of advanced hunting (legacy and Graph, counted separately).",
+)
+@click.option(
+    "--token-lifetime",
+    type=click.IntRange(min=1),
+    default=3599,
+    show_default=True,
+    help="Seconds a token lives (expires_in). Under 300 makes MSAL fetch a new token on every call.",
+)
+@click.option(
+    "--fault",
+    "faults",
+    metavar="KIND=RATE",
+    multiple=True,
+    help="Inject a fault into that share of API calls; repeatable. KIND: 500, 503, reset "
+    "(connection closed without answer), malformed (truncated JSON), slow (answer after "
+    "--slow-seconds), token_429, token_500, token_503, token_slow (token endpoint).",
+)
+@click.option(
+    "--slow-seconds",
+    type=click.FloatRange(min=0),
+    default=30.0,
+    show_default=True,
+    help="Delay of a 'slow' fault.",
+)
+@click.option(
+    "--latency",
+    metavar="MIN,MAX",
+    default="0,0",
+    show_default=True,
+    help="Uniform random delay in seconds added to every API answer.",
+)
+@click.option(
+    "--data",
+    "data_file",
+    type=click.Path(exists=True, dir_okay=False),
+    default=None,
+    help="Serve your own indicators instead of generated ones: JSON or CSV with columns "
+    "indicator, prevalence, first_seen, last_seen, devices, events (see the README).",
+)
+@click.option(
+    "--lookback-policy",
+    type=click.Choice(["reject", "clamp"]),
+    default="reject",
+    show_default=True,
+    help="What lookBackHours outside 1..720 gets: 400 InvalidInput, or clamped into range.",
+)
+@click.option(
+    "--md5",
+    "md5_policy",
+    type=click.Choice(["reject", "accept"]),
+    default="reject",
+    show_default=True,
+    help="What GET /api/files/{md5} gets: 400 InvalidHashValue, or looked up like SHA-1.",
+)
+def sandbox_command(
+    port: int,
+    seed: int,
+    time_scale: float,
+    rate_limit: str,
+    hunting_rate_limit: str,
+    token_lifetime: int,
+    faults: tuple[str, ...],
+    slow_seconds: float,
+    latency: str,
+    data_file: str | None,
+    lookback_policy: str,
+    md5_policy: str,
+) -> None:
+    """Serve the MDE emulator (login, entity APIs, advanced hunting) in the foreground.
+
+    Prints `export MDE_...=...` lines (tenant, client id and secret, API/login/Graph URLs and the
+    CA file to trust); paste them into another shell and `enrich run` talks to the sandbox.
+    Everything is on one HTTPS port on 127.0.0.1. Ctrl-C stops it (exit code 0).
+    GET /_sandbox/stats shows requests per endpoint and status.
+    """
+    from enrich.sandbox import SandboxConfig
+    from enrich.sandbox.serve import parse_faults, parse_latency, parse_rate, serve
+    from enrich.sandbox.userdata import DataFileError
+
+    try:
+        config = SandboxConfig(
+            port=port,
+            seed=seed,
+            time_scale=time_scale,
+            entity_limits=parse_rate(rate_limit, (100, 1500)),
+            hunting_limits=parse_rate(hunting_rate_limit, (45, 1500)),
+            token_lifetime=token_lifetime,
+            latency=parse_latency(latency),
+            faults=parse_faults(faults),
+            slow_seconds=slow_seconds,
+            data_file=data_file,
+            lookback_policy=lookback_policy,
+            md5_policy=md5_policy,
+        )
+        config.validate()
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    try:
+        code = serve(config, click.echo, lambda line: click.echo(line, err=True))
+    except DataFileError as exc:
+        click.echo(f"enrich sandbox: {exc}", err=True)
+        raise SystemExit(1) from None
+    except OSError as exc:
+        click.echo(f"enrich sandbox: cannot serve on port {port}: {exc}", err=True)
+        raise SystemExit(1) from None
+    raise SystemExit(code)
+
+
 # --- run / check / cache / job (owner: engine) -----------------------------------------------
+
+
+def _duration(default_unit: str):
+    """A click callback turning `30d`/`12h`/`90m`/`45s` into seconds."""
+
+    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+        if value is None:
+            return None
+        from enrich.units import parse_duration
+
+        try:
+            return parse_duration(value, default_unit)
+        except ValueError as exc:
+            raise click.BadParameter(str(exc)) from None
+
+    return convert
+
+
+def _lookback_hours(seconds: float | None) -> int | None:
+    if seconds is None:
+        return None
+    hours = round(seconds / 3600)
+    if not 1 <= hours <= 720:
+        raise click.BadParameter("must be between 1h and 30d (MDE keeps 30 days)", param_hint="--lookback")
+    return hours
+
+
+@cli.command("run")
+@click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
+@click.option(
+    "-o",
+    "--output",
+    metavar="OUT",
+    default="-",
+    show_default=True,
+    help="Output file; '-' is stdout. An existing folder gets one <name>.enriched.csv (or .json) "
+    "per input. The file is replaced only when complete.",
+)
+@click.option(
+    "--to",
+    type=click.Choice(["csv", "stix"]),
+    default=None,
+    help="Output format. Default: stix when OUT ends in .json or .jsonl, else csv.",
+)
+@click.option(
+    "--column",
+    metavar="NAME",
+    help="CSV column holding the indicators: a header name or a number (1 = first). Default: by content.",
+)
+@click.option(
+    "--mode",
+    type=click.Choice(["stats"]),
+    default="stats",
+    show_default=True,
+    help="How MDE is asked: stats = the entity statistics APIs (files, ips, domains).",
+)
+@click.option(
+    "--lookback",
+    metavar="DURATION",
+    default="30d",
+    show_default=True,
+    callback=_duration("d"),
+    help="How far back MDE counts sightings: 1h to 30d (a bare number is days).",
+)
+@click.option(
+    "--rate-limit",
+    metavar="SPEC",
+    envvar="MDE_RATE_LIMIT",
+    default=None,
+    help="Calls allowed per API family, e.g. '100/min,1500/hour' (the default, MDE's documented "
+    "quota; env MDE_RATE_LIMIT). Lower it when other tools share the app's quota.",
+)
+@click.option(
+    "--file-info",
+    is_flag=True,
+    help="For hashes, also ask /api/files/{hash}: signer, issuer, publisher, product, determination.",
+)
+@click.option(
+    "--cache",
+    "cache",
+    metavar="PATH",
+    default=None,
+    help="Answer cache (SQLite); default ~/.cache/enrich/cache.sqlite3. It is also the resume "
+    "checkpoint: a rerun asks MDE nothing it already answered.",
+)
+@click.option(
+    "--max-age",
+    metavar="DURATION",
+    default="7d",
+    show_default=True,
+    callback=_duration("h"),
+    help="Cached answers older than this are asked again (a bare number is hours).",
+)
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the cache (no resume).")
+@click.option("--summary", metavar="FILE", default=None, help="Also write the run summary as JSON to FILE.")
+@click.option(
+    "--secrets",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="secrets.json with mde_tenant_id, mde_client_id, mde_client_secret (env MDE_* wins).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=None,
+    help="Requests in flight per API family (default 8).",
+)
+@click.option(
+    "--timeout",
+    type=click.FloatRange(min=1),
+    default=None,
+    help="Seconds to wait for one answer (default 30).",
+)
+@click.option(
+    "--no-neutralise",
+    "no_neutralise",
+    is_flag=True,
+    help="Write CSV cells exactly as read (default: a leading ' stops spreadsheets running formulas).",
+)
+@click.option(
+    "--org-name",
+    default="Our organisation",
+    show_default=True,
+    help="STIX output: name of the identity where sightings were made.",
+)
+@click.option(
+    "--negative-sightings",
+    is_flag=True,
+    help="STIX output: also write count-0 sightings for not_seen, invalid, unsupported and error rows.",
+)
+@click.option(
+    "--stix-output",
+    type=click.Choice(["merged", "separate"]),
+    default="merged",
+    show_default=True,
+    help="STIX output: the input objects followed by ours (merged), or only ours (separate).",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Run against an in-process MDE sandbox (no credentials; time-scaled quotas). For demos and rehearsals.",
+)
+@click.option(
+    "--progress-interval",
+    type=click.FloatRange(min=1),
+    default=30.0,
+    show_default=True,
+    help="Seconds between progress lines when stderr is not a terminal.",
+)
+def run_command(
+    inputs: tuple[str, ...],
+    output: str,
+    to: str | None,
+    column: str | None,
+    mode: str,
+    lookback: float,
+    rate_limit: str | None,
+    file_info: bool,
+    cache: str | None,
+    max_age: float,
+    no_cache: bool,
+    summary: str | None,
+    secrets: str | None,
+    concurrency: int | None,
+    timeout: float | None,
+    no_neutralise: bool,
+    org_name: str,
+    negative_sightings: bool,
+    stix_output: str,
+    sandbox: bool,
+    progress_interval: float,
+) -> None:
+    """Enrich INPUT... with what MDE has seen of each indicator.
+
+    INPUT is a CSV/TXT list, a STIX 2.x bundle or JSON Lines file (told apart by content), a
+    folder, or '-' for stdin. Every distinct lookup is asked once (URLs are looked up by host;
+    a cell with one file's SHA-1, SHA-256 and MD5 asks once); answers come from the cache when
+    fresh, else from MDE within its quota, and are stored as they arrive.
+
+    CSV output: every input column, then mde_type, mde_value, mde_status (seen, not_seen,
+    invalid, unsupported, error), mde_org_prevalence, mde_org_first_seen, mde_org_last_seen,
+    mde_error, mde_note. STIX output: the input objects, then sightings of what MDE saw.
+
+    Exit codes: 0 done, no row in error; 3 done, some rows are `error` (rerun to retry them);
+    1 fatal (credentials, permission, input or output); 2 usage error; 130 interrupted (rerun
+    the same command to resume).
+    """
+    from enrich.runner import RunRequest, run
+
+    request = RunRequest(
+        inputs=list(inputs),
+        output=output,
+        to=to,
+        column=column,
+        mode=mode,
+        lookback_hours=_lookback_hours(lookback),
+        rate_limit=rate_limit,
+        file_info=file_info,
+        cache=cache,
+        no_cache=no_cache,
+        max_age_seconds=max_age,
+        summary=summary,
+        secrets=secrets,
+        concurrency=concurrency,
+        timeout=timeout,
+        neutralise=not no_neutralise,
+        org_name=org_name,
+        negative_sightings=negative_sightings,
+        stix_output=stix_output,
+        sandbox=sandbox,
+        progress_interval=progress_interval,
+    )
+    raise SystemExit(run(request))
+
+
+@cli.command("job")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--sandbox", is_flag=True, help="Run the job against an in-process MDE sandbox.")
+def job_command(file: str, sandbox: bool) -> None:
+    """Run a job file (TOML): inputs, output pattern with date, mode, limits.
+
+    Keys: inputs (list of files, folders or globs), output and summary (may hold
+    {date:%Y-%m-%d}), to, column, mode, lookback, rate_limit, file_info, cache, no_cache,
+    max_age, secrets, concurrency, neutralise, org_name, negative_sightings, stix_output.
+    Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`.
+    """
+    from enrich.jobfile import JobError, load_job
+    from enrich.runner import RunRequest, run
+    from enrich.units import parse_duration
+
+    try:
+        job = load_job(file)
+        lookback = job.pop("lookback", None)
+        max_age = job.pop("max_age", "7d")
+        request = RunRequest(
+            sandbox=sandbox,
+            lookback_hours=_lookback_hours(parse_duration(str(lookback), "d"))
+            if lookback is not None
+            else None,
+            max_age_seconds=parse_duration(max_age, "h"),
+            neutralise=job.pop("neutralise", True),
+            column=None if job.get("column") is None else str(job.pop("column")),
+            **job,
+        )
+    except (JobError, ValueError, click.BadParameter) as exc:
+        click.echo(
+            f"enrich job: {file}: {exc}" if not isinstance(exc, JobError) else f"enrich job: {exc}", err=True
+        )
+        raise SystemExit(1) from None
+    raise SystemExit(run(request))
+
+
+@cli.command("check")
+@click.option(
+    "--secrets",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    default=None,
+    help="secrets.json with mde_tenant_id, mde_client_id, mde_client_secret.",
+)
+@click.option(
+    "--sandbox",
+    is_flag=True,
+    help="Check against an in-process sandbox (shows what a good check looks like).",
+)
+def check_command(secrets: str | None, sandbox: bool) -> None:
+    """Preflight: credentials, token, the roles in the token, one cheap call per API family.
+
+    Says in plain words what is missing (a variable, a wrong secret, a permission without admin
+    consent). Exit code 0 when everything works, 1 otherwise.
+    """
+    from enrich.checking import check
+
+    raise SystemExit(check(secrets, sandbox))
+
+
+@cli.group("cache")
+def cache_group() -> None:
+    """Inspect or empty the answer cache."""
+
+
+@cache_group.command("stats")
+@click.option(
+    "--cache",
+    "path",
+    metavar="PATH",
+    default=None,
+    help="Cache file (default ~/.cache/enrich/cache.sqlite3).",
+)
+def cache_stats(path: str | None) -> None:
+    """Entries per API family and status, oldest and newest answer, file size."""
+    from enrich.checking import cache_stats as show
+
+    raise SystemExit(show(path))
+
+
+@cache_group.command("clear")
+@click.option(
+    "--cache",
+    "path",
+    metavar="PATH",
+    default=None,
+    help="Cache file (default ~/.cache/enrich/cache.sqlite3).",
+)
+@click.option(
+    "--older-than",
+    metavar="DURATION",
+    default=None,
+    callback=_duration("d"),
+    help="Only delete answers older than this (e.g. 30d); default: everything.",
+)
+def cache_clear(path: str | None, older_than: float | None) -> None:
+    """Delete cached answers (all, or those older than --older-than)."""
+    from enrich.checking import cache_clear as clear
+
+    raise SystemExit(clear(path, older_than))
 
 
 def main() -> None:

@@ -6,7 +6,8 @@ import re
 
 __all__ = ["refang", "refang_flagged"]
 
-_INVISIBLE = dict.fromkeys(map(ord, "\u200b\u200c\u200d\u2060\ufeff\u00ad"), None)
+_INVISIBLE_CHARS = "\u200b\u200c\u200d\u2060\ufeff\u00ad"  # zero-width, word joiner, BOM, soft hyphen
+_INVISIBLE = dict.fromkeys(map(ord, _INVISIBLE_CHARS), None)
 _PAIRS = {'"': '"', "'": "'", "`": "`", "\u201c": "\u201d", "\u2018": "\u2019", "<": ">", "\u00ab": "\u00bb"}
 _QUOTES = "\"'`\u201c\u201d\u2018\u2019\u00ab\u00bb"
 _HINT = re.compile(r"[\[({\\]|(?<![a-z0-9])(?:h(?:xx|\*\*|__)ps?|fxps?)[:\[(]", re.I)
@@ -47,18 +48,21 @@ def _one_pass(s: str) -> str:
 
 
 def refang_flagged(text: str) -> tuple[str, bool]:
-    """Return (refanged text, whether defang markers were undone)."""
+    """Return (refanged text, whether defanging was undone: markers, or invisible characters inside)."""
+    raw = text
     if not text.isascii():
         text = text.translate(_INVISIBLE)
     clean = text.strip()
     s = _one_pass(clean)
-    if s == clean:
+    if s != clean:
+        for _ in range(len(s) + 1):  # to a fixed point, so refang(refang(x)) == refang(x)
+            prev, s = s, _one_pass(s)
+            if s == prev:
+                break
+    elif text is raw:
         return s, False
-    for _ in range(len(s) + 1):  # to a fixed point, so refang(refang(x)) == refang(x)
-        prev, s = s, _one_pass(s)
-        if s == prev:
-            break
-    return s, s != _unquote(clean)
+    # trimming whitespace, quotes and invisible characters at the ends is not "defanged"
+    return s, s != _unquote(raw.strip().strip(_INVISIBLE_CHARS).strip())
 
 
 def refang(text: str) -> str:

@@ -46,6 +46,7 @@ class _Family:
     inflight: int = 0
     not_before: float = 0.0  # from penalise()
     changed: asyncio.Event | None = None
+    changed_loop: asyncio.AbstractEventLoop | None = None  # an Event belongs to one loop
 
     @property
     def horizon(self) -> float:
@@ -120,8 +121,9 @@ class Budget:
             delay = self._delay(state, now)
             if delay is not None and delay <= 0:
                 break
-            if state.changed is None:
-                state.changed = asyncio.Event()
+            loop = asyncio.get_running_loop()
+            if state.changed is None or state.changed_loop is not loop:
+                state.changed, state.changed_loop = asyncio.Event(), loop
             changed = state.changed
             if delay is None:
                 await changed.wait()

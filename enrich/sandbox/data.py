@@ -9,6 +9,7 @@ the resolution MDE serialises ("2017-09-19T03:51:27.6785431Z").
 from __future__ import annotations
 
 import calendar
+import datetime as dt
 import ipaddress
 import re
 import time
@@ -333,6 +334,11 @@ class Dataset:
             dev.last_seen = max(dev.last_seen, latest.get(dev.id, 0))
 
     # --- reading ----------------------------------------------------------------------------
+
+    def now_datetime(self) -> dt.datetime:
+        """The data clock as an aware datetime (what hunting's now() and ago() use)."""
+        seconds, frac = divmod(self.now, TICKS_PER_SECOND)
+        return dt.datetime.fromtimestamp(seconds, dt.UTC).replace(microsecond=frac // 10)
 
     def find_file(self, file_hash: str) -> FileInfo | None:
         """The file with this SHA-1, SHA-256 or MD5 (lower-case hex), if MDE knows it."""

@@ -823,6 +823,7 @@ class _Parser:
 
     def parse_let(self) -> None:
         self.next()  # let
+        self.operator = "let"
         name = self.expect_ident()
         self.expect_op("=")
         self.lets[str(name.value)] = self.parse_constant()
@@ -985,6 +986,8 @@ class _Parser:
         if tok.kind != "id":
             raise self.error(tok)
         name = str(tok.value)
+        if self.at_op("("):
+            raise self.error(tok, f"functions and expressions in '{self.operator}' are {_SUBSET_HINT}")
         if name not in dict(schema):
             raise self.semantic(
                 tok, f"'{self.operator}' operator: Failed to resolve scalar expression named '{name}'"
@@ -1049,8 +1052,6 @@ class _Parser:
                     self.next()
                 ctok = self.peek()
                 col = self.column(src.schema, self.next())
-                if self.at_op("("):
-                    raise self.error(ctok, f"functions in 'by' are {_SUBSET_HINT}")
                 by.append((alias or col, col))
                 add(alias or col, types[col], ctok)
                 if self.at_op(","):
@@ -1109,7 +1110,8 @@ class _Parser:
             col = self.column(src.schema, self.next())
             if not self.at_op(",") and not self.at_stage_end():
                 raise self.error(
-                    self.peek(), f"only columns and 'Alias = Column' may be projected ({_SUBSET_HINT})"
+                    self.peek(),
+                    f"only columns and 'Alias = Column' may be projected; anything else is {_SUBSET_HINT}",
                 )
             name = alias or col
             if name in seen:
@@ -1311,7 +1313,8 @@ class _Parser:
                 item = self.parse_primary(types)
                 if not item.const:
                     raise self.error(
-                        tok, f"only constants and let-bound lists may appear in a list here ({_SUBSET_HINT})"
+                        tok,
+                        f"only constants and let-bound lists may appear in the list; anything else is {_SUBSET_HINT}",
                     )
                 if item.type == "dynamic":
                     values.extend(item.value)  # type: ignore[arg-type]

@@ -121,7 +121,9 @@ class CsvSink:
         if not os.path.isdir(folder):
             raise SinkError(f"{self.path}: cannot write, the folder {folder} does not exist")
         try:
-            fd, self._tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp")
+            fd, self._tmp = tempfile.mkstemp(
+                dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
+            )
         except OSError as exc:
             raise SinkError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
         return os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1024 * 1024)
@@ -190,7 +192,8 @@ class CsvSink:
         if self.neutralise:
             columns = [_neutralise_column(c) for c in columns]
             cells = _neutralise_cells(cells)
-        self._guard(self._writer.writerows, map(tuple.__add__, zip(*columns), cells))
+        rows = map(tuple.__add__, zip(*columns, strict=True), cells) if columns else cells
+        self._guard(self._writer.writerows, rows)
         self.rows += n
 
 
@@ -218,4 +221,3 @@ def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
-

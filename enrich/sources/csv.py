@@ -9,11 +9,11 @@
 - the delimiter (`,` tab `;` `|`): the one that splits the sample into the most consistent number
   of fields (ties: more fields, then that order). No consistent split: one value per line.
 - the indicator column: each column is scored on the sample by the share of its cells holding an
-  indicator (lookupable 1, unsupported 0.6; a column of URLs that nearly all share one host,
-  e.g. reference links, counts half). Columns within 0.05 of the best are separated by name
+  indicator (lookupable 1, unsupported 0.6; a column that nearly always holds the same value,
+  or URLs on the same host, counts half: reference links, a hosts file's sinkhole address). Columns within 0.05 of the best are separated by name
   (`ioc`, `indicator`, `value`... over `link`, `reference`, `mde_*`), then by position.
-- the header: the first row is data when its cell in that column holds an indicator of a type
-  the column holds anyway; otherwise it is the header. Header-less files get `column_1..N`.
+- the header: the first row is data when its cell in that column holds an indicator that fits
+  the column (not another type than a single-typed column's); otherwise it is the header. Header-less files get `column_1..N`.
 
 Rows are then streamed with pandas' C parser (all text, nothing turned into NaN). Rows with more
 fields than the header keep their extra text, joined to the last column with the delimiter
@@ -214,26 +214,26 @@ def _fit(rec: list[str], width: int, delimiter: str) -> list[str]:
 class _Score:
     score: float
     types: frozenset
+    valid: int = 0
 
 
 def _score_column(cells: Sequence[str]) -> _Score:
     if not cells:
         return _Score(0.0, frozenset())
-    total, types, hosts, urls = 0.0, set(), set(), 0
+    total, valid, types, keys = 0.0, 0, set(), set()
     for cell in cells:
         inds = extract(cell)
         ok = [i for i in inds if i.status is not Status.INVALID]
         if not ok:
             continue
+        valid += 1
         total += 1.0 if any(i.status is Status.PENDING for i in ok) else 0.6
         for ind in ok:
             types.add(ind.type)
-            if ind.type is IndicatorType.URL:
-                urls += 1
-                hosts.add(url_host(ind.value))
-    if urls >= 5 and types == {IndicatorType.URL} and len(hosts) <= max(1, urls // 20):
-        total /= 2  # reference links (all to one site), not indicators
-    return _Score(total / len(cells), frozenset(types))
+            keys.add(url_host(ind.value) if ind.type is IndicatorType.URL else ind.value)
+    if valid >= 5 and len(keys) <= max(1, valid // 20):
+        total /= 2  # nearly one value (reference links to one site, a sinkhole IP): not the IOCs
+    return _Score(total / len(cells), frozenset(types), valid)
 
 
 def _choose(names: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, list[_Score]]:
@@ -250,44 +250,19 @@ def _choose(names: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, l
     return max(near, key=rank), scores
 
 
-def _looks_like_data(cell: str, column_types: frozenset) -> bool:
+def _looks_like_data(cell: str, column: _Score) -> bool:
+    """A first-row cell is data when it holds an indicator that fits its column.
+
+    It fits unless the rest of the column holds (at least 5 values of) one single type and this
+    is another one (a header `file.name` over a column of hashes). A defanged value is never a
+    header.
+    """
     inds = [i for i in extract(cell) if i.status is not Status.INVALID]
-    return bool(inds) and (not column_types or all(i.type in column_types for i in inds))
-
-
-def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvLayout:
-    """Work out encoding, banner, delimiter, header and indicator column of a CSV/list file."""
-    name = path if name is None else name
-    head, complete = _read_head(path, name)
-    if not head.strip():
-        raise _fail(name, "is empty" if not head else "is empty (only blank lines)")
-    codec, offset = _encoding(head, complete, name)
-    comment: str | None = None
-    data_lines: list[str] = []
-    in_banner = True
-    for line, size in _lines(head[offset:], codec):
-        if in_banner:
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                offset += size
-                if stripped.startswith("#"):
-                    comment = stripped.lstrip("#").strip()
-                continue
-            in_banner = False
-        data_lines.append(line)
-    text = "".join(data_lines)
-    if not complete and not text:
-        raise _fail(name, f"has no data in its first {SAMPLE_BYTES // 1024} KiB (only # comment lines)")
-    if not text.strip() and not comment:
-        raise _fail(name, "has no data (only # comment lines)")
-    if len(_CONTROL.findall(text, 0, 65536)) > 0.01 * min(len(text), 65536) + 2:
-        raise _fail(name, "is binary data, not text (CSV or STIX expected)")
-    delimiter = _delimiter(text, complete)
-    records = _records(text, delimiter, SAMPLE_RECORDS, complete)
-    commented = None
-    if comment:
-        commented = next(csv.reader([comment], delimiter=delimiter, skipinitialspace=True), [])
-    return _layout(name, codec, offset, delimiter, records, commented, column)
+    if not inds:
+        return False
+    if len(column.types) != 1 or column.valid < 5 or any("defanged" in i.note for i in inds):
+        return True
+    return all(i.type in column.types for i in inds)
 
 
 def _as_header(header: Sequence[str], data: list[list[str]]) -> tuple[list[str], int]:
@@ -343,7 +318,7 @@ def _layout(
     else:
         index_a, scores_a = _choose(names_a, rows_a)
         cell = first[index_a] if index_a < len(first) else ""
-        has_header = not _looks_like_data(cell, scores_a[index_a].types)
+        has_header = not _looks_like_data(cell, scores_a[index_a])
     if column is not None:
         # The user's column name settles the header question when only one reading has it.
         in_a, in_b = _match(column, names_a) if records else None, _match(column, names_b)
@@ -374,6 +349,49 @@ def _layout(
         indicator_column=index,
         scores=tuple(round(s.score, 3) for s in scores),
     )
+
+
+def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvLayout:
+    """Work out encoding, banner, delimiter, header and indicator column of a CSV/list file."""
+    name = path if name is None else name
+    head, complete = _read_head(path, name)
+    if not head.strip():
+        raise _fail(name, "is empty" if not head else "is empty (only blank lines)")
+    codec, offset = _encoding(head, complete, name)
+    comment: str | None = None
+    comments: list[str] = []
+    data_lines: list[str] = []
+    in_banner = True
+    for line, size in _lines(head[offset:], codec):
+        if in_banner:
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                offset += size
+                if stripped.startswith("#"):
+                    comment = stripped.lstrip("#").strip()
+                    comments.append(comment)
+                continue
+            in_banner = False
+        data_lines.append(line)
+    text = "".join(data_lines)
+    if not complete and not text:
+        raise _fail(name, f"has no data in its first {SAMPLE_BYTES // 1024} KiB (only # comment lines)")
+    if not text.strip():
+        # No data rows: fine if the last comment line is a header (an export with 0 entries).
+        for line in reversed(comments):
+            delimiter = _delimiter(line, True)
+            if delimiter != ONE_VALUE:
+                header = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+                return _layout(name, codec, offset, delimiter, [], header, column)
+        raise _fail(name, "has no data (only # comment lines)")
+    if len(_CONTROL.findall(text, 0, 65536)) > 0.01 * min(len(text), 65536) + 2:
+        raise _fail(name, "is binary data, not text (CSV or STIX expected)")
+    delimiter = _delimiter(text, complete)
+    records = _records(text, delimiter, SAMPLE_RECORDS, complete)
+    commented = None
+    if comment:
+        commented = next(csv.reader([comment], delimiter=delimiter, skipinitialspace=True), [])
+    return _layout(name, codec, offset, delimiter, records, commented, column)
 
 
 # ---------------------------------------------------------------------------- reading

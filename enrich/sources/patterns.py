@@ -323,7 +323,7 @@ def classify_path(
                 value, f"hash algorithm {steps[1]} cannot be looked up; only MD5, SHA-1 and SHA-256 can"
             )
         return classify_as(value, kind)
-    if (object_type, steps) in _REF_VALUE_PATHS:
+    if (object_type, tuple("[*]" if s[:1] == "[" else s for s in steps)) in _REF_VALUE_PATHS:
         if ref_type and ref_type not in _VALUE_TYPES:
             return unsupported(value, f"{path} of type {ref_type}: {LOOKUP_HELP}")
         return _host(value, _VALUE_TYPES.get(ref_type))

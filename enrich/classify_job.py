@@ -1,0 +1,113 @@
+"""`enrich classify`: read inputs, classify every entry, write the CSV with `mde_*` columns, no API calls."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from typing import TextIO
+
+import numpy as np
+import pandas as pd
+
+from enrich.model import Indicator, IndicatorType, Status
+from enrich.outcome import mde_columns
+from enrich.sinks.csv import CsvSink
+from enrich.sources.csv import CsvSource, describe
+from enrich.sources.interface import Source
+from enrich.sources.open import open_sources
+
+__all__ = ["OUTPUT_SUFFIX", "classify_cells", "classify_files", "output_targets", "summary_table"]
+
+OUTPUT_SUFFIX = ".classified.csv"
+_TYPES = [t.value for t in IndicatorType] + ["-"]
+_STATUSES = [Status.PENDING.value, Status.UNSUPPORTED.value, Status.INVALID.value]
+
+
+def classify_cells(indicators: Sequence[tuple[Indicator, ...]], counts: Counter) -> list[tuple[str, ...]]:
+    """The `mde_*` cells (answers=None) of each row; adds (type, status) per indicator to `counts`.
+
+    Rows whose indicator tuples are the same object (sources hand out one tuple per distinct
+    cell) are worked out once.
+    """
+    n = len(indicators)
+    if n == 0:
+        return []
+    codes, _ = pd.factorize(np.fromiter(map(id, indicators), dtype=np.int64, count=n))
+    first = np.empty(codes.max() + 1, dtype=np.int64)
+    first[codes[::-1]] = np.arange(n - 1, -1, -1)
+    distinct = [indicators[i] for i in first.tolist()]
+    cells = [mde_columns(inds, None) for inds in distinct]
+    for inds, times in zip(distinct, np.bincount(codes).tolist(), strict=True):
+        for ind in inds:
+            counts[(ind.type.value if ind.type else "-", ind.status.value)] += times
+    return list(map(cells.__getitem__, codes.tolist()))
+
+
+def output_targets(
+    sources: list[Source], output: str | None, suffix: str = OUTPUT_SUFFIX
+) -> list[tuple[str, list[Source]]]:
+    """(output path, its sources): one file for all, or one `<name><suffix>` per input into an existing folder."""
+    out = "-" if output is None else output
+    if out == "-" or not os.path.isdir(out):
+        return [(out, sources)]
+    targets, used = [], set()
+    for src in sources:
+        base = "stdin" if src.name == "-" else os.path.basename(src.name.rstrip("/"))
+        stem = os.path.splitext(base)[0]
+        name = stem if stem not in used else base
+        used.add(name)
+        targets.append((os.path.join(out, name + suffix), [src]))
+    return targets
+
+
+def summary_table(counts: Counter, rows: int, inputs: int, outputs: Sequence[str]) -> str:
+    """The end-of-run summary: rows, and indicators per type (rows) and status (columns)."""
+    shown = ", ".join("stdout" if o == "-" else o for o in outputs)
+    lines = [f"classified {rows} row{'s' * (rows != 1)} from {inputs} input{'s' * (inputs != 1)} -> {shown}"]
+    statuses = _STATUSES + sorted({s for _, s in counts} - set(_STATUSES))
+    lines.append("  " + f"{'type':<8}" + "".join(f"{s:>13}" for s in statuses) + f"{'total':>10}")
+    for kind in _TYPES:
+        row = [counts.get((kind, s), 0) for s in statuses]
+        if any(row):
+            lines.append("  " + f"{kind:<8}" + "".join(f"{v:>13}" for v in row) + f"{sum(row):>10}")
+    total = [sum(v for (_, s), v in counts.items() if s == st) for st in statuses]
+    lines.append("  " + f"{'all':<8}" + "".join(f"{v:>13}" for v in total) + f"{sum(total):>10}")
+    return "\n".join(lines)
+
+
+def classify_files(
+    inputs: list[str],
+    output: str | None,
+    column: str | None,
+    neutralise: bool,
+    to: str | None,
+    *,
+    err: TextIO | None = None,
+) -> Counter:
+    """Classify every entry of `inputs` and write them with the `mde_*` columns.
+
+    `output`: a file, `-`/None for stdout, or an existing folder (one `<name>.classified.csv` per
+    input). Several inputs into one file get a `source_file` column first and the union of their
+    columns. `to` must be None or "csv" (classify writes CSV only). Returns the count of
+    indicators per (type, status); the summary is printed on `err` (default stderr).
+    Raises SourceError / SinkError (one line) when an input or the output cannot be used.
+    """
+    if to not in (None, "csv"):
+        raise ValueError(f"classify writes CSV only, not {to!r}")
+    err = sys.stderr if err is None else err
+    sources = open_sources(inputs, column)
+    for src in sources:
+        print(describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err)
+    counts: Counter = Counter()
+    rows = 0
+    targets = output_targets(sources, output)
+    for path, group in targets:
+        with CsvSink(path, group, neutralise=neutralise) as sink:
+            for src in group:
+                for chunk in src.chunks():
+                    sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts))
+            rows += sink.rows
+    print(summary_table(counts, rows, len(sources), [t for t, _ in targets]), file=err)
+    return counts

@@ -1,0 +1,103 @@
+"""The body of `enrich sandbox`: option parsing helpers and the foreground server loop."""
+
+from __future__ import annotations
+
+import re
+import shlex
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterable
+
+from enrich.sandbox.config import SandboxConfig
+from enrich.sandbox.server import Sandbox
+
+_RATE_PART = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hr|hour)s?\s*$", re.I)
+
+
+def parse_rate(text: str, default: tuple[int, int]) -> tuple[int, int]:
+    """'100/min,1500/hour' -> (100, 1500); a missing part keeps its default."""
+    per_minute, per_hour = default
+    for part in text.split(","):
+        if not part.strip():
+            continue
+        m = _RATE_PART.match(part)
+        if not m:
+            raise ValueError(f"cannot read rate {part.strip()!r}; expected e.g. 100/min,1500/hour")
+        n, unit = int(m.group(1)), m.group(2).lower()
+        if n < 1:
+            raise ValueError("rates must be positive")
+        if unit.startswith("s"):
+            per_minute = n * 60
+        elif unit.startswith("m"):
+            per_minute = n
+        else:
+            per_hour = n
+    return per_minute, per_hour
+
+
+def parse_faults(items: Iterable[str]) -> dict[str, float]:
+    """['500=0.05', 'reset=0.02,slow=0.01'] -> {'500': 0.05, 'reset': 0.02, 'slow': 0.01}."""
+    faults: dict[str, float] = {}
+    for item in items:
+        for part in item.split(","):
+            if not part.strip():
+                continue
+            kind, sep, rate = part.partition("=")
+            if not sep:
+                raise ValueError(f"cannot read fault {part!r}; expected KIND=RATE, e.g. 503=0.05")
+            try:
+                faults[kind.strip()] = float(rate)
+            except ValueError:
+                raise ValueError(f"fault rate {rate!r} is not a number") from None
+    return faults
+
+
+def parse_latency(text: str) -> tuple[float, float]:
+    """'0.01,0.05' -> (0.01, 0.05); a single value means a fixed latency."""
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        values = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"cannot read latency {text!r}; expected MIN,MAX in seconds") from None
+    if len(values) == 1:
+        return values[0], values[0]
+    if len(values) == 2:
+        return values[0], values[1]
+    raise ValueError(f"cannot read latency {text!r}; expected MIN,MAX in seconds")
+
+
+def exports(sb: Sandbox) -> list[str]:
+    """`export NAME=value` lines for a POSIX shell."""
+    return [f"export {name}={shlex.quote(value)}" for name, value in sb.env().items()]
+
+
+def serve(config: SandboxConfig, out: Callable[[str], None], err: Callable[[str], None],
+          stop: threading.Event | None = None) -> int:
+    """Run the sandbox until Ctrl-C / SIGTERM (or `stop` is set); returns the exit code (0)."""
+    stop = stop or threading.Event()
+    sb = Sandbox(config).start()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    try:
+        for line in exports(sb):
+            out(line)
+        d = sb.data.summary()
+        err(
+            f"# MDE sandbox on {sb.base_url} (seed {config.seed}, {d['devices']} devices, "
+            f"{sum(d['events'].values())} events); paste the export lines into another shell and run "
+            f"`enrich run FILE` there; stats at {sb.base_url}/_sandbox/stats; Ctrl-C stops."
+        )
+        if hasattr(sys.stdout, "flush"):
+            sys.stdout.flush()
+        while not stop.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+    finally:
+        sb.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    err("# sandbox stopped")
+    return 0

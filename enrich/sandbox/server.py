@@ -1,0 +1,309 @@
+"""HTTPS plumbing (threaded, HTTP/1.1 keep-alive) and the `Sandbox` object that owns a server."""
+
+from __future__ import annotations
+
+import dataclasses
+import random
+import shutil
+import socket
+import ssl
+import string
+import struct
+import tempfile
+import threading
+import uuid
+from email.utils import formatdate
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+from enrich.sandbox import generate, userdata
+from enrich.sandbox.app import App
+from enrich.sandbox.config import ClientSpec, SandboxConfig
+from enrich.sandbox.data import Dataset, ticks_now
+from enrich.sandbox.faults import Faults
+from enrich.sandbox.login import Login, Tokens
+from enrich.sandbox.quotas import Quotas
+from enrich.sandbox.stats import RequestLog, RequestRecord
+from enrich.sandbox.tls import server_context, write_certificates
+from enrich.sandbox.wire import Request
+
+MAX_BODY = 16 * 1024 * 1024
+KEEPALIVE_IDLE_SECONDS = 60
+
+
+class _Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "enrich-sandbox"
+    sys_version = ""
+    timeout = KEEPALIVE_IDLE_SECONDS
+
+    def setup(self) -> None:
+        super().setup()
+        try:
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        except OSError:
+            pass
+
+    def log_message(self, format: str, *args) -> None:  # noqa: A002 - base-class signature
+        pass
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_GET
+
+    def _read_body(self) -> bytes | None:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            chunks, total = [], 0
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    while self.rfile.readline() not in (b"\r\n", b"\n", b""):
+                        pass
+                    return b"".join(chunks)
+                total += size
+                if total > MAX_BODY:
+                    return None
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            return None
+        return self.rfile.read(length) if length > 0 else b""
+
+    def _dispatch(self) -> None:
+        server: _Server = self.server  # type: ignore[assignment]
+        try:
+            body = self._read_body()
+        except ValueError:
+            body = None
+        if body is None:
+            self.close_connection = True
+            self._write(413, [("Content-Type", "text/plain")], b"request body too large or malformed\n")
+            return
+        headers = {k.lower(): v for k, v in self.headers.items()}
+        resp = server.app.handle(Request.parse(self.command, self.path, headers, body))
+        if resp.reset:
+            try:
+                self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            self.close_connection = True
+            return
+        if resp.delay > 0 and server.stopping.wait(resp.delay):
+            self.close_connection = True
+            return
+        self._write(resp.status, resp.headers, resp.body)
+
+    def _write(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        try:
+            reason = HTTPStatus(status).phrase
+        except ValueError:
+            reason = ""
+        lines = [f"HTTP/1.1 {status} {reason}", f"Date: {formatdate(usegmt=True)}", "Server: enrich-sandbox"]
+        lines += [f"{k}: {v}" for k, v in headers]
+        lines.append(f"Content-Length: {len(body)}")
+        if self.close_connection:
+            lines.append("Connection: close")
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head + (body if self.command != "HEAD" else b""))
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    allow_reuse_address = True
+    request_queue_size = 256
+
+    def __init__(self, address, app: App, context: ssl.SSLContext) -> None:
+        super().__init__(address, _Handler)
+        self.app = app
+        self.context = context
+        self.stopping = threading.Event()
+        self._conns: set[socket.socket] = set()
+        self._conns_lock = threading.Lock()
+
+    def finish_request(self, request, client_address) -> None:
+        request.settimeout(KEEPALIVE_IDLE_SECONDS)
+        try:
+            conn = self.context.wrap_socket(request, server_side=True)
+        except (OSError, ssl.SSLError):
+            request.close()
+            return
+        with self._conns_lock:
+            self._conns.add(conn)
+        try:
+            self.RequestHandlerClass(conn, client_address, self)
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            with self._conns_lock:
+                self._conns.discard(conn)
+            conn.close()
+
+    def shutdown_request(self, request) -> None:
+        try:
+            request.close()
+        except OSError:
+            pass
+
+    def close_connections(self) -> None:
+        with self._conns_lock:
+            conns = list(self._conns)
+        for conn in conns:
+            try:
+                conn.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+
+
+def default_client(seed: int) -> ClientSpec:
+    """The deterministic default tenant + app for a seed (all roles)."""
+    rng = random.Random(f"clients/{seed}")
+    alphabet = string.ascii_letters + string.digits
+    secret = "".join(rng.choice(alphabet) for _ in range(3)) + "8Q~" + "".join(rng.choice(alphabet + "._-") for _ in range(37))
+    return ClientSpec(
+        client_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+        secret=secret,
+        tenant_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+    )
+
+
+class Sandbox:
+    """A running MDE emulator: login, entity APIs, hunting, quotas and faults on one HTTPS port."""
+
+    def __init__(self, config: SandboxConfig | None = None, **overrides) -> None:
+        cfg = dataclasses.replace(config or SandboxConfig(), **overrides)
+        cfg.faults = dict(cfg.faults)
+        cfg.validate()
+        self.config = cfg
+        self.clients: list[ClientSpec] = list(cfg.clients) if cfg.clients else [default_client(cfg.seed)]
+        first = self.clients[0]
+        if cfg.data_file:
+            self.data: Dataset = userdata.load(cfg.data_file, cfg.seed, ticks_now(), first.tenant_id)
+        else:
+            self.data = generate.build(cfg.seed, ticks_now(), first.tenant_id, cfg.sample_dir)
+        self._log = RequestLog()
+        self._tokens = Tokens(cfg.token_lifetime)
+        self._faults = Faults(cfg.faults, cfg.latency, cfg.seed)
+        self._quotas = Quotas(cfg.entity_limits, cfg.hunting_limits, cfg.time_scale)
+        self._login = Login(self.clients, self._tokens, on_issue=self._log.token_issued)
+        self._app = App(cfg, self.data, self._login, self._tokens, self._quotas, self._faults, self._log,
+                        lambda: self.base_url)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self._tmp: str | None = None
+        self.ca_file = ""
+
+    # --- life cycle -------------------------------------------------------------------------
+
+    def start(self) -> Sandbox:
+        if self._server is not None:
+            return self
+        self._tmp = tempfile.mkdtemp(prefix="enrich-sandbox-")
+        files = write_certificates(self._tmp)
+        self.ca_file = files.ca_file
+        server = _Server((self.config.host, self.config.port), self._app, server_context(files))
+        self._app.sleep = server.stopping.wait
+        self._server = server
+        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
+                                        name=f"enrich-sandbox-{self.port}", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.stopping.set()
+        server.shutdown()
+        server.close_connections()
+        server.server_close()
+        if self._thread:
+            self._thread.join(timeout=5)
+        if self._tmp:
+            shutil.rmtree(self._tmp, ignore_errors=True)
+
+    def __enter__(self) -> Sandbox:
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # --- where and who ----------------------------------------------------------------------
+
+    @property
+    def port(self) -> int:
+        if self._server is None:
+            raise RuntimeError("the sandbox is not running; call start() or use it as a context manager")
+        return self._server.server_address[1]
+
+    @property
+    def base_url(self) -> str:
+        return f"https://{self.config.host}:{self.port}"
+
+    @property
+    def tenant_id(self) -> str:
+        return self.clients[0].tenant_id
+
+    @property
+    def client_id(self) -> str:
+        return self.clients[0].client_id
+
+    @property
+    def client_secret(self) -> str:
+        return self.clients[0].secret
+
+    def env(self) -> dict[str, str]:
+        """Environment variables that point `enrich` at this sandbox with the default client."""
+        return {
+            "MDE_TENANT_ID": self.tenant_id,
+            "MDE_CLIENT_ID": self.client_id,
+            "MDE_CLIENT_SECRET": self.client_secret,
+            "MDE_API_URL": self.base_url,
+            "MDE_LOGIN_URL": self.base_url,
+            "MDE_GRAPH_URL": self.base_url,
+            "MDE_CA_BUNDLE": self.ca_file,
+        }
+
+    # --- observation and control ------------------------------------------------------------
+
+    def stats(self) -> dict:
+        """{"total", "by_endpoint": {endpoint: {status: n}}, "by_family", "tokens_issued", "faults_injected"}."""
+        return self._log.snapshot()
+
+    @property
+    def requests(self) -> list[RequestRecord]:
+        return self._log.records()
+
+    def reset_stats(self) -> None:
+        self._log.reset()
+
+    def reset_quotas(self) -> None:
+        self._quotas.reset()
+
+    def configure(self, **knobs) -> None:
+        """Change knobs at run time: faults, latency, token_lifetime, slow_seconds, entity_limits,
+        hunting_limits, time_scale, lookback_policy, md5_policy."""
+        allowed = {"faults", "latency", "token_lifetime", "slow_seconds", "entity_limits", "hunting_limits",
+                   "time_scale", "lookback_policy", "md5_policy"}
+        unknown = set(knobs) - allowed
+        if unknown:
+            raise TypeError(f"configure() cannot change {', '.join(sorted(unknown))}")
+        trial = dataclasses.replace(self.config, **knobs)
+        trial.validate()
+        for name, value in knobs.items():
+            setattr(self.config, name, dict(value) if name == "faults" else value)
+        self._faults.configure(self.config.faults, self.config.latency)
+        self._tokens.lifetime = self.config.token_lifetime
+        self._quotas.entity_limits = self.config.entity_limits
+        self._quotas.hunting_limits = self.config.hunting_limits
+        self._quotas.time_scale = self.config.time_scale
+
+    def force_429(self, count: int = 5, retry_after: int = 2, family: str | None = None) -> None:
+        """The next `count` API requests of `family` (None: any) get 429 with this Retry-After."""
+        self._faults.force_429(count, retry_after, family)
+
+    def truth(self, family: str, key: str, lookback_hours: int = 720) -> dict | None:
+        """What the stats API answers for (family, key): prevalence and the same timestamp strings."""
+        return self.data.truth(family, key, lookback_hours)
