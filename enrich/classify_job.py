@@ -98,14 +98,13 @@ def classify_files(
         raise ValueError(f"classify writes CSV only, not {to!r}")
     err = sys.stderr if err is None else err
     sources = open_sources(inputs, column)
-    for src in sources:
-        print(describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err)
     counts: Counter = Counter()
     rows = 0
     targets = output_targets(sources, output)
     for path, group in targets:
         with CsvSink(path, group, neutralise=neutralise) as sink:
             for src in group:
+                print(describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err)
                 for chunk in src.chunks():
                     sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts))
             rows += sink.rows
