@@ -40,7 +40,7 @@ def lookup_key(ind: Indicator) -> LookupKey | None:
 def url_host(url: str) -> str:
     """The host of a normalised URL (already lower-cased and punycoded), without brackets or port."""
     rest = url.split("://", 1)[-1]
-    for sep in "/?#":
+    for sep in "/?#\\":
         rest = rest.split(sep, 1)[0]
     rest = rest.rsplit("@", 1)[-1]
     if rest.startswith("["):

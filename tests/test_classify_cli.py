@@ -171,7 +171,9 @@ def test_usage_errors_exit_2():
 
 def test_classify_files_returns_counts(tmp_path, sample_dir):
     err = io.StringIO()
-    counts = classify_files([str(sample_dir / "headerless_iocs.csv")], str(tmp_path / "o.csv"), None, True, None, err=err)
+    counts = classify_files(
+        [str(sample_dir / "headerless_iocs.csv")], str(tmp_path / "o.csv"), None, True, None, err=err
+    )
     assert counts == Counter(
         {
             ("ipv4", "pending"): 3,

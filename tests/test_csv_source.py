@@ -172,7 +172,8 @@ def test_header_with_spaces_after_commas(tmp_path):
 # ------------------------------------------------------------------------------ column choice
 def test_column_ip_port_beats_reference_links(tmp_path):
     rows = "".join(
-        f"198.51.100.{i}:{2000 + i},2026-01-01,https://intel.example/objects/indicator--{i}\n" for i in range(1, 30)
+        f"198.51.100.{i}:{2000 + i},2026-01-01,https://intel.example/objects/indicator--{i}\n"
+        for i in range(1, 30)
     )
     src, _, inds = read(put(tmp_path, "IOC,Valid From,Link\n" + rows))
     assert src.indicator_column == "IOC"
@@ -252,7 +253,9 @@ def test_ragged_rows_keep_everything(tmp_path):
 
 
 def test_trailing_delimiters_are_dropped_when_empty(tmp_path):
-    _, frame, _ = read(put(tmp_path, "Indicator,Data,Note\nsha1,0123456789abcdef0123456789abcdef01234567,n,,,\n"))
+    _, frame, _ = read(
+        put(tmp_path, "Indicator,Data,Note\nsha1,0123456789abcdef0123456789abcdef01234567,n,,,\n")
+    )
     assert frame.values.tolist() == [["sha1", "0123456789abcdef0123456789abcdef01234567", "n"]]
 
 
@@ -361,7 +364,9 @@ def test_detect_format():
 
 
 def test_open_source_json_goes_to_stix(tmp_path):
-    bundle = '{"type": "bundle", "id": "bundle--1", "objects": [{"type": "ipv4-addr", "value": "198.51.100.1"}]}'
+    bundle = (
+        '{"type": "bundle", "id": "bundle--1", "objects": [{"type": "ipv4-addr", "value": "198.51.100.1"}]}'
+    )
     src = open_source(put(tmp_path, bundle, "b.json"))
     assert src.format in ("stix", "jsonl")
     rows = [i for c in src.chunks() for i in c.indicators]
@@ -400,7 +405,11 @@ def test_stdin_json(monkeypatch):
 
 def test_open_sources_expands_directories(tmp_path):
     for name in ("b.csv", "a.txt", "c.json", "d.jsonl", "e.tsv", ".hidden.csv", "notes.md"):
-        put(tmp_path, "v\n198.51.100.1\n" if not name.endswith(("json", "jsonl")) else '{"type": "bundle"}', name)
+        put(
+            tmp_path,
+            "v\n198.51.100.1\n" if not name.endswith(("json", "jsonl")) else '{"type": "bundle"}',
+            name,
+        )
     (tmp_path / "sub.csv").mkdir()
     names = [os.path.basename(p) for p in expand_inputs([str(tmp_path)])]
     assert names == ["a.txt", "b.csv", "c.json", "d.jsonl", "e.tsv"]

@@ -199,7 +199,7 @@ class TokenProvider:
             self._refresh_at = self._expires_at = 0.0
             if stale and self._app is not None:
                 cache = self._app.token_cache
-                for item in cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN):
+                for item in list(cache.search(msal.TokenCache.CredentialType.ACCESS_TOKEN)):
                     if item.get("secret") == stale:
                         cache.remove_at(item)
 

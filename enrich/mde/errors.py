@@ -109,6 +109,9 @@ _AADSTS_WORDS: dict[int, str] = {
 }
 
 
+_TRANSIENT = {50196, 90033}
+
+
 def aadsts_code(payload: dict) -> int | None:
     """The first AADSTS number of a token error response, or None."""
     codes = payload.get("error_codes")
@@ -131,5 +134,6 @@ def auth_error_from_response(payload: dict, *, tenant_id: str, client_id: str, l
         description = str(payload.get("error_description") or payload.get("error") or "unknown error")
         text = description.split("\r\n")[0].split("\n")[0]
     prefix = f"could not sign in to Microsoft Entra ID (AADSTS{code})" if code else "could not sign in"
-    transient = code is None and str(payload.get("error", "")) in {"temporarily_unavailable", "server_error"}
+    # Throttling (429, AADSTS50196) and outages (AADSTS90033) pass with time; a person must fix the rest.
+    transient = str(payload.get("error", "")) in {"temporarily_unavailable", "server_error"} or code in _TRANSIENT
     return AuthError(f"{prefix}: {text}", code=code, transient=transient)

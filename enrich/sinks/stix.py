@@ -1,0 +1,368 @@
+"""STIX output: the input objects unchanged, then what MDE saw of them as STIX 2.1 sightings.
+
+The output is streamed: input objects are written one by one with `json.dumps` as they are read
+(never held as a graph of `stix2` objects); ours are built as plain dicts (see `stix_objects`),
+spooled to a temporary file while the inputs are copied, and appended after them:
+the tool identity, the organisation identity and our extension-definition, then per entry
+(our indicator and based-on relationship when the entry is not an input indicator) its sighting.
+
+Containers: JSON Lines in (every input) -> JSON Lines out, input lines copied as they are;
+anything else -> one STIX 2.1 bundle (a 2.0 bundle's objects go in as they were). With
+`separate=True` only our objects are written. A file is written through a temporary file in
+the same directory and `os.replace`: nothing is left at the target when the run fails.
+
+Which entries get a sighting:
+- `seen`: one sighting per (indicator, MDE lookup): a compound pattern whose values MDE saw
+  gives one sighting per seen value (each with its own count, dates and `mde_lookup`), never an
+  aggregate, since each count comes from a different lookup;
+- `not_seen`, `invalid`, `unsupported`, `error`: counted; with `negative_sightings=True` a
+  count-0 sighting carrying the status and reason, when there is an indicator to point to: the
+  input indicator itself (even when none of its pattern could be looked up), or an indicator
+  built for a typed value (an observable, a CSV cell). An entry that is not an indicator at all
+  (invalid CSV cell, e-mail address, unreadable line) has nothing to point to and gets none.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import stat
+import sys
+import tempfile
+from collections import Counter
+from collections.abc import Iterator, Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import IO, Any
+
+from enrich.model import Answer, Indicator, LookupKey, Status
+from enrich.outcome import _cell_error, _cell_status, _note, mde_columns, row_keys
+from enrich.sinks import stix_objects as so
+from enrich.sources.interface import Source, SourceError
+from enrich.sources.stix import StixSource, object_rows
+from enrich.sources.stix_container import Bad, _expand, _line_object, _nonblank_lines
+
+__all__ = ["StixSinkError", "write_stix"]
+
+
+class StixSinkError(Exception):
+    """The output cannot be written (one line naming the output and the problem)."""
+
+
+def write_stix(
+    sources: list[Source],
+    answers: Mapping[LookupKey, Answer],
+    output: str,
+    *,
+    org_name: str,
+    negative_sightings: bool = False,
+    separate: bool = False,
+    queried_at: datetime,
+    lookback_hours: int,
+    api_url: str,
+    container: str | None = None,
+) -> Counter[str]:
+    """Write the inputs and our sightings to `output` ("-" = stdout); return what was written.
+
+    `container`: "bundle" or "jsonl"; None = JSON Lines when every input is JSON Lines, else a
+    bundle. Counts: `rows` and one per row status (`seen`, `not_seen`, `invalid`,
+    `unsupported`, `error`; as the CSV output's `mde_status`), `objects` (input objects read),
+    `objects_without_indicator`, `sightings` (count > 0), `negative_sightings` (count 0),
+    `indicators` and `relationships` (ours), `no_sighting_target` (negative rows with nothing to
+    point to), `already_in_input` (ours skipped: the input holds that very version), `written`.
+    """
+    kind = container or _default_container(sources)
+    if kind not in ("bundle", "jsonl"):
+        raise ValueError(f"container must be 'bundle' or 'jsonl', not {kind!r}")
+    writer = _Writer(
+        answers,
+        org_ref=so.org_identity(org_name)["id"],
+        negative=negative_sightings,
+        lookback_hours=lookback_hours,
+        queried_at=so.stix_time(queried_at),
+        api_url=api_url,
+    )
+    fixed = [so.tool_identity(), so.org_identity(org_name), so.extension_definition()]
+    spool_dir = None if output == "-" else str(Path(output).resolve().parent)
+    with _target(output) as out, _spool(spool_dir) as spool:
+        stream = _Stream(out, kind)
+        writer.spool = spool
+        if kind == "bundle":
+            stream.raw('{"type": "bundle", "id": "%s", "objects": [\n' % _bundle_id(sources, separate))
+        for source in sources:
+            if isinstance(source, StixSource):
+                writer.stix_source(source, None if separate else stream)
+            else:
+                writer.row_source(source)
+        for obj in fixed:
+            if (obj["id"], obj["modified"]) in writer.in_input:
+                writer.counts["already_in_input"] += 1
+            else:
+                stream.write(obj)
+        spool.seek(0)
+        for line in spool:
+            ident, modified, text = line.rstrip("\n").split("\t", 2)
+            if writer.in_input and (ident, modified) in writer.in_input:
+                writer.counts["already_in_input"] += 1
+                continue
+            stream.text(text)
+        if kind == "bundle":
+            stream.raw("\n]}\n")
+        writer.counts["written"] = stream.count
+    return writer.counts
+
+
+# ----------------------------------------------------------------------------------- the writing
+
+
+class _Stream:
+    """Objects to the output: comma-separated inside a bundle, or one per line (JSON Lines)."""
+
+    def __init__(self, out: IO[str], kind: str) -> None:
+        self.out = out
+        self.sep = ",\n" if kind == "bundle" else "\n"
+        self.lead = "" if kind == "bundle" else None  # separator before the next object
+        self.count = 0
+
+    def raw(self, text: str) -> None:
+        self.out.write(text)
+
+    def text(self, text: str) -> None:
+        if self.lead is None:  # JSON Lines: terminate each line
+            self.out.write(text + "\n")
+        else:
+            self.out.write(self.lead + text)
+            self.lead = self.sep
+        self.count += 1
+
+    def write(self, obj: Any) -> None:
+        try:
+            self.text(json.dumps(obj, ensure_ascii=False))
+        except UnicodeEncodeError:  # a lone surrogate (or a non-UTF-8 stdout): escape everything
+            self.text(json.dumps(obj))
+
+
+@contextlib.contextmanager
+def _target(output: str) -> Iterator[IO[str]]:
+    """stdout, or a temporary file next to `output` that replaces it only when all went well."""
+    if output == "-":
+        yield sys.stdout
+        sys.stdout.flush()
+        return
+    target = Path(output)
+    try:
+        mode = _file_mode(target)
+        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise StixSinkError(f"{output}: cannot write ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
+            yield fh
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.chmod(tmp, mode)
+        os.replace(tmp, target)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        if isinstance(exc, OSError) and not isinstance(exc, SourceError):
+            raise StixSinkError(f"{output}: cannot write ({exc.strerror or exc})") from None
+        raise
+
+
+def _file_mode(target: Path) -> int:
+    """The mode the output gets: the existing file's, else 0666 less the umask."""
+    try:
+        return stat.S_IMODE(os.stat(target).st_mode)
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+@contextlib.contextmanager
+def _spool(directory: str | None) -> Iterator[IO[str]]:
+    """An unnamed temporary file for our objects (gone when closed, even on Ctrl-C)."""
+    try:
+        fh = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=directory)
+    except OSError:
+        fh = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
+    with fh:
+        yield fh
+
+
+def _default_container(sources: list[Source]) -> str:
+    jsonl = sources and all(isinstance(s, StixSource) and s.layout.kind == "jsonl" for s in sources)
+    return "jsonl" if jsonl else "bundle"
+
+
+def _bundle_id(sources: list[Source], separate: bool) -> str:
+    """From the input bundles' ids (a source without one: its name), so reruns give the same id."""
+    inputs = []
+    for source in sources:
+        layout = getattr(source, "layout", None)
+        inputs.append(getattr(layout, "bundle_id", None) or source.name)
+    return so.det_id("bundle", {"enrich_inputs": inputs, "separate": separate})
+
+
+def _units(source: StixSource) -> Iterator[tuple[str | None, list[tuple[Any, str | None]]]]:
+    """(the line as read for a JSON Lines object line, else None; its objects with their bundle's
+    spec_version), in input order. Objects are plain dicts, `Bad` for unreadable items."""
+    if source.layout.kind != "jsonl":
+        for item in source._items():
+            yield None, [item]
+        return
+    try:
+        with source._opener() as stream:
+            for number, line in _nonblank_lines(stream):
+                value, error = _line_object(line)
+                if error:
+                    yield None, [(Bad(f"line {number}: {error}"), None)]
+                else:
+                    raw = line.decode("utf-8") if isinstance(value, dict) else None
+                    yield raw, list(_expand(value, f"line {number}", None))
+    except OSError as exc:
+        raise SourceError(f"{source.name}: cannot read ({exc.strerror or exc})") from None
+
+
+# ------------------------------------------------------------------------------- our objects
+
+
+class _Writer:
+    """Turns rows into our objects (spooled as `id TAB modified TAB json` lines) and counts."""
+
+    def __init__(
+        self,
+        answers: Mapping[LookupKey, Answer],
+        *,
+        org_ref: str,
+        negative: bool,
+        lookback_hours: int,
+        queried_at: str,
+        api_url: str,
+    ) -> None:
+        self.answers = answers
+        self.org_ref = org_ref
+        self.negative = negative
+        self.lookback_hours = lookback_hours
+        self.queried_at = queried_at
+        self.api_url = api_url
+        self.counts: Counter[str] = Counter()
+        self.emitted: set[str] = set()
+        self.in_input: set[tuple[str, str]] = set()  # (id, modified) of our objects in the input
+        self.spool: IO[str]
+
+    def stix_source(self, source: StixSource, stream: _Stream | None) -> None:
+        """Copy the objects (unless `stream` is None) and sight their entries."""
+        jsonl_out = stream is not None and stream.lead is None
+        for raw, items in _units(source):
+            if stream is not None and raw is not None and jsonl_out:
+                stream.text(raw)
+            for item, spec in items:
+                if isinstance(item, Bad):
+                    self.counts["rows"] += 1
+                    self.counts[Status.INVALID.value] += 1
+                    self.counts["no_sighting_target"] += int(self.negative)
+                    continue
+                self.counts["objects"] += 1
+                if stream is not None:
+                    if not jsonl_out:
+                        stream.write(item)
+                    if item.get("created_by_ref") == so.TOOL_ID or item.get("id") == so.TOOL_ID:
+                        self.in_input.add((str(item.get("id")), str(item.get("modified"))))
+                self._stix_object(item, spec)
+
+    def _stix_object(self, obj: dict, spec: str | None) -> None:
+        rows = object_rows(obj, spec)
+        if not rows:
+            self.counts["objects_without_indicator"] += 1
+            return
+        ident, kind = obj.get("id"), obj.get("type")
+        markings = _markings(obj.get("object_marking_refs"))
+        sighted = ident if kind == "indicator" and so.is_stix_id(ident, "indicator") else None
+        based = ident if sighted is None and kind != "indicator" and so.is_stix_id(ident) else None
+        for cells, ind in rows:
+            key = row_keys((ind,))[0]
+            status = _cell_status(ind, key, self.answers)
+            self.counts["rows"] += 1
+            self.counts[status.value] += 1
+            self._entry(ind, key, status, path=cells[4], sighted=sighted, based=based, markings=markings)
+
+    def row_source(self, source: Source) -> None:
+        """A CSV (or any non-STIX) source: our indicator and sighting per indicator of each row."""
+        for chunk in source.chunks():
+            for inds in chunk.indicators:
+                keys = row_keys(inds)
+                if len(inds) == 1:
+                    row_status = _cell_status(inds[0], keys[0], self.answers).value
+                else:
+                    row_status = mde_columns(inds, self.answers)[2]
+                self.counts["rows"] += 1
+                self.counts[row_status] += 1
+                for ind, key in zip(inds, keys, strict=True):
+                    status = _cell_status(ind, key, self.answers)
+                    self._entry(ind, key, status, path="", sighted=None, based=None, markings=None)
+
+    def _entry(
+        self,
+        ind: Indicator,
+        key: LookupKey | None,
+        status: Status,
+        *,
+        path: str,
+        sighted: str | None,
+        based: str | None,
+        markings: list[str] | None,
+    ) -> None:
+        if status is not Status.SEEN and not self.negative:
+            return
+        if sighted is None:
+            if ind.type is None or not ind.value or ind.status is Status.INVALID:
+                self.counts["no_sighting_target"] += 1
+                return
+            ours = so.indicator(ind.type, ind.value, markings)
+            sighted = ours["id"]
+            self.counts["indicators"] += self._emit(ours)
+            if based is not None:
+                self.counts["relationships"] += self._emit(so.based_on(sighted, based, markings))
+        answer = self.answers.get(key) if key is not None else None
+        obj = so.sighting(
+            of_ref=sighted,
+            org_ref=self.org_ref,
+            status=status,
+            key=key,
+            answer=answer,
+            kind=ind.type,
+            value=ind.value,
+            path=path,
+            reason=_cell_error(ind, key, self.answers),
+            note=_note(ind, key),
+            markings=markings,
+            lookback_hours=self.lookback_hours,
+            queried_at=self.queried_at,
+            api_url=self.api_url,
+        )
+        if self._emit(obj):
+            self.counts["sightings" if obj["count"] > 0 else "negative_sightings"] += 1
+
+    def _emit(self, obj: dict[str, Any]) -> bool:
+        """Spool one of our objects once (by id); False when already written."""
+        ident = obj["id"]
+        if ident in self.emitted:
+            return False
+        self.emitted.add(ident)
+        prefix = f"{ident}\t{obj['modified']}\t"
+        try:
+            self.spool.write(prefix + json.dumps(obj, ensure_ascii=False) + "\n")
+        except UnicodeEncodeError:
+            self.spool.write(prefix + json.dumps(obj) + "\n")
+        return True
+
+
+def _markings(refs: Any) -> list[str] | None:
+    """The input object's `object_marking_refs` that a 2.1 object may carry (valid ids only)."""
+    if not isinstance(refs, list):
+        return None
+    kept = [r for r in refs if so.is_stix_id(r, "marking-definition")]
+    return kept or None

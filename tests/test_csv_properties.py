@@ -1,0 +1,103 @@
+"""Property tests: the reader and the classifier never raise on arbitrary input, and keep every row."""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+import tempfile
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from enrich.sources.csv import CsvSource
+from enrich.sources.interface import SourceError
+from enrich.sources.open import open_source
+
+SETTINGS = settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+# Text that is hard for CSV: delimiters, quotes, '#', newlines, formula starts, non-ASCII.
+CELL = st.lists(
+    st.sampled_from(
+        list("ab19.:/[]()-_@=+#,;|\"' \tn\u00e9\u4e2d\U0001f600") + ["\n", "hxxp", "[.]", "198.51.100.7"]
+    ),
+    max_size=8,
+).map("".join)
+
+
+def _read_all(source) -> tuple[int, int]:
+    rows = inds = 0
+    for chunk in source.chunks():
+        rows += len(chunk.frame)
+        inds += len(chunk.indicators)
+        assert all(len(i) >= 1 for i in chunk.indicators)
+    return rows, inds
+
+
+def _with_file(data: bytes, fn):
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        return fn(path)
+    finally:
+        os.unlink(path)
+
+
+@SETTINGS
+@given(st.binary(max_size=600))
+def test_arbitrary_bytes_give_rows_or_one_source_error(data):
+    def check(path):
+        for opener in (CsvSource, open_source):
+            try:
+                source = opener(path)
+            except SourceError as exc:
+                assert "\n" not in str(exc) and str(exc).startswith(path)
+                continue
+            rows, inds = _read_all(source)
+            assert rows == inds
+
+    _with_file(data, check)
+
+
+@SETTINGS
+@given(
+    st.lists(st.lists(CELL, min_size=1, max_size=5), min_size=1, max_size=15),
+    st.sampled_from([",", ";", "\t"]),
+)
+def test_arbitrary_ragged_rows_never_raise(rows, delimiter):
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\n").writerows(rows)
+
+    def check(path):
+        try:
+            source = CsvSource(path)
+        except SourceError:
+            return
+        got, inds = _read_all(source)
+        assert got == inds
+
+    _with_file(buf.getvalue().encode("utf-8"), check)
+
+
+@SETTINGS
+@given(
+    st.integers(min_value=2, max_value=4).flatmap(
+        lambda n: st.lists(st.lists(CELL, min_size=n, max_size=n), max_size=20)
+    )
+)
+def test_rectangular_rows_come_back_unchanged(rows):
+    width = len(rows[0]) if rows else 2
+    header = [f"h{k}" for k in range(1, width + 1)]
+    buf = io.StringIO()
+    csv.writer(buf, quoting=csv.QUOTE_ALL, lineterminator="\n").writerows([header, *rows])
+    kept = [r for r in rows if not (r[0].lstrip().startswith("#") and not any(r[1:]))]
+
+    def check(path):
+        source = CsvSource(path)
+        assert source.columns() == header
+        frames = [c.frame.values.tolist() for c in source.chunks()]
+        assert [r for f in frames for r in f] == kept
+
+    _with_file(buf.getvalue().encode("utf-8"), check)
