@@ -1,0 +1,82 @@
+"""`kill -9` in the middle of a run, then the same command again: same output, no call asked twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from enrich.sandbox import Sandbox, SandboxConfig
+
+API_FAMILIES = ("files", "ips", "domains")
+CONCURRENCY = 4
+
+
+def api_calls(sb) -> int:
+    fams = sb.stats()["by_family"]
+    return sum(sum(fams.get(f, {}).values()) for f in API_FAMILIES)
+
+
+def make_input(sb, path: Path, rng: random.Random) -> int:
+    """2,000 distinct indicators: every key the sandbox has seen, then unseen IPs, domains and hashes."""
+    values = [key for _, key in sb.data.seen_keys()]
+    kinds = ["ip", "domain", "hash"]
+    while len(values) < 2000:
+        kind = kinds[len(values) % 3]
+        if kind == "ip":
+            values.append(f"198.18.{rng.randrange(256)}.{rng.randrange(1, 255)}")
+        elif kind == "domain":
+            values.append(f"host{rng.randrange(10**9)}.resume-test.example")
+        else:
+            values.append(f"{rng.getrandbits(160):040x}")
+    values = list(dict.fromkeys(values))[:2000]
+    path.write_text("indicator,comment\n" + "".join(f"{v},row {i}\n" for i, v in enumerate(values)))
+    return len(values)
+
+
+def command(inp: Path, out: Path, cache: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "enrich", "run", str(inp), "-o", str(out), "--cache", str(cache),
+        "--rate-limit", "100/1s,1500/60s", "--concurrency", str(CONCURRENCY), "--progress-interval", "1",
+    ]
+
+
+@pytest.mark.timeout(180)
+def test_kill_9_then_resume_gives_identical_output(tmp_path):
+    seed = int(os.environ.get("RESUME_SEED", time.time_ns() % 10_000))
+    rng = random.Random(seed)
+    with Sandbox(SandboxConfig(time_scale=60, entity_limits=(100, 1_000_000), seed=3)) as sb:
+        env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        env.update(sb.env())
+        inp = tmp_path / "iocs.csv"
+        distinct = make_input(sb, inp, rng)
+
+        reference = tmp_path / "reference.csv"
+        done = subprocess.run(command(inp, reference, tmp_path / "ref.sqlite3"), env=env, capture_output=True,
+                              text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert api_calls(sb) == distinct
+
+        time.sleep(1.1)  # let the time-scaled minute window pass
+        sb.reset_stats()
+        out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
+        victim = subprocess.Popen(command(inp, out, cache), env=env, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.DEVNULL)
+        time.sleep(rng.uniform(1.0, 4.0))
+        victim.send_signal(signal.SIGKILL)
+        victim.wait(timeout=30)
+        assert not out.exists(), "a killed run must not leave a file at the output path"
+        first = api_calls(sb)
+
+        again = subprocess.run(command(inp, out, cache), env=env, capture_output=True, text=True, timeout=120)
+        assert again.returncode == 0, again.stderr
+        total = api_calls(sb)
+        assert out.read_bytes() == reference.read_bytes(), f"seed {seed}"
+        assert 0 < first <= total <= distinct + CONCURRENCY, (seed, first, total, distinct)
+        assert "from cache" in again.stderr
