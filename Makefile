@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 demo: $(STAMP)
-	$(BIN)/enrich run --sandbox sample_data/ -o out/demo.csv
+	mkdir -p out/demo
+	$(BIN)/enrich run --sandbox sample_data/ -o out/demo/
+	$(BIN)/enrich run --sandbox sample_data/stix21_bundle.json -o out/demo/stix21_bundle.sightings.json --org-name "Demo Org"
+	@echo "Demo outputs are in out/demo/:" && ls -1 out/demo/
 
 test: $(STAMP)
 	$(BIN)/pytest -q

@@ -32,9 +32,13 @@ def main() -> None:
     with Sandbox(cfg) as sb:
         token = httpx.post(
             f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
-            data={"grant_type": "client_credentials", "client_id": sb.client_id, "client_secret": sb.client_secret,
-                  "scope": "https://api.securitycenter.microsoft.com/.default"},
-            verify=sb.ca_file,
+            data={
+                "grant_type": "client_credentials",
+                "client_id": sb.client_id,
+                "client_secret": sb.client_secret,
+                "scope": "https://api.securitycenter.microsoft.com/.default",
+            },
+            verify=sb.ssl_context(),
         ).json()["access_token"]
         keys = sb.data.seen_keys()[:200] + [("ips", "203.0.113.7"), ("domains", "never-seen.example.net")]
         paths = [f"/api/{fam}/{key}/stats" for fam, key in keys]
@@ -44,7 +48,7 @@ def main() -> None:
 
         def worker(i: int) -> None:
             headers = {"Authorization": f"Bearer {token}"}
-            with httpx.Client(base_url=sb.base_url, verify=sb.ca_file, headers=headers) as client:
+            with httpx.Client(base_url=sb.base_url, verify=sb.ssl_context(), headers=headers) as client:
                 n = i
                 while not stop.is_set():
                     t0 = time.perf_counter()
@@ -65,10 +69,14 @@ def main() -> None:
         elapsed = time.perf_counter() - started
         lat = sorted(x for per in latencies for x in per)
         total = len(lat)
-        print(f"sandbox: {total} requests in {elapsed:.2f} s with {args.threads} keep-alive clients "
-              f"= {total / elapsed:.0f} req/s; non-200: {sum(errors)}")
-        print(f"latency ms: median {statistics.median(lat) * 1000:.2f}, "
-              f"p95 {lat[int(total * 0.95)] * 1000:.2f}, p99 {lat[int(total * 0.99)] * 1000:.2f}")
+        print(
+            f"sandbox: {total} requests in {elapsed:.2f} s with {args.threads} keep-alive clients "
+            f"= {total / elapsed:.0f} req/s; non-200: {sum(errors)}"
+        )
+        print(
+            f"latency ms: median {statistics.median(lat) * 1000:.2f}, "
+            f"p95 {lat[int(total * 0.95)] * 1000:.2f}, p99 {lat[int(total * 0.99)] * 1000:.2f}"
+        )
         print(f"server counted {sb.stats()['total']} requests")
 
 

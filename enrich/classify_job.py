@@ -18,27 +18,53 @@ from enrich.sources.csv import CsvSource, describe
 from enrich.sources.interface import Source
 from enrich.sources.open import open_sources
 
-__all__ = ["OUTPUT_SUFFIX", "classify_cells", "classify_files", "output_targets", "summary_table"]
+__all__ = ["OUTPUT_SUFFIX", "CellMemo", "classify_cells", "classify_files", "output_targets", "summary_table"]
 
 OUTPUT_SUFFIX = ".classified.csv"
 _TYPES = [t.value for t in IndicatorType] + ["-"]
 _STATUSES = [Status.PENDING.value, Status.UNSUPPORTED.value, Status.INVALID.value]
 
 
-def classify_cells(indicators: Sequence[tuple[Indicator, ...]], counts: Counter) -> list[tuple[str, ...]]:
+class CellMemo:
+    """The `mde_*` cells already worked out, keyed by the identity of a row's indicator tuple.
+
+    Sources hand out one tuple object per distinct cell (and the classifier's caches keep handing
+    out the same object), so identity is a cheap key across chunks. Each entry holds its tuple,
+    which keeps the object, and so its id, alive while the entry exists. Bounded: cleared when full.
+    """
+
+    def __init__(self, size: int = 1 << 17) -> None:
+        self.size = size
+        self._cells: dict[int, tuple[tuple[Indicator, ...], tuple[str, ...]]] = {}
+
+    def cells(self, inds: tuple[Indicator, ...]) -> tuple[str, ...]:
+        hit = self._cells.get(id(inds))
+        if hit is not None and hit[0] is inds:
+            return hit[1]
+        if len(self._cells) >= self.size:
+            self._cells.clear()
+        cells = mde_columns(inds, None)
+        self._cells[id(inds)] = (inds, cells)
+        return cells
+
+
+def classify_cells(
+    indicators: Sequence[tuple[Indicator, ...]], counts: Counter, memo: CellMemo | None = None
+) -> list[tuple[str, ...]]:
     """The `mde_*` cells (answers=None) of each row; adds (type, status) per indicator to `counts`.
 
     Rows whose indicator tuples are the same object (sources hand out one tuple per distinct
-    cell) are worked out once.
+    cell) are worked out once; with a `memo`, once across chunks too.
     """
     n = len(indicators)
     if n == 0:
         return []
+    memo = CellMemo() if memo is None else memo
     codes, _ = pd.factorize(np.fromiter(map(id, indicators), dtype=np.int64, count=n))
     first = np.empty(codes.max() + 1, dtype=np.int64)
     first[codes[::-1]] = np.arange(n - 1, -1, -1)
     distinct = [indicators[i] for i in first.tolist()]
-    cells = [mde_columns(inds, None) for inds in distinct]
+    cells = [memo.cells(inds) for inds in distinct]
     for inds, times in zip(distinct, np.bincount(codes).tolist(), strict=True):
         for ind in inds:
             counts[(ind.type.value if ind.type else "-", ind.status.value)] += times
@@ -99,6 +125,7 @@ def classify_files(
     err = sys.stderr if err is None else err
     sources = open_sources(inputs, column)
     counts: Counter = Counter()
+    memo = CellMemo()
     rows = 0
     targets = output_targets(sources, output)
     for path, group in targets:
@@ -106,7 +133,7 @@ def classify_files(
             for src in group:
                 print(describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err)
                 for chunk in src.chunks():
-                    sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts))
+                    sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts, memo))
             rows += sink.rows
     print(summary_table(counts, rows, len(sources), [t for t, _ in targets]), file=err)
     return counts

@@ -57,11 +57,32 @@ def sandbox_clients(cert_pem: str):
 
     return [
         ClientSpec(client_id=MAIN, secret=SECRET, tenant_id=TENANT),
-        ClientSpec(client_id=LIMITED, secret=SECRET + "L", tenant_id=TENANT, roles=("Ip.Read.All", "URL.Read.All")),
+        ClientSpec(
+            client_id=LIMITED, secret=SECRET + "L", tenant_id=TENANT, roles=("Ip.Read.All", "URL.Read.All")
+        ),
         ClientSpec(client_id=EXPIRED, secret=SECRET + "E", tenant_id=TENANT, secret_expired=True),
         ClientSpec(client_id=CERT_APP, secret=SECRET + "C", tenant_id=TENANT, certificate_pem=cert_pem),
         ClientSpec(client_id=NO_ROLES, secret=SECRET + "N", tenant_id=TENANT, roles=()),
     ]
+
+
+def reset_sandbox(sb, monkeypatch) -> None:
+    """Clean state between tests; requests' CA variables point elsewhere on purpose (they must not matter)."""
+    import certifi
+
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
+    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
+    sb.configure(
+        faults={},
+        token_lifetime=3599,
+        time_scale=60,
+        entity_limits=(100, 1500),
+        latency=(0.0, 0.0),
+        slow_seconds=30.0,
+    )
+    sb.reset_quotas()
+    sb.reset_stats()
 
 
 def settings_for(sb, client_id: str = MAIN, secret: str | None = SECRET, **overrides) -> Settings:
@@ -112,7 +133,9 @@ def run_lookups(
     async def main() -> float:
         async with client:
             start = time.perf_counter()
-            await lookup_many(client, keys, settings.lookback_hours, file_info, on_answer, settings.concurrency)
+            await lookup_many(
+                client, keys, settings.lookback_hours, file_info, on_answer, settings.concurrency
+            )
             return time.perf_counter() - start
 
     elapsed = asyncio.run(asyncio.wait_for(main(), timeout))

@@ -425,3 +425,14 @@ def test_open_sources_empty_directory(tmp_path):
 def test_statuses_are_from_the_classifier(tmp_path):
     _, _, inds = read(put(tmp_path, "v\nuser@evil.example\n198.51.100.0/24\njunk value\n"))
     assert [r[0].status for r in inds] == [Status.UNSUPPORTED, Status.UNSUPPORTED, Status.INVALID]
+
+
+def test_commented_header_with_no_entries(tmp_path):
+    src, frame, inds = read(put(tmp_path, "# export\n# id,dateadded,url\n# END 0 entries\n"))
+    assert src.columns() == ["id", "dateadded", "url"]
+    assert len(frame) == 0 and inds == []
+
+
+def test_describe_says_how_a_file_was_read(tmp_path):
+    src = CsvSource(put(tmp_path, "a;b\n198.51.100.1;x\n198.51.100.2;y\n"))
+    assert csv_source.describe(src).endswith("utf-8, delimiter ';', header row, indicators from column 'a'")

@@ -166,7 +166,9 @@ def test_in_flight_calls_hold_their_slot():
 
 def test_penalise_pauses_the_family_only():
     clock = VirtualClock()
-    budget = Budget({"files": [(100, 1.0)], "ips": [(100, 1.0)]}, clock, margin_fraction=0.0, margin_seconds=0.0)
+    budget = Budget(
+        {"files": [(100, 1.0)], "ips": [(100, 1.0)]}, clock, margin_fraction=0.0, margin_seconds=0.0
+    )
     seen: dict[str, float] = {}
 
     async def main():

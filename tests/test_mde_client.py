@@ -25,6 +25,7 @@ from tests.mde_helpers import (
     TENANT,
     certificate_pem,
     random_keys,
+    reset_sandbox,
     run_lookups,
     sandbox_clients,
     settings_for,
@@ -51,22 +52,16 @@ def module_sandbox(cert_files):
 
 @pytest.fixture
 def sb(module_sandbox, monkeypatch):
-    """The shared sandbox, reset to a clean state; requests' CA variables point elsewhere on purpose."""
-    import certifi
-
-    monkeypatch.setenv("REQUESTS_CA_BUNDLE", certifi.where())
-    monkeypatch.setenv("CURL_CA_BUNDLE", certifi.where())
-    monkeypatch.setenv("NO_PROXY", "127.0.0.1,localhost")
-    module_sandbox.configure(
-        faults={}, token_lifetime=3599, time_scale=60, entity_limits=(100, 1500), latency=(0.0, 0.0), slow_seconds=30.0
-    )
-    module_sandbox.reset_quotas()
-    module_sandbox.reset_stats()
+    reset_sandbox(module_sandbox, monkeypatch)
     return module_sandbox
 
 
 def api_records(sb, family=None):
-    return [r for r in sb.requests if r.family in ("files", "ips", "domains") and (family is None or r.family == family)]
+    return [
+        r
+        for r in sb.requests
+        if r.family in ("files", "ips", "domains") and (family is None or r.family == family)
+    ]
 
 
 def mixed_keys(sb, per_family=40):
@@ -97,9 +92,11 @@ def test_answers_match_truth_each_key_once_one_token(sb):
             continue
         assert answer.prevalence == truth["prevalence"], key
         assert answer.status is (Status.SEEN if truth["prevalence"] > 0 else Status.NOT_SEEN)
-        assert answer.first_seen == iso_utc(truth["first_seen"]) and answer.last_seen == iso_utc(truth["last_seen"])
+        assert answer.first_seen == iso_utc(truth["first_seen"]) and answer.last_seen == iso_utc(
+            truth["last_seen"]
+        )
         if truth["prevalence"]:
-            assert answer.first_seen.endswith("Z") and len(answer.first_seen) == 20
+            assert answer.first_seen.endswith("Z") and len(answer.first_seen) == 24
     assert any(a.status is Status.SEEN for a in answers.values())
     # each distinct key asked exactly once, with one token for the whole run
     paths = collections.Counter(r.path for r in api_records(sb))
@@ -165,7 +162,9 @@ def test_403_is_fatal_and_names_the_permission(sb):
 
 
 def test_faults_are_retried_to_the_right_answer(sb):
-    sb.configure(faults={"500": 0.03, "503": 0.02, "reset": 0.02, "malformed": 0.02, "slow": 0.01}, slow_seconds=3.0)
+    sb.configure(
+        faults={"500": 0.03, "503": 0.02, "reset": 0.02, "malformed": 0.02, "slow": 0.01}, slow_seconds=3.0
+    )
     keys = mixed_keys(sb, per_family=60)
     answers, client, _ = run_lookups(settings_for(sb, timeout=1.0), keys, backoff_base=0.05, backoff_cap=0.5)
     assert set(answers) == set(keys)
@@ -179,9 +178,11 @@ def test_faults_are_retried_to_the_right_answer(sb):
     metrics = client.metrics()
     # every fault costs a retry, except a truncated 400/404 body (the status alone is the answer)
     assert metrics["retries"] >= sum(injected.values()) - injected.get("malformed", 0)
-    # exactly one useful answer per key, whatever the faults
+    # no call beyond what the faults forced: the server logs a truncated or too-slow answer under
+    # its status, so those are the only keys answered twice
     useful = collections.Counter(r.path for r in api_records(sb) if r.status in (200, 400, 404))
-    assert set(useful.values()) == {1} and len(useful) == len(keys)
+    assert len(useful) == len(keys)
+    assert sum(useful.values()) <= len(keys) + injected.get("malformed", 0) + injected.get("slow", 0)
 
 
 def test_retries_exhausted_gives_an_error_answer(sb):

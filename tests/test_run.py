@@ -52,12 +52,13 @@ def read_rows(path: Path) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
 
 
-def iso_seconds(mde_time: str | None) -> str:
-    """MDE's 7-digit timestamp as the CSV shows it, computed independently of the client code."""
+def iso_millis(mde_time: str | None) -> str:
+    """MDE's 7-digit timestamp as the CSV shows it (truncated to ms), computed independently of the client."""
     if not mde_time:
         return ""
     moment = datetime.strptime(mde_time[:19], "%Y-%m-%dT%H:%M:%S")
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    fraction = (mde_time[20:-1] + "000")[:3] if "." in mde_time else "000"
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + fraction + "Z"
 
 
 def expected_key(mde_type: str, value: str) -> tuple[str, str] | None:
@@ -96,8 +97,8 @@ def check_values(sb, rows: list[dict[str, str]]) -> int:
         else:
             assert status == "seen", (row, truth)
             assert row["mde_org_prevalence"] == str(truth["prevalence"])
-            assert row["mde_org_first_seen"] == iso_seconds(truth["first_seen"])
-            assert row["mde_org_last_seen"] == iso_seconds(truth["last_seen"])
+            assert row["mde_org_first_seen"] == iso_millis(truth["first_seen"])
+            assert row["mde_org_last_seen"] == iso_millis(truth["last_seen"])
         if row["mde_type"] == "url":
             assert f"host {key[1]}" in row["mde_note"]
         checked += 1

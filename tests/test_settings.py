@@ -73,7 +73,9 @@ def test_parse_rate_limits_per_family():
 
 
 def test_precedence_flags_over_env_over_file(tmp_path, monkeypatch):
-    secrets = write_secrets(tmp_path, mde_tenant_id="file-tenant", mde_client_id="file-client", mde_client_secret=SECRET)
+    secrets = write_secrets(
+        tmp_path, mde_tenant_id="file-tenant", mde_client_id="file-client", mde_client_secret=SECRET
+    )
     s = load_settings(secrets)
     assert (s.tenant_id, s.client_id, s.client_secret) == ("file-tenant", "file-client", SECRET)
     monkeypatch.setenv("MDE_TENANT_ID", "env-tenant")
@@ -81,7 +83,9 @@ def test_precedence_flags_over_env_over_file(tmp_path, monkeypatch):
     s = load_settings(secrets)
     assert s.tenant_id == "env-tenant" and s.client_id == "file-client"
     assert s.rate_limits["files"] == [(10, 1.0)]
-    s = load_settings(secrets, tenant_id="flag-tenant", rate_limit="20/s", client_id=None, lookback_hours="48")
+    s = load_settings(
+        secrets, tenant_id="flag-tenant", rate_limit="20/s", client_id=None, lookback_hours="48"
+    )
     assert s.tenant_id == "flag-tenant" and s.client_id == "file-client"
     assert s.rate_limits["ips"] == [(20, 1.0)] and s.lookback_hours == 48
 
@@ -92,7 +96,13 @@ def test_defaults():
     assert s.login_url == "https://login.microsoftonline.com"
     assert s.graph_url == "https://graph.microsoft.com"
     assert s.authority == "https://login.microsoftonline.com/t"
-    assert (s.concurrency, s.timeout, s.max_retries, s.lookback_hours, s.file_info) == (8, 30.0, 6, 720, False)
+    assert (s.concurrency, s.timeout, s.max_retries, s.lookback_hours, s.file_info) == (
+        8,
+        30.0,
+        6,
+        720,
+        False,
+    )
     assert s.rate_limits["files"] == [(100, 60.0), (1500, 3600.0)]
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,12 +49,28 @@ OBJECTS = [
     ind(4, "[url:value = 'http://evil.example/a?b=1']"),
     ind(5, "rule x { condition: true }", pattern_type="yara"),
     ind(6, "[email-addr:value = 'a@b.example']"),
-    {"type": "ipv4-addr", "spec_version": "2.1", "id": "ipv4-addr--39090fdc-366e-571f-ab5b-d05e2918f88f",
-     "value": "203.0.113.9"},
-    {"type": "file", "spec_version": "2.1", "id": "file--7d4e1b2a-1c2d-5e3f-8a4b-9c0d1e2f3a4b",
-     "hashes": {"MD5": MD5, "SHA-1": SHA1}},
-    {"type": "malware", "spec_version": "2.1", "id": "malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
-     "created": TS, "modified": TS, "name": "x", "is_family": False, "x_big": 12345678901234567890},
+    {
+        "type": "ipv4-addr",
+        "spec_version": "2.1",
+        "id": "ipv4-addr--39090fdc-366e-571f-ab5b-d05e2918f88f",
+        "value": "203.0.113.9",
+    },
+    {
+        "type": "file",
+        "spec_version": "2.1",
+        "id": "file--7d4e1b2a-1c2d-5e3f-8a4b-9c0d1e2f3a4b",
+        "hashes": {"MD5": MD5, "SHA-1": SHA1},
+    },
+    {
+        "type": "malware",
+        "spec_version": "2.1",
+        "id": "malware--0c7b5b88-8ff7-4a4d-aa9d-feb398cd0061",
+        "created": TS,
+        "modified": TS,
+        "name": "x",
+        "is_family": False,
+        "x_big": 12345678901234567890,
+    },
 ]
 
 
@@ -74,8 +91,13 @@ def answers_for(sources, seen=lambda key, i: True) -> dict[LookupKey, Answer]:
     out = {}
     for i, key in enumerate(make_plan(sources).keys):
         if seen(key, i):
-            out[key] = Answer(Status.SEEN, 3, "2024-05-20T08:01:02.6785431Z", "2024-05-31T23:59:59Z",
-                              detail=(("global_prevalence", "1200"),))
+            out[key] = Answer(
+                Status.SEEN,
+                3,
+                "2024-05-20T08:01:02.6785431Z",
+                "2024-05-31T23:59:59Z",
+                detail=(("global_prevalence", "1200"),),
+            )
         else:
             out[key] = Answer(Status.NOT_SEEN, 0)
     return out
@@ -84,8 +106,12 @@ def answers_for(sources, seen=lambda key, i: True) -> dict[LookupKey, Answer]:
 def run(paths: list[str], output: str, answers: Mapping | None = None, **kw):
     sources = [open_source(p) for p in paths]
     answers = answers_for(sources) if answers is None else answers
-    opts = {"org_name": "Contoso SOC", "queried_at": QUERIED, "lookback_hours": 720,
-            "api_url": "https://api.security.microsoft.com"}
+    opts = {
+        "org_name": "Contoso SOC",
+        "queried_at": QUERIED,
+        "lookback_hours": 720,
+        "api_url": "https://api.security.microsoft.com",
+    }
     opts.update(kw)
     return write_stix(sources, answers, output, **opts)
 
@@ -114,7 +140,7 @@ def check_ours(objs: list[dict]) -> dict[str, list[dict]]:
         assert obj["created"] <= obj["modified"]
         if obj["type"] == "sighting":
             assert obj["where_sighted_refs"][0] in ids and obj["created_by_ref"] in ids
-            (key, ext), = obj["extensions"].items()
+            ((key, ext),) = obj["extensions"].items()
             assert key == so.EXTENSION_ID and key in ids
             assert ext["extension_type"] == "property-extension"
             assert all(len(name) >= 3 and name.replace("_", "").isalnum() for name in ext)
@@ -133,8 +159,11 @@ def test_inputs_unchanged_then_valid_objects_of_ours(feed, tmp_path):
     objects = read_out(out)
     original = json.loads(Path(feed).read_text(encoding="utf-8"))["objects"]
     assert objects[: len(original)] == original  # same JSON values, same order
-    assert objects[1]["x_feed_score"] == 87.5 and objects[-len(ours(objects)) - 1]["x_big"] == 12345678901234567890
-    mine = objects[len(original):]
+    assert (
+        objects[1]["x_feed_score"] == 87.5
+        and objects[-len(ours(objects)) - 1]["x_big"] == 12345678901234567890
+    )
+    mine = objects[len(original) :]
     assert mine == ours(objects)
     by_type = check_ours(mine)
     sightings = {s["sighting_of_ref"]: s for s in by_type["sighting"]}
@@ -149,7 +178,10 @@ def test_inputs_unchanged_then_valid_objects_of_ours(feed, tmp_path):
     assert ext["mde_detail"] == {"global_prevalence": "1200"}
     # compound OR pattern: one sighting per seen value
     compound = [s for s in by_type["sighting"] if s["sighting_of_ref"] == OBJECTS[2]["id"]]
-    assert sorted(s["extensions"][so.EXTENSION_ID]["mde_value"] for s in compound) == ["bad.example", "evil.example"]
+    assert sorted(s["extensions"][so.EXTENSION_ID]["mde_value"] for s in compound) == [
+        "bad.example",
+        "evil.example",
+    ]
     url = sightings[OBJECTS[4]["id"]]["extensions"][so.EXTENSION_ID]
     assert url["mde_lookup"] == {"family": "domains", "key": "evil.example"} and "host" in url["mde_note"]
     # observables: our indicator, based-on the observable, sighted
@@ -197,7 +229,8 @@ def test_negative_sightings(feed, tmp_path):
     counts = run([feed], out, answers, negative_sightings=True)
     by_type = check_ours(ours(read_out(out)))
     by_value = {
-        s["extensions"][so.EXTENSION_ID].get("mde_value", s["sighting_of_ref"]): s for s in by_type["sighting"]
+        s["extensions"][so.EXTENSION_ID].get("mde_value", s["sighting_of_ref"]): s
+        for s in by_type["sighting"]
     }
     assert by_value["198.51.100.7"]["count"] == 3
     nots = by_value["evil.example"]
@@ -218,13 +251,34 @@ def test_negative_sightings(feed, tmp_path):
 
 def test_stix20_merged_and_separate(tmp_path):
     objs = [
-        {"type": "identity", "id": IDENT, "created": TS, "modified": TS, "name": "Feed", "identity_class": "organization"},
-        {"type": "indicator", "id": "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade", "created": TS,
-         "modified": TS, "labels": ["malicious-activity"], "pattern": "[ipv4-addr:value = '198.51.100.1']",
-         "valid_from": "2024-01-01T00:00:00Z", "object_marking_refs": [TLP]},
-        {"type": "observed-data", "id": "observed-data--b67d30ff-02ac-498a-92f9-32f845f448cf", "created": TS,
-         "modified": TS, "first_observed": TS, "last_observed": TS, "number_observed": 1,
-         "objects": {"0": {"type": "domain-name", "value": "evil.example"}}},
+        {
+            "type": "identity",
+            "id": IDENT,
+            "created": TS,
+            "modified": TS,
+            "name": "Feed",
+            "identity_class": "organization",
+        },
+        {
+            "type": "indicator",
+            "id": "indicator--a932fcc6-e032-476c-826f-cb970a5a1ade",
+            "created": TS,
+            "modified": TS,
+            "labels": ["malicious-activity"],
+            "pattern": "[ipv4-addr:value = '198.51.100.1']",
+            "valid_from": "2024-01-01T00:00:00Z",
+            "object_marking_refs": [TLP],
+        },
+        {
+            "type": "observed-data",
+            "id": "observed-data--b67d30ff-02ac-498a-92f9-32f845f448cf",
+            "created": TS,
+            "modified": TS,
+            "first_observed": TS,
+            "last_observed": TS,
+            "number_observed": 1,
+            "objects": {"0": {"type": "domain-name", "value": "evil.example"}},
+        },
     ]
     path = dump(tmp_path, "v20.json", bundle(objs, "2.0"))
     merged, separate = str(tmp_path / "merged.json"), str(tmp_path / "separate.json")
@@ -244,8 +298,9 @@ def test_stix20_merged_and_separate(tmp_path):
 def test_jsonl_in_jsonl_out(tmp_path):
     lines = [
         json.dumps(OBJECTS[1]),
-        "{ \"type\": \"bundle\", \"id\": \"bundle--5d0092c5-5f74-4287-9642-33f4c354e56d\", \"objects\": ["
-        + json.dumps(OBJECTS[7]) + "] }",
+        '{ "type": "bundle", "id": "bundle--5d0092c5-5f74-4287-9642-33f4c354e56d", "objects": ['
+        + json.dumps(OBJECTS[7])
+        + "] }",
         "not json at all",
         json.dumps(OBJECTS[9], indent=None, separators=(",", ":")),
     ]
@@ -265,7 +320,7 @@ def test_csv_in_stix_out(tmp_path):
     csv.write_text(
         "indicator,comment\n198.51.100.7,x\nhxxp://evil[.]example/it's\\,y\n"
         f"{SHA256},z\n{MD5},md5 only\nnot an indicator,w\n198.51.100.7,dup\n"
-        f"\"{SHA1},{MD5}\",one file\n",
+        f'"{SHA1},{MD5}",one file\n',
         encoding="utf-8",
     )
     out = str(tmp_path / "out.json")
@@ -287,7 +342,9 @@ def test_csv_in_stix_out(tmp_path):
     assert len({s["id"] for s in sightings}) == len(sightings)  # the duplicate row: one sighting
     assert counts["rows"] == 7 and counts["seen"] == 3 and counts["invalid"] == 1
     assert counts["sightings"] == 2 and "relationship" not in by_type
-    shared = [s for s in sightings if s["extensions"][so.EXTENSION_ID].get("mde_lookup", {}).get("key") == SHA1]
+    shared = [
+        s for s in sightings if s["extensions"][so.EXTENSION_ID].get("mde_lookup", {}).get("key") == SHA1
+    ]
     assert len(shared) == 2  # SHA-1 and MD5 of one file: both answered by the SHA-1 lookup
     assert {s["extensions"][so.EXTENSION_ID]["mde_status"] for s in shared} == {"not_seen"}
 
@@ -315,11 +372,13 @@ def test_atomic_write(feed, tmp_path, negative):
         run([feed], str(tmp_path / "missing" / "out.json"))
     fresh = tmp_path / "new.json"
     run([feed], str(fresh))
-    assert fresh.stat().st_mode & 0o777 != 0o600 or fresh.stat().st_mode & 0o077 == 0
+    umask = os.umask(0)
+    os.umask(umask)
+    assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask  # not mkstemp's 0600
 
 
 def test_org_name_required(feed, tmp_path):
-    with pytest.raises(ValueError, match="org"):
+    with pytest.raises(StixSinkError, match="org"):
         run([feed], str(tmp_path / "o.json"), org_name="  ")
 
 
@@ -330,14 +389,17 @@ def test_ids_match_stix2_and_opencti():
     assert so.det_id("ipv4-addr", {"value": "203.0.113.9"}) == stix2.IPv4Address(value="203.0.113.9").id
     for value in ("Contoso SOC", "Société Générale ✓", 'a "quoted" \\ name\n'):
         expected = __import__("uuid").uuid5(
-            so.NAMESPACE, canonicalize({"name": value.lower().strip(), "identity_class": "organization"}, utf8=False)
+            so.NAMESPACE,
+            canonicalize({"name": value.lower().strip(), "identity_class": "organization"}, utf8=False),
         )
         assert so.identity_id(value, "organization") == f"identity--{expected}"
     assert so.org_identity(" Contoso SOC ")["id"] == so.org_identity("contoso soc")["id"]
     stix2.parse(so.tool_identity(), allow_custom=False)
     stix2.parse(so.extension_definition(), allow_custom=False)
     assert so.is_stix_id(so.EXTENSION_ID, "extension-definition")
-    assert not so.is_stix_id("indicator--bad") and not so.is_stix_id("indicator--00000000-0000-0000-0000-000000000000")
+    assert not so.is_stix_id("indicator--bad") and not so.is_stix_id(
+        "indicator--00000000-0000-0000-0000-000000000000"
+    )
 
 
 @pytest.mark.parametrize(
@@ -381,9 +443,20 @@ def test_indicator_patterns_validate(kind, value):
 
 
 def test_sighting_edge_cases():
-    common = dict(of_ref=OBJECTS[1]["id"], org_ref=so.org_identity("x")["id"], key=LookupKey("ips", "1.2.3.4"),
-                  kind=IndicatorType.IPV4, value="1.2.3.4", path="", reason="", note="", markings=None,
-                  lookback_hours=24, queried_at="2019-01-01T00:00:00.000Z", api_url="https://a")
+    common = dict(
+        of_ref=OBJECTS[1]["id"],
+        org_ref=so.org_identity("x")["id"],
+        key=LookupKey("ips", "1.2.3.4"),
+        kind=IndicatorType.IPV4,
+        value="1.2.3.4",
+        path="",
+        reason="",
+        note="",
+        markings=None,
+        lookback_hours=24,
+        queried_at="2019-01-01T00:00:00.000Z",
+        api_url="https://a",
+    )
     huge = Answer(Status.SEEN, 10**12, "2024-05-31T00:00:00Z", "2024-05-01T00:00:00Z")  # dates swapped
     obj = so.sighting(status=Status.SEEN, answer=huge, **common)
     assert obj["count"] == so.MAX_COUNT and obj["first_seen"] < obj["last_seen"]
@@ -391,3 +464,37 @@ def test_sighting_edge_cases():
     stix2.parse(obj, allow_custom=False)
     other = so.sighting(status=Status.SEEN, answer=huge, **{**common, "lookback_hours": 48})
     assert other["id"] != obj["id"]
+
+
+def test_lone_surrogate_and_list_input(tmp_path):
+    path = tmp_path / "list.json"
+    weird = ind(9, "[domain-name:value = 'evil.example']")
+    text = json.dumps([weird, OBJECTS[7]]).replace('"created": "', '"x_odd": "\\ud800", "created": "', 1)
+    path.write_text(text, encoding="utf-8")
+    out = str(tmp_path / "out.json")
+    run([str(path)], out)
+    objects = read_out(out)  # valid UTF-8 JSON
+    assert objects[:2] == json.loads(text) and objects[0]["x_odd"] == "\ud800"
+    check_ours(objects[2:])
+
+
+def test_csv_and_stix_inputs_into_one_bundle(feed, tmp_path):
+    csv = tmp_path / "iocs.csv"
+    csv.write_text("ioc\n198.51.100.7\n192.0.2.1\n", encoding="utf-8")
+    out = str(tmp_path / "out.json")
+    counts = run([feed, str(csv)], out)
+    objects = read_out(out)
+    assert objects[: len(OBJECTS)] == json.loads(Path(feed).read_text(encoding="utf-8"))["objects"]
+    by_type = check_ours(objects[len(OBJECTS) :])
+    # 198.51.100.7 is sighted twice: as the feed's indicator and as our indicator for the CSV row
+    refs = [s["sighting_of_ref"] for s in by_type["sighting"] if "198.51.100.7" in json.dumps(s)]
+    assert len(refs) == 2 and OBJECTS[1]["id"] in refs
+    assert counts["rows"] == 10 + 2
+
+
+def test_bundle_in_jsonl_out_when_asked(feed, tmp_path):
+    out = str(tmp_path / "out.jsonl")
+    run([feed], out, container="jsonl")
+    objects = read_out(out)
+    assert objects[: len(OBJECTS)] == json.loads(Path(feed).read_text(encoding="utf-8"))["objects"]
+    check_ours(objects[len(OBJECTS) :])

@@ -50,7 +50,7 @@ def run_check(settings: Settings, *, families: tuple[str, ...] = tuple(PROBES)) 
         )
     )
 
-    provider = TokenProvider(with_overrides(settings, max_retries=min(settings.max_retries, 2)))
+    provider = TokenProvider(settings)
     try:
         try:
             claims = provider.token_claims()

@@ -135,5 +135,7 @@ def auth_error_from_response(payload: dict, *, tenant_id: str, client_id: str, l
         text = description.split("\r\n")[0].split("\n")[0]
     prefix = f"could not sign in to Microsoft Entra ID (AADSTS{code})" if code else "could not sign in"
     # Throttling (429, AADSTS50196) and outages (AADSTS90033) pass with time; a person must fix the rest.
-    transient = str(payload.get("error", "")) in {"temporarily_unavailable", "server_error"} or code in _TRANSIENT
+    transient = (
+        str(payload.get("error", "")) in {"temporarily_unavailable", "server_error"} or code in _TRANSIENT
+    )
     return AuthError(f"{prefix}: {text}", code=code, transient=transient)

@@ -45,6 +45,9 @@ class _Family:
     done: list[float] = field(default_factory=list)  # finish times, ascending
     inflight: int = 0
     not_before: float = 0.0  # from penalise()
+    waiters: int = 0  # calls waiting for a slot now
+    waiting_since: float = 0.0  # when `waiters` last went from 0 to 1
+    waited: float = 0.0  # closed periods with at least one waiter, in seconds
     changed: asyncio.Event | None = None
     changed_loop: asyncio.AbstractEventLoop | None = None  # an Event belongs to one loop
 
@@ -84,7 +87,6 @@ class Budget:
             family: [(int(n), float(w)) for n, w in limits] for family, limits in rate_limits.items()
         }
         # metrics
-        self.waited: dict[str, float] = {family: 0.0 for family in self._families}  # seconds waiting on quota
         self.acquired: dict[str, int] = {family: 0 for family in self._families}
         self.penalties: dict[str, int] = {family: 0 for family in self._families}
 
@@ -115,24 +117,39 @@ class Budget:
     async def acquire(self, family: str) -> Ticket:
         """Wait until a call of `family` may start without exceeding any limit, then take the slot."""
         state = self._state(family)
-        started_waiting = self.clock.now()
-        while True:
-            now = self.clock.now()
-            delay = self._delay(state, now)
-            if delay is not None and delay <= 0:
-                break
-            loop = asyncio.get_running_loop()
-            if state.changed is None or state.changed_loop is not loop:
-                state.changed, state.changed_loop = asyncio.Event(), loop
-            changed = state.changed
-            if delay is None:
-                await changed.wait()
-            else:
-                await self._sleep_or_event(delay, changed)
+        now = self.clock.now()
+        delay = self._delay(state, now)
+        if delay is None or delay > 0:
+            if state.waiters == 0:
+                state.waiting_since = now
+            state.waiters += 1
+            try:
+                while delay is None or delay > 0:
+                    loop = asyncio.get_running_loop()
+                    if state.changed is None or state.changed_loop is not loop:
+                        state.changed, state.changed_loop = asyncio.Event(), loop
+                    if delay is None:
+                        await state.changed.wait()
+                    else:
+                        await self._sleep_or_event(delay, state.changed)
+                    now = self.clock.now()
+                    delay = self._delay(state, now)
+            finally:
+                state.waiters -= 1
+                if state.waiters == 0:
+                    state.waited += max(0.0, self.clock.now() - state.waiting_since)
         state.inflight += 1
         self.acquired[family] += 1
-        self.waited[family] += max(0.0, now - started_waiting)
         return Ticket(family, now)
+
+    @property
+    def waited(self) -> dict[str, float]:
+        """Per family, wall-clock seconds during which at least one call waited for the quota."""
+        now = self.clock.now()
+        return {
+            family: state.waited + (max(0.0, now - state.waiting_since) if state.waiters else 0.0)
+            for family, state in self._families.items()
+        }
 
     async def _sleep_or_event(self, delay: float, event: asyncio.Event) -> None:
         sleeper = asyncio.ensure_future(self.clock.sleep(delay))

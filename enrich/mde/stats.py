@@ -46,7 +46,7 @@ _FILE_INFO_FIELDS = (
 
 
 def iso_utc(value: Any) -> str:
-    """MDE's timestamp as `YYYY-MM-DDTHH:MM:SSZ` (UTC, truncated to the second); "" when absent.
+    """MDE's timestamp as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, truncated to the millisecond); "" when absent.
 
     Any fraction length and `Z`/offset/no zone (read as UTC) are accepted; text that is not a
     timestamp is returned unchanged rather than lost.
@@ -60,8 +60,9 @@ def iso_utc(value: Any) -> str:
     if not match:
         return text
     year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    millis = int(((match.group(7) or "").lstrip(".") + "000")[:3])
     try:
-        moment = datetime(year, month, day, hour, minute, second, tzinfo=UTC)
+        moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
     except ValueError:
         return text
     zone = match.group(8)
@@ -69,7 +70,7 @@ def iso_utc(value: Any) -> str:
         sign = 1 if zone[0] == "+" else -1
         digits = zone[1:].replace(":", "")
         moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
 def _int(value: Any) -> int | None:

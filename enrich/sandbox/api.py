@@ -35,13 +35,16 @@ class EntityApi:
         try:
             hours = int(raw.strip())
         except ValueError:
-            return 0, mde_error(400, "InvalidInput", f"Invalid input lookBackHours={raw}. It must be an integer.")
+            return 0, mde_error(
+                400, "InvalidInput", f"Invalid input lookBackHours={raw}. It must be an integer."
+            )
         if 1 <= hours <= MAX_LOOKBACK_HOURS:
             return hours, None
         if self.policies.lookback_policy == "clamp":
             return min(max(hours, 1), MAX_LOOKBACK_HOURS), None
         return 0, mde_error(
-            400, "InvalidInput",
+            400,
+            "InvalidInput",
             f"Invalid input lookBackHours={raw}. It must be between 1 and {MAX_LOOKBACK_HOURS}.",
         )
 
@@ -54,8 +57,11 @@ class EntityApi:
             if n == 32 and not sha1_only and self.policies.md5_policy == "accept":
                 return None
             if sha1_only and n in (32, 64):
-                return mde_error(400, "InvalidHashValue",
-                                 f"Hash value {value} is invalid. Only SHA-1 is supported (not MD5 or SHA-256).")
+                return mde_error(
+                    400,
+                    "InvalidHashValue",
+                    f"Hash value {value} is invalid. Only SHA-1 is supported (not MD5 or SHA-256).",
+                )
         return mde_error(400, "InvalidHashValue", f"Hash value {value} is invalid.")
 
     def _file(self, value: str):
@@ -70,7 +76,9 @@ class EntityApi:
         info = self._file(file_id)
         if info is None:
             return mde_error(404, "ResourceNotFound", f"File {file_id} was not found")
-        return json_response(200, {"@odata.context": self._context(request, "Files/$entity"), **info.entity()})
+        return json_response(
+            200, {"@odata.context": self._context(request, "Files/$entity"), **info.entity()}
+        )
 
     def file_stats(self, request: Request, file_id: str) -> Response:
         bad = self._hash(file_id)
@@ -83,19 +91,22 @@ class EntityApi:
         if info is None:
             return mde_error(404, "ResourceNotFound", f"File {file_id} was not found")
         prevalence, first, last = self.data.stats("files", info.sha1, hours)
-        return json_response(200, {
-            "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgFileStats"),
-            "sha1": info.sha1,
-            "orgPrevalence": str(prevalence),
-            "organizationPrevalence": prevalence,
-            "orgFirstSeen": _ts(first),
-            "orgLastSeen": _ts(last),
-            "globalPrevalence": str(info.global_prevalence),
-            "globallyPrevalence": info.global_prevalence,
-            "globalFirstObserved": format_ticks(info.global_first),
-            "globalLastObserved": format_ticks(info.global_last),
-            "topFileNames": list(info.names),
-        })
+        return json_response(
+            200,
+            {
+                "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgFileStats"),
+                "sha1": info.sha1,
+                "orgPrevalence": str(prevalence),
+                "organizationPrevalence": prevalence,
+                "orgFirstSeen": _ts(first),
+                "orgLastSeen": _ts(last),
+                "globalPrevalence": str(info.global_prevalence),
+                "globallyPrevalence": info.global_prevalence,
+                "globalFirstObserved": format_ticks(info.global_first),
+                "globalLastObserved": format_ticks(info.global_last),
+                "topFileNames": list(info.names),
+            },
+        )
 
     def file_alerts(self, request: Request, file_id: str) -> Response:
         bad = self._hash(file_id, sha1_only=True)
@@ -119,14 +130,17 @@ class EntityApi:
         if bad:
             return bad
         prevalence, first, last = self.data.stats("ips", ip, hours)
-        return json_response(200, {
-            "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgIPStats"),
-            "ipAddress": ip,
-            "orgPrevalence": str(prevalence),
-            "organizationPrevalence": prevalence,
-            "orgFirstSeen": _ts(first),
-            "orgLastSeen": _ts(last),
-        })
+        return json_response(
+            200,
+            {
+                "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgIPStats"),
+                "ipAddress": ip,
+                "orgPrevalence": str(prevalence),
+                "organizationPrevalence": prevalence,
+                "orgFirstSeen": _ts(first),
+                "orgLastSeen": _ts(last),
+            },
+        )
 
     def ip_alerts(self, request: Request, ip: str) -> Response:
         if normalize_ip(ip) is None:
@@ -140,14 +154,17 @@ class EntityApi:
         if bad:
             return bad
         prevalence, first, last = self.data.stats("domains", domain, hours)
-        return json_response(200, {
-            "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgDomainStats"),
-            "host": domain,
-            "orgPrevalence": str(prevalence),
-            "organizationPrevalence": prevalence,
-            "orgFirstSeen": _ts(first),
-            "orgLastSeen": _ts(last),
-        })
+        return json_response(
+            200,
+            {
+                "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgDomainStats"),
+                "host": domain,
+                "orgPrevalence": str(prevalence),
+                "organizationPrevalence": prevalence,
+                "orgFirstSeen": _ts(first),
+                "orgLastSeen": _ts(last),
+            },
+        )
 
     def domain_alerts(self, request: Request, domain: str) -> Response:
         if normalize_domain(domain) is None:
@@ -168,7 +185,9 @@ class EntityApi:
     def alert(self, request: Request, alert_id: str) -> Response:
         for alert in self.data.alerts:
             if alert["id"] == alert_id:
-                return json_response(200, {"@odata.context": self._context(request, "Alerts/$entity"), **alert})
+                return json_response(
+                    200, {"@odata.context": self._context(request, "Alerts/$entity"), **alert}
+                )
         return mde_error(404, "ResourceNotFound", f"Alert {alert_id} was not found")
 
     def alert_files(self, request: Request, alert_id: str) -> Response:
@@ -185,7 +204,9 @@ class EntityApi:
         dev = self.data.device(machine_id.lower())
         if dev is None:
             return mde_error(404, "ResourceNotFound", f"Machine {machine_id} was not found")
-        return json_response(200, {"@odata.context": self._context(request, "Machines/$entity"), **dev.entity()})
+        return json_response(
+            200, {"@odata.context": self._context(request, "Machines/$entity"), **dev.entity()}
+        )
 
     # --- collections ------------------------------------------------------------------------
 
@@ -202,13 +223,18 @@ class EntityApi:
             try:
                 values[name] = int(raw)
             except ValueError:
-                return mde_error(400, "ODataError", f"Invalid OData URI query: {name}={raw} is not an integer.")
+                return mde_error(
+                    400, "ODataError", f"Invalid OData URI query: {name}={raw} is not an integer."
+                )
             if values[name] < 0:
                 return mde_error(400, "ODataError", f"Invalid OData URI query: {name} must not be negative.")
         unsupported = [k for k in request.query if k.startswith("$") and k.lower() not in ("$top", "$skip")]
         if unsupported:
-            return mde_error(400, "ODataError",
-                             f"Invalid OData URI query: {unsupported[0]} is not supported by the sandbox.")
+            return mde_error(
+                400,
+                "ODataError",
+                f"Invalid OData URI query: {unsupported[0]} is not supported by the sandbox.",
+            )
         top = values.get("$top", MAX_TOP)
         if top > MAX_TOP:
             return mde_error(400, "ODataError", f"Invalid OData URI query: $top must be at most {MAX_TOP}.")

@@ -34,8 +34,17 @@ class Route:
 class App:
     """Everything the HTTP handler needs: the pipeline from a Request to a Response."""
 
-    def __init__(self, config, data: Dataset, login: Login, tokens: Tokens, quotas: Quotas,
-                 faults: Faults, log: RequestLog, base_url: Callable[[], str]) -> None:
+    def __init__(
+        self,
+        config,
+        data: Dataset,
+        login: Login,
+        tokens: Tokens,
+        quotas: Quotas,
+        faults: Faults,
+        log: RequestLog,
+        base_url: Callable[[], str],
+    ) -> None:
         self.config = config
         self.data = data
         self.login = login
@@ -58,8 +67,14 @@ class App:
             resp = self._api(request, seg, low)
         else:
             resp = self._login(request, seg, low)
-        self.log.add(request.method, request.path, resp.family, resp.endpoint,
-                     0 if resp.reset else resp.status, resp.client_id)
+        self.log.add(
+            request.method,
+            request.path,
+            resp.family,
+            resp.endpoint,
+            0 if resp.reset else resp.status,
+            resp.client_id,
+        )
         return resp
 
     # --- login ------------------------------------------------------------------------------
@@ -70,11 +85,26 @@ class App:
         endpoint, resp = "unknown", None
         if request.method == "GET" and low[:3] == ["common", "discovery", "instance"]:
             endpoint, resp = "discovery", self.login.instance_discovery(base, request)
-        elif request.method == "GET" and len(seg) == 4 and low[1:] == ["v2.0", ".well-known", "openid-configuration"]:
-            endpoint, resp = "openid-configuration", self.login.openid_configuration(base, seg[0], True, request)
+        elif (
+            request.method == "GET"
+            and len(seg) == 4
+            and low[1:] == ["v2.0", ".well-known", "openid-configuration"]
+        ):
+            endpoint, resp = (
+                "openid-configuration",
+                self.login.openid_configuration(base, seg[0], True, request),
+            )
         elif request.method == "GET" and len(seg) == 3 and low[1:] == [".well-known", "openid-configuration"]:
-            endpoint, resp = "openid-configuration", self.login.openid_configuration(base, seg[0], False, request)
-        elif len(seg) in (3, 4) and low[1] == "oauth2" and low[-1] == "token" and (len(seg) == 3 or low[2] == "v2.0"):
+            endpoint, resp = (
+                "openid-configuration",
+                self.login.openid_configuration(base, seg[0], False, request),
+            )
+        elif (
+            len(seg) in (3, 4)
+            and low[1] == "oauth2"
+            and low[-1] == "token"
+            and (len(seg) == 3 or low[2] == "v2.0")
+        ):
             v2 = len(seg) == 4
             endpoint = "token" if v2 else "token_v1"
             if request.method != "POST":
@@ -100,14 +130,23 @@ class App:
         from enrich.sandbox.login import aad_error
 
         if kind == "token_429":
-            resp = aad_error(429, "temporarily_unavailable", 50196,
-                             "The server terminated an operation because it encountered a client request loop.",
-                             request)
+            resp = aad_error(
+                429,
+                "temporarily_unavailable",
+                50196,
+                "The server terminated an operation because it encountered a client request loop.",
+                request,
+            )
             resp.headers.append(("Retry-After", "5"))
             return resp
         status = 500 if kind == "token_500" else 503
-        return aad_error(status, "temporarily_unavailable", 90033,
-                         "A transient error has occurred. Please try again.", request)
+        return aad_error(
+            status,
+            "temporarily_unavailable",
+            90033,
+            "A transient error has occurred. Please try again.",
+            request,
+        )
 
     # --- API --------------------------------------------------------------------------------
 
@@ -115,8 +154,14 @@ class App:
         a = self.api
         if low[0] in ("v1.0", "beta"):
             if low[1:] == ["security", "runhuntingquery"]:
-                return Route("graph", "graph_hunting", "runHuntingQuery", ("ThreatHunting.Read.All",), "POST",
-                             self._hunting_graph)
+                return Route(
+                    "graph",
+                    "graph_hunting",
+                    "runHuntingQuery",
+                    ("ThreatHunting.Read.All",),
+                    "POST",
+                    self._hunting_graph,
+                )
             return None
         seg, low = seg[1:], low[1:]
         if low[:1] == ["v1.0"]:
@@ -141,8 +186,11 @@ class App:
                 return Route("mde", "ips", "ips/stats", ("Ip.Read.All",), "GET", a.ip_stats, (seg[1],))
             return Route("mde", "ips", "ips/alerts", ALERT_ROLES, "GET", a.ip_alerts, (seg[1],))
         if head == "domains" and n == 3 and low[2] in ("stats", "alerts", "machines"):
-            fn, roles = {"stats": (a.domain_stats, ("URL.Read.All",)), "alerts": (a.domain_alerts, ALERT_ROLES),
-                         "machines": (a.domain_machines, MACHINE_ROLES)}[low[2]]
+            fn, roles = {
+                "stats": (a.domain_stats, ("URL.Read.All",)),
+                "alerts": (a.domain_alerts, ALERT_ROLES),
+                "machines": (a.domain_machines, MACHINE_ROLES),
+            }[low[2]]
             return Route("mde", "domains", f"domains/{low[2]}", roles, "GET", fn, (seg[1],))
         if head == "alerts":
             if n == 1:
@@ -150,15 +198,23 @@ class App:
             if n == 2:
                 return Route("mde", "alerts", "alerts/id", ALERT_ROLES, "GET", a.alert, (seg[1],))
             if n == 3 and low[2] == "files":
-                return Route("mde", "alerts", "alerts/files", ("File.Read.All",), "GET", a.alert_files, (seg[1],))
+                return Route(
+                    "mde", "alerts", "alerts/files", ("File.Read.All",), "GET", a.alert_files, (seg[1],)
+                )
         if head == "machines":
             if n == 1:
                 return Route("mde", "machines", "machines", MACHINE_ROLES, "GET", a.machines)
             if n == 2:
                 return Route("mde", "machines", "machines/id", MACHINE_ROLES, "GET", a.machine, (seg[1],))
         if low == ["advancedqueries", "run"]:
-            return Route("mde", "hunting", "advancedqueries/run", ("AdvancedQuery.Read.All",), "POST",
-                         self._hunting_legacy)
+            return Route(
+                "mde",
+                "hunting",
+                "advancedqueries/run",
+                ("AdvancedQuery.Read.All",),
+                "POST",
+                self._hunting_legacy,
+            )
         return None
 
     def _api(self, request: Request, seg: list[str], low: list[str]) -> Response:
@@ -176,7 +232,11 @@ class App:
         graph = route.kind == "graph"
         if request.method != route.method:
             msg = f"The requested resource does not support http method '{request.method}'."
-            bad = graph_error(405, "Request_BadRequest", msg, request) if graph else mde_error(405, "BadRequest", msg)
+            bad = (
+                graph_error(405, "Request_BadRequest", msg, request)
+                if graph
+                else mde_error(405, "BadRequest", msg)
+            )
             return bad, None
         claims, failure = self._authorize(request, route)
         if failure:
@@ -189,7 +249,9 @@ class App:
             return self._too_many(request, route, tenant, limit, "00:01:00", forced), claims
         refusal = self.quotas.admit(route.family, tenant, app)
         if refusal:
-            return self._too_many(request, route, tenant, refusal.limit, refusal.window, refusal.retry_after), claims
+            return self._too_many(
+                request, route, tenant, refusal.limit, refusal.window, refusal.retry_after
+            ), claims
         fault = self.faults.api_fault()
         if fault:
             self.log.fault(fault)
@@ -199,12 +261,17 @@ class App:
             status = int(fault)
             if graph:
                 code = "UnknownError" if status == 500 else "ServiceUnavailable"
-                return graph_error(status, code, "" if status == 500 else "Service unavailable.", request), claims
+                return graph_error(
+                    status, code, "" if status == 500 else "Service unavailable.", request
+                ), claims
             if status == 500:
                 return mde_error(500, "InternalServerError", "An error has occurred."), claims
-            return mde_error(503, "ServiceUnavailable",
-                             "The server temporarily failed to handle the request. Try sending the HTTP request again.",
-                             headers=[("Retry-After", "1")]), claims
+            return mde_error(
+                503,
+                "ServiceUnavailable",
+                "The server temporarily failed to handle the request. Try sending the HTTP request again.",
+                headers=[("Retry-After", "1")],
+            ), claims
         resp = route.handler(request, *route.args)
         if fault == "malformed":
             resp.body = resp.body[: max(1, len(resp.body) // 2)]
@@ -228,35 +295,50 @@ class App:
         claims, problem = self.tokens.verify(token)
         if claims is None:
             if graph:
-                msg = ("Lifetime validation failed, the token is expired." if problem == "expired"
-                       else "Access token validation failure.")
+                msg = (
+                    "Lifetime validation failed, the token is expired."
+                    if problem == "expired"
+                    else "Access token validation failure."
+                )
                 return None, graph_error(401, "InvalidAuthenticationToken", msg, request)
-            return None, _unauthorized("The access token has expired." if problem == "expired"
-                                       else "The access token is invalid.")
+            return None, _unauthorized(
+                "The access token has expired." if problem == "expired" else "The access token is invalid."
+            )
         roles = set(claims.get("roles") or [])
         aud = claims.get("aud")
         if graph:
             if aud != GRAPH_AUDIENCE:
-                return claims, graph_error(401, "InvalidAuthenticationToken",
-                                           "Access token validation failure. Invalid audience.", request)
+                return claims, graph_error(
+                    401,
+                    "InvalidAuthenticationToken",
+                    "Access token validation failure. Invalid audience.",
+                    request,
+                )
             if not roles.intersection(route.roles):
-                msg = (f"Missing application roles. API required roles: {', '.join(route.roles)}. "
-                       f"Application roles: {', '.join(sorted(roles)) or 'none'}.")
+                msg = (
+                    f"Missing application roles. API required roles: {', '.join(route.roles)}. "
+                    f"Application roles: {', '.join(sorted(roles)) or 'none'}."
+                )
                 return claims, graph_error(403, "Forbidden", msg, request)
             return claims, None
         if aud not in MDE_AUDIENCES or not roles.intersection(route.roles):
             return claims, mde_error(
-                403, "Forbidden",
+                403,
+                "Forbidden",
                 f"The application does not have any of the required application permissions "
-                f"({', '.join(route.roles)}) to access the resource.", str(claims.get("tid", "")) or None,
+                f"({', '.join(route.roles)}) to access the resource.",
+                str(claims.get("tid", "")) or None,
             )
         return claims, None
 
-    def _too_many(self, request: Request, route: Route, tenant: str, limit: int, window: str,
-                  retry_after: int) -> Response:
+    def _too_many(
+        self, request: Request, route: Route, tenant: str, limit: int, window: str, retry_after: int
+    ) -> Response:
         headers = [("Retry-After", str(retry_after))]
-        message = (f"API calls quota exceeded! Maximum allowed {limit} per {window} for the key "
-                   f"Destination+TenantID+AppID. You can send requests again in {retry_after} seconds.")
+        message = (
+            f"API calls quota exceeded! Maximum allowed {limit} per {window} for the key "
+            f"Destination+TenantID+AppID. You can send requests again in {retry_after} seconds."
+        )
         if route.kind == "graph":
             return graph_error(429, "TooManyRequests", message, request, headers)
         return json_response(429, {"error": {"code": "429", "message": message, "target": tenant}}, headers)
@@ -273,7 +355,9 @@ class App:
         try:
             from enrich.sandbox import hunting
         except ImportError:
-            return mde_error(501, "NotImplemented", "Advanced hunting is not available in this sandbox build.")
+            return mde_error(
+                501, "NotImplemented", "Advanced hunting is not available in this sandbox build."
+            )
         status, body = hunting.run_legacy(request.body, self.data.tables, self.data.now_datetime())
         return json_response(status, body)
 
@@ -281,9 +365,15 @@ class App:
         try:
             from enrich.sandbox import hunting
         except ImportError:
-            return graph_error(501, "NotImplemented", "Hunting is not available in this sandbox build.", request)
-        status, body = hunting.run_graph(request.body, self.data.tables, self.data.now_datetime(),
-                                         client_request_id=request.headers.get("client-request-id"))
+            return graph_error(
+                501, "NotImplemented", "Hunting is not available in this sandbox build.", request
+            )
+        status, body = hunting.run_graph(
+            request.body,
+            self.data.tables,
+            self.data.now_datetime(),
+            client_request_id=request.headers.get("client-request-id"),
+        )
         return json_response(status, body)
 
     # --- sandbox control --------------------------------------------------------------------
@@ -294,13 +384,16 @@ class App:
         if low == ["_sandbox", "truth"]:
             family, key = request.param("family") or "", request.param("key") or ""
             if family not in FAMILIES or not key:
-                return mde_error(400, "InvalidInput", f"family must be one of {', '.join(FAMILIES)}; key is required")
+                return mde_error(
+                    400, "InvalidInput", f"family must be one of {', '.join(FAMILIES)}; key is required"
+                )
             try:
                 hours = int(request.param("lookBackHours") or 720)
             except ValueError:
                 return mde_error(400, "InvalidInput", "lookBackHours must be an integer")
-            return json_response(200, {"family": family, "key": key,
-                                       "truth": self.data.truth(family, key, hours)})
+            return json_response(
+                200, {"family": family, "key": key, "truth": self.data.truth(family, key, hours)}
+            )
         if low == ["_sandbox", "seen"]:
             family = request.param("family")
             return json_response(200, {"value": [list(k) for k in self.data.seen_keys(family)]})
@@ -308,5 +401,9 @@ class App:
 
 
 def _unauthorized(message: str) -> Response:
-    return mde_error(401, "Unauthorized", f"Unauthorized. {message}",
-                     headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')])
+    return mde_error(
+        401,
+        "Unauthorized",
+        f"Unauthorized. {message}",
+        headers=[("WWW-Authenticate", 'Bearer error="invalid_token"')],
+    )

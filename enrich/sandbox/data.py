@@ -22,7 +22,9 @@ TICKS_PER_HOUR = 3600 * TICKS_PER_SECOND
 MAX_LOOKBACK_HOURS = 720
 FAMILIES = ("files", "ips", "domains")
 
-_ISO = re.compile(r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$")
+_ISO = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?$"
+)
 
 
 def ticks_now() -> int:
@@ -359,7 +361,9 @@ class Dataset:
             return ("domains", host) if host else None
         raise ValueError(f"unknown family {family!r}; expected one of {FAMILIES}")
 
-    def sightings(self, family: str, key: str, lookback_hours: int = MAX_LOOKBACK_HOURS) -> list[tuple[int, str]]:
+    def sightings(
+        self, family: str, key: str, lookback_hours: int = MAX_LOOKBACK_HOURS
+    ) -> list[tuple[int, str]]:
         """(ticks, device id) of the indicator's events within the window."""
         k = self._key(family, key)
         if k is None:
@@ -367,7 +371,9 @@ class Dataset:
         cutoff = self.now - lookback_hours * TICKS_PER_HOUR
         return [(t, d) for t, d in self._sightings.get(k, ()) if cutoff <= t <= self.now]
 
-    def stats(self, family: str, key: str, lookback_hours: int = MAX_LOOKBACK_HOURS) -> tuple[int, int | None, int | None]:
+    def stats(
+        self, family: str, key: str, lookback_hours: int = MAX_LOOKBACK_HOURS
+    ) -> tuple[int, int | None, int | None]:
         """(distinct devices, first ticks, last ticks) within the lookback window."""
         hits = self.sightings(family, key, lookback_hours)
         if not hits:
@@ -397,7 +403,9 @@ class Dataset:
             "last_seen": format_ticks(last) if last is not None else None,
         }
 
-    def seen_keys(self, family: str | None = None, lookback_hours: int = MAX_LOOKBACK_HOURS) -> list[tuple[str, str]]:
+    def seen_keys(
+        self, family: str | None = None, lookback_hours: int = MAX_LOOKBACK_HOURS
+    ) -> list[tuple[str, str]]:
         """(family, key) pairs with prevalence > 0 in the window, sorted; files by SHA-1."""
         out = []
         for fam, key in self._sightings:

@@ -27,7 +27,9 @@ class Faults:
         self.rates = dict(rates)
         self.latency = latency
 
-    def configure(self, rates: dict[str, float] | None = None, latency: tuple[float, float] | None = None) -> None:
+    def configure(
+        self, rates: dict[str, float] | None = None, latency: tuple[float, float] | None = None
+    ) -> None:
         with self._lock:
             if rates is not None:
                 self.rates = dict(rates)

@@ -45,7 +45,9 @@ def b64url_decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def aad_error(status: int, error: str, code: int, description: str, request: Request | None = None) -> Response:
+def aad_error(
+    status: int, error: str, code: int, description: str, request: Request | None = None
+) -> Response:
     """An Entra ID error body: error, error_description (AADSTS...), error_codes, ids, error_uri."""
     trace = new_id()
     correlation = (request.headers.get("client-request-id") if request else None) or new_id()
@@ -119,7 +121,9 @@ class Tokens:
             if len(parts) != 3:
                 return None, "invalid"
             try:
-                expected = hmac.new(self._key, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256).digest()
+                expected = hmac.new(
+                    self._key, f"{parts[0]}.{parts[1]}".encode("ascii"), hashlib.sha256
+                ).digest()
                 if not hmac.compare_digest(expected, b64url_decode(parts[2])):
                     return None, "invalid"
                 claims = json.loads(b64url_decode(parts[1]))
@@ -157,16 +161,23 @@ class Login:
     def openid_configuration(self, base: str, tenant: str, v2: bool, request: Request) -> Response:
         if tenant.lower() not in self.tenants:
             return aad_error(
-                400, "invalid_tenant", 90002,
+                400,
+                "invalid_tenant",
+                90002,
                 f"Tenant '{tenant}' not found. This may happen if there are no active subscriptions for the "
                 "tenant. Check to make sure you have the correct tenant ID. Check with your subscription "
-                "administrator.", request,
+                "administrator.",
+                request,
             )
         root = f"{base}/{tenant}"
         oauth = f"{root}/oauth2/v2.0" if v2 else f"{root}/oauth2"
         doc = {
             "token_endpoint": f"{oauth}/token",
-            "token_endpoint_auth_methods_supported": ["client_secret_post", "private_key_jwt", "client_secret_basic"],
+            "token_endpoint_auth_methods_supported": [
+                "client_secret_post",
+                "private_key_jwt",
+                "client_secret_basic",
+            ],
             "jwks_uri": f"{root}/discovery/{'v2.0/' if v2 else ''}keys",
             "response_modes_supported": ["query", "fragment", "form_post"],
             "subject_types_supported": ["pairwise"],
@@ -181,8 +192,22 @@ class Login:
             "http_logout_supported": True,
             "frontchannel_logout_supported": True,
             "end_session_endpoint": f"{oauth}/logout",
-            "claims_supported": ["sub", "iss", "cloud_instance_name", "cloud_instance_host_name", "cloud_graph_host_name",
-                                 "msgraph_host", "aud", "exp", "iat", "auth_time", "acr", "nonce", "tid", "ver"],
+            "claims_supported": [
+                "sub",
+                "iss",
+                "cloud_instance_name",
+                "cloud_instance_host_name",
+                "cloud_graph_host_name",
+                "msgraph_host",
+                "aud",
+                "exp",
+                "iat",
+                "auth_time",
+                "acr",
+                "nonce",
+                "tid",
+                "ver",
+            ],
             "kerberos_endpoint": f"{root}/kerberos",
             "tenant_region_scope": "NA",
             "cloud_instance_name": "microsoftonline.com",
@@ -223,17 +248,25 @@ class Login:
     def _token(self, base, tenant, v2, request, form, client_id, basic) -> Response:
         if tenant.lower() not in self.tenants:
             return aad_error(
-                400, "invalid_request", 90002,
+                400,
+                "invalid_request",
+                90002,
                 f"Tenant '{tenant}' not found. Check to make sure you have the correct tenant ID and are signing "
                 "into the correct cloud. Check with your subscription administrator, this may happen if there are "
-                "no active subscriptions for the tenant.", request,
+                "no active subscriptions for the tenant.",
+                request,
             )
         grant = form.get("grant_type")
         if not grant:
             return _missing("grant_type", request)
         if grant != "client_credentials":
-            return aad_error(400, "unsupported_grant_type", 70003,
-                             f"The app requested an unsupported grant type '{grant}'.", request)
+            return aad_error(
+                400,
+                "unsupported_grant_type",
+                70003,
+                f"The app requested an unsupported grant type '{grant}'.",
+                request,
+            )
         assertion = form.get("client_assertion")
         if not client_id and assertion:
             client_id = _assertion_subject(assertion)
@@ -242,7 +275,9 @@ class Login:
         client = self._client(tenant, client_id)
         if client is None:
             return aad_error(
-                400, "unauthorized_client", 700016,
+                400,
+                "unauthorized_client",
+                700016,
                 f"Application with identifier '{client_id}' was not found in the directory '{tenant}'. This can "
                 "happen if the application has not been installed by the administrator of the tenant or consented "
                 "to by any user in the tenant. You may have sent your authentication request to the wrong tenant.",
@@ -271,41 +306,63 @@ class Login:
             }
         return json_response(200, body, [("Cache-Control", "no-store, no-cache"), ("Pragma", "no-cache")])
 
-    def _check_credentials(self, client, form, basic, assertion, request, tenant) -> tuple[Response | None, str]:
+    def _check_credentials(
+        self, client, form, basic, assertion, request, tenant
+    ) -> tuple[Response | None, str]:
         secret = form.get("client_secret") or (basic[1] if basic else None)
         if assertion:
             if form.get("client_assertion_type") != CLIENT_ASSERTION_TYPE:
-                return aad_error(400, "invalid_request", 50027,
-                                 "Invalid client_assertion_type; expected "
-                                 f"'{CLIENT_ASSERTION_TYPE}'.", request), ""
+                return aad_error(
+                    400,
+                    "invalid_request",
+                    50027,
+                    f"Invalid client_assertion_type; expected '{CLIENT_ASSERTION_TYPE}'.",
+                    request,
+                ), ""
             problem = verify_assertion(assertion, client, tenant)
             if problem:
                 code, text = problem
                 return aad_error(401, "invalid_client", code, text, request), ""
             return None, "certificate"
         if secret is None:
-            return aad_error(401, "invalid_client", 7000218,
-                             "The request body must contain the following parameter: 'client_assertion' or "
-                             "'client_secret'.", request), ""
+            return aad_error(
+                401,
+                "invalid_client",
+                7000218,
+                "The request body must contain the following parameter: 'client_assertion' or "
+                "'client_secret'.",
+                request,
+            ), ""
         if not hmac.compare_digest(secret.encode(), client.secret.encode()):
             return aad_error(
-                401, "invalid_client", 7000215,
+                401,
+                "invalid_client",
+                7000215,
                 "Invalid client secret provided. Ensure the secret being sent in the request is the client secret "
-                f"value, not the client secret ID, for a secret added to app '{client.client_id}'.", request,
+                f"value, not the client secret ID, for a secret added to app '{client.client_id}'.",
+                request,
             ), ""
         if client.secret_expired:
             return aad_error(
-                401, "invalid_client", 7000222,
+                401,
+                "invalid_client",
+                7000222,
                 f"The provided client secret keys for app '{client.client_id}' are expired. Visit the Azure portal "
                 "to create new keys for your app: https://aka.ms/NewClientSecret, or consider using certificate "
-                "credentials for added security: https://aka.ms/certCreds.", request,
+                "credentials for added security: https://aka.ms/certCreds.",
+                request,
             ), ""
         return None, "secret"
 
 
 def _missing(name: str, request: Request) -> Response:
-    return aad_error(400, "invalid_request", 900144,
-                     f"The request body must contain the following parameter: '{name}'.", request)
+    return aad_error(
+        400,
+        "invalid_request",
+        900144,
+        f"The request body must contain the following parameter: '{name}'.",
+        request,
+    )
 
 
 def _resource(form: dict[str, str], v2: bool, request: Request, tenant: str) -> tuple[str, Response | None]:
@@ -317,7 +374,9 @@ def _resource(form: dict[str, str], v2: bool, request: Request, tenant: str) -> 
         key = resource.rstrip("/")
         if key not in RESOURCES:
             return "", aad_error(
-                400, "invalid_resource", 500011,
+                400,
+                "invalid_resource",
+                500011,
                 f"The resource principal named {resource} was not found in the tenant named {tenant}. This can "
                 "happen if the application has not been installed by the administrator of the tenant or consented "
                 "to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
@@ -329,22 +388,34 @@ def _resource(form: dict[str, str], v2: bool, request: Request, tenant: str) -> 
         return "", _missing("scope", request)
     wanted = [s for s in scope.split() if s.lower() not in _IGNORED_SCOPES]
     if len(wanted) != 1:
-        return "", aad_error(400, "invalid_scope", 70011,
-                             "The provided value for the input parameter 'scope' is not valid. The scope "
-                             f"{scope} is not valid.", request)
+        return "", aad_error(
+            400,
+            "invalid_scope",
+            70011,
+            "The provided value for the input parameter 'scope' is not valid. The scope "
+            f"{scope} is not valid.",
+            request,
+        )
     only = wanted[0]
     if only.endswith("/.default") and only[: -len("/.default")] in RESOURCES:
         return only[: -len("/.default")], None
     base, _, _ = only.rpartition("/")
     if base in RESOURCES:
         return "", aad_error(
-            400, "invalid_scope", 1002012,
+            400,
+            "invalid_scope",
+            1002012,
             f"The provided value for scope {only} is not valid. Client credential flows must have a scope value "
-            "with /.default suffixed to the resource identifier (application ID URI).", request,
+            "with /.default suffixed to the resource identifier (application ID URI).",
+            request,
         )
-    return "", aad_error(400, "invalid_scope", 70011,
-                         "The provided value for the input parameter 'scope' is not valid. The scope "
-                         f"{only} is not valid.", request)
+    return "", aad_error(
+        400,
+        "invalid_scope",
+        70011,
+        f"The provided value for the input parameter 'scope' is not valid. The scope {only} is not valid.",
+        request,
+    )
 
 
 def _form(body: bytes) -> dict[str, str]:
@@ -384,13 +455,21 @@ def verify_assertion(assertion: str, client: ClientSpec, tenant: str) -> tuple[i
     except (ValueError, binascii.Error):
         return 50027, "JWT token is invalid or malformed."
     if not client.certificate_pem:
-        return 700027, ("Client assertion contains an invalid signature. [Reason - The key was not found., "
-                        f"Thumbprint of key used by client: '{header.get('x5t', '')}']")
+        return 700027, (
+            "Client assertion contains an invalid signature. [Reason - The key was not found., "
+            f"Thumbprint of key used by client: '{header.get('x5t', '')}']"
+        )
     if claims.get("iss") != client.client_id or claims.get("sub") != client.client_id:
-        return 700023, "Client assertion audience claim does not match Realm issuer."  # iss/sub must be the app
+        return (
+            700023,
+            "Client assertion audience claim does not match Realm issuer.",
+        )  # iss/sub must be the app
     aud_path = urlsplit(str(claims.get("aud", ""))).path.rstrip("/")
     if aud_path.lower() not in (f"/{tenant}/oauth2/v2.0/token".lower(), f"/{tenant}/oauth2/token".lower()):
-        return 700212, f"The audience claim '{claims.get('aud')}' of the client assertion is not the token endpoint."
+        return (
+            700212,
+            f"The audience claim '{claims.get('aud')}' of the client assertion is not the token endpoint.",
+        )
     now = time.time()
     if float(claims.get("exp", 0)) <= now or float(claims.get("nbf", 0)) > now + 300:
         return 700024, "Client assertion is not within its valid time range."

@@ -72,14 +72,20 @@ def exports(sb: Sandbox) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in sb.env().items()]
 
 
-def serve(config: SandboxConfig, out: Callable[[str], None], err: Callable[[str], None],
-          stop: threading.Event | None = None) -> int:
+def serve(
+    config: SandboxConfig,
+    out: Callable[[str], None],
+    err: Callable[[str], None],
+    stop: threading.Event | None = None,
+) -> int:
     """Run the sandbox until Ctrl-C / SIGTERM (or `stop` is set); returns the exit code (0)."""
     stop = stop or threading.Event()
     sb = Sandbox(config).start()
-    previous = None
+    previous = {}
     if threading.current_thread() is threading.main_thread():
-        previous = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        previous[signal.SIGTERM] = signal.signal(signal.SIGTERM, lambda *_: stop.set())
+        # Ctrl-C must work even when the parent started us with SIGINT ignored (background jobs).
+        previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         for line in exports(sb):
             out(line)
@@ -97,7 +103,7 @@ def serve(config: SandboxConfig, out: Callable[[str], None], err: Callable[[str]
         pass
     finally:
         sb.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
     err("# sandbox stopped")
     return 0

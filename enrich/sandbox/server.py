@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import shutil
@@ -39,10 +40,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        try:
+        with contextlib.suppress(OSError):
             self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        except OSError:
-            pass
 
     def log_message(self, format: str, *args) -> None:  # noqa: A002 - base-class signature
         pass
@@ -84,10 +83,8 @@ class _Handler(BaseHTTPRequestHandler):
         headers = {k.lower(): v for k, v in self.headers.items()}
         resp = server.app.handle(Request.parse(self.command, self.path, headers, body))
         if resp.reset:
-            try:
+            with contextlib.suppress(OSError):
                 self.connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            except OSError:
-                pass
             self.close_connection = True
             return
         if resp.delay > 0 and server.stopping.wait(resp.delay):
@@ -142,26 +139,26 @@ class _Server(ThreadingHTTPServer):
             conn.close()
 
     def shutdown_request(self, request) -> None:
-        try:
+        with contextlib.suppress(OSError):
             request.close()
-        except OSError:
-            pass
 
     def close_connections(self) -> None:
         with self._conns_lock:
             conns = list(self._conns)
         for conn in conns:
-            try:
+            with contextlib.suppress(OSError):
                 conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
 
 
 def default_client(seed: int) -> ClientSpec:
     """The deterministic default tenant + app for a seed (all roles)."""
     rng = random.Random(f"clients/{seed}")
     alphabet = string.ascii_letters + string.digits
-    secret = "".join(rng.choice(alphabet) for _ in range(3)) + "8Q~" + "".join(rng.choice(alphabet + "._-") for _ in range(37))
+    secret = (
+        "".join(rng.choice(alphabet) for _ in range(3))
+        + "8Q~"
+        + "".join(rng.choice(alphabet + "._-") for _ in range(37))
+    )
     return ClientSpec(
         client_id=str(uuid.UUID(int=rng.getrandbits(128), version=4)),
         secret=secret,
@@ -188,8 +185,16 @@ class Sandbox:
         self._faults = Faults(cfg.faults, cfg.latency, cfg.seed)
         self._quotas = Quotas(cfg.entity_limits, cfg.hunting_limits, cfg.time_scale)
         self._login = Login(self.clients, self._tokens, on_issue=self._log.token_issued)
-        self._app = App(cfg, self.data, self._login, self._tokens, self._quotas, self._faults, self._log,
-                        lambda: self.base_url)
+        self._app = App(
+            cfg,
+            self.data,
+            self._login,
+            self._tokens,
+            self._quotas,
+            self._faults,
+            self._log,
+            lambda: self.base_url,
+        )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self._tmp: str | None = None
@@ -206,8 +211,12 @@ class Sandbox:
         server = _Server((self.config.host, self.config.port), self._app, server_context(files))
         self._app.sleep = server.stopping.wait
         self._server = server
-        self._thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.1},
-                                        name=f"enrich-sandbox-{self.port}", daemon=True)
+        self._thread = threading.Thread(
+            target=server.serve_forever,
+            kwargs={"poll_interval": 0.1},
+            name=f"enrich-sandbox-{self.port}",
+            daemon=True,
+        )
         self._thread.start()
         return self
 
@@ -254,6 +263,10 @@ class Sandbox:
     def client_secret(self) -> str:
         return self.clients[0].secret
 
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client TLS context trusting the sandbox CA (for httpx: `verify=sb.ssl_context()`)."""
+        return ssl.create_default_context(cafile=self.ca_file)
+
     def env(self) -> dict[str, str]:
         """Environment variables that point `enrich` at this sandbox with the default client."""
         return {
@@ -285,8 +298,17 @@ class Sandbox:
     def configure(self, **knobs) -> None:
         """Change knobs at run time: faults, latency, token_lifetime, slow_seconds, entity_limits,
         hunting_limits, time_scale, lookback_policy, md5_policy."""
-        allowed = {"faults", "latency", "token_lifetime", "slow_seconds", "entity_limits", "hunting_limits",
-                   "time_scale", "lookback_policy", "md5_policy"}
+        allowed = {
+            "faults",
+            "latency",
+            "token_lifetime",
+            "slow_seconds",
+            "entity_limits",
+            "hunting_limits",
+            "time_scale",
+            "lookback_policy",
+            "md5_policy",
+        }
         unknown = set(knobs) - allowed
         if unknown:
             raise TypeError(f"configure() cannot change {', '.join(sorted(unknown))}")

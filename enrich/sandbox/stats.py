@@ -42,7 +42,9 @@ class RequestLog:
             self._total = 0
             self._tokens = 0
 
-    def add(self, method: str, path: str, family: str, endpoint: str, status: int, client_id: str = "") -> None:
+    def add(
+        self, method: str, path: str, family: str, endpoint: str, status: int, client_id: str = ""
+    ) -> None:
         record = RequestRecord(time.time(), method, path, family, endpoint, status, client_id)
         key = status_key(status)
         with self._lock:

@@ -55,7 +55,7 @@ def read_records(path: str) -> list[dict]:
             raise DataFileError(f"{path}: not valid JSON: {exc}") from exc
         records = doc.get("indicators") if isinstance(doc, dict) else doc
         if not isinstance(records, list) or not all(isinstance(r, dict) for r in records):
-            raise DataFileError(f"{path}: expected a list of objects or {{\"indicators\": [...]}}")
+            raise DataFileError(f'{path}: expected a list of objects or {{"indicators": [...]}}')
         return records
     rows = list(csv.DictReader(text.splitlines()))
     if rows and "indicator" not in rows[0]:
@@ -118,7 +118,9 @@ def load(path: str, seed: int, now: int, tenant_id: str, device_count: int = 50)
         family, key = found
         names = _devices_list(rec.get("devices"))
         try:
-            prevalence = int(rec.get("prevalence") or 0) if rec.get("prevalence") not in (None, "") else len(names)
+            prevalence = (
+                int(rec.get("prevalence") or 0) if rec.get("prevalence") not in (None, "") else len(names)
+            )
             events = int(rec["events"]) if rec.get("events") not in (None, "") else 0
         except (TypeError, ValueError) as exc:
             raise DataFileError(f"{where}: prevalence and events must be integers") from exc
@@ -132,8 +134,12 @@ def load(path: str, seed: int, now: int, tenant_id: str, device_count: int = 50)
         info = None
         if family == "files":
             info = FileInfo(
-                sha1=key if len(key) == 40 else hashlib.sha1(f"enrich-sandbox/sha1/{key}".encode()).hexdigest(),
-                sha256=key if len(key) == 64 else hashlib.sha256(f"enrich-sandbox/sha256/{key}".encode()).hexdigest(),
+                sha1=key
+                if len(key) == 40
+                else hashlib.sha1(f"enrich-sandbox/sha1/{key}".encode()).hexdigest(),
+                sha256=key
+                if len(key) == 64
+                else hashlib.sha256(f"enrich-sandbox/sha256/{key}".encode()).hexdigest(),
                 md5=key if len(key) == 32 else hashlib.md5(f"enrich-sandbox/md5/{key}".encode()).hexdigest(),
                 name=str(rec.get("file_name") or "sample.exe"),
                 folder=r"C:\Users\Public\Downloads",
@@ -160,8 +166,15 @@ def load(path: str, seed: int, now: int, tenant_id: str, device_count: int = 50)
             elif family == "ips":
                 ds.add_network_event(t, dev, key, "", 443, "ConnectionSuccess", g.processes["chrome.exe"])
             else:
-                ds.add_network_event(t, dev, g.public_ip(), f"https://{key}/", 443, "ConnectionSuccess",
-                                     g.processes["chrome.exe"])
+                ds.add_network_event(
+                    t,
+                    dev,
+                    g.public_ip(),
+                    f"https://{key}/",
+                    443,
+                    "ConnectionSuccess",
+                    g.processes["chrome.exe"],
+                )
     ds.finish()
     return ds
 
@@ -171,9 +184,15 @@ def _named_device(g: Generator, ds: Dataset, by_name: dict[str, Device], name: s
         return by_name[name]
     template = g.rng.choice(ds.devices)
     dev = Device(
-        id=g.hexstr(160), name=name, local_ip=f"10.20.{g.rng.randint(0, 254)}.{g.rng.randint(2, 254)}",
-        external_ip=template.external_ip, os_platform=template.os_platform, os_build=template.os_build,
-        version=template.version, aad_device_id=template.aad_device_id, first_seen=template.first_seen,
+        id=g.hexstr(160),
+        name=name,
+        local_ip=f"10.20.{g.rng.randint(0, 254)}.{g.rng.randint(2, 254)}",
+        external_ip=template.external_ip,
+        os_platform=template.os_platform,
+        os_build=template.os_build,
+        version=template.version,
+        aad_device_id=template.aad_device_id,
+        first_seen=template.first_seen,
         last_seen=template.first_seen,
     )
     ds.add_device(dev)

@@ -70,14 +70,26 @@ def new_id() -> str:
     return str(uuid.uuid4())
 
 
-def mde_error(status: int, code: str, message: str, target: str | None = None,
-              headers: list[tuple[str, str]] | None = None) -> Response:
+def mde_error(
+    status: int,
+    code: str,
+    message: str,
+    target: str | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
     """The MDE error envelope {"error": {"code", "message", "target"}}."""
-    return json_response(status, {"error": {"code": code, "message": message, "target": target or new_id()}}, headers)
+    return json_response(
+        status, {"error": {"code": code, "message": message, "target": target or new_id()}}, headers
+    )
 
 
-def graph_error(status: int, code: str, message: str, request: Request | None = None,
-                headers: list[tuple[str, str]] | None = None) -> Response:
+def graph_error(
+    status: int,
+    code: str,
+    message: str,
+    request: Request | None = None,
+    headers: list[tuple[str, str]] | None = None,
+) -> Response:
     """The Microsoft Graph error envelope with innerError."""
     rid = new_id()
     inner = {
@@ -85,5 +97,8 @@ def graph_error(status: int, code: str, message: str, request: Request | None = 
         "request-id": rid,
         "client-request-id": (request.headers.get("client-request-id") if request else None) or rid,
     }
-    return json_response(status, {"error": {"code": code, "message": message, "innerError": inner}},
-                         [("request-id", rid), *(headers or [])])
+    return json_response(
+        status,
+        {"error": {"code": code, "message": message, "innerError": inner}},
+        [("request-id", rid), *(headers or [])],
+    )

@@ -27,6 +27,7 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
+from operator import itemgetter
 from typing import TextIO
 
 import pandas as pd
@@ -38,6 +39,7 @@ __all__ = ["SOURCE_COLUMN", "CsvSink", "SinkError", "neutralise_cell", "output_c
 
 SOURCE_COLUMN = "source_file"
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
+_FIRST = frozenset(_TRIGGERS)
 _ANY_TRIGGER = re.compile(r"\n[=+\-@\t\r\0]")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)?")
 _CHECKED_MDE = (1, 6, 7)  # mde_value, mde_error, mde_note may carry input text; the rest is ours
@@ -57,7 +59,8 @@ def neutralise_cell(value: str) -> str:
 def _neutralise_column(values: list[str]) -> list[str]:
     if not values or not _ANY_TRIGGER.search("\n" + "\n".join(values)):
         return values  # the common case, checked at C speed
-    return [neutralise_cell(v) for v in values]
+    first, number = _FIRST, _PLAIN_NUMBER.fullmatch
+    return [("'" + v) if v[:1] in first and not number(v) else v for v in values]
 
 
 def _keys(names: Sequence[str]) -> list[tuple[str, int]]:
@@ -198,13 +201,23 @@ class CsvSink:
 
 
 def _neutralise_cells(cells: Sequence[tuple[str, ...]]) -> Sequence[tuple[str, ...]]:
-    hit = [k for k in _CHECKED_MDE if _ANY_TRIGGER.search("\n" + "\n".join(c[k] for c in cells))]
-    if not hit:
+    rows: set[int] = set()
+    for k in _CHECKED_MDE:
+        column = list(map(itemgetter(k), cells))
+        if _ANY_TRIGGER.search("\n" + "\n".join(column)):
+            rows.update(i for i, v in enumerate(column) if v[:1] in _FIRST)
+    if not rows:
         return cells
     out = list(cells)
-    for i, row in enumerate(out):
-        if any(row[k].startswith(_TRIGGERS) for k in hit):
-            out[i] = tuple(neutralise_cell(v) if k in hit else v for k, v in enumerate(row))
+    done: dict[int, tuple[str, ...]] = {}  # rows often share one cells tuple: fix each once
+    for i in rows:
+        row = out[i]
+        new = done.get(id(row))
+        if new is None:
+            new = done[id(row)] = tuple(
+                neutralise_cell(v) if k in _CHECKED_MDE else v for k, v in enumerate(row)
+            )
+        out[i] = new
     return out
 
 

@@ -25,6 +25,7 @@ Which entries get a sighting:
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import stat
@@ -39,6 +40,7 @@ from typing import IO, Any
 from enrich.model import Answer, Indicator, LookupKey, Status
 from enrich.outcome import _cell_error, _cell_status, _note, mde_columns, row_keys
 from enrich.sinks import stix_objects as so
+from enrich.sinks.csv import SinkError
 from enrich.sources.interface import Source, SourceError
 from enrich.sources.stix import StixSource, object_rows
 from enrich.sources.stix_container import Bad, _expand, _line_object, _nonblank_lines
@@ -46,8 +48,11 @@ from enrich.sources.stix_container import Bad, _expand, _line_object, _nonblank_
 __all__ = ["StixSinkError", "write_stix"]
 
 
-class StixSinkError(Exception):
-    """The output cannot be written (one line naming the output and the problem)."""
+_SEEN, _INVALID = Status.SEEN, Status.INVALID  # enum look-ups are slow in the per-entry loop
+
+
+class StixSinkError(SinkError):
+    """The STIX output cannot be written (one line naming the output or the option at fault)."""
 
 
 def write_stix(
@@ -75,21 +80,30 @@ def write_stix(
     kind = container or _default_container(sources)
     if kind not in ("bundle", "jsonl"):
         raise ValueError(f"container must be 'bundle' or 'jsonl', not {kind!r}")
+    try:
+        org = so.org_identity(org_name)
+    except ValueError as exc:
+        raise StixSinkError(str(exc)) from None
     writer = _Writer(
         answers,
-        org_ref=so.org_identity(org_name)["id"],
+        org_ref=org["id"],
         negative=negative_sightings,
         lookback_hours=lookback_hours,
         queried_at=so.stix_time(queried_at),
         api_url=api_url,
     )
-    fixed = [so.tool_identity(), so.org_identity(org_name), so.extension_definition()]
+    fixed = [so.tool_identity(), org, so.extension_definition()]
     spool_dir = None if output == "-" else str(Path(output).resolve().parent)
-    with _target(output) as out, _spool(spool_dir) as spool:
+    with (
+        _target(output) as out,
+        # our objects wait here while the inputs are copied; unnamed, so gone even on Ctrl-C
+        tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=spool_dir) as spool,
+    ):
         stream = _Stream(out, kind)
         writer.spool = spool
         if kind == "bundle":
-            stream.raw('{"type": "bundle", "id": "%s", "objects": [\n' % _bundle_id(sources, separate))
+            bundle_id = _bundle_id(sources, separate)
+            stream.raw(f'{{"type": "bundle", "id": "{bundle_id}", "objects": [\n')
         for source in sources:
             if isinstance(source, StixSource):
                 writer.stix_source(source, None if separate else stream)
@@ -100,6 +114,7 @@ def write_stix(
                 writer.counts["already_in_input"] += 1
             else:
                 stream.write(obj)
+        writer.flush()
         spool.seek(0)
         for line in spool:
             ident, modified, text = line.rstrip("\n").split("\t", 2)
@@ -107,8 +122,7 @@ def write_stix(
                 writer.counts["already_in_input"] += 1
                 continue
             stream.text(text)
-        if kind == "bundle":
-            stream.raw("\n]}\n")
+        stream.raw("\n]}\n" if kind == "bundle" else "")
         writer.counts["written"] = stream.count
     return writer.counts
 
@@ -117,38 +131,70 @@ def write_stix(
 
 
 class _Stream:
-    """Objects to the output: comma-separated inside a bundle, or one per line (JSON Lines)."""
+    """Objects to the output: comma-separated inside a bundle, or one per line (JSON Lines).
+
+    Writes are batched (one `write` per `_BATCH` objects). Text that the output cannot encode
+    (a lone surrogate from `\\ud800` in the input, a stdout that is not UTF-8) is written with
+    every non-ASCII character escaped: the same JSON value.
+    """
 
     def __init__(self, out: IO[str], kind: str) -> None:
         self.out = out
         self.sep = ",\n" if kind == "bundle" else "\n"
         self.lead = "" if kind == "bundle" else None  # separator before the next object
         self.count = 0
+        self.buffer: list[str] = []
+        encoding = (getattr(out, "encoding", None) or "utf-8").lower().replace("-", "").replace("_", "")
+        self.utf8 = encoding in ("utf8", "utf8sig")
 
     def raw(self, text: str) -> None:
+        self.flush()
         self.out.write(text)
 
+    def flush(self) -> None:
+        if self.buffer:
+            self.out.write("".join(self.buffer))
+            self.buffer.clear()
+
     def text(self, text: str) -> None:
+        """One serialised object (already known to be encodable)."""
         if self.lead is None:  # JSON Lines: terminate each line
-            self.out.write(text + "\n")
+            self.buffer.append(text + "\n")
         else:
-            self.out.write(self.lead + text)
+            self.buffer.append(self.lead + text)
             self.lead = self.sep
         self.count += 1
+        if len(self.buffer) >= _BATCH:
+            self.flush()
 
     def write(self, obj: Any) -> None:
-        try:
-            self.text(json.dumps(obj, ensure_ascii=False))
-        except UnicodeEncodeError:  # a lone surrogate (or a non-UTF-8 stdout): escape everything
-            self.text(json.dumps(obj))
+        self.text(_encodable(obj, so.to_json(obj)) if self.utf8 else json.dumps(obj))
+
+
+_BATCH = 256
+
+
+def _encodable(obj: Any, text: str) -> str:
+    """`text` (the object as UTF-8 JSON), or the object with non-ASCII escaped when `text` holds
+    a lone surrogate, which UTF-8 cannot encode."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(obj)
+    return text
 
 
 @contextlib.contextmanager
 def _target(output: str) -> Iterator[IO[str]]:
     """stdout, or a temporary file next to `output` that replaces it only when all went well."""
     if output == "-":
-        yield sys.stdout
-        sys.stdout.flush()
+        try:
+            yield sys.stdout
+            sys.stdout.flush()
+        except OSError as exc:  # e.g. the reader of a pipe went away
+            raise StixSinkError(f"-: cannot write to standard output ({exc.strerror or exc})") from None
         return
     target = Path(output)
     try:
@@ -179,17 +225,6 @@ def _file_mode(target: Path) -> int:
         umask = os.umask(0)
         os.umask(umask)
         return 0o666 & ~umask
-
-
-@contextlib.contextmanager
-def _spool(directory: str | None) -> Iterator[IO[str]]:
-    """An unnamed temporary file for our objects (gone when closed, even on Ctrl-C)."""
-    try:
-        fh = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=directory)
-    except OSError:
-        fh = tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n")
-    with fh:
-        yield fh
 
 
 def _default_container(sources: list[Source]) -> str:
@@ -252,12 +287,14 @@ class _Writer:
         self.emitted: set[str] = set()
         self.in_input: set[tuple[str, str]] = set()  # (id, modified) of our objects in the input
         self.spool: IO[str]
+        self.pending: list[str] = []  # spool lines not written yet
 
     def stix_source(self, source: StixSource, stream: _Stream | None) -> None:
         """Copy the objects (unless `stream` is None) and sight their entries."""
         jsonl_out = stream is not None and stream.lead is None
         for raw, items in _units(source):
-            if stream is not None and raw is not None and jsonl_out:
+            copied = stream is not None and jsonl_out and raw is not None  # the line as read
+            if copied:
                 stream.text(raw)
             for item, spec in items:
                 if isinstance(item, Bad):
@@ -267,7 +304,7 @@ class _Writer:
                     continue
                 self.counts["objects"] += 1
                 if stream is not None:
-                    if not jsonl_out:
+                    if not copied:
                         stream.write(item)
                     if item.get("created_by_ref") == so.TOOL_ID or item.get("id") == so.TOOL_ID:
                         self.in_input.add((str(item.get("id")), str(item.get("modified"))))
@@ -315,10 +352,10 @@ class _Writer:
         based: str | None,
         markings: list[str] | None,
     ) -> None:
-        if status is not Status.SEEN and not self.negative:
+        if status is not _SEEN and not self.negative:
             return
         if sighted is None:
-            if ind.type is None or not ind.value or ind.status is Status.INVALID:
+            if ind.type is None or not ind.value or ind.status is _INVALID:
                 self.counts["no_sighting_target"] += 1
                 return
             ours = so.indicator(ind.type, ind.value, markings)
@@ -352,17 +389,28 @@ class _Writer:
         if ident in self.emitted:
             return False
         self.emitted.add(ident)
-        prefix = f"{ident}\t{obj['modified']}\t"
-        try:
-            self.spool.write(prefix + json.dumps(obj, ensure_ascii=False) + "\n")
-        except UnicodeEncodeError:
-            self.spool.write(prefix + json.dumps(obj) + "\n")
+        self.pending.append(f"{ident}\t{obj['modified']}\t{_encodable(obj, so.to_json(obj))}\n")
+        if len(self.pending) >= _BATCH:
+            self.flush()
         return True
+
+    def flush(self) -> None:
+        """Write the objects still held back to the spool."""
+        self.spool.write("".join(self.pending))
+        self.pending.clear()
 
 
 def _markings(refs: Any) -> list[str] | None:
     """The input object's `object_marking_refs` that a 2.1 object may carry (valid ids only)."""
-    if not isinstance(refs, list):
+    if not isinstance(refs, list) or not refs:
         return None
+    try:
+        return _valid_markings(tuple(refs))
+    except TypeError:  # an unhashable item: not an id anyway
+        return _valid_markings(tuple(r for r in refs if isinstance(r, str)))
+
+
+@functools.lru_cache(maxsize=1024)
+def _valid_markings(refs: tuple[str, ...]) -> list[str] | None:
     kept = [r for r in refs if so.is_stix_id(r, "marking-definition")]
     return kept or None

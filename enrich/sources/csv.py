@@ -49,6 +49,7 @@ __all__ = ["CHUNK_ROWS", "CsvLayout", "CsvSource", "sniff"]
 SAMPLE_BYTES = 256 * 1024
 SAMPLE_RECORDS = 500
 CHUNK_ROWS = 100_000
+MEMO_CELLS = 1 << 17  # distinct cells remembered per source (plus one chunk's: ~80 MB at most)
 DELIMITERS = (",", "\t", ";", "|")
 ONE_VALUE = "\x1f"  # the "delimiter" of one-value-per-line files (a byte text never holds)
 DECODE_ERRORS = "enrich-cp1252"
@@ -412,6 +413,7 @@ class CsvSource(Source):
         self.chunk_rows = chunk_rows
         self.layout = sniff(path, self.name, column)
         self._python_reader = False  # set once the C parser failed on this file
+        self._memo: dict[str, tuple[Indicator, ...]] = {}
 
     @property
     def indicator_column(self) -> str:
@@ -426,13 +428,20 @@ class CsvSource(Source):
             yield Chunk(frame, self.indicators(frame))
 
     def indicators(self, frame: pd.DataFrame) -> list[tuple[Indicator, ...]]:
-        """extract() of the indicator column, row by row (each distinct cell classified once)."""
+        """extract() of the indicator column, row by row.
+
+        Each distinct cell is classified once per chunk, and is remembered across chunks and
+        passes (up to MEMO_CELLS cells): equal cells share one tuple object.
+        """
         values = frame.iloc[:, self.layout.indicator_column].to_numpy(dtype=object)
         if len(values) == 0:
             return []
         codes, uniques = pd.factorize(values)
+        memo = self._memo
+        if len(memo) > MEMO_CELLS:
+            memo.clear()
         found = np.empty(len(uniques), dtype=object)
-        found[:] = [extract(v) for v in uniques]
+        found[:] = [memo.get(v) or memo.setdefault(v, extract(v)) for v in uniques.tolist()]
         return found[codes].tolist()
 
     def frames(self) -> Iterator[pd.DataFrame]:

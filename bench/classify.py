@@ -1,0 +1,175 @@
+"""Speed and memory of `enrich classify` against the pandas I/O floor.
+
+Usage: .venv/bin/python bench/classify.py [--rows 1000000] [--mem-rows 5000000] [--no-memory]
+                                          [--write BENCHMARKS.md]
+
+Generates CSV files in a temporary folder (5 columns: indicator, kind, first_seen, source,
+description; ipv4/ipv6/domain/url/sha256/sha1/md5, multi-hash cells and junk; ~15% defanged;
+quoted descriptions with commas), in two shapes:
+- distinct: every indicator value different (a feed or a dump: the classifier's worst case);
+- repeated: values drawn from a pool of 100,000 (an export of logs or alerts).
+For each it times, in fresh subprocesses, `enrich classify FILE -o OUT` and the I/O floor: a
+plain pandas `read_csv(dtype=str)` + `to_csv` round trip of the same file. Then it measures the
+peak RSS of `enrich classify` on a --mem-rows file (a wrapper process reads
+getrusage(RUSAGE_CHILDREN)). Targets: classify <= 3x the floor; peak RSS <= 500 MB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import random
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+FLOOR = (
+    "import sys, pandas as pd; "
+    "pd.read_csv(sys.argv[1], dtype=str, keep_default_na=False, na_filter=False).to_csv(sys.argv[2], index=False)"
+)
+PEAK = (
+    "import resource, subprocess, sys; subprocess.run(sys.argv[1:], check=True, stderr=subprocess.DEVNULL); "
+    "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)"
+)
+KINDS = ["ip"] * 25 + ["ipv6"] * 4 + ["domain"] * 20 + ["url"] * 20 + ["sha256"] * 12 + ["sha1"] * 6
+KINDS += ["md5"] * 6 + ["file"] * 2 + ["junk"] * 5
+
+
+def value(kind: str, n: int, rnd: random.Random) -> str:
+    h = hashlib.sha256(n.to_bytes(8, "little")).hexdigest()
+    defang = rnd.random() < 0.15
+    if kind == "ip":
+        v = f"{1 + n % 223}.{(n >> 8) % 256}.{(n >> 16) % 256}.{1 + n % 254}"
+        return v.replace(".", "[.]", 1) if defang else v
+    if kind == "ipv6":
+        return f"2001:db8:{n % 65536:x}:{(n >> 16) % 65536:x}::{n % 4093 + 1:x}"
+    if kind == "domain":
+        v = f"{h[:10]}-{n % 97}.example{'.com' if n % 3 else '.net'}"
+        return v.replace(".", "[.]") if defang else v
+    if kind == "url":
+        v = f"http://{h[:8]}.example.org:{8000 + n % 1000}/p/{h[8:16]}?id={n}"
+        return "hxxp" + v[4:].replace(".", "[.]", 1) if defang else v
+    if kind == "sha256":
+        return h.upper() if n % 5 == 0 else h
+    if kind == "sha1":
+        return h[:40]
+    if kind == "md5":
+        return h[:32]
+    if kind == "file":
+        return f"{h[:40]},{h},{h[:32]}"
+    return rnd.choice(["n/a", "TBD", f"see report {n}", "-", f"=SUM({n})"])
+
+
+def generate(path: Path, rows: int, pool: int | None, seed: int = 7) -> int:
+    """Write the benchmark CSV; returns its size in bytes."""
+    rnd = random.Random(seed)
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        fh.write("indicator,kind,first_seen,source,description\n")
+        buf = []
+        for i in range(rows):
+            n = rnd.randrange(pool) if pool else i
+            kind = KINDS[n % len(KINDS)]
+            v = value(kind, n, random.Random(n) if pool else rnd)
+            cell = f'"{v}"' if "," in v else v
+            desc = f'"campaign {n % 300}, stage {n % 3}"' if n % 2 else f"seen {n % 1000} times"
+            buf.append(
+                f"{cell},{kind},2026-{1 + n % 12:02d}-{1 + n % 28:02d}T00:00:00Z,feed-{n % 7},{desc}\n"
+            )
+            if len(buf) >= 100_000:
+                fh.write("".join(buf))
+                buf.clear()
+        fh.write("".join(buf))
+    return path.stat().st_size
+
+
+def timed(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return time.perf_counter() - start
+
+
+def enrich_cmd(src: Path, out: Path) -> list[str]:
+    return [sys.executable, "-m", "enrich", "classify", str(src), "-o", str(out)]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--mem-rows", type=int, default=5_000_000)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory run")
+    parser.add_argument("--write", metavar="FILE", help="replace the '## classify' section of FILE")
+    args = parser.parse_args()
+
+    lines = [
+        f"Command: `.venv/bin/python bench/classify.py --rows {args.rows} --mem-rows {args.mem_rows}`",
+        "",
+    ]
+    lines += [f"Machine: {os.cpu_count()} CPUs, Python {sys.version.split()[0]}.", ""]
+    lines += ["| input | rows | size | floor (pandas read+write) | enrich classify | ratio | target |"]
+    lines += ["|---|---:|---:|---:|---:|---:|---|"]
+    with tempfile.TemporaryDirectory(prefix="enrich-bench-") as tmp:
+        folder = Path(tmp)
+        for label, pool in (("distinct values", None), ("repeated (pool of 100,000)", 100_000)):
+            src = folder / "in.csv"
+            size = generate(src, args.rows, pool)
+            floor = min(
+                timed([sys.executable, "-c", FLOOR, str(src), str(folder / "floor.csv")]) for _ in range(2)
+            )
+            ours = min(timed(enrich_cmd(src, folder / "out.csv")) for _ in range(2))
+            with open(folder / "out.csv", "rb") as fh:
+                assert sum(1 for _ in fh) >= args.rows + 1
+            ratio = ours / floor
+            verdict = "met" if ratio <= 3 else "MISSED"
+            print(
+                f"{label}: {args.rows:,} rows, {size / 1e6:.0f} MB; floor {floor:.2f}s, classify {ours:.2f}s, "
+                f"ratio {ratio:.2f}x (target <= 3x: {verdict})"
+            )
+            lines.append(
+                f"| {label} | {args.rows:,} | {size / 1e6:.0f} MB | {floor:.2f} s | {ours:.2f} s | {ratio:.2f}x | "
+                f"<= 3x: {verdict} |"
+            )
+        if not args.no_memory:
+            src = folder / "mem.csv"
+            size = generate(src, args.mem_rows, None)
+            start = time.perf_counter()
+            peak = subprocess.run(
+                [sys.executable, "-c", PEAK, *enrich_cmd(src, folder / "mem_out.csv")],
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            seconds = time.perf_counter() - start
+            mb = int(peak.stdout.strip()) / 1024
+            verdict = "met" if mb <= 500 else "MISSED"
+            print(
+                f"memory: {args.mem_rows:,} rows ({size / 1e6:.0f} MB), distinct values: peak RSS {mb:.0f} MB "
+                f"in {seconds:.1f}s (target <= 500 MB: {verdict})"
+            )
+            lines += [
+                "",
+                f"Peak RSS of `enrich classify` on {args.mem_rows:,} rows ({size / 1e6:.0f} MB, distinct "
+                f"values): **{mb:.0f} MB** in {seconds:.1f} s (target <= 500 MB: {verdict}).",
+            ]
+    if args.write:
+        write_section(Path(args.write), "\n".join(lines))
+
+
+def write_section(path: Path, body: str) -> None:
+    """Replace (or append) the '## classify' section of a Markdown file, leaving the rest alone."""
+    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
+    section = f"## classify\n\n{body}\n"
+    pattern = re.compile(r"^## classify\n.*?(?=^## |\Z)", re.S | re.M)
+    if pattern.search(text):
+        text = pattern.sub(lambda _: section + "\n", text, count=1).rstrip("\n") + "\n"
+    else:
+        text = text.rstrip("\n") + "\n\n" + section
+    path.write_text(text, encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()
