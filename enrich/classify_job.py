@@ -26,7 +26,7 @@ _STATUSES = [Status.PENDING.value, Status.UNSUPPORTED.value, Status.INVALID.valu
 
 
 class CellMemo:
-    """The `mde_*` cells already worked out, keyed by the identity of a row's indicator tuple.
+    """The `mde_*` cells and count keys already worked out, keyed by the identity of a row's tuple.
 
     Sources hand out one tuple object per distinct cell (and the classifier's caches keep handing
     out the same object), so identity is a cheap key across chunks. Each entry holds its tuple,
@@ -35,17 +35,22 @@ class CellMemo:
 
     def __init__(self, size: int = 1 << 17) -> None:
         self.size = size
-        self._cells: dict[int, tuple[tuple[Indicator, ...], tuple[str, ...]]] = {}
+        self._entries: dict[
+            int, tuple[tuple[Indicator, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
+        ] = {}
 
-    def cells(self, inds: tuple[Indicator, ...]) -> tuple[str, ...]:
-        hit = self._cells.get(id(inds))
-        if hit is not None and hit[0] is inds:
-            return hit[1]
-        if len(self._cells) >= self.size:
-            self._cells.clear()
-        cells = mde_columns(inds, None)
-        self._cells[id(inds)] = (inds, cells)
-        return cells
+    def lookup(self, distinct: list[tuple[Indicator, ...]]) -> list[tuple]:
+        """(tuple, mde cells, count keys) for each of `distinct`."""
+        if len(self._entries) > self.size:
+            self._entries.clear()
+        get, out = self._entries.get, []
+        for inds in distinct:
+            hit = get(id(inds))
+            if hit is None or hit[0] is not inds:
+                keys = tuple((i.type.value if i.type else "-", i.status.value) for i in inds)
+                hit = self._entries[id(inds)] = (inds, mde_columns(inds, None), keys)
+            out.append(hit)
+        return out
 
 
 def classify_cells(
@@ -63,11 +68,13 @@ def classify_cells(
     codes, _ = pd.factorize(np.fromiter(map(id, indicators), dtype=np.int64, count=n))
     first = np.empty(codes.max() + 1, dtype=np.int64)
     first[codes[::-1]] = np.arange(n - 1, -1, -1)
-    distinct = [indicators[i] for i in first.tolist()]
-    cells = [memo.cells(inds) for inds in distinct]
-    for inds, times in zip(distinct, np.bincount(codes).tolist(), strict=True):
-        for ind in inds:
-            counts[(ind.type.value if ind.type else "-", ind.status.value)] += times
+    entries = memo.lookup([indicators[i] for i in first.tolist()])
+    tally: dict[tuple[str, str], int] = {}
+    for (_, _, keys), times in zip(entries, np.bincount(codes).tolist(), strict=True):
+        for key in keys:
+            tally[key] = tally.get(key, 0) + times
+    counts.update(tally)
+    cells = [e[1] for e in entries]
     return list(map(cells.__getitem__, codes.tolist()))
 
 

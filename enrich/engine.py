@@ -16,7 +16,7 @@ from enrich.mde.auth import TokenProvider
 from enrich.mde.client import MdeClient
 from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings
-from enrich.mde.stats import lookup_many
+from enrich.mde.stats import FILE_INFO_MARK, lookup_many
 from enrich.model import MDE_COLUMNS, Answer, LookupKey, Status
 from enrich.outcome import mde_columns
 from enrich.plan import Plan
@@ -52,6 +52,15 @@ class Interrupted(Exception):
     def __init__(self, saved: int, cached: bool) -> None:
         super().__init__(saved)
         self.saved, self.cached = saved, cached
+
+
+def lacks_file_info(key: LookupKey, answer: Answer) -> bool:
+    """True for a cached answer about a file MDE has seen that was fetched without `--file-info`."""
+    return (
+        key.family == "files"
+        and answer.status is Status.SEEN
+        and all(name != FILE_INFO_MARK for name, _ in answer.detail)
+    )
 
 
 def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:

@@ -73,7 +73,7 @@ def row_keys(indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
     return [lookup_key(i) for i in indicators]
 
 
-def _cell_status(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKey, Answer] | None) -> Status:
+def cell_status(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKey, Answer] | None) -> Status:
     if ind.status is not Status.PENDING:
         return ind.status
     if answers is None:
@@ -84,7 +84,7 @@ def _cell_status(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupK
     return answer.status if answer is not None else Status.ERROR
 
 
-def _cell_error(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKey, Answer] | None) -> str:
+def cell_error(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKey, Answer] | None) -> str:
     if ind.status is not Status.PENDING:
         return ind.reason
     if answers is None:
@@ -107,7 +107,7 @@ def unsupported_reason(ind: Indicator) -> str:
     return f"{ind.type} indicators cannot be looked up in this mode"
 
 
-def _note(ind: Indicator, key: LookupKey | None) -> str:
+def cell_note(ind: Indicator, key: LookupKey | None) -> str:
     parts = [ind.note] if ind.note else []
     if ind.type is IndicatorType.URL and key is not None:
         parts.append(f"statistics are for the host {key.key}")
@@ -129,7 +129,7 @@ def mde_columns(
     keys = row_keys(indicators)
     if len(indicators) == 1:
         ind, key = indicators[0], keys[0]
-        status = _cell_status(ind, key, answers)
+        status = cell_status(ind, key, answers)
         answer = answers.get(key) if answers is not None and key is not None else None
         return (
             ind.type.value if ind.type else "",
@@ -138,10 +138,10 @@ def mde_columns(
             _prevalence(answer),
             answer.first_seen if answer else "",
             answer.last_seen if answer else "",
-            _cell_error(ind, key, answers),
-            _note(ind, key),
+            cell_error(ind, key, answers),
+            cell_note(ind, key),
         )
-    statuses = [_cell_status(i, k, answers) for i, k in zip(indicators, keys, strict=True)]
+    statuses = [cell_status(i, k, answers) for i, k in zip(indicators, keys, strict=True)]
     row_status = next(s for s in _ROW_STATUS_ORDER if s in statuses)
     got = [answers[k] for k in keys if answers is not None and k is not None and k in answers]
     prevalences = [a.prevalence for a in got if a.prevalence is not None]
@@ -149,9 +149,9 @@ def mde_columns(
     lasts = [a.last_seen for a in got if a.last_seen]
     errors, notes = [], []
     for ind, key in zip(indicators, keys, strict=True):
-        if err := _cell_error(ind, key, answers):
+        if err := cell_error(ind, key, answers):
             errors.append(f"{ind.value or '(empty)'}: {err}")
-        if note := _note(ind, key):
+        if note := cell_note(ind, key):
             notes.append(f"{ind.value}: {note}")
     return (
         ";".join(i.type.value if i.type else "" for i in indicators),

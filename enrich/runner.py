@@ -178,12 +178,11 @@ def _write_stix(
     settings: Settings,
     row_status: Counter[str],
 ) -> None:
+    from enrich.model import Status
     from enrich.sinks.stix import write_stix
 
-    for _ in enriched_rows(sources, lookups.answers, row_status):
-        pass  # counts row statuses the way the CSV output would show them
     for path, group in targets:
-        write_stix(
+        counts = write_stix(
             group,
             lookups.answers,
             path,
@@ -194,6 +193,7 @@ def _write_stix(
             lookback_hours=settings.lookback_hours,
             api_url=settings.api_url,
         )
+        row_status.update({s.value: counts[s.value] for s in Status if counts.get(s.value)})
 
 
 def _say_interrupted(stop: Interrupted, cache_path: str | None, err: TextIO) -> None:

@@ -152,7 +152,10 @@ def test_domain_stats_fields(sb, api):
 
 
 def test_unknown_ip_and_domain_are_200_with_zero(api):
-    for path, key in (("/api/ips/203.0.113.7/stats", "ipAddress"), ("/api/domains/never-seen.example.net/stats", "host")):
+    for path, key in (
+        ("/api/ips/203.0.113.7/stats", "ipAddress"),
+        ("/api/domains/never-seen.example.net/stats", "host"),
+    ):
         resp = api.get(path)
         assert resp.status_code == 200
         body = resp.json()
@@ -187,7 +190,9 @@ def test_invalid_inputs_are_400(api):
     _assert_error(api.get(f"/api/files/{PUA_SHA256}/alerts"), 400, "InvalidHashValue")  # SHA-1 only
     _assert_error(api.get("/api/domains/bad_domain!.com/stats"), 400, "InvalidDomainName")
     _assert_error(api.get("/api/domains/nodot/stats"), 400, "InvalidDomainName")
-    _assert_error(api.get(f"/api/domains/{quote('https://x.com/a', safe='')}/stats"), 400, "InvalidDomainName")
+    _assert_error(
+        api.get(f"/api/domains/{quote('https://x.com/a', safe='')}/stats"), 400, "InvalidDomainName"
+    )
 
 
 def test_lookback_hours_policy(sb, api):
@@ -245,7 +250,16 @@ def test_alerts_and_machines_collections(sb, api):
     assert alerts["@odata.context"] == _ctx(sb, "Alerts")
     assert len(alerts["value"]) == len(sb.data.alerts) > 0
     first = alerts["value"][0]
-    for field in ("id", "incidentId", "severity", "status", "title", "machineId", "computerDnsName", "evidence"):
+    for field in (
+        "id",
+        "incidentId",
+        "severity",
+        "status",
+        "title",
+        "machineId",
+        "computerDnsName",
+        "evidence",
+    ):
         assert field in first
     assert TS7.match(first["firstEventTime"])
     assert len(api.get("/api/alerts", params={"$top": 2, "$skip": 1}).json()["value"]) == 2
@@ -267,7 +281,10 @@ def test_alerts_and_machines_collections(sb, api):
     assert api.get("/api/domains/client.wns.windows.com/alerts").json()["value"]
     dom_machines = api.get("/api/domains/client.wns.windows.com/machines").json()["value"]
     assert len(dom_machines) == sb.truth("domains", "client.wns.windows.com")["prevalence"]
-    assert api.get("/api/ips/203.0.113.7/alerts").json() == {"@odata.context": _ctx(sb, "Alerts"), "value": []}
+    assert api.get("/api/ips/203.0.113.7/alerts").json() == {
+        "@odata.context": _ctx(sb, "Alerts"),
+        "value": [],
+    }
     assert api.get("/api/domains/never-seen.example.net/machines").json()["value"] == []
     files = api.get(f"/api/alerts/{file_alerts[0]['id']}/files").json()
     assert files["value"][0]["sha1"] == sha1
@@ -279,9 +296,13 @@ def test_401_missing_invalid_and_expired_token(sb):
     resp = httpx.get(url, verify=verify)
     _assert_error(resp, 401, "Unauthorized")
     assert resp.headers["www-authenticate"].startswith("Bearer")
-    _assert_error(httpx.get(url, verify=verify, headers={"Authorization": "Bearer abc.def.ghi"}), 401, "Unauthorized")
+    _assert_error(
+        httpx.get(url, verify=verify, headers={"Authorization": "Bearer abc.def.ghi"}), 401, "Unauthorized"
+    )
     forged = _token(sb, FULL)[:-4] + "AAAA"
-    _assert_error(httpx.get(url, verify=verify, headers={"Authorization": f"Bearer {forged}"}), 401, "Unauthorized")
+    _assert_error(
+        httpx.get(url, verify=verify, headers={"Authorization": f"Bearer {forged}"}), 401, "Unauthorized"
+    )
     sb.configure(token_lifetime=1)
     try:
         short = _token(sb, FULL)
@@ -289,15 +310,22 @@ def test_401_missing_invalid_and_expired_token(sb):
         sb.configure(token_lifetime=3599)
     assert httpx.get(url, verify=verify, headers={"Authorization": f"Bearer {short}"}).status_code == 200
     time.sleep(1.2)
-    msg = _assert_error(httpx.get(url, verify=verify, headers={"Authorization": f"Bearer {short}"}), 401, "Unauthorized")
+    msg = _assert_error(
+        httpx.get(url, verify=verify, headers={"Authorization": f"Bearer {short}"}), 401, "Unauthorized"
+    )
     assert "expired" in msg
 
 
 def test_403_missing_role_and_wrong_audience(sb):
     verify = sb.ssl_context()
     limited = {"Authorization": f"Bearer {_token(sb, IP_ONLY)}"}
-    assert httpx.get(f"{sb.base_url}/api/ips/10.209.67.177/stats", headers=limited, verify=verify).status_code == 200
-    msg = _assert_error(httpx.get(f"{sb.base_url}/api/files/{PUA_SHA1}", headers=limited, verify=verify), 403, "Forbidden")
+    assert (
+        httpx.get(f"{sb.base_url}/api/ips/10.209.67.177/stats", headers=limited, verify=verify).status_code
+        == 200
+    )
+    msg = _assert_error(
+        httpx.get(f"{sb.base_url}/api/files/{PUA_SHA1}", headers=limited, verify=verify), 403, "Forbidden"
+    )
     assert msg == (
         "The application does not have any of the required application permissions (File.Read.All) "
         "to access the resource."
@@ -342,3 +370,47 @@ def test_request_log_and_stats_endpoint(sb, api):
     truth = api.get("/_sandbox/truth", params={"family": "files", "key": PUA_SHA1}).json()["truth"]
     assert truth == sb.truth("files", PUA_SHA1)
     uuid.UUID(sb.tenant_id)
+
+
+def test_hunting_routes_auth_and_bodies(sb, api):
+    query = "DeviceNetworkEvents | where RemoteIP == '10.209.67.177' | project DeviceId, Timestamp"
+    legacy = api.post("/api/advancedqueries/run", json={"Query": query})
+    assert legacy.status_code == 200, legacy.text
+    body = legacy.json()
+    assert {"Stats", "Schema", "Results"} <= set(body) and body["Results"]
+    assert all(TS7.match(r["Timestamp"]) for r in body["Results"])
+    assert api.post("/api/v1.0/advancedqueries/run", json={"Query": query}).status_code == 200
+    assert _assert_error(
+        api.post("/api/advancedqueries/run", json={"query": query}), 400, "InvalidRequestBody"
+    ) == ("Missing query.")
+    limited = {"Authorization": f"Bearer {_token(sb, IP_ONLY)}"}
+    resp = httpx.post(
+        f"{sb.base_url}/api/advancedqueries/run",
+        json={"Query": query},
+        headers=limited,
+        verify=sb.ssl_context(),
+    )
+    assert "(AdvancedQuery.Read.All)" in _assert_error(resp, 403, "Forbidden")
+    # Graph: an MDE token has the wrong audience; a Graph token works
+    wrong = api.post("/v1.0/security/runHuntingQuery", json={"Query": query})
+    assert wrong.status_code == 401 and wrong.json()["error"]["code"] == "InvalidAuthenticationToken"
+    graph = {"Authorization": f"Bearer {_token(sb, FULL, 'https://graph.microsoft.com/.default')}"}
+    ok = httpx.post(
+        f"{sb.base_url}/v1.0/security/runHuntingQuery",
+        json={"Query": query},
+        headers=graph,
+        verify=sb.ssl_context(),
+    )
+    assert ok.status_code == 200
+    assert ok.json()["@odata.context"].endswith("#microsoft.graph.security.huntingQueryResults")
+    assert len(ok.json()["results"]) == len(body["Results"])
+    no_role = {"Authorization": f"Bearer {_token(sb, IP_ONLY, 'https://graph.microsoft.com/.default')}"}
+    denied = httpx.post(
+        f"{sb.base_url}/v1.0/security/runHuntingQuery",
+        json={"Query": query},
+        headers=no_role,
+        verify=sb.ssl_context(),
+    )
+    assert denied.status_code == 403 and set(denied.json()["error"]) == {"code", "message", "innerError"}
+    stats = sb.stats()["by_family"]
+    assert stats["hunting"]["200"] >= 2 and stats["graph_hunting"]["200"] >= 1

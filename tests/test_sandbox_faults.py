@@ -134,7 +134,9 @@ def test_graph_hunting_fault_uses_the_graph_envelope(fresh):
 
 
 def _statuses(seed: int, n: int) -> list[int]:
-    config = SandboxConfig(seed=seed, faults={"500": 0.2, "503": 0.1}, entity_limits=(1000, 1000), sample_dir="")
+    config = SandboxConfig(
+        seed=seed, faults={"500": 0.2, "503": 0.1}, entity_limits=(1000, 1000), sample_dir=""
+    )
     with Sandbox(config) as sb:
         token = _token(sb)
         headers = {"Authorization": f"Bearer {token}"}

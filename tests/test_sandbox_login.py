@@ -162,7 +162,14 @@ def test_msal_with_a_certificate_credential(sb):
 def _assertion(client_id: str, aud: str, alg: str = "RS256", key=KEY, exp_in: int = 600) -> str:
     header = _b64(json.dumps({"alg": alg, "typ": "JWT", "x5t": "abc"}).encode())
     now = int(time.time())
-    claims = {"aud": aud, "iss": client_id, "sub": client_id, "jti": str(uuid.uuid4()), "nbf": now, "exp": now + exp_in}
+    claims = {
+        "aud": aud,
+        "iss": client_id,
+        "sub": client_id,
+        "jti": str(uuid.uuid4()),
+        "nbf": now,
+        "exp": now + exp_in,
+    }
     body = _b64(json.dumps(claims).encode())
     sig = key.sign(f"{header}.{body}".encode(), padding.PKCS1v15(), hashes.SHA256())
     return f"{header}.{body}.{_b64(sig)}"
@@ -213,7 +220,9 @@ def test_v1_token_has_string_numbers(sb):
 
 def test_v2_token_numbers_are_ints_and_basic_auth_works(sb):
     client = CLIENTS[0]
-    resp = _token(sb, {"grant_type": "client_credentials", "scope": MDE_SCOPE}, auth=(client.client_id, client.secret))
+    resp = _token(
+        sb, {"grant_type": "client_credentials", "scope": MDE_SCOPE}, auth=(client.client_id, client.secret)
+    )
     assert resp.status_code == 200, resp.text
     body = resp.json()
     assert body["expires_in"] == 3599 and body["ext_expires_in"] == 3599
@@ -241,10 +250,15 @@ def test_openid_configuration_and_instance_discovery(sb):
     assert "private_key_jwt" in doc["token_endpoint_auth_methods_supported"]
     disc = httpx.get(
         f"{sb.base_url}/common/discovery/instance",
-        params={"authorization_endpoint": f"https://127.0.0.1/{TENANT}/oauth2/v2.0/authorize", "api-version": "1.0"},
+        params={
+            "authorization_endpoint": f"https://127.0.0.1/{TENANT}/oauth2/v2.0/authorize",
+            "api-version": "1.0",
+        },
         verify=sb.ssl_context(),
     ).json()
-    assert disc["tenant_discovery_endpoint"] == f"{sb.base_url}/{TENANT}/v2.0/.well-known/openid-configuration"
+    assert (
+        disc["tenant_discovery_endpoint"] == f"{sb.base_url}/{TENANT}/v2.0/.well-known/openid-configuration"
+    )
     # MSAL pointed at the sandbox's discovery endpoint works as well
     app = msal.ConfidentialClientApplication(
         CLIENTS[0].client_id,
@@ -257,7 +271,9 @@ def test_openid_configuration_and_instance_discovery(sb):
 
 
 def test_unknown_tenant(sb):
-    resp = httpx.get(f"{sb.base_url}/no-such-tenant/v2.0/.well-known/openid-configuration", verify=sb.ssl_context())
+    resp = httpx.get(
+        f"{sb.base_url}/no-such-tenant/v2.0/.well-known/openid-configuration", verify=sb.ssl_context()
+    )
     body = _assert_aad_error(resp, 400, "invalid_tenant", 90002)
     assert "Tenant 'no-such-tenant' not found" in body["error_description"]
     token = _token(sb, _form(CLIENTS[0]), path="/no-such-tenant/oauth2/v2.0/token")
@@ -307,7 +323,9 @@ def test_missing_parameters_and_wrong_grant(sb):
     no_secret = _form(CLIENTS[0])
     del no_secret["client_secret"]
     _assert_aad_error(_token(sb, no_secret), 401, "invalid_client", 7000218)
-    _assert_aad_error(_token(sb, _form(CLIENTS[0], grant_type="password")), 400, "unsupported_grant_type", 70003)
+    _assert_aad_error(
+        _token(sb, _form(CLIENTS[0], grant_type="password")), 400, "unsupported_grant_type", 70003
+    )
 
 
 def test_msal_returns_login_errors_as_dicts(sb):

@@ -29,7 +29,10 @@ def _client(sb, spec: ClientSpec) -> httpx.Client:
         verify=sb.ssl_context(),
     ).json()["access_token"]
     return httpx.Client(
-        base_url=sb.base_url, verify=sb.ssl_context(), headers={"Authorization": f"Bearer {token}"}, timeout=10
+        base_url=sb.base_url,
+        verify=sb.ssl_context(),
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=10,
     )
 
 
@@ -55,7 +58,9 @@ def test_sliding_window_unit():
 
 
 def test_429_then_admitted_after_the_scaled_window():
-    config = SandboxConfig(seed=2, time_scale=60, entity_limits=(5, 1000), clients=[APP_A, APP_B], sample_dir="")
+    config = SandboxConfig(
+        seed=2, time_scale=60, entity_limits=(5, 1000), clients=[APP_A, APP_B], sample_dir=""
+    )
     with Sandbox(config) as sb, _client(sb, APP_A) as a, _client(sb, APP_B) as b:
         for _ in range(5):
             assert a.get("/api/ips/10.209.67.177/stats").status_code == 200
@@ -95,7 +100,9 @@ def test_hour_window_message_and_retry_after():
 
 
 def test_hunting_limits_are_separate_and_auth_failures_do_not_count():
-    config = SandboxConfig(seed=2, time_scale=60, entity_limits=(2, 1000), hunting_limits=(1, 1000), sample_dir="")
+    config = SandboxConfig(
+        seed=2, time_scale=60, entity_limits=(2, 1000), hunting_limits=(1, 1000), sample_dir=""
+    )
     with Sandbox(config) as sb, _client(sb, sb.clients[0]) as c:
         unauth = httpx.get(f"{sb.base_url}/api/ips/1.1.1.1/stats", verify=sb.ssl_context())
         assert unauth.status_code == 401

@@ -26,6 +26,8 @@ FAMILIES = ("files", "ips", "domains")
 _ISO = re.compile(
     r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
 )
+# Detail entry recording that /api/files/{hash} was asked (so a cached answer without it is not reused).
+FILE_INFO_MARK = "file_info"
 # File fields copied into Answer.detail: (MDE name, detail name).
 _FILE_INFO_FIELDS = (
     ("sha1", "sha1"),
@@ -164,6 +166,7 @@ async def lookup(client: MdeClient, key: LookupKey, lookback_hours: int, file_in
             return Answer(Status.ERROR, error="MDE's answer held no organisation prevalence")
         detail = _stats_detail(key.family, body)
         if file_info and key.family == "files":
+            detail.append((FILE_INFO_MARK, "asked"))
             detail.extend(await _file_info(client, key))
         return Answer(
             Status.SEEN if prevalence > 0 else Status.NOT_SEEN,

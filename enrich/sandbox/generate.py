@@ -7,10 +7,27 @@ cuts an event in two ways during the first quarter of an hour after the data was
 
 from __future__ import annotations
 
-import hashlib
 import random
 
 from enrich.sandbox import samples
+from enrich.sandbox.catalog import (
+    BENIGN_DOMAINS,
+    DAY,
+    DETERMINATIONS,
+    DOTNET_EPOCH_OFFSET,
+    MAL_EXT,
+    MAL_FOLDERS,
+    MAL_NAMES,
+    NET_PROCESSES,
+    PROCESSES,
+    PUBLIC_FIRST_OCTETS,
+    TLDS,
+    USERS,
+    WORDS,
+    derived,
+    evidence,
+    family_name,
+)
 from enrich.sandbox.data import (
     TICKS_PER_HOUR,
     TICKS_PER_SECOND,
@@ -20,210 +37,8 @@ from enrich.sandbox.data import (
     format_ticks,
     normalize_domain,
     normalize_ip,
-    parse_ticks,
 )
-
-DAY = 24 * TICKS_PER_HOUR
-DOTNET_EPOCH_OFFSET = 621_355_968_000_000_000  # .NET ticks at 1970-01-01
-
-# (name, folder, product, publisher, issuer)
-_PROCESSES = [
-    (
-        "svchost.exe",
-        r"C:\Windows\System32",
-        "Microsoft® Windows® Operating System",
-        "Microsoft Windows",
-        "Microsoft Windows Production PCA 2011",
-    ),
-    (
-        "explorer.exe",
-        r"C:\Windows",
-        "Microsoft® Windows® Operating System",
-        "Microsoft Windows",
-        "Microsoft Windows Production PCA 2011",
-    ),
-    (
-        "powershell.exe",
-        r"C:\Windows\System32\WindowsPowerShell\v1.0",
-        "Microsoft® Windows® Operating System",
-        "Microsoft Windows",
-        "Microsoft Windows Production PCA 2011",
-    ),
-    (
-        "cmd.exe",
-        r"C:\Windows\System32",
-        "Microsoft® Windows® Operating System",
-        "Microsoft Windows",
-        "Microsoft Windows Production PCA 2011",
-    ),
-    (
-        "rundll32.exe",
-        r"C:\Windows\System32",
-        "Microsoft® Windows® Operating System",
-        "Microsoft Windows",
-        "Microsoft Windows Production PCA 2011",
-    ),
-    (
-        "chrome.exe",
-        r"C:\Program Files\Google\Chrome\Application",
-        "Google Chrome",
-        "Google LLC",
-        "DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1",
-    ),
-    (
-        "msedge.exe",
-        r"C:\Program Files (x86)\Microsoft\Edge\Application",
-        "Microsoft Edge",
-        "Microsoft Corporation",
-        "Microsoft Code Signing PCA 2011",
-    ),
-    (
-        "OUTLOOK.EXE",
-        r"C:\Program Files\Microsoft Office\root\Office16",
-        "Microsoft Outlook",
-        "Microsoft Corporation",
-        "Microsoft Code Signing PCA 2011",
-    ),
-    (
-        "WINWORD.EXE",
-        r"C:\Program Files\Microsoft Office\root\Office16",
-        "Microsoft Office",
-        "Microsoft Corporation",
-        "Microsoft Code Signing PCA 2011",
-    ),
-    (
-        "Teams.exe",
-        r"C:\Users\Public\AppData\Local\Microsoft\Teams\current",
-        "Microsoft Teams",
-        "Microsoft Corporation",
-        "Microsoft Code Signing PCA 2011",
-    ),
-    (
-        "OneDrive.exe",
-        r"C:\Program Files\Microsoft OneDrive",
-        "Microsoft OneDrive",
-        "Microsoft Corporation",
-        "Microsoft Code Signing PCA 2011",
-    ),
-    (
-        "python.exe",
-        r"C:\Program Files\Python311",
-        "Python",
-        "Python Software Foundation",
-        "DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1",
-    ),
-]
-_NET_PROCESSES = (
-    "chrome.exe",
-    "msedge.exe",
-    "powershell.exe",
-    "svchost.exe",
-    "rundll32.exe",
-    "OUTLOOK.EXE",
-    "Teams.exe",
-)
-_BENIGN_DOMAINS = [
-    "www.microsoft.com",
-    "login.microsoftonline.com",
-    "settings-win.data.microsoft.com",
-    "update.googleapis.com",
-    "github.com",
-    "www.google.com",
-    "outlook.office365.com",
-    "teams.microsoft.com",
-    "ctldl.windowsupdate.com",
-    "pypi.org",
-]
-_MAL_NAMES = [
-    "invoice",
-    "update",
-    "setup",
-    "payload",
-    "loader",
-    "svc",
-    "report",
-    "scan",
-    "helper",
-    "agent",
-    "patch",
-    "doc",
-]
-_MAL_EXT = [".exe", ".dll", ".exe", ".scr", ".ps1", ".js", ".msi"]
-_MAL_FOLDERS = [
-    r"C:\Users\{u}\Downloads",
-    r"C:\Users\{u}\AppData\Local\Temp",
-    r"C:\ProgramData\{d}",
-    r"C:\Windows\Temp",
-]
-_USERS = ["alice", "bob", "carol", "dave", "erin", "frank", "grace", "heidi"]
-_DETERMINATIONS = [
-    ("Malware", "Trojan:Win32/Wacatac.B!ml"),
-    ("Malware", "Backdoor:Win64/CobaltStrike.NP!dha"),
-    ("Malware", "Ransom:Win32/LockBit.AB"),
-    ("Pua", "PUA:Win32/Presenoker"),
-    ("Suspicious", "Behavior:Win32/SuspRemoteExec"),
-    ("Unknown", None),
-    ("Unknown", None),
-    ("Clean", ""),
-]
-_WORDS = [
-    "cloud",
-    "secure",
-    "update",
-    "cdn",
-    "data",
-    "mail",
-    "portal",
-    "sync",
-    "files",
-    "auth",
-    "login",
-    "api",
-    "static",
-    "track",
-    "news",
-    "shop",
-    "pay",
-    "docs",
-    "share",
-    "net",
-    "app",
-    "web",
-]
-_TLDS = ["com", "net", "org", "io", "xyz", "top", "info", "ru", "biz", "online", "site", "cc"]
-_PUBLIC_FIRST_OCTETS = [
-    23,
-    31,
-    37,
-    45,
-    46,
-    51,
-    62,
-    77,
-    78,
-    80,
-    85,
-    91,
-    94,
-    103,
-    104,
-    139,
-    141,
-    146,
-    176,
-    185,
-    188,
-    193,
-    195,
-    212,
-    213,
-    217,
-]
-
-
-def _derived(kind: str, key: str) -> str:
-    data = f"enrich-sandbox/{kind}/{key}".encode()
-    return {"sha1": hashlib.sha1, "sha256": hashlib.sha256, "md5": hashlib.md5}[kind](data).hexdigest()
+from enrich.sandbox.fixtures import plant_fixtures
 
 
 class Generator:
@@ -273,7 +88,7 @@ class Generator:
             if v6:
                 ip = f"2a0{self.rng.randint(1, 9)}:{self.rng.randrange(1, 0xFFFF):x}:{self.rng.randrange(0xFFFF):x}::{self.rng.randrange(1, 0xFFFF):x}"
             else:
-                o = [self.rng.choice(_PUBLIC_FIRST_OCTETS)] + [self.rng.randint(1, 254) for _ in range(3)]
+                o = [self.rng.choice(PUBLIC_FIRST_OCTETS)] + [self.rng.randint(1, 254) for _ in range(3)]
                 ip = ".".join(map(str, o))
             ip = normalize_ip(ip) or ip
             if ("ips", ip) not in self.reserved:
@@ -281,8 +96,8 @@ class Generator:
 
     def domain(self) -> str:
         while True:
-            a, b = self.rng.sample(_WORDS, 2)
-            host = f"{a}{self.rng.choice(['-', '', ''])}{b}{self.rng.randint(1, 99) if self.rng.random() < 0.3 else ''}.{self.rng.choice(_TLDS)}"
+            a, b = self.rng.sample(WORDS, 2)
+            host = f"{a}{self.rng.choice(['-', '', ''])}{b}{self.rng.randint(1, 99) if self.rng.random() < 0.3 else ''}.{self.rng.choice(TLDS)}"
             if self.rng.random() < 0.3:
                 host = f"{self.rng.choice(['cdn', 'www', 'mail', 'api', 'dl'])}.{host}"
             if ("domains", host) not in self.reserved:
@@ -326,9 +141,9 @@ class Generator:
         return info
 
     def malicious_file(self, sha1: str, sha256: str, md5: str) -> FileInfo:
-        name = f"{self.rng.choice(_MAL_NAMES)}{self.rng.randint(1, 999) if self.rng.random() < 0.5 else ''}{self.rng.choice(_MAL_EXT)}"
-        folder = self.rng.choice(_MAL_FOLDERS).format(u=self.rng.choice(_USERS), d=self.hexstr(16))
-        det, value = self.rng.choice(_DETERMINATIONS)
+        name = f"{self.rng.choice(MAL_NAMES)}{self.rng.randint(1, 999) if self.rng.random() < 0.5 else ''}{self.rng.choice(MAL_EXT)}"
+        folder = self.rng.choice(MAL_FOLDERS).format(u=self.rng.choice(USERS), d=self.hexstr(16))
+        det, value = self.rng.choice(DETERMINATIONS)
         signed = self.rng.random() < 0.35
         info = FileInfo(
             sha1=sha1,
@@ -356,7 +171,7 @@ class Generator:
         return self.malicious_file(self.hexstr(160), self.hexstr(256), self.hexstr(128))
 
     def make_processes(self) -> None:
-        for name, folder, product, publisher, issuer in _PROCESSES:
+        for name, folder, product, publisher, issuer in PROCESSES:
             info = FileInfo(
                 sha1=self.hexstr(160),
                 sha256=self.hexstr(256),
@@ -404,7 +219,7 @@ class Generator:
                 action = self.rng.choice(
                     ["ConnectionSuccess", "ConnectionSuccess", "ConnectionAttempt", "ConnectionFailed"]
                 )
-                proc = self.processes[self.rng.choice(_NET_PROCESSES)]
+                proc = self.processes[self.rng.choice(NET_PROCESSES)]
                 self.ds.add_network_event(
                     self.ticks(self.rng.randint(*window)),
                     dev,
@@ -429,7 +244,7 @@ class Generator:
                     )
                 else:
                     url = f"http://{host}:{self.rng.choice([80, 8080])}/{self.rng.choice(['gate.php', 'x'])}"
-                proc = self.processes[self.rng.choice(_NET_PROCESSES)]
+                proc = self.processes[self.rng.choice(NET_PROCESSES)]
                 port = 80 if url.startswith("http://") else 443
                 self.ds.add_network_event(
                     self.ticks(self.rng.randint(*window)),
@@ -452,7 +267,7 @@ class Generator:
             first, last = min(sightings), max(sightings)
             created = last + self.rng.randint(60, 900) * TICKS_PER_SECOND + 7
             self._incident += self.rng.randint(1, 7)
-            evidence = _evidence(family, key, info, first)
+            items = evidence(family, key, info, first)
             alert = {
                 "id": f"da{created + DOTNET_EPOCH_OFFSET}_{self.rng.randrange(10**9, 2**31)}",
                 "incidentId": self._incident,
@@ -466,13 +281,13 @@ class Generator:
                 "detectionSource": "WindowsDefenderAtp",
                 "detectorId": f"{self.hexstr(32)}-{self.hexstr(16)}-{self.hexstr(16)}-{self.hexstr(16)}-{self.hexstr(48)}",
                 "category": category,
-                "threatFamilyName": _family_name(info),
+                "threatFamilyName": family_name(info),
                 "title": title,
                 "description": f"{title}. Review the device timeline around the first event.",
-                "alertCreationTime": _fmt(created),
-                "firstEventTime": _fmt(first),
-                "lastEventTime": _fmt(last),
-                "lastUpdateTime": _fmt(created + 12_345_678),
+                "alertCreationTime": format_ticks(created),
+                "firstEventTime": format_ticks(first),
+                "lastEventTime": format_ticks(last),
+                "lastUpdateTime": format_ticks(created + 12_345_678),
                 "resolvedTime": None,
                 "machineId": dev.id,
                 "computerDnsName": dev.name,
@@ -482,199 +297,20 @@ class Generator:
                 "mitreTechniques": self.rng.sample(
                     ["T1059.001", "T1105", "T1071.001", "T1204.002", "T1218.011"], 2
                 ),
-                "relatedUser": {"userName": self.rng.choice(_USERS), "domainName": "CONTOSO"},
+                "relatedUser": {"userName": self.rng.choice(USERS), "domainName": "CONTOSO"},
                 "comments": [],
-                "evidence": evidence,
+                "evidence": items,
             }
             self.ds.add_alert(alert, [(family, info.sha1 if info else key)])
 
 
-_EVIDENCE_KEYS = [
-    "entityType",
-    "evidenceCreationTime",
-    "sha1",
-    "sha256",
-    "fileName",
-    "filePath",
-    "processId",
-    "processCommandLine",
-    "processCreationTime",
-    "parentProcessId",
-    "parentProcessCreationTime",
-    "parentProcessFileName",
-    "parentProcessFilePath",
-    "ipAddress",
-    "url",
-    "registryKey",
-    "registryHive",
-    "registryValueType",
-    "registryValue",
-    "accountName",
-    "domainName",
-    "userSid",
-    "aadUserId",
-    "userPrincipalName",
-    "detectionStatus",
-]
-
-
-def _fmt(ticks: int) -> str:
-    return format_ticks(ticks)
-
-
-def _family_name(info: FileInfo | None) -> str | None:
-    """'Trojan:Win32/Wacatac.B!ml' -> 'Wacatac'."""
-    if not info or not info.determination_value:
-        return None
-    return info.determination_value.split("/")[-1].split(".")[0].split("!")[0] or None
-
-
-def _evidence(family: str, key: str, info: FileInfo | None, ticks: int) -> list[dict]:
-    item = dict.fromkeys(_EVIDENCE_KEYS)
-    item["evidenceCreationTime"] = _fmt(ticks)
-    if family == "files" and info:
-        item.update(
-            entityType="File",
-            sha1=info.sha1,
-            sha256=info.sha256,
-            fileName=info.name,
-            filePath=info.folder,
-            detectionStatus="Detected",
-        )
-    elif family == "ips":
-        item.update(entityType="Ip", ipAddress=key)
-    else:
-        item.update(entityType="Url", url=key)
-    return [item]
-
-
-def _fixtures(g: Generator) -> None:
-    """Documented example entities, so responses can be compared with the MDE docs."""
-    ds = g.ds
-    pua = FileInfo(
-        sha1="4388963aaa83afe2042a46a3c017ad50bdcdafb3",
-        sha256="413c58c8267d2c8648d8f6384bacc2ae9c929b2b96578b6860b5087cd1bd6462",
-        md5=_derived("md5", "4388963aaa83afe2042a46a3c017ad50bdcdafb3"),
-        name="MobiSaver.exe",
-        folder=r"C:\Users\alice\Downloads",
-        size=22139496,
-        file_type="APP",
-        publisher="CHENGDU YIWO Tech Development Co., Ltd.",
-        product="EaseUS MobiSaver for Android",
-        signer="CHENGDU YIWO Tech Development Co., Ltd.",
-        issuer="VeriSign Class 3 Code Signing 2010 CA",
-        signer_hash="6c3245d4a9bc0244d99dff27af259cbbae2e2d16",
-        valid_cert=False,
-        determination_type="Pua",
-        determination_value="PUA:Win32/FusionCore",
-        global_prevalence=180022,
-        global_first=parse_ticks("2017-09-19T03:51:27.6785431Z"),
-        global_last=parse_ticks("2020-01-06T03:59:21.3229314Z"),
-    )
-    mrec = g.global_profile(
-        FileInfo(
-            sha1="0991a395da64e1c5fbe8732ed11e6be064081d9f",
-            sha256=_derived("sha256", "0991a395da64e1c5fbe8732ed11e6be064081d9f"),
-            md5=_derived("md5", "0991a395da64e1c5fbe8732ed11e6be064081d9f"),
-            name="MREC.exe",
-            folder=r"C:\Program Files\MREC",
-            size=1_404_928,
-            publisher="Microsoft Corporation",
-            product="Microsoft Remote Event Collector",
-            signer="Microsoft Corporation",
-            issuer="Microsoft Code Signing PCA 2011",
-            signer_hash=g.hexstr(160),
-            valid_cert=True,
-            determination_type="Clean",
-            determination_value="",
-        )
-    )
-    mrec.global_prevalence = 705012
-    mrec.global_first = parse_ticks("2015-03-19T12:20:07.3432441Z")
-    alert_file = FileInfo(
-        sha1="f2a00fd2f2de1be0214b8529f1e9f67096c1aa70",
-        sha256="dcd71ef5fff4362a9f64cf3f96f14f2b11d6f428f3badbedcb9ff3361e7079aa",
-        md5="8d5b7cc9a832e21d22503057e1fec8e9",
-        name="rundll32.exe",
-        folder=r"C:\Windows\SysWOW64",
-        size=113984,
-        publisher="Microsoft Corporation",
-        product="Microsoft&copy; Windows&copy; Operating System",
-        signer="Microsoft Corporation",
-        issuer="Microsoft Code Signing PCA",
-        signer_hash="9dc17888b5cfad98b3cb35c1994e96227f061675",
-        valid_cert=True,
-        determination_type="Unknown",
-        global_prevalence=29,
-        global_first=parse_ticks("2019-03-23T23:54:06.0135204Z"),
-        global_last=parse_ticks("2019-04-23T00:43:20.0489831Z"),
-    )
-    key = "enrich-sandbox/unsigned"
-    unsigned = g.global_profile(
-        FileInfo(
-            sha1=_derived("sha1", key),
-            sha256=_derived("sha256", key),
-            md5=_derived("md5", key),
-            name="tool.exe",
-            folder=r"C:\Users\bob\Downloads",
-            size=48_640,
-            determination_type="Unknown",
-        )
-    )
-    key = "enrich-sandbox/not-in-org"
-    not_in_org = g.global_profile(
-        FileInfo(
-            sha1=_derived("sha1", key),
-            sha256=_derived("sha256", key),
-            md5=_derived("md5", key),
-            name="rare.dll",
-            folder=r"C:\Windows\Temp",
-            size=90_112,
-            determination_type="Malware",
-            determination_value="Trojan:Win32/Emotet.RPX!MTB",
-        )
-    )
-    for info, n in ((pua, 3), (mrec, 25), (alert_file, 2), (unsigned, 1)):
-        g.sight_file(info, n, g.window("recent") if n < 3 else g.window("inside"))
-        ds.planted[("files", info.sha1)] = True
-    ds.add_file(not_in_org)
-    ds.planted[("files", not_in_org.sha1)] = False
-    g.alert(
-        "files",
-        alert_file.sha1,
-        "Low-reputation arbitrary code executed by signed executable",
-        "Execution",
-        alert_file,
-    )
-    g.alert("files", pua.sha1, "'FusionCore' unwanted software was detected", "UnwantedSoftware", pua)
-    for ip, n in (("10.209.67.177", 6), ("2a01:110:68:4:59e4:3916:3b3e:4f96", 2)):
-        g.sight_ip(ip, n, g.window("inside"))
-        ds.planted[("ips", ip)] = True
-    for host, n in (("example.com", 4), ("client.wns.windows.com", 30)):
-        g.sight_domain(host, n, g.window("inside"))
-        ds.planted[("domains", host)] = True
-    g.alert(
-        "domains",
-        "client.wns.windows.com",
-        "Suspicious connection to a notification service",
-        "CommandAndControl",
-    )
-    for fam, key in (
-        ("files", "1111111111111111111111111111111111111111"),
-        ("ips", "203.0.113.7"),
-        ("domains", "never-seen.example.net"),
-    ):
-        ds.planted[(fam, key)] = False
-        g.reserved.add((fam, key))
-
-
 def _planted_file(g: Generator, key: str) -> FileInfo:
     if len(key) == 64:
-        sha1, sha256, md5 = _derived("sha1", key), key, _derived("md5", key)
+        sha1, sha256, md5 = derived("sha1", key), key, derived("md5", key)
     elif len(key) == 40:
-        sha1, sha256, md5 = key, _derived("sha256", key), _derived("md5", key)
+        sha1, sha256, md5 = key, derived("sha256", key), derived("md5", key)
     else:
-        sha1, sha256, md5 = _derived("sha1", key), _derived("sha256", key), key
+        sha1, sha256, md5 = derived("sha1", key), derived("sha256", key), key
     return g.malicious_file(sha1, sha256, md5)
 
 
@@ -694,11 +330,11 @@ def build(
     for fam, key in planted:  # reserve first, so random data never makes an unseen one seen
         if not samples.chosen_seen(key):
             g.reserved.add((fam, key))
-    _fixtures(g)
+    plant_fixtures(g)
     # background: common processes and services seen everywhere
     for info in g.processes.values():
         g.sight_file(info, g.rng.randint(15, 45), g.window("any"))
-    for host in _BENIGN_DOMAINS:
+    for host in BENIGN_DOMAINS:
         g.sight_domain(host, g.rng.randint(10, 45), g.window("any"))
     # indicators from the sample files: about half seen (within 30 days), the rest unknown
     for fam, key in planted:

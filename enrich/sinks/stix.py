@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from enrich.model import Answer, Indicator, LookupKey, Status
-from enrich.outcome import _cell_error, _cell_status, _note, mde_columns, row_keys
+from enrich.outcome import cell_error, cell_note, cell_status, mde_columns, row_keys
 from enrich.sinks import stix_objects as so
 from enrich.sinks.csv import SinkError
 from enrich.sources.interface import Source, SourceError
@@ -321,7 +321,7 @@ class _Writer:
         based = ident if sighted is None and kind != "indicator" and so.is_stix_id(ident) else None
         for cells, ind in rows:
             key = row_keys((ind,))[0]
-            status = _cell_status(ind, key, self.answers)
+            status = cell_status(ind, key, self.answers)
             self.counts["rows"] += 1
             self.counts[status.value] += 1
             self._entry(ind, key, status, path=cells[4], sighted=sighted, based=based, markings=markings)
@@ -332,13 +332,13 @@ class _Writer:
             for inds in chunk.indicators:
                 keys = row_keys(inds)
                 if len(inds) == 1:
-                    row_status = _cell_status(inds[0], keys[0], self.answers).value
+                    row_status = cell_status(inds[0], keys[0], self.answers).value
                 else:
                     row_status = mde_columns(inds, self.answers)[2]
                 self.counts["rows"] += 1
                 self.counts[row_status] += 1
                 for ind, key in zip(inds, keys, strict=True):
-                    status = _cell_status(ind, key, self.answers)
+                    status = cell_status(ind, key, self.answers)
                     self._entry(ind, key, status, path="", sighted=None, based=None, markings=None)
 
     def _entry(
@@ -373,8 +373,8 @@ class _Writer:
             kind=ind.type,
             value=ind.value,
             path=path,
-            reason=_cell_error(ind, key, self.answers),
-            note=_note(ind, key),
+            reason=cell_error(ind, key, self.answers),
+            note=cell_note(ind, key),
             markings=markings,
             lookback_hours=self.lookback_hours,
             queried_at=self.queried_at,

@@ -386,7 +386,7 @@ def _with_note(indicator: Indicator, note: str) -> Indicator:
     return dataclasses.replace(indicator, note="; ".join(n for n in (indicator.note, note) if n))
 
 
-@functools.lru_cache(maxsize=65_536)
+@functools.lru_cache(maxsize=1 << 18)
 def extract(pattern: str, version: str = "2.1") -> tuple[Atom, ...]:
     """Every comparison of a STIX pattern as classified atoms; at least one atom."""
     try:
