@@ -358,7 +358,7 @@ def _lookback_hours(seconds: float | None) -> int | None:
     "--concurrency",
     type=click.IntRange(1, 64),
     default=None,
-    help="Requests in flight per API family (default 8).",
+    help="Requests in flight at once, over all API families (default 8).",
 )
 @click.option(
     "--timeout",

@@ -42,8 +42,21 @@ def make_input(sb, path: Path, rng: random.Random) -> int:
 
 def command(inp: Path, out: Path, cache: Path) -> list[str]:
     return [
-        sys.executable, "-m", "enrich", "run", str(inp), "-o", str(out), "--cache", str(cache),
-        "--rate-limit", "100/1s,1500/60s", "--concurrency", str(CONCURRENCY), "--progress-interval", "1",
+        sys.executable,
+        "-m",
+        "enrich",
+        "run",
+        str(inp),
+        "-o",
+        str(out),
+        "--cache",
+        str(cache),
+        "--rate-limit",
+        "100/1s,1500/60s",
+        "--concurrency",
+        str(CONCURRENCY),
+        "--progress-interval",
+        "1",
     ]
 
 
@@ -58,16 +71,22 @@ def test_kill_9_then_resume_gives_identical_output(tmp_path):
         distinct = make_input(sb, inp, rng)
 
         reference = tmp_path / "reference.csv"
-        done = subprocess.run(command(inp, reference, tmp_path / "ref.sqlite3"), env=env, capture_output=True,
-                              text=True, timeout=120)
+        done = subprocess.run(
+            command(inp, reference, tmp_path / "ref.sqlite3"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert done.returncode == 0, done.stderr
         assert api_calls(sb) == distinct
 
         time.sleep(1.1)  # let the time-scaled minute window pass
         sb.reset_stats()
         out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
-        victim = subprocess.Popen(command(inp, out, cache), env=env, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.DEVNULL)
+        victim = subprocess.Popen(
+            command(inp, out, cache), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
         time.sleep(rng.uniform(1.0, 4.0))
         victim.send_signal(signal.SIGKILL)
         victim.wait(timeout=30)

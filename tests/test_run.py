@@ -196,8 +196,17 @@ def test_exit_code_3_when_rows_error(env, tmp_path):
     try:
         result = CliRunner().invoke(
             cli,
-            ["run", str(SAMPLES / "plain_list.txt"), "-o", str(out), "--no-cache", "--rate-limit", FAST,
-             "--timeout", "5"],
+            [
+                "run",
+                str(SAMPLES / "plain_list.txt"),
+                "-o",
+                str(out),
+                "--no-cache",
+                "--rate-limit",
+                FAST,
+                "--timeout",
+                "5",
+            ],
             env={"ENRICH_MAX_RETRIES": "1"},
         )
     finally:
