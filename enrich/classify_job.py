@@ -41,26 +41,37 @@ class CellMemo:
     Sources hand out one tuple object per distinct cell (and the classifier's caches keep handing
     out the same object), so identity is a cheap key across chunks. Each entry holds its tuple,
     which keeps the object, and so its id, alive while the entry exists. Bounded: cleared when full.
+    An entry is (tuple, mde cells, count group): the group numbers the tuple's (type, status) keys.
     """
 
     def __init__(self, size: int = 1 << 17) -> None:
         self.size = size
-        self._entries: dict[
-            int, tuple[tuple[Indicator, ...], tuple[str, ...], tuple[tuple[str, str], ...]]
-        ] = {}
+        self._entries: dict[int, tuple[tuple[Indicator, ...], tuple[str, ...], int]] = {}
+        self.groups: list[tuple[tuple[str, str], ...]] = []
+        self._group_ids: dict[tuple[tuple[str, str], ...], int] = {}
 
     def lookup(self, distinct: list[tuple[Indicator, ...]]) -> list[tuple]:
-        """(tuple, mde cells, count keys) for each of `distinct`."""
+        """(tuple, mde cells, count group) for each of `distinct`."""
         if len(self._entries) > self.size:
             self._entries.clear()
-        get, out = self._entries.get, []
-        for inds in distinct:
-            hit = get(id(inds))
-            if hit is None or hit[0] is not inds:
-                keys = tuple((i.type.value if i.type else "-", i.status.value) for i in inds)
-                hit = self._entries[id(inds)] = (inds, mde_columns(inds, None), keys)
-            out.append(hit)
+        out = list(map(self._entries.get, map(id, distinct)))
+        for k, hit in enumerate(out):
+            if hit is None or hit[0] is not distinct[k]:
+                out[k] = self._add(distinct[k])
         return out
+
+    def _add(self, inds: tuple[Indicator, ...]) -> tuple:
+        cells = mde_columns(inds, None)
+        if len(inds) == 1:  # the row's type and status are the indicator's
+            keys: tuple = ((cells[0] or "-", cells[2]),)
+        else:
+            keys = tuple((i.type.value if i.type else "-", i.status.value) for i in inds)
+        group = self._group_ids.get(keys)
+        if group is None:
+            group = self._group_ids[keys] = len(self.groups)
+            self.groups.append(keys)
+        entry = self._entries[id(inds)] = (inds, cells, group)
+        return entry
 
 
 def classify_cells(
@@ -79,13 +90,14 @@ def classify_cells(
     first = np.empty(codes.max() + 1, dtype=np.int64)
     first[codes[::-1]] = np.arange(n - 1, -1, -1)
     entries = memo.lookup([indicators[i] for i in first.tolist()])
-    tally: dict[tuple[str, str], int] = {}
-    for (_, _, keys), times in zip(entries, np.bincount(codes).tolist(), strict=True):
-        for key in keys:
-            tally[key] = tally.get(key, 0) + times
-    counts.update(tally)
-    cells = [e[1] for e in entries]
-    return list(map(cells.__getitem__, codes.tolist()))
+    groups = np.fromiter((e[2] for e in entries), dtype=np.int64, count=len(entries))
+    per_group = np.bincount(groups[codes])
+    for group in np.flatnonzero(per_group).tolist():
+        for key in memo.groups[group]:
+            counts[key] += int(per_group[group])
+    cells = np.empty(len(entries), dtype=object)
+    cells[:] = [e[1] for e in entries]
+    return cells[codes].tolist()
 
 
 @contextmanager

@@ -68,6 +68,10 @@ def classify_command(inputs: tuple[str, ...], output: str, column: str | None, n
                           empty (filled by `enrich run`)
       mde_error           why a row is invalid or unsupported
       mde_note            remarks (was defanged, port dropped, private address...)
+      mde_lookup          the question `enrich run` asks MDE (e.g. domains/evil.example;
+                          a URL is looked up by its host)
+      mde_global_*, mde_top_file_names, mde_file_*
+                          empty (filled by `enrich run`)
 
     One output row per input row, in order. Several inputs into one file: a first column
     source_file, then the union of the inputs' columns. The output file is replaced only when

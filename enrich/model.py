@@ -47,8 +47,8 @@ class Indicator:
     note: str = ""
 
 
-# Output columns appended to every row, in order (the contract's columns first).
-MDE_COLUMNS: tuple[str, ...] = (
+# The contract's columns, appended to every row first.
+CONTRACT_COLUMNS: tuple[str, ...] = (
     "mde_type",
     "mde_value",
     "mde_status",
@@ -58,6 +58,26 @@ MDE_COLUMNS: tuple[str, ...] = (
     "mde_error",
     "mde_note",
 )
+
+# Further columns with the rest of MDE's answer: (column, Answer.detail name). `mde_lookup` names
+# the question asked ("domains/evil.example"); the file columns are filled with `--file-info`.
+MDE_DETAIL_COLUMNS: tuple[tuple[str, str], ...] = (
+    ("mde_lookup", ""),
+    ("mde_global_prevalence", "global_prevalence"),
+    ("mde_global_first_seen", "global_first_seen"),
+    ("mde_global_last_seen", "global_last_seen"),
+    ("mde_top_file_names", "top_file_names"),
+    ("mde_file_signer", "signer"),
+    ("mde_file_issuer", "issuer"),
+    ("mde_file_valid_certificate", "is_valid_certificate"),
+    ("mde_file_publisher", "file_publisher"),
+    ("mde_file_product", "file_product_name"),
+    ("mde_file_determination_type", "determination_type"),
+    ("mde_file_determination_value", "determination_value"),
+)
+
+# Every column appended to each output row, in order.
+MDE_COLUMNS: tuple[str, ...] = CONTRACT_COLUMNS + tuple(name for name, _ in MDE_DETAIL_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True)

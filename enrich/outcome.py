@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
+from enrich.model import MDE_DETAIL_COLUMNS, Answer, Indicator, IndicatorType, LookupKey, Status
 
 _FILE_TYPES = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
 # Preference among a cell's hashes of one file: which one the stats API is asked about.
@@ -140,6 +140,7 @@ def mde_columns(
             answer.last_seen if answer else "",
             cell_error(ind, key, answers),
             cell_note(ind, key),
+            *detail_cells(keys, answers),
         )
     statuses = [cell_status(i, k, answers) for i, k in zip(indicators, keys, strict=True)]
     row_status = next(s for s in _ROW_STATUS_ORDER if s in statuses)
@@ -162,7 +163,25 @@ def mde_columns(
         max(lasts) if lasts else "",
         "; ".join(dict.fromkeys(errors)),
         "; ".join(dict.fromkeys(notes)),
+        *detail_cells(keys, answers),
     )
+
+
+def detail_cells(keys: list[LookupKey | None], answers: Mapping[LookupKey, Answer] | None) -> tuple[str, ...]:
+    """The `MDE_DETAIL_COLUMNS` cells: the lookups asked, then the rest of MDE's answers.
+
+    With several lookups in a row, each cell lists the distinct values, ";"-joined.
+    """
+    distinct = [k for k in dict.fromkeys(keys) if k is not None]
+    lookup = ";".join(f"{k.family}/{k.key}" for k in distinct)
+    got = [answers[k] for k in distinct if k in answers] if answers is not None else []
+    if not got:
+        return (lookup,) + ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
+    details = [dict(a.detail) for a in got]
+    cells = [lookup]
+    for _, name in MDE_DETAIL_COLUMNS[1:]:
+        cells.append(";".join(dict.fromkeys(d[name] for d in details if d.get(name))))
+    return tuple(cells)
 
 
 def _prevalence(answer: Answer | None) -> str:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from enrich.classify_job import classify_cells, classify_files
 from enrich.cli import cli
-from enrich.model import MDE_COLUMNS
+from enrich.model import CONTRACT_COLUMNS, MDE_COLUMNS
 from enrich.sources.csv import CsvSource
 
 
@@ -38,7 +38,15 @@ def one_line_error(result, *words: str) -> None:
 def test_help_describes_columns_and_statuses():
     result = CliRunner().invoke(cli, ["classify", "--help"])
     assert result.exit_code == 0
-    for word in [*MDE_COLUMNS, "pending", "unsupported", "invalid", "--column", "--no-neutralise", "-o"]:
+    for word in [
+        *CONTRACT_COLUMNS,
+        "mde_lookup",
+        "pending",
+        "unsupported",
+        "invalid",
+        "--column",
+        "--no-neutralise",
+    ]:
         assert word in result.output
     assert "classify" in CliRunner().invoke(cli, ["--help"]).output
 

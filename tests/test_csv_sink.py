@@ -35,8 +35,13 @@ class FakeSource(Source):
         yield Chunk(self.frame(), [() for _ in self.rows])
 
 
+def mde(*head: str) -> tuple[str, ...]:
+    """An mde_* cells tuple: `head` then empty cells up to len(MDE_COLUMNS)."""
+    return head + ("",) * (len(MDE_COLUMNS) - len(head))
+
+
 def cells(n: int, value: str = "198.51.100.1") -> list[tuple[str, ...]]:
-    return [("ipv4", value, "pending", "", "", "", "", "")] * n
+    return [mde("ipv4", value, "pending")] * n
 
 
 def rows_of(path) -> list[list[str]]:
@@ -96,20 +101,25 @@ def test_neutralise_rule(cell, expected):
 
 def test_neutralise_on_by_default_and_switchable(tmp_path):
     src = FakeSource("in.csv", ["=name", "note"], [["=1+1", "-1"], ["@x", "ok"]])
-    mde = [("", "=1+1", "invalid", "", "", "", "not an IP", "")] + [
-        ("", "@x", "invalid", "", "", "", "", "@n")
+    rows = [mde("", "=1+1", "invalid", "", "", "", "not an IP", "")] + [
+        mde("", "@x", "invalid", "", "", "", "", "@n")
     ]
+    top = MDE_COLUMNS.index("mde_top_file_names")
+    rows[1] = rows[1][:top] + ("=file.exe",) + rows[1][top + 1 :]  # MDE text is neutralised too
     on, off = tmp_path / "on.csv", tmp_path / "off.csv"
     with CsvSink(str(on), [src]) as sink:
-        sink.write(src, src.frame(), mde)
+        sink.write(src, src.frame(), rows)
     with CsvSink(str(off), [src], neutralise=False) as sink:
-        sink.write(src, src.frame(), mde)
+        sink.write(src, src.frame(), rows)
     got = rows_of(on)
     assert got[0][0] == "'=name"
     assert got[1][:2] == ["'=1+1", "-1"] and got[1][3] == "'=1+1"
-    assert got[2][:2] == ["'@x", "ok"] and got[2][3] == "'@x" and got[2][-1] == "'@n"
+    note = 2 + MDE_COLUMNS.index("mde_note")
+    assert got[2][:2] == ["'@x", "ok"] and got[2][3] == "'@x" and got[2][note] == "'@n"
+    assert got[2][2 + top] == "'=file.exe" and got[1][2 + top] == ""
     raw = rows_of(off)
-    assert raw[0][0] == "=name" and raw[1][:2] == ["=1+1", "-1"] and raw[2][-1] == "@n"
+    assert raw[0][0] == "=name" and raw[1][:2] == ["=1+1", "-1"] and raw[2][note] == "@n"
+    assert raw[2][2 + top] == "=file.exe"
 
 
 def test_name_clash_keeps_both_columns(tmp_path):
@@ -206,3 +216,35 @@ def test_non_text_cells_are_written_as_text(tmp_path):
     with CsvSink(str(tmp_path / "o.csv"), [src]) as sink:
         sink.write(src, frame, cells(2))
     assert [r[:2] for r in rows_of(tmp_path / "o.csv")[1:]] == [["x", "1"], ["", "2"]]
+
+
+def test_shared_cells_tuples_across_chunks(tmp_path):
+    """Rows sharing one cells tuple (as classify hands them out) are each neutralised, chunk after chunk."""
+    src = FakeSource("in.csv", ["v"], [])
+    bad, good = mde("", "=x", "invalid"), mde("ipv4", "198.51.100.1", "pending")
+    out = tmp_path / "o.csv"
+    with CsvSink(str(out), [src]) as sink:
+        for _ in range(3):
+            frame = pd.DataFrame({"v": ["a", "b", "c"]}, dtype=str)
+            sink.write(src, frame, [bad, good, bad])
+    values = [r[2] for r in rows_of(out)[1:]]
+    assert values == ["'=x", "198.51.100.1", "'=x"] * 3
+    assert bad[1] == "=x"  # the caller's tuple is not changed
+
+
+def test_rendered_and_plain_paths_write_the_same_csv(tmp_path):
+    """Chunks whose cells were seen before are written from pre-rendered text: same CSV as csv.writer."""
+    values = ["a,b", 'say "x"', "line\nbreak", "plain", "", " lead", "é中"]
+    shared = [mde("url", v, "pending", "", "", "", "", f"note {v}", f"domains/{v}") for v in values]
+    src = FakeSource("in.csv", ["v", "w"], [])
+    out = tmp_path / "o.csv"
+    expected = []
+    with CsvSink(str(out), [src], neutralise=False) as sink:
+        for k in range(4):  # chunk 1 goes the plain way, later ones the rendered way
+            frame = pd.DataFrame({"v": values, "w": [f"{k},{v}" for v in values]}, dtype=str)
+            sink.write(src, frame, shared)
+            expected += [[v, f"{k},{v}", *c] for v, c in zip(values, shared, strict=True)]
+    assert rows_of(out)[1:] == expected
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([output_columns([src]), *expected])
+    assert out.read_text(encoding="utf-8") == buf.getvalue()

@@ -85,9 +85,13 @@ def v4_fast(s: str) -> Indicator | None:
     m = V4_CANONICAL.fullmatch(s)
     if m is None:
         return None
-    if int(m.group(1)) not in V4_SPECIAL_FIRST:
+    first = int(m.group(1))
+    if first not in V4_SPECIAL_FIRST:
         return Indicator(_T.IPV4, s, PENDING)
-    return Indicator(_T.IPV4, s, PENDING, note=_v4_note(int(ipaddress.IPv4Address(s))))
+    _, b, c, d = s.split(".")  # canonical, so int(IPv4Address(s)) without its slower parser
+    return Indicator(
+        _T.IPV4, s, PENDING, note=_v4_note((first << 24) | (int(b) << 16) | (int(c) << 8) | int(d))
+    )
 
 
 def _v6_note(a: ipaddress.IPv6Address) -> str:

@@ -27,9 +27,11 @@ import re
 import sys
 import tempfile
 from collections.abc import Sequence
+from itertools import chain
 from operator import itemgetter
 from typing import TextIO
 
+import numpy as np
 import pandas as pd
 
 from enrich.model import MDE_COLUMNS
@@ -42,7 +44,23 @@ _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _FIRST = frozenset(_TRIGGERS)
 _ANY_TRIGGER = re.compile(r"\n[=+\-@\t\r\0]")
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)?")
-_CHECKED_MDE = (1, 6, 7)  # mde_value, mde_error, mde_note may carry input text; the rest is ours
+# mde_* cells that may carry input or MDE-provided text (the rest is ours): neutralised like input cells.
+_CHECKED_MDE = tuple(
+    MDE_COLUMNS.index(name)
+    for name in (
+        "mde_value",
+        "mde_error",
+        "mde_note",
+        "mde_lookup",
+        "mde_top_file_names",
+        "mde_file_signer",
+        "mde_file_issuer",
+        "mde_file_publisher",
+        "mde_file_product",
+        "mde_file_determination_value",
+    )
+)
+_checked = itemgetter(*_CHECKED_MDE)
 
 
 class SinkError(Exception):
@@ -106,11 +124,13 @@ class CsvSink:
         self.neutralise = neutralise
         self.rows = 0
         self._multi = len(sources) > 1
+        self._cells = _CellsCache()
         self._header, self._positions = _plan(sources)
         self._tmp: str | None = None
         self._out: TextIO = self._open()
         header = self._header + list(MDE_COLUMNS)
         self._writer = csv.writer(self._out, lineterminator="\n")
+        self._echo = csv.writer(_Echo(), lineterminator="")
         self._guard(self._writer.writerow, [neutralise_cell(h) for h in header] if neutralise else header)
 
     # -- opening and closing ------------------------------------------------------------
@@ -194,30 +214,82 @@ class CsvSink:
             columns = values
         if self.neutralise:
             columns = [_neutralise_column(c) for c in columns]
-            cells = _neutralise_cells(cells)
-        rows = map(tuple.__add__, zip(*columns, strict=True), cells) if columns else cells
-        self._guard(self._writer.writerows, rows)
+        codes, entries, fresh = self._cells.entries(cells, self.neutralise)
+        if columns and 2 * fresh <= n:
+            # Most rows' mde_* cells were seen before (classify, repeated values): render them once.
+            frags = np.empty(len(entries), dtype=object)
+            frags[:] = self._cells.rendered(entries)
+            lines = map(self._echo.writerow, zip(*columns, strict=True))
+            self._guard(self._out.write, "".join(map(str.__add__, lines, frags[codes].tolist())))
+        else:
+            if all(e[1] is e[0] for e in entries):
+                safe: Sequence[tuple[str, ...]] = cells
+            else:
+                arr = np.empty(len(entries), dtype=object)
+                arr[:] = [e[1] for e in entries]
+                safe = arr[codes].tolist()
+            rows = map(tuple.__add__, zip(*columns, strict=True), safe) if columns else safe
+            self._guard(self._writer.writerows, rows)
         self.rows += n
 
 
+class _CellsCache:
+    """Per distinct mde_* cells tuple: its neutralised form and its CSV text, by identity.
+
+    Rows of one value share one cells tuple (classify hands them out that way), so each tuple is
+    checked and rendered once, across chunks. Entries hold their tuple, which keeps its id from
+    being reused. Bounded: cleared when full.
+    """
+
+    def __init__(self, size: int = 1 << 17) -> None:
+        self.size = size
+        self._known: dict[int, list] = {}  # id -> [tuple, neutralised tuple, CSV text or None]
+        self._render = csv.writer(_Echo(), lineterminator="\n").writerow
+
+    def entries(
+        self, cells: Sequence[tuple[str, ...]], neutralise: bool
+    ) -> tuple[np.ndarray, list[list], int]:
+        """(row -> entry index, one entry per distinct tuple in `cells`, how many were new)."""
+        n = len(cells)
+        known = self._known
+        if len(known) > self.size:
+            known.clear()
+        codes, _ = pd.factorize(np.fromiter(map(id, cells), dtype=np.int64, count=n))
+        first = np.empty(codes.max() + 1, dtype=np.int64)
+        first[codes[::-1]] = np.arange(n - 1, -1, -1)
+        distinct = [cells[i] for i in first.tolist()]
+        fresh = [c for c in distinct if id(c) not in known]
+        safe = _neutralise_cells(fresh) if neutralise else fresh
+        for orig, clean in zip(fresh, safe, strict=True):
+            known[id(orig)] = [orig, clean, None]
+        return codes, [known[id(c)] for c in distinct], len(fresh)
+
+    def rendered(self, entries: list[list]) -> list[str]:
+        """`,` + the CSV text (with line end) of each entry's neutralised cells."""
+        for e in entries:
+            if e[2] is None:
+                e[2] = "," + self._render(e[1])
+        return [e[2] for e in entries]
+
+
+class _Echo:
+    """A 'file' whose write returns the text: csv.writer(...).writerow then returns the line."""
+
+    write = staticmethod(str)
+
+
 def _neutralise_cells(cells: Sequence[tuple[str, ...]]) -> Sequence[tuple[str, ...]]:
+    """`cells` with the cells a spreadsheet would run neutralised (same tuple objects when clean)."""
+    if not cells or not _ANY_TRIGGER.search("\n" + "\n".join(chain.from_iterable(map(_checked, cells)))):
+        return cells  # the common case, checked at C speed
     rows: set[int] = set()
     for k in _CHECKED_MDE:
         column = list(map(itemgetter(k), cells))
         if _ANY_TRIGGER.search("\n" + "\n".join(column)):
             rows.update(i for i, v in enumerate(column) if v[:1] in _FIRST)
-    if not rows:
-        return cells
     out = list(cells)
-    done: dict[int, tuple[str, ...]] = {}  # rows often share one cells tuple: fix each once
     for i in rows:
-        row = out[i]
-        new = done.get(id(row))
-        if new is None:
-            new = done[id(row)] = tuple(
-                neutralise_cell(v) if k in _CHECKED_MDE else v for k, v in enumerate(row)
-            )
-        out[i] = new
+        out[i] = tuple(neutralise_cell(v) if k in _CHECKED_MDE else v for k, v in enumerate(out[i]))
     return out
 
 

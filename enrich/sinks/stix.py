@@ -28,6 +28,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import stat
 import sys
 import tempfile
@@ -42,8 +43,8 @@ from enrich.outcome import cell_error, cell_note, cell_status, mde_columns, row_
 from enrich.sinks import stix_objects as so
 from enrich.sinks.csv import SinkError
 from enrich.sources.interface import Source, SourceError
-from enrich.sources.stix import StixSource, object_rows
-from enrich.sources.stix_container import Bad, _expand, _line_object, _nonblank_lines
+from enrich.sources.stix import StixSource, _rows_of
+from enrich.sources.stix_container import Bad, Document, _expand, _line_object, _nonblank_lines
 
 __all__ = ["StixSinkError", "write_stix"]
 
@@ -170,8 +171,31 @@ class _Stream:
     def write(self, obj: Any) -> None:
         self.text(_encodable(obj, so.to_json(obj)) if self.utf8 else json.dumps(obj))
 
+    def array(self, document: Document, count: int) -> bool:
+        """Copy the `count` items of a document's objects array as the input writes them (into a
+        bundle: the text between the brackets is a run of comma-separated objects as it is).
+        False when where the array lies is not known."""
+        if document.span is None:
+            return False
+        if not count:
+            return True
+        text = document.text()
+        start, end = document.span
+        start, end = _BLANKS.match(text, start + 1).end(), end - 1  # inside the brackets
+        while text[end - 1] in " \t\n\r":
+            end -= 1
+        self.flush()
+        self.out.write(self.lead or "")
+        for at in range(start, end, _PIECE):  # pieces: no second copy of the whole text at once
+            self.out.write(text[at : min(at + _PIECE, end)])
+        self.lead = self.sep
+        self.count += count
+        return True
+
 
 _BATCH = 256
+_PIECE = 1 << 20
+_BLANKS = re.compile(r"[ \t\n\r]*")
 
 
 def _encodable(obj: Any, text: str) -> str:
@@ -291,27 +315,41 @@ class _Writer:
 
     def stix_source(self, source: StixSource, stream: _Stream | None) -> None:
         """Copy the objects (unless `stream` is None) and sight their entries."""
+        if source.layout.kind == "jsonl":
+            self._jsonl_source(source, stream)
+            return
+        parsed = source.whole()  # parsed and classified once, by the plan pass as a rule
+        copied = False
+        if stream is not None and stream.lead is not None and stream.utf8 and parsed.plain:
+            copied = stream.array(parsed.document, len(parsed.items))
+        for (item, _), rows in zip(parsed.items, parsed.rows or (), strict=True):
+            self._item(item, rows, None if copied else stream, stream is not None)
+
+    def _jsonl_source(self, source: StixSource, stream: _Stream | None) -> None:
         jsonl_out = stream is not None and stream.lead is None
         for raw, items in _units(source):
             copied = stream is not None and jsonl_out and raw is not None  # the line as read
             if copied:
                 stream.text(raw)
             for item, spec in items:
-                if isinstance(item, Bad):
-                    self.counts["rows"] += 1
-                    self.counts[Status.INVALID.value] += 1
-                    self.counts["no_sighting_target"] += int(self.negative)
-                    continue
-                self.counts["objects"] += 1
-                if stream is not None:
-                    if not copied:
-                        stream.write(item)
-                    if item.get("created_by_ref") == so.TOOL_ID or item.get("id") == so.TOOL_ID:
-                        self.in_input.add((str(item.get("id")), str(item.get("modified"))))
-                self._stix_object(item, spec)
+                self._item(item, _rows_of(item, spec), None if copied else stream, stream is not None)
 
-    def _stix_object(self, obj: dict, spec: str | None) -> None:
-        rows = object_rows(obj, spec)
+    def _item(self, item: Any, rows: list, stream: _Stream | None, copying: bool) -> None:
+        """Count and sight one input item; write it to `stream` unless None (already copied, or
+        not copied at all: `copying` False)."""
+        if isinstance(item, Bad):
+            self.counts["rows"] += 1
+            self.counts[_INVALID.value] += 1
+            self.counts["no_sighting_target"] += int(self.negative)
+            return
+        self.counts["objects"] += 1
+        if stream is not None:
+            stream.write(item)
+        if copying and (item.get("created_by_ref") == so.TOOL_ID or item.get("id") == so.TOOL_ID):
+            self.in_input.add((str(item.get("id")), str(item.get("modified"))))
+        self._stix_object(item, rows)
+
+    def _stix_object(self, obj: dict, rows: list) -> None:
         if not rows:
             self.counts["objects_without_indicator"] += 1
             return

@@ -39,7 +39,9 @@ _REF_VALUE_PATHS = {
 }
 
 _UNESCAPE = re.compile(r"\\(['\\])")
-_STR = r"'((?:[^'\\]|\\['\\])*)'"
+# A string literal (the only escapes are \' and \\), as an unrolled loop: `[^'\\]*` runs at C
+# speed, where `(?:[^'\\]|\\['\\])*` tries an alternation per character (3-4x slower on a hash).
+_STR = r"'([^'\\]*(?:\\['\\][^'\\]*)*)'"
 _WS = r"[ \t\r\n\f\v]*"
 _FAST_VALUE = re.compile(
     rf"^{_WS}\[{_WS}(ipv4-addr|ipv6-addr|domain-name|url|email-addr):value{_WS}={_WS}{_STR}{_WS}\]{_WS}$"
@@ -255,22 +257,30 @@ def _parse_tree(pattern: str, version: str):
             raise PatternError(_shorten(str(exc) or type(exc).__name__)) from None
 
 
-def _fast(pattern: str) -> ParsedPattern | None:
+_VALUE_STEPS = ("value",)
+
+
+def _fast_parts(pattern: str) -> tuple[str, tuple[str, ...], str, str] | None:
+    """(object type, steps, path, value unescaped) of a single-comparison `=` pattern, else None."""
     m = _FAST_VALUE.match(pattern)
     if m:
-        object_type = m[1]
-        steps, path, raw = ("value",), f"{object_type}:value", m[2]
-    else:
-        m = _FAST_HASH.match(pattern)
-        if not m or (m[2] is not None and m[2] in _KEYWORDS):
-            return None
-        object_type = "file"
-        name = unescape(m[1]) if m[1] is not None else m[2]
-        steps = ("hashes", name)
-        path = f"file:hashes.'{m[1]}'" if m[1] is not None else f"file:hashes.{m[2]}"
-        raw = m[3]
-    comparison = Comparison(object_type, steps, path, "=", False, (unescape(raw),), 0)
-    return ParsedPattern((comparison,), ())
+        object_type, raw = m[1], m[2]
+        return object_type, _VALUE_STEPS, f"{object_type}:value", unescape(raw) if "\\" in raw else raw
+    m = _FAST_HASH.match(pattern)
+    if not m or (m[2] is not None and m[2] in _KEYWORDS):
+        return None
+    name = unescape(m[1]) if m[1] is not None else m[2]
+    path = f"file:hashes.'{m[1]}'" if m[1] is not None else f"file:hashes.{m[2]}"
+    raw = m[3]
+    return "file", ("hashes", name), path, unescape(raw) if "\\" in raw else raw
+
+
+def _fast(pattern: str) -> ParsedPattern | None:
+    parts = _fast_parts(pattern)
+    if parts is None:
+        return None
+    object_type, steps, path, value = parts
+    return ParsedPattern((Comparison(object_type, steps, path, "=", False, (value,), 0),), ())
 
 
 def parse_pattern(pattern: str, version: str = "2.1") -> ParsedPattern:
@@ -389,6 +399,10 @@ def _with_note(indicator: Indicator, note: str) -> Indicator:
 @functools.lru_cache(maxsize=1 << 18)
 def extract(pattern: str, version: str = "2.1") -> tuple[Atom, ...]:
     """Every comparison of a STIX pattern as classified atoms; at least one atom."""
+    fast = _fast_parts(pattern)
+    if fast is not None:  # the common single comparison: no features, no type hints, no note
+        object_type, steps, path, value = fast
+        return (Atom(path, value, classify_path(object_type, steps, path, value)),)
     try:
         parsed = parse_pattern(pattern, version)
     except PatternError as exc:

@@ -15,6 +15,7 @@ Objects are never built with `stix2` (slow, and it rewrites them). One row per e
 from __future__ import annotations
 
 import json
+import weakref
 from collections import Counter
 from collections.abc import Callable, Iterator
 from typing import Any, BinaryIO
@@ -24,7 +25,19 @@ import pandas as pd
 from enrich.model import Indicator
 from enrich.sources.interface import Chunk, Source, SourceError
 from enrich.sources.patterns import Atom, classify_path, extract, invalid, unsupported
-from enrich.sources.stix_container import Bad, Layout, items, opener_for, probe
+from enrich.sources.stix_container import (
+    YOUNG_EVERY,
+    Bad,
+    Document,
+    Layout,
+    document_items,
+    items,
+    opener_for,
+    parse_document,
+    paused_gc,
+    probe_document,
+    read_bytes,
+)
 
 COLUMNS = [
     "stix_id",
@@ -140,10 +153,42 @@ def object_rows(obj: dict, container_spec: str | None = None) -> list[tuple[tupl
     return [((ident, kind, pattern, pattern_type, a.path, a.value, spec), a.indicator) for a in atoms]
 
 
-class StixSource(Source):
-    """A STIX file (bundle, list, object) or JSON Lines; every `chunks()` call re-reads it."""
+Row = tuple[tuple[str, ...], Indicator]
+_NO_CELLS = ("", "", "", "", "", "", "")
 
-    def __init__(self, name: str, opener: Callable[[], BinaryIO], layout: Layout) -> None:
+
+class _Parsed:
+    """A whole-file input as last read: the document, its items, and their rows once computed.
+
+    `plain`: the items are exactly the elements of the document's objects array (all objects, no
+    nested bundle), so a writer may copy that array's text as it is.
+    """
+
+    __slots__ = ("document", "items", "plain", "rows")
+
+    def __init__(self, document: Document) -> None:
+        self.document = document
+        self.items, self.plain = document_items(document)
+        self.rows: list[list[Row]] | None = None
+
+
+# The one source whose parsed input is kept between reads (see `StixSource._parsed`).
+_kept: weakref.ref[StixSource] | None = None
+
+
+class StixSource(Source):
+    """A STIX file (bundle, list, object) or JSON Lines; every `chunks()` call re-reads it.
+
+    A bundle, list or single object is parsed whole; the parse and the rows it gives are kept for
+    the next read as long as the file holds the same bytes (each read still reads the file and
+    compares), so the plan pass and the STIX writer parse and classify the input once between
+    them. Only the last source read keeps its parse: several inputs are never all held at once.
+    JSON Lines are streamed line by line at every read.
+    """
+
+    def __init__(
+        self, name: str, opener: Callable[[], BinaryIO], layout: Layout, document: Document | None = None
+    ) -> None:
         self.name = name
         self.format = "jsonl" if layout.kind == "jsonl" else "stix"
         self.layout = layout
@@ -151,6 +196,9 @@ class StixSource(Source):
         self._objects = 0
         self._rows = 0
         self._no_indicator: Counter[str] = Counter()
+        self._memo: _Parsed | None = None
+        if document is not None:
+            self._keep(_Parsed(document))
 
     def columns(self) -> list[str]:
         return list(COLUMNS)
@@ -166,24 +214,73 @@ class StixSource(Source):
 
     def chunks(self) -> Iterator[Chunk]:
         self._objects, self._rows, self._no_indicator = 0, 0, Counter()
+        size = CHUNK_ROWS
         cells: list[tuple[str, ...]] = []
         entries: list[tuple[Indicator]] = []
-        for item, container_spec in self._items():
+        for item, _, rows in self.entries():
             self._objects += 1
-            if isinstance(item, Bad):
-                rows = [(("", "", "", "", "", "", ""), invalid("", item.reason))]
-            else:
-                rows = object_rows(item, container_spec)
-                if not rows:
-                    self._no_indicator[_text(item.get("type")) or "(no type)"] += 1
+            if not rows:
+                self._no_indicator[_text(item.get("type")) or "(no type)"] += 1
+                continue
             for row, indicator in rows:
                 cells.append(row)
                 entries.append((indicator,))
-            if len(cells) >= CHUNK_ROWS:
+            if len(cells) >= size:
                 yield self._chunk(cells, entries)
                 cells, entries = [], []
         if cells:
             yield self._chunk(cells, entries)
+
+    def entries(self) -> Iterator[tuple[Any, str | None, list[Row]]]:
+        """Every item in order (an object, or `Bad`) with its bundle's spec_version and its rows
+        (`object_rows`; one INVALID row for a `Bad` item)."""
+        if self.layout.kind == "jsonl":
+            for item, spec in self._items():
+                yield item, spec, _rows_of(item, spec)
+            return
+        parsed = self.whole()
+        for (item, spec), rows in zip(parsed.items, parsed.rows, strict=True):
+            yield item, spec, rows
+
+    def items(self) -> Iterator[tuple[Any, str | None]]:
+        """Every item in order (an object, or `Bad`) with its bundle's spec_version."""
+        if self.layout.kind == "jsonl":
+            yield from self._items()
+        else:
+            yield from self._parsed().items
+
+    def whole(self) -> _Parsed:
+        """A bundle, list or object read (not JSON Lines): its document, items and their rows."""
+        parsed = self._parsed()
+        if parsed.rows is None:
+            rows: list[list[Row]] = []
+            todo = parsed.items
+            with paused_gc() as collect_young:
+                for start in range(0, len(todo), YOUNG_EVERY):
+                    rows.extend([_rows_of(item, spec) for item, spec in todo[start : start + YOUNG_EVERY]])
+                    collect_young()
+            parsed.rows = rows
+        return parsed
+
+    def _parsed(self) -> _Parsed:
+        """The input parsed: kept from the last read when the file still holds the same bytes."""
+        try:
+            data = read_bytes(self._opener)
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
+        memo = self._memo
+        if memo is not None and memo.document.data == data:
+            return memo
+        self._memo = None  # let the old parse go before the new one is made
+        return self._keep(_Parsed(parse_document(self.name, data)))
+
+    def _keep(self, parsed: _Parsed) -> _Parsed:
+        global _kept
+        other = _kept() if _kept is not None else None
+        if other is not None and other is not self:
+            other._memo = None
+        self._memo, _kept = parsed, weakref.ref(self)
+        return parsed
 
     def _items(self) -> Iterator[tuple[Any, str | None]]:
         try:
@@ -196,6 +293,12 @@ class StixSource(Source):
         return Chunk(frame=pd.DataFrame(cells, columns=COLUMNS, dtype=str), indicators=list(entries))
 
 
+def _rows_of(item: Any, container_spec: str | None) -> list[Row]:
+    if isinstance(item, Bad):
+        return [(_NO_CELLS, invalid("", item.reason))]
+    return object_rows(item, container_spec)
+
+
 def open_stix(path: str, head: bytes = b"") -> StixSource:
     """Open a STIX or JSON Lines input; SourceError (one line) when it cannot be read as STIX.
 
@@ -203,10 +306,10 @@ def open_stix(path: str, head: bytes = b"") -> StixSource:
     """
     try:
         opener = opener_for(path, head)
-        layout = probe(path, opener)
+        layout, document = probe_document(path, opener)
     except OSError as exc:
         raise SourceError(f"{path}: cannot read ({exc.strerror or exc})") from None
-    return StixSource(path, opener, layout)
+    return StixSource(path, opener, layout, document)
 
 
 def iter_objects(path: str) -> Iterator[dict]:
@@ -215,7 +318,7 @@ def iter_objects(path: str) -> Iterator[dict]:
     Objects of a bundle nested in a list or a line come out one by one; unreadable lines and
     list items that are not objects are skipped (they are INVALID rows of the source).
     """
-    for item, _ in open_stix(path)._items():
+    for item, _ in open_stix(path).items():
         if isinstance(item, dict):
             yield item
 
@@ -223,7 +326,7 @@ def iter_objects(path: str) -> Iterator[dict]:
 def container_info(path: str) -> dict[str, Any]:
     """kind (bundle|list|jsonl|object), id and spec_version of the bundle, object count, envelope."""
     source = open_stix(path)
-    count = sum(1 for _ in source._items())
+    count = sum(1 for _ in source.items())
     layout = source.layout
     return {
         "kind": layout.kind,

@@ -2,16 +2,21 @@
 
 `probe` works out the container kind (SourceError when the input is not STIX at all); `items`
 yields the top-level objects in order, a bundle nested in a list or a line giving its objects.
-Bundles and lists are loaded whole with `json`; JSON Lines are read line by line.
+Bundles and lists are loaded whole with `json` (`parse_document`, which also notes where the
+objects array lies in the text, so a writer can copy it as it is); JSON Lines are read line by line.
 """
 
 from __future__ import annotations
 
+import functools
+import gc
 import io
 import json
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, BinaryIO
 
@@ -31,10 +36,48 @@ class Layout:
 
 
 @dataclass(frozen=True, slots=True)
+class Document:
+    """A whole-file input (bundle, list, single object) parsed: the bytes as read, the JSON value,
+    its layout, and where the array holding its objects lies in the decoded text ([start, end),
+    the brackets included; None for a single object or when not known)."""
+
+    data: bytes
+    value: Any
+    layout: Layout
+    span: tuple[int, int] | None = None
+
+    def text(self) -> str:
+        return self.data.decode("utf-8-sig")  # as `_decode` did: known to succeed
+
+
+@dataclass(frozen=True, slots=True)
 class Bad:
     """An item that is not a usable object: a broken line, a list item that is not an object."""
 
     reason: str
+
+
+YOUNG_EVERY = 1000  # objects between two collections of the young generation in `paused_gc`
+
+
+@contextmanager
+def paused_gc() -> Iterator[Callable[[], object]]:
+    """Automatic garbage collection off for a loop that keeps many of the objects it makes.
+
+    A collection of the oldest generation walks every object alive, the parsed input included; a
+    loop keeping 100,000 rows triggers many of them and pays more for those walks than for its own
+    work. The loop calls the function given every `YOUNG_EVERY` items or so: it collects the
+    young generation only, which frees what the loop left in cycles meanwhile (the pattern parser
+    leaves some 20 KiB per parse) without walking the rest.
+    """
+    if not gc.isenabled():  # the caller chose: leave it so
+        yield lambda: None
+        return
+    gc.disable()
+    try:
+        yield functools.partial(gc.collect, 0)
+    finally:
+        gc.enable()
 
 
 # ---------------------------------------------------------------------------------------- reading
@@ -61,6 +104,88 @@ def _loads(name: str, data: bytes) -> Any:
         ) from None
     except (ValueError, RecursionError) as exc:  # 5,000-digit numbers, 100,000 nested brackets
         raise SourceError(f"{name}: not readable JSON ({str(exc) or type(exc).__name__})") from None
+
+
+_WHITESPACE = re.compile(r"[ \t\n\r]*")  # what `json` skips between tokens
+_scan_value = json.JSONDecoder().scan_once  # the C scanner `json.loads` uses: (value, end)
+_scan_string = json.decoder.scanstring
+
+
+def _scan_top(text: str) -> tuple[Any, tuple[int, int] | None] | None:
+    """`json.loads(text)` for a top-level object or array, with the span of its objects array
+    (the value of its last "objects" key, or the array itself); None when the text is anything
+    else or not valid JSON (the caller then lets `json.loads` say what is wrong)."""
+    ws, end = _WHITESPACE.match, len(text)
+    try:
+        i = ws(text, 0).end()
+        if text[i] == "[":
+            value, j = _scan_value(text, i)
+            return (value, (i, j)) if ws(text, j).end() == end else None
+        if text[i] != "{":
+            return None
+        doc: dict[str, Any] = {}
+        span = None
+        i = ws(text, i + 1).end()
+        if text[i] == "}":
+            i += 1
+        else:
+            while True:
+                if text[i] != '"':
+                    return None
+                key, i = _scan_string(text, i + 1, True)
+                i = ws(text, i).end()
+                if text[i] != ":":
+                    return None
+                start = ws(text, i + 1).end()
+                doc[key], i = _scan_value(text, start)
+                if key == "objects":
+                    span = (start, i) if text[start] == "[" else None
+                i = ws(text, i).end()
+                if text[i] == "}":
+                    i += 1
+                    break
+                if text[i] != ",":
+                    return None
+                i = ws(text, i + 1).end()
+        return (doc, span) if ws(text, i).end() == end else None
+    except (ValueError, StopIteration, IndexError, RecursionError):
+        return None
+
+
+def parse_document(name: str, data: bytes) -> Document:
+    """A whole-file input parsed (SourceError, one line, when it is not JSON or not STIX)."""
+    text = _decode(name, data)
+    scanned = _scan_top(text)
+    value, span = scanned if scanned is not None else (_loads(name, data), None)
+    layout = _document_layout(name, value)
+    if layout.kind == "object" or (layout.kind == "list" and isinstance(value, dict) != (span is not None)):
+        span = None  # a lone object; or (cannot happen) a list whose array was not seen
+    return Document(data, value, layout, span)
+
+
+def document_items(document: Document) -> tuple[list[tuple[Any, str | None]], bool]:
+    """The objects of a parsed input in order, as `items` gives them; and whether they are exactly
+    the items of its objects array (every item an object, no nested bundle)."""
+    value, layout = document.value, document.layout
+    if layout.kind == "object":
+        return list(_expand(value, "object", None)), False
+    objects = value.get("objects", []) if isinstance(value, dict) else value
+    spec = layout.spec_version
+    found: list[tuple[Any, str | None]] = []
+    plain = True
+    with paused_gc():  # 100,000 pairs kept, no cycle
+        for index, item in enumerate(objects, 1):
+            if item.__class__ is dict and item.get("type") != "bundle":
+                found.append((item, spec))
+            else:
+                plain = False
+                found.extend(_expand(item, f"object {index}", spec))
+    return found, plain
+
+
+def read_bytes(opener: Callable[[], BinaryIO]) -> bytes:
+    with opener() as stream:
+        return stream.read()
 
 
 def json_kind(value: Any) -> str:
@@ -123,25 +248,29 @@ def _document_layout(name: str, doc: Any) -> Layout:
 
 def probe(name: str, opener: Callable[[], BinaryIO]) -> Layout:
     """Work out the container kind; SourceError when the input is not STIX at all."""
+    return probe_document(name, opener)[0]
+
+
+def probe_document(name: str, opener: Callable[[], BinaryIO]) -> tuple[Layout, Document | None]:
+    """`probe`, and the input parsed when it had to be parsed whole to tell (None otherwise)."""
     with opener() as stream:
         lines = _nonblank_lines(stream)
         first = next(lines, None)
         if first is None:
             raise SourceError(f"{name}: empty file")
-        value, _ = _line_object(first[1])
-        if isinstance(value, dict):
-            if next(lines, None) is not None or name.lower().endswith(_JSONL_SUFFIXES):
-                return _jsonl_layout(name, opener)
-            return _document_layout(name, value)
-    with opener() as stream:
-        data = stream.read()
+        # A lone line is parsed below as the whole file (a bundle on one line: parsed once).
+        if next(lines, None) is not None or name.lower().endswith(_JSONL_SUFFIXES):
+            value, _ = _line_object(first[1])
+            if isinstance(value, dict):
+                return _jsonl_layout(name, opener), None
+    data = read_bytes(opener)
     try:
-        doc = _loads(name, data)
+        document = parse_document(name, data)
     except SourceError:
         if _looks_like_jsonl(opener):
-            return _jsonl_layout(name, opener)
+            return _jsonl_layout(name, opener), None
         raise
-    return _document_layout(name, doc)
+    return document.layout, document
 
 
 def _looks_like_jsonl(opener: Callable[[], BinaryIO]) -> bool:
@@ -194,15 +323,8 @@ def items(name: str, opener: Callable[[], BinaryIO], layout: Layout) -> Iterator
                 else:
                     yield from _expand(value, f"line {number}", None)
         return
-    with opener() as stream:
-        doc = _loads(name, stream.read())
-    layout = _document_layout(name, doc)  # again: the file may have changed since it was opened
-    if layout.kind == "object":
-        yield from _expand(doc, "object", None)
-        return
-    objects = doc.get("objects", []) if isinstance(doc, dict) else doc
-    for index, value in enumerate(objects, 1):
-        yield from _expand(value, f"object {index}", layout.spec_version)
+    # parsed again: the file may have changed since it was opened
+    yield from document_items(parse_document(name, read_bytes(opener)))[0]
 
 
 def opener_for(path: str, head: bytes) -> Callable[[], BinaryIO]:
