@@ -69,8 +69,9 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
     keys = list(plan.keys)
     answers: dict[LookupKey, Answer] = {}
     if cache is not None:
+        cached = cache.get_many(settings.tenant_id, settings.lookback_hours, keys, opts.max_age_seconds)
         answers.update(
-            cache.get_many(settings.tenant_id, settings.lookback_hours, keys, opts.max_age_seconds)
+            (k, a) for k, a in cached.items() if not (settings.file_info and lacks_file_info(k, a))
         )
     from_cache = len(answers)
     missing = [k for k in keys if k not in answers]

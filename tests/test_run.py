@@ -222,3 +222,27 @@ def test_unreadable_input_and_unwritable_output(env, tmp_path):
     result = CliRunner().invoke(cli, ["run", str(SAMPLES), "-o", str(tmp_path / "no" / "dir" / "x.csv")])
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert env.stats()["total"] >= 0
+
+
+def test_file_info_fills_file_columns_and_refreshes_cached_answers(env, tmp_path):
+    out = tmp_path / "out.csv"
+    cache = tmp_path / "c.sqlite3"
+    inputs = [str(SAMPLES / "mixed_indicators.csv")]
+    code, err = run_cli(*inputs, "-o", str(out), "--cache", str(cache))
+    assert code == 0, err
+    plain = read_rows(out)
+    seen_files = [r for r in plain if r["mde_type"] in ("sha1", "sha256") and r["mde_status"] == "seen"]
+    assert seen_files, "sample data should hold a file the sandbox has seen"
+    assert all(r["mde_global_prevalence"] and not r["mde_file_signer"] for r in seen_files)
+    assert all(r["mde_lookup"].startswith("files/") for r in seen_files)
+    env.reset_stats()
+    code, err = run_cli(*inputs, "-o", str(out), "--cache", str(cache), "--file-info")
+    assert code == 0, err
+    by_endpoint = env.stats()["by_endpoint"]
+    asked_info = sum(by_endpoint.get("files", {}).values())
+    assert asked_info >= len({r["mde_lookup"] for r in seen_files})  # cached answers lacked file info
+    rich = [r for r in read_rows(out) if r["mde_lookup"] in {s["mde_lookup"] for s in seen_files}]
+    assert any(r["mde_file_signer"] or r["mde_file_determination_type"] for r in rich)
+    env.reset_stats()
+    code, err = run_cli(*inputs, "-o", str(out), "--cache", str(cache), "--file-info")
+    assert code == 0 and api_calls(env) == 0  # now cached with file info
