@@ -1,0 +1,110 @@
+"""Advanced hunting over HTTPS: a batched 1,000-value query returns exactly the matching rows."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+from datetime import timedelta
+
+import httpx
+import pytest
+
+from enrich.sandbox import Sandbox, SandboxConfig
+
+
+@pytest.fixture(scope="module")
+def sb():
+    with Sandbox(SandboxConfig(seed=11, hunting_limits=(1000, 10000))) as sandbox:
+        yield sandbox
+
+
+def token(sb, scope: str) -> str:
+    reply = httpx.post(
+        f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": sb.client_id,
+            "client_secret": sb.client_secret,
+            "scope": scope,
+        },
+        verify=sb.ssl_context(),
+        timeout=10,
+    )
+    assert reply.status_code == 200, reply.text
+    return reply.json()["access_token"]
+
+
+def hunt(sb, path: str, scope: str, query: str) -> httpx.Response:
+    return httpx.post(
+        f"{sb.base_url}{path}",
+        json={"Query": query},
+        verify=sb.ssl_context(),
+        timeout=30,
+        headers={"Authorization": f"Bearer {token(sb, scope)}"},
+    )
+
+
+def in_window(sb, rows):
+    """Hunting sees the last 30 days, as MDE does."""
+    cutoff = (sb.data.now_datetime() - timedelta(days=30)).strftime("%Y-%m-%dT%H:%M:%S")
+    return [r for r in rows if r["Timestamp"][:19] >= cutoff]
+
+
+GRAPH = ("/v1.0/security/runHuntingQuery", "https://graph.microsoft.com/.default", "results")
+LEGACY = ("/api/advancedqueries/run", "https://api.securitycenter.microsoft.com/.default", "Results")
+
+
+@pytest.mark.parametrize(("path", "scope", "field"), [GRAPH, LEGACY])
+def test_batched_query_over_1000_values_returns_exactly_the_matching_rows(sb, path, scope, field):
+    rows = in_window(sb, sb.data.tables["DeviceFileEvents"])
+    present = sorted({r["SHA256"] for r in rows if r.get("SHA256")})
+    rng = random.Random(5)
+    wanted = rng.sample(present, min(300, len(present)))
+    values = wanted + [f"{rng.getrandbits(256):064x}" for _ in range(1000 - len(wanted))]
+    rng.shuffle(values)
+    listed = ", ".join(f'"{v}"' for v in values)
+    query = (
+        f"let iocs = dynamic([{listed}]);\n"
+        "DeviceFileEvents | where SHA256 in (iocs) | project DeviceId, SHA256, Timestamp"
+    )
+    reply = hunt(sb, path, scope, query)
+    assert reply.status_code == 200, reply.text[:500]
+    got = Counter((r["DeviceId"], r["SHA256"], r["Timestamp"]) for r in reply.json()[field])
+    chosen = set(values)
+    expected = Counter((r["DeviceId"], r["SHA256"], r["Timestamp"]) for r in rows if r["SHA256"] in chosen)
+    assert got == expected and sum(got.values()) > 0
+
+
+@pytest.mark.parametrize(("path", "scope", "field"), [GRAPH, LEGACY])
+def test_batched_summary_per_value_matches_the_tables(sb, path, scope, field):
+    rows = in_window(sb, sb.data.tables["DeviceNetworkEvents"])
+    ips = sorted({r["RemoteIP"] for r in rows})[:200]
+    listed = ", ".join(f"'{v}'" for v in ips)
+    query = (
+        f"DeviceNetworkEvents | where RemoteIP in ({listed}) "
+        "| summarize Devices = dcount(DeviceId), Events = count() by RemoteIP"
+    )
+    reply = hunt(sb, path, scope, query)
+    assert reply.status_code == 200, reply.text[:500]
+    got = {r["RemoteIP"]: (r["Devices"], r["Events"]) for r in reply.json()[field]}
+    expected = {}
+    for ip in ips:
+        matching = [r for r in rows if r["RemoteIP"] == ip]
+        expected[ip] = (len({r["DeviceId"] for r in matching}), len(matching))
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "DeviceFileEvents | join (DeviceProcessEvents) on DeviceId",
+        "DeviceFileEvents | where SHA1 == ",
+        "DeviceLogonEvents | take 1",
+        "DeviceFileEvents | extend x = strlen(FileName)",
+    ],
+)
+@pytest.mark.parametrize(("path", "scope", "field"), [GRAPH, LEGACY])
+def test_query_outside_the_subset_gets_400(sb, path, scope, field, query):
+    reply = hunt(sb, path, scope, query)
+    assert reply.status_code == 400, reply.text[:300]
+    assert "error" in reply.json()
