@@ -8,7 +8,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TextIO
@@ -106,6 +106,13 @@ def run(req: RunRequest, err: TextIO | None = None) -> int:
     except (Fatal, SourceError, SinkError, MdeError, CacheError) as exc:
         print(f"enrich: {exc}", file=err)
         return EXIT_FATAL
+    except KeyboardInterrupt:
+        print(
+            "enrich: interrupted; nothing was written to the output. Answers obtained so far are in the "
+            "cache: run the same command again to resume.",
+            file=err,
+        )
+        return EXIT_INTERRUPTED
 
 
 def _run(req: RunRequest, err: TextIO) -> int:
@@ -118,6 +125,8 @@ def _run(req: RunRequest, err: TextIO) -> int:
         targets = output_targets(
             sources, req.output, suffix=".enriched.json" if fmt == "stix" else ".enriched.csv"
         )
+        if fmt == "stix":
+            _check_writable(path for path, _ in targets)
         sinks = (
             []
             if fmt == "stix"
@@ -194,6 +203,20 @@ def _write_stix(
             api_url=settings.api_url,
         )
         row_status.update({s.value: counts[s.value] for s in Status if counts.get(s.value)})
+
+
+def _check_writable(paths: Iterable[str]) -> None:
+    """Fail before any lookup when an output cannot be written (not after an hour of quota)."""
+    for path in paths:
+        if path == "-":
+            continue
+        folder = os.path.dirname(os.path.abspath(path))
+        if os.path.isdir(path):
+            raise Fatal(f"{path}: is a directory; give a file name")
+        if not os.path.isdir(folder):
+            raise Fatal(f"{path}: cannot write, the folder {folder} does not exist")
+        if not os.access(folder, os.W_OK):
+            raise Fatal(f"{path}: cannot write in the folder {folder} (permission denied)")
 
 
 def _say_interrupted(stop: Interrupted, cache_path: str | None, err: TextIO) -> None:

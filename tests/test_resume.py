@@ -99,3 +99,28 @@ def test_kill_9_then_resume_gives_identical_output(tmp_path):
         assert out.read_bytes() == reference.read_bytes(), f"seed {seed}"
         assert 0 < first <= total <= distinct + CONCURRENCY, (seed, first, total, distinct)
         assert "from cache" in again.stderr
+
+
+@pytest.mark.timeout(120)
+def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
+    rng = random.Random(1)
+    with Sandbox(SandboxConfig(time_scale=60, entity_limits=(100, 1_000_000), seed=4)) as sb:
+        env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
+        env.update(sb.env())
+        inp = tmp_path / "iocs.csv"
+        distinct = make_input(sb, inp, rng)
+        out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
+        run = subprocess.Popen(
+            command(inp, out, cache), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(2.5)
+        run.send_signal(signal.SIGINT)
+        _, err = run.communicate(timeout=30)
+        assert run.returncode == 130, err
+        assert "Traceback" not in err and "run the same command again" in err.lower()
+        assert not out.exists()
+        assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv")], "temporary file left"
+        again = subprocess.run(command(inp, out, cache), env=env, capture_output=True, text=True, timeout=90)
+        assert again.returncode == 0, again.stderr
+        assert api_calls(sb) <= distinct + CONCURRENCY
+        assert len(out.read_text().splitlines()) == distinct + 1
