@@ -75,11 +75,25 @@ def expected_key(mde_type: str, value: str) -> tuple[str, str] | None:
     return None
 
 
+def check_multi(sb, row: dict[str, str]) -> int:
+    """A row with several indicators: the largest prevalence of its lookups, seen iff any was seen."""
+    keys = [tuple(k.split("/", 1)) for k in row["mde_lookup"].split(";") if k]
+    if not keys:
+        assert row["mde_status"] in ("invalid", "unsupported"), row
+        return 0
+    truths = [sb.truth(*k) for k in keys]
+    prevalences = [t["prevalence"] if t else 0 for t in truths]
+    assert row["mde_status"] == ("seen" if max(prevalences) > 0 else "not_seen"), (row, truths)
+    assert row["mde_org_prevalence"] == str(max(prevalences))
+    return 1
+
+
 def check_values(sb, rows: list[dict[str, str]]) -> int:
     """Every single-indicator row agrees with the sandbox's ground truth; returns rows checked."""
     checked = 0
     for row in rows:
         if ";" in row["mde_type"]:
+            checked += check_multi(sb, row)
             continue
         key = expected_key(row["mde_type"], row["mde_value"])
         status = row["mde_status"]
