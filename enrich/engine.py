@@ -83,7 +83,7 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
         rows=plan.rows,
         cache_hits=from_cache,
         quota_eta=lambda: budget.eta(Counter(k.family for k in missing if k not in answers)),
-        quota_wait=lambda: sum(budget.waited.values()),
+        quota_wait=lambda: max(budget.waited.values(), default=0.0),
         stream=opts.stream,
         interval=opts.progress_interval,
         terminal=opts.terminal,
@@ -105,7 +105,7 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
         progress.close()
         if cache is not None:
             cache.close()
-    return Lookups(answers, from_cache, len(missing), client.metrics(), sum(budget.waited.values()))
+    return Lookups(answers, from_cache, len(missing), client.metrics(), max(budget.waited.values(), default=0.0))
 
 
 async def _lookup(

@@ -7,6 +7,7 @@ import io
 import os
 import tempfile
 
+import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -101,3 +102,37 @@ def test_rectangular_rows_come_back_unchanged(rows):
         assert [r for f in frames for r in f] == kept
 
     _with_file(buf.getvalue().encode("utf-8"), check)
+
+
+@SETTINGS
+@given(
+    st.lists(st.tuples(CELL, CELL, st.integers(0, 3)), min_size=1, max_size=30),
+    st.booleans(),
+    st.integers(min_value=1, max_value=7),
+)
+def test_sink_round_trips_any_text(rows, neutralise, chunk):
+    """Whatever the cells hold, reading the output back gives them (neutralised or not), in order."""
+    from enrich.model import MDE_COLUMNS
+    from enrich.sinks.csv import CsvSink, neutralise_cell
+
+    from .test_csv_sink import FakeSource
+
+    pool = [(f"t{k}", f"={k}\r", "invalid") + ("",) * (len(MDE_COLUMNS) - 3) for k in range(4)]
+    pool[1] = ("url", 'v,"q"\n', "pending") + ("x\r",) * (len(MDE_COLUMNS) - 3)
+    src = FakeSource("in.csv", ["a", "b"], [])
+    fd, path = tempfile.mkstemp(suffix=".csv")
+    os.close(fd)
+    try:
+        with CsvSink(path, [src], neutralise=neutralise) as sink:
+            for start in range(0, len(rows), chunk):
+                part = rows[start : start + chunk]
+                frame = pd.DataFrame({"a": [r[0] for r in part], "b": [r[1] for r in part]}, dtype=str)
+                sink.write(src, frame, [pool[r[2]] for r in part])
+        with open(path, newline="", encoding="utf-8") as fh:
+            back = list(csv.reader(fh))[1:]
+    finally:
+        os.unlink(path)
+    fix = neutralise_cell if neutralise else (lambda v: v)
+    assert back == [
+        [fix(a), fix(b), *(fix(v) if k else v for k, v in enumerate(pool[i]))] for a, b, i in rows
+    ]

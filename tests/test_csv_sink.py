@@ -248,3 +248,17 @@ def test_rendered_and_plain_paths_write_the_same_csv(tmp_path):
     buf = io.StringIO()
     csv.writer(buf, lineterminator="\n").writerows([output_columns([src]), *expected])
     assert out.read_text(encoding="utf-8") == buf.getvalue()
+
+
+def test_carriage_returns_are_quoted(tmp_path):
+    """csv.writer with "\\n" line ends leaves a lone CR bare; the sink quotes it (both paths)."""
+    src = FakeSource("in.csv", ["v"], [])
+    shared = mde("", "x\ry", "invalid")
+    out = tmp_path / "o.csv"
+    with CsvSink(str(out), [src], neutralise=False) as sink:
+        sink.write(src, pd.DataFrame({"v": ["a\rb", "c"]}, dtype=str), [shared, shared])  # plain path
+        sink.write(src, pd.DataFrame({"v": ["d", "e\r"]}, dtype=str), [shared, shared])  # rendered path
+    rows = rows_of(out)[1:]
+    assert [r[0] for r in rows] == ["a\rb", "c", "d", "e\r"]
+    assert all(r[2] == "x\ry" for r in rows)
+    assert pd.read_csv(out, dtype=str, keep_default_na=False)["v"].tolist() == ["a\rb", "c", "d", "e\r"]

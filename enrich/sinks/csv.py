@@ -26,8 +26,8 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Sequence
-from itertools import chain
+from collections.abc import Iterator, Sequence
+from itertools import chain, repeat
 from operator import itemgetter
 from typing import TextIO
 
@@ -72,13 +72,6 @@ def neutralise_cell(value: str) -> str:
     if value.startswith(_TRIGGERS) and not _PLAIN_NUMBER.fullmatch(value):
         return "'" + value
     return value
-
-
-def _neutralise_column(values: list[str]) -> list[str]:
-    if not values or not _ANY_TRIGGER.search("\n" + "\n".join(values)):
-        return values  # the common case, checked at C speed
-    first, number = _FIRST, _PLAIN_NUMBER.fullmatch
-    return [("'" + v) if v[:1] in first and not number(v) else v for v in values]
 
 
 def _keys(names: Sequence[str]) -> list[tuple[str, int]]:
@@ -130,8 +123,10 @@ class CsvSink:
         self._out: TextIO = self._open()
         header = self._header + list(MDE_COLUMNS)
         self._writer = csv.writer(self._out, lineterminator="\n")
-        self._echo = csv.writer(_Echo(), lineterminator="")
-        self._guard(self._writer.writerow, [neutralise_cell(h) for h in header] if neutralise else header)
+        self._echo = csv.writer(_Echo(), lineterminator="\r\n")
+        self._flat = csv.writer(_Echo(), lineterminator="").writerow  # for rows without line breaks
+        header = [neutralise_cell(h) for h in header] if neutralise else header
+        self._guard(self._out.write, next(self._lines([header])) + "\n")
 
     # -- opening and closing ------------------------------------------------------------
     def _open(self) -> TextIO:
@@ -212,14 +207,20 @@ class CsvSink:
                 columns[pos] = col
         else:
             columns = values
-        if self.neutralise:
-            columns = [_neutralise_column(c) for c in columns]
+        scanned = [_scan_column(c, self.neutralise) for c in columns]
+        columns = [c for c, _, _ in scanned]
+        has_cr = any(cr for _, cr, _ in scanned)
+        breaks = has_cr or any(lf for _, _, lf in scanned)  # a cell holds a line break
         codes, entries, fresh = self._cells.entries(cells, self.neutralise)
         if columns and 2 * fresh <= n:
             # Most rows' mde_* cells were seen before (classify, repeated values): render them once.
             frags = np.empty(len(entries), dtype=object)
             frags[:] = self._cells.rendered(entries)
-            lines = map(self._echo.writerow, zip(*columns, strict=True))
+            lines = (
+                self._lines(zip(*columns, strict=True))
+                if breaks
+                else map(self._flat, zip(*columns, strict=True))
+            )
             self._guard(self._out.write, "".join(map(str.__add__, lines, frags[codes].tolist())))
         else:
             if all(e[1] is e[0] for e in entries):
@@ -229,8 +230,19 @@ class CsvSink:
                 arr[:] = [e[1] for e in entries]
                 safe = arr[codes].tolist()
             rows = map(tuple.__add__, zip(*columns, strict=True), safe) if columns else safe
-            self._guard(self._writer.writerows, rows)
+            if has_cr or any(e[3] for e in entries):
+                self._guard(self._out.write, "".join(map(str.__add__, self._lines(rows), repeat("\n"))))
+            else:
+                self._guard(self._writer.writerows, rows)
         self.rows += n
+
+    def _lines(self, rows) -> Iterator[str]:
+        """Each row as CSV text without its line end; a field holding CR or LF is quoted.
+
+        (csv.writer quotes only the characters of its own line terminator, so a lone CR would go
+        out bare with "\n" line ends: rendering with "\r\n" and cutting it off quotes both.)
+        """
+        return map(str.removesuffix, map(self._echo.writerow, rows), repeat("\r\n"))
 
 
 class _CellsCache:
@@ -243,8 +255,9 @@ class _CellsCache:
 
     def __init__(self, size: int = 1 << 17) -> None:
         self.size = size
-        self._known: dict[int, list] = {}  # id -> [tuple, neutralised tuple, CSV text or None]
-        self._render = csv.writer(_Echo(), lineterminator="\n").writerow
+        # id -> [tuple, neutralised tuple, CSV text or None, holds a CR]
+        self._known: dict[int, list] = {}
+        self._render = csv.writer(_Echo(), lineterminator="\r\n").writerow
 
     def entries(
         self, cells: Sequence[tuple[str, ...]], neutralise: bool
@@ -259,16 +272,21 @@ class _CellsCache:
         first[codes[::-1]] = np.arange(n - 1, -1, -1)
         distinct = [cells[i] for i in first.tolist()]
         fresh = [c for c in distinct if id(c) not in known]
-        safe = _neutralise_cells(fresh) if neutralise else fresh
-        for orig, clean in zip(fresh, safe, strict=True):
-            known[id(orig)] = [orig, clean, None]
+        if fresh:
+            text = "\n" + "\n".join(chain.from_iterable(map(_checked, fresh)))
+            safe = _neutralise_cells(fresh) if neutralise and _ANY_TRIGGER.search(text) else fresh
+            crs = (
+                [any("\r" in v for v in _checked(c)) for c in fresh] if "\r" in text else [False] * len(fresh)
+            )
+            for orig, clean, cr in zip(fresh, safe, crs, strict=True):
+                known[id(orig)] = [orig, clean, None, cr]
         return codes, [known[id(c)] for c in distinct], len(fresh)
 
     def rendered(self, entries: list[list]) -> list[str]:
-        """`,` + the CSV text (with line end) of each entry's neutralised cells."""
+        """`,` + the CSV text (with a "\n" line end) of each entry's neutralised cells."""
         for e in entries:
             if e[2] is None:
-                e[2] = "," + self._render(e[1])
+                e[2] = "," + self._render(e[1]).removesuffix("\r\n") + "\n"
         return [e[2] for e in entries]
 
 
@@ -278,10 +296,19 @@ class _Echo:
     write = staticmethod(str)
 
 
-def _neutralise_cells(cells: Sequence[tuple[str, ...]]) -> Sequence[tuple[str, ...]]:
+def _scan_column(values: list[str], neutralise: bool) -> tuple[list[str], bool, bool]:
+    """(the column, neutralised if asked; whether a cell holds a CR; an LF), checked at C speed."""
+    if not values:
+        return values, False
+    text = "\n" + "\n".join(values)
+    if neutralise and _ANY_TRIGGER.search(text):
+        first, number = _FIRST, _PLAIN_NUMBER.fullmatch
+        values = [("'" + v) if v[:1] in first and not number(v) else v for v in values]
+    return values, "\r" in text, text.count("\n") > len(values)
+
+
+def _neutralise_cells(cells: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:
     """`cells` with the cells a spreadsheet would run neutralised (same tuple objects when clean)."""
-    if not cells or not _ANY_TRIGGER.search("\n" + "\n".join(chain.from_iterable(map(_checked, cells)))):
-        return cells  # the common case, checked at C speed
     rows: set[int] = set()
     for k in _CHECKED_MDE:
         column = list(map(itemgetter(k), cells))

@@ -29,27 +29,31 @@ import functools
 import json
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
 from collections import Counter
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
 from enrich.model import Answer, Indicator, LookupKey, Status
-from enrich.outcome import cell_error, cell_note, cell_status, mde_columns, row_keys
+from enrich.outcome import cell_error, cell_note, cell_status, lookup_key, mde_columns, row_keys
 from enrich.sinks import stix_objects as so
 from enrich.sinks.csv import SinkError
 from enrich.sources.interface import Source, SourceError
-from enrich.sources.stix import StixSource, _rows_of
+from enrich.sources.patterns import Atom
+from enrich.sources.stix import Found, StixSource, _rows_of
 from enrich.sources.stix_container import Bad, Document, _expand, _line_object, _nonblank_lines
 
 __all__ = ["StixSinkError", "write_stix"]
 
 
-_SEEN, _INVALID = Status.SEEN, Status.INVALID  # enum look-ups are slow in the per-entry loop
+# enum look-ups are slow in the per-entry loop
+_SEEN, _NOT_SEEN, _INVALID, _PENDING = Status.SEEN, Status.NOT_SEEN, Status.INVALID, Status.PENDING
+_UNSUPPORTED, _ERROR = Status.UNSUPPORTED, Status.ERROR
 
 
 class StixSinkError(SinkError):
@@ -117,13 +121,16 @@ def write_stix(
                 stream.write(obj)
         writer.flush()
         spool.seek(0)
-        for line in spool:
-            ident, modified, text = line.rstrip("\n").split("\t", 2)
-            if writer.in_input and (ident, modified) in writer.in_input:
-                writer.counts["already_in_input"] += 1
-                continue
-            stream.text(text)
+        if writer.in_input:  # the input holds some of ours (an earlier output): leave those out
+            for line, found in zip(spool, writer.spooled, strict=True):
+                if found in writer.in_input:
+                    writer.counts["already_in_input"] += 1
+                else:
+                    stream.text(line[:-1])
+        else:
+            stream.lines(spool, len(writer.spooled))
         stream.raw("\n]}\n" if kind == "bundle" else "")
+        writer.counts.update(writer.tally)
         writer.counts["written"] = stream.count
     return writer.counts
 
@@ -171,6 +178,23 @@ class _Stream:
     def write(self, obj: Any) -> None:
         self.text(_encodable(obj, so.to_json(obj)) if self.utf8 else json.dumps(obj))
 
+    def lines(self, spool: IO[str], count: int) -> None:
+        """Append `count` serialised objects, one a line in `spool` (read on from where it is)."""
+        if not count:
+            return
+        self.flush()
+        if self.lead is None:  # JSON Lines: the lines as they are
+            shutil.copyfileobj(spool, self.out, _PIECE)
+        else:  # a line break cannot occur inside a serialised object: each one becomes a comma
+            self.out.write(self.lead)
+            piece = spool.read(_PIECE)
+            while piece:
+                after = spool.read(_PIECE)
+                self.out.write((piece if after else piece[:-1]).replace("\n", self.sep))
+                piece = after
+            self.lead = self.sep
+        self.count += count
+
     def array(self, document: Document, count: int) -> bool:
         """Copy the `count` items of a document's objects array as the input writes them (into a
         bundle: the text between the brackets is a run of comma-separated objects as it is).
@@ -207,6 +231,15 @@ def _encodable(obj: Any, text: str) -> str:
         text.encode("utf-8")
     except UnicodeEncodeError:
         return json.dumps(obj)
+    return text
+
+
+def _encodable_text(text: str) -> str:
+    """`_encodable` for an object given as its JSON text."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return json.dumps(json.loads(text))
     return text
 
 
@@ -289,7 +322,7 @@ def _units(source: StixSource) -> Iterator[tuple[str | None, list[tuple[Any, str
 
 
 class _Writer:
-    """Turns rows into our objects (spooled as `id TAB modified TAB json` lines) and counts."""
+    """Turns rows into our objects (spooled as JSON, one a line) and counts."""
 
     def __init__(
         self,
@@ -311,7 +344,12 @@ class _Writer:
         self.emitted: set[str] = set()
         self.in_input: set[tuple[str, str]] = set()  # (id, modified) of our objects in the input
         self.spool: IO[str]
-        self.pending: list[str] = []  # spool lines not written yet
+        self.pending: list[str] = []  # objects not written to the spool yet
+        self.spooled: list[tuple[str, str]] = []  # (id, modified) of each object in the spool
+        self.sightings = so.Sightings(
+            org_ref=org_ref, lookback_hours=lookback_hours, queried_at=queried_at, api_url=api_url
+        )
+        self.tally: dict[str, int] = {}  # rows by status, of STIX objects (added to counts at the end)
 
     def stix_source(self, source: StixSource, stream: _Stream | None) -> None:
         """Copy the objects (unless `stream` is None) and sight their entries."""
@@ -322,8 +360,8 @@ class _Writer:
         copied = False
         if stream is not None and stream.lead is not None and stream.utf8 and parsed.plain:
             copied = stream.array(parsed.document, len(parsed.items))
-        for (item, _), rows in zip(parsed.items, parsed.rows or (), strict=True):
-            self._item(item, rows, None if copied else stream, stream is not None)
+        pairs = zip((item for item, _ in parsed.items), parsed.found or (), strict=True)
+        self._objects(pairs, None if copied or stream is None else stream.write, stream is not None)
 
     def _jsonl_source(self, source: StixSource, stream: _Stream | None) -> None:
         jsonl_out = stream is not None and stream.lead is None
@@ -331,67 +369,91 @@ class _Writer:
             copied = stream is not None and jsonl_out and raw is not None  # the line as read
             if copied:
                 stream.text(raw)
-            for item, spec in items:
-                self._item(item, _rows_of(item, spec), None if copied else stream, stream is not None)
+            pairs = [(item, _rows_of(item, spec)) for item, spec in items]
+            self._objects(pairs, None if copied or stream is None else stream.write, stream is not None)
 
-    def _item(self, item: Any, rows: list, stream: _Stream | None, copying: bool) -> None:
-        """Count and sight one input item; write it to `stream` unless None (already copied, or
-        not copied at all: `copying` False)."""
-        if isinstance(item, Bad):
-            self.counts["rows"] += 1
-            self.counts[_INVALID.value] += 1
-            self.counts["no_sighting_target"] += int(self.negative)
-            return
-        self.counts["objects"] += 1
-        if stream is not None:
-            stream.write(item)
-        if copying and (item.get("created_by_ref") == so.TOOL_ID or item.get("id") == so.TOOL_ID):
-            self.in_input.add((str(item.get("id")), str(item.get("modified"))))
-        self._stix_object(item, rows)
+    def _objects(
+        self, pairs: Iterable[tuple[Any, Found]], write: Callable[[Any], None] | None, copying: bool
+    ) -> None:
+        """Count and sight input items with what each gives; `write` each object to the output
+        unless None (copied already, or not at all: `copying` False)."""
+        counts, tool, in_input = self.counts, so.TOOL_ID, self.in_input
+        objects = without = 0
+        for item, found in pairs:
+            if item.__class__ is Bad:
+                counts["rows"] += 1
+                counts[_INVALID._value_] += 1
+                counts["no_sighting_target"] += int(self.negative)
+                continue
+            objects += 1
+            if write is not None:
+                write(item)
+            if copying and (item.get("created_by_ref") == tool or item.get("id") == tool):
+                in_input.add((str(item.get("id")), str(item.get("modified"))))
+            if found:
+                self._stix_object(item, found)
+            else:
+                without += 1
+        if objects:
+            counts["objects"] += objects
+        if without:
+            counts["objects_without_indicator"] += without
 
-    def _stix_object(self, obj: dict, rows: list) -> None:
-        if not rows:
-            self.counts["objects_without_indicator"] += 1
-            return
+    def _stix_object(self, obj: dict, found: Found) -> None:
+        # (path, value, entry) of each row
+        atoms = found if found.__class__ is tuple else [Atom(c[4], c[5], i) for c, i in found]
         ident, kind = obj.get("id"), obj.get("type")
         markings = _markings(obj.get("object_marking_refs"))
         sighted = ident if kind == "indicator" and so.is_stix_id(ident, "indicator") else None
         based = ident if sighted is None and kind != "indicator" and so.is_stix_id(ident) else None
-        for cells, ind in rows:
-            key = row_keys((ind,))[0]
-            status = cell_status(ind, key, self.answers)
-            self.counts["rows"] += 1
-            self.counts[status.value] += 1
-            self._entry(ind, key, status, path=cells[4], sighted=sighted, based=based, markings=markings)
+        answers, negative, tally = self.answers, self.negative, self.tally
+        for atom in atoms:
+            ind = atom.indicator
+            key = lookup_key(ind)  # = row_keys((ind,))[0]: one entry per row
+            answer = None  # status as `cell_status`, with one look-up of the answer
+            if ind.status is not _PENDING:
+                status = ind.status
+            elif key is None:
+                status = _UNSUPPORTED
+            else:
+                answer = answers.get(key)
+                status = _ERROR if answer is None else answer.status
+            value = status._value_  # `.value` is a slow property
+            tally[value] = tally.get(value, 0) + 1
+            if status is _SEEN or negative:
+                self._entry(ind, key, status, answer, atom.path, sighted, based, markings)
+        self.counts["rows"] += len(atoms)
 
     def row_source(self, source: Source) -> None:
         """A CSV (or any non-STIX) source: our indicator and sighting per indicator of each row."""
+        answers = self.answers
         for chunk in source.chunks():
             for inds in chunk.indicators:
                 keys = row_keys(inds)
                 if len(inds) == 1:
-                    row_status = cell_status(inds[0], keys[0], self.answers).value
+                    row_status = cell_status(inds[0], keys[0], answers).value
                 else:
-                    row_status = mde_columns(inds, self.answers)[2]
+                    row_status = mde_columns(inds, answers)[2]
                 self.counts["rows"] += 1
                 self.counts[row_status] += 1
                 for ind, key in zip(inds, keys, strict=True):
-                    status = cell_status(ind, key, self.answers)
-                    self._entry(ind, key, status, path="", sighted=None, based=None, markings=None)
+                    status = cell_status(ind, key, answers)
+                    if status is _SEEN or self.negative:
+                        answer = answers.get(key) if key is not None else None
+                        self._entry(ind, key, status, answer, "", None, None, None)
 
     def _entry(
         self,
         ind: Indicator,
         key: LookupKey | None,
         status: Status,
-        *,
+        answer: Answer | None,
         path: str,
         sighted: str | None,
         based: str | None,
         markings: list[str] | None,
     ) -> None:
-        if status is not _SEEN and not self.negative:
-            return
+        """Our objects for one entry to be sighted (seen, or any status with negative sightings)."""
         if sighted is None:
             if ind.type is None or not ind.value or ind.status is _INVALID:
                 self.counts["no_sighting_target"] += 1
@@ -401,41 +463,41 @@ class _Writer:
             self.counts["indicators"] += self._emit(ours)
             if based is not None:
                 self.counts["relationships"] += self._emit(so.based_on(sighted, based, markings))
-        answer = self.answers.get(key) if key is not None else None
-        obj = so.sighting(
-            of_ref=sighted,
-            org_ref=self.org_ref,
-            status=status,
-            key=key,
-            answer=answer,
-            kind=ind.type,
-            value=ind.value,
-            path=path,
-            reason=cell_error(ind, key, self.answers),
-            note=cell_note(ind, key),
-            markings=markings,
-            lookback_hours=self.lookback_hours,
-            queried_at=self.queried_at,
-            api_url=self.api_url,
+        answered = status is _SEEN or status is _NOT_SEEN  # their reason is never written
+        reason = "" if answered else cell_error(ind, key, self.answers)
+        ident, text = self.sightings.text(
+            sighted, status, key, answer, ind.type, ind.value, path, reason, cell_note(ind, key), markings
         )
-        if self._emit(obj):
-            self.counts["sightings" if obj["count"] > 0 else "negative_sightings"] += 1
+        if self._emit_text(ident, self.queried_at, text):
+            positive = status is _SEEN and answer is not None and (answer.prevalence or 0) > 0
+            self.counts["sightings" if positive else "negative_sightings"] += 1
 
     def _emit(self, obj: dict[str, Any]) -> bool:
         """Spool one of our objects once (by id); False when already written."""
         ident = obj["id"]
         if ident in self.emitted:
             return False
+        return self._emit_text(ident, obj["modified"], _encodable(obj, so.to_json(obj)))
+
+    def _emit_text(self, ident: str, modified: str, text: str) -> bool:
+        """Spool one of our objects, given as JSON text, once (by id); False when already written."""
+        if ident in self.emitted:
+            return False
         self.emitted.add(ident)
-        self.pending.append(f"{ident}\t{obj['modified']}\t{_encodable(obj, so.to_json(obj))}\n")
+        if not text.isascii():
+            text = _encodable_text(text)
+        self.pending.append(text)
+        self.spooled.append((ident, modified))
         if len(self.pending) >= _BATCH:
             self.flush()
         return True
 
     def flush(self) -> None:
-        """Write the objects still held back to the spool."""
-        self.spool.write("".join(self.pending))
-        self.pending.clear()
+        """Write the objects still held back to the spool, one a line."""
+        if self.pending:
+            self.pending.append("")
+            self.spool.write("\n".join(self.pending))
+            self.pending.clear()
 
 
 def _markings(refs: Any) -> list[str] | None:

@@ -35,7 +35,7 @@ EXTENSION_ID = "extension-definition--93f177b4-eec6-433b-8e26-5580180aa9b5"
 EXTENSION_VERSION = "1.0.0"
 EPOCH = "2020-01-01T00:00:00.000Z"
 MAX_COUNT = 999_999_999  # the largest `count` STIX allows
-_SEEN = Status.SEEN  # enum member look-ups are slow in a loop of 100,000
+_SEEN, _NOT_SEEN = Status.SEEN, Status.NOT_SEEN  # enum member look-ups are slow in a loop of 100,000
 _ANSWERED = frozenset({Status.SEEN, Status.NOT_SEEN})
 
 _PATTERNS = {
@@ -87,11 +87,16 @@ def det_id(stix_type: str, contributing: dict[str, Any]) -> str:
 
     Same result as `uuid.uuid5(NAMESPACE, ...)`, without building a UUID object.
     """
-    digest = bytearray(hashlib.sha1(_NS_BYTES + _canonical(contributing).encode("utf-8")).digest()[:16])
-    digest[6] = (digest[6] & 0x0F) | 0x50  # version 5
-    digest[8] = (digest[8] & 0x3F) | 0x80  # RFC 4122 variant
-    h = digest.hex()
-    return f"{stix_type}--{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return _uuid5_id(stix_type, _canonical(contributing))
+
+
+def _uuid5_id(stix_type: str, canonical_json: str) -> str:
+    h = hashlib.sha1(_NS_BYTES + canonical_json.encode("utf-8")).hexdigest()
+    # the first 16 bytes, version 5 in the 13th digit, the RFC 4122 variant (10xx) in the 17th
+    return f"{stix_type}--{h[:8]}-{h[8:12]}-5{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:32]}"
+
+
+_VARIANT = {digit: f"{int(digit, 16) & 0x3 | 0x8:x}" for digit in "0123456789abcdef"}
 
 
 def identity_id(name: str, identity_class: str) -> str:
@@ -267,59 +272,176 @@ def sighting(
     queried_at: str,
     api_url: str,
 ) -> dict[str, Any]:
-    """A sighting of `of_ref` by the organisation: count = organisation prevalence (0 when not seen)."""
-    lookup = [key.family, key.key] if key is not None else ["", f"{kind or ''}:{value or path}"]
-    ident = det_id(
-        "sighting",
-        {
-            "sighting_of_ref": of_ref,
-            "where_sighted_refs": [org_ref],
-            "mde_lookup": lookup,
-            "mde_lookback_hours": int(lookback_hours),
-        },
+    """A sighting of `of_ref` by the organisation: count = organisation prevalence (0 when not seen).
+
+    As a dict: the text `sighting_json` writes, parsed (that function is what the output uses).
+    """
+    return json.loads(
+        sighting_json(
+            of_ref=of_ref,
+            org_ref=org_ref,
+            status=status,
+            key=key,
+            answer=answer,
+            kind=kind,
+            value=value,
+            path=path,
+            reason=reason,
+            note=note,
+            markings=markings,
+            lookback_hours=lookback_hours,
+            queried_at=queried_at,
+            api_url=api_url,
+        )[1]
     )
-    ext: dict[str, Any] = {"extension_type": "property-extension", "mde_status": status.value}
-    if key is not None:
-        ext["mde_api"] = f"{key.family}/stats"
-        ext["mde_api_url"] = api_url
-        ext["mde_lookup"] = {"family": key.family, "key": key.key}
-    if kind is not None:
-        ext["mde_type"] = kind.value
-    if value:
-        ext["mde_value"] = value
-    if path:
-        ext["mde_path"] = path
-    prevalence = answer.prevalence if answer is not None and status in _ANSWERED else None
-    if prevalence is not None:
-        ext["mde_devices"] = prevalence
-    ext["mde_lookback_hours"] = int(lookback_hours)
-    ext["mde_queried_at"] = queried_at
-    if reason and status not in _ANSWERED:
-        ext["mde_reason"] = reason
-    if note:
-        ext["mde_note"] = note
-    if answer is not None and answer.detail:
-        ext["mde_detail"] = dict(answer.detail)
-    obj: dict[str, Any] = {
-        "type": "sighting",
-        "spec_version": "2.1",
-        "id": ident,
-        "created_by_ref": TOOL_ID,
-        "created": min(EPOCH, queried_at),
-        "modified": queried_at,
-    }
-    first, last = _seen_span(answer) if status is _SEEN else (None, None)
-    if first:
-        obj["first_seen"] = first
-    if last:
-        obj["last_seen"] = last
-    obj["count"] = min(max(prevalence or 0, 0), MAX_COUNT) if status is _SEEN else 0
-    obj["sighting_of_ref"] = of_ref
-    obj["where_sighted_refs"] = [org_ref]
-    if markings:
-        obj["object_marking_refs"] = markings
-    obj["extensions"] = {EXTENSION_ID: ext}
-    return obj
+
+
+_str = json.encoder.encode_basestring  # how `to_json` and `canonical` write a string (ensure_ascii off)
+_TOOL_REF = _str(TOOL_ID)
+_EXTENSION_KEY = _str(EXTENSION_ID)
+
+
+def _num(value: Any) -> str:
+    return str(value) if value.__class__ is int else to_json(value)
+
+
+def sighting_json(
+    *,
+    of_ref: str,
+    org_ref: str,
+    status: Status,
+    key: LookupKey | None,
+    answer: Answer | None,
+    kind: IndicatorType | None,
+    value: str,
+    path: str,
+    reason: str,
+    note: str,
+    markings: list[str] | None,
+    lookback_hours: int,
+    queried_at: str,
+    api_url: str,
+) -> tuple[str, str]:
+    """(id, the sighting as one line of JSON): `Sightings(...).text(...)` for one sighting."""
+    sightings = Sightings(
+        org_ref=org_ref, lookback_hours=lookback_hours, queried_at=queried_at, api_url=api_url
+    )
+    return sightings.text(of_ref, status, key, answer, kind, value, path, reason, note, markings)
+
+
+class Sightings:
+    """Sightings by one organisation, for one query window and time, written as JSON text.
+
+    The output holds one sighting per entry (100,000 for a large feed); building each as a dict,
+    then the canonical JSON of its id's inputs and its own JSON through `json`, took three times
+    as long as writing the text here, where the parts common to every sighting are made once.
+    The text is exactly what `to_json` gives for the dict (`sighting` is that dict: this text
+    parsed), and the id is `det_id` over the same canonical JSON.
+
+    Properties: id from (sighting_of_ref, where_sighted_refs, mde_lookup, mde_lookback_hours);
+    `created` EPOCH (or the query time when earlier), `modified` the query time; first/last_seen
+    when seen; count = organisation prevalence when seen (at most MAX_COUNT), else 0; the
+    property-extension holds status, API, lookup, type, value, path, devices, window, query
+    time, reason (not for answered lookups), note and MDE's other fields (`mde_detail`).
+    """
+
+    def __init__(self, *, org_ref: str, lookback_hours: int, queried_at: str, api_url: str) -> None:
+        hours = int(lookback_hours)
+        org, at = _str(org_ref), _str(queried_at)
+        self._id_head = f'{{"mde_lookback_hours":{hours},"mde_lookup":['
+        self._id_tail = f',"where_sighted_refs":[{org}]}}'
+        self._after_id = (
+            f', "created_by_ref": {_TOOL_REF}, "created": {_str(min(EPOCH, queried_at))}, "modified": {at}'
+        )
+        self._where = f', "where_sighted_refs": [{org}]'
+        self._window = f', "mde_lookback_hours": {hours}, "mde_queried_at": {at}'
+        self._api_url = _str(api_url)
+        self._families: dict[str, tuple[str, str]] = {}  # family -> (as JSON, API and lookup head)
+        self._statuses: dict[Status, str] = {}
+        self._kinds: dict[IndicatorType, str] = {}
+        self._markings: dict[tuple[str, ...], str] = {}
+
+    def text(
+        self,
+        of_ref: str,
+        status: Status,
+        key: LookupKey | None,
+        answer: Answer | None,
+        kind: IndicatorType | None,
+        value: str,
+        path: str,
+        reason: str,
+        note: str,
+        markings: list[str] | None,
+    ) -> tuple[str, str]:
+        """(id, the sighting of `of_ref` as one line of JSON); arguments as `sighting`."""
+        ref = _str(of_ref)
+        if key is not None:
+            family = self._families.get(key.family) or self._family(key.family)
+            lookup = _str(key.key)
+            ident = _uuid5_id(
+                "sighting", f'{self._id_head}{family[0]},{lookup}],"sighting_of_ref":{ref}{self._id_tail}'
+            )
+            ext = [self._statuses.get(status) or self._status(status), family[1], lookup, "}"]
+        else:
+            lookup = _str(f"{kind or ''}:{value or path}")
+            ident = _uuid5_id(
+                "sighting", f'{self._id_head}"",{lookup}],"sighting_of_ref":{ref}{self._id_tail}'
+            )
+            ext = [self._statuses.get(status) or self._status(status)]
+        if kind is not None:
+            ext.append(self._kinds.get(kind) or self._kind(kind))
+        if value:
+            ext += [', "mde_value": ', _str(value)]
+        if path:
+            ext += [', "mde_path": ', _str(path)]
+        seen = status is _SEEN
+        answered = seen or status is _NOT_SEEN
+        prevalence = answer.prevalence if answer is not None and answered else None
+        if prevalence is not None:
+            ext += [', "mde_devices": ', _num(prevalence)]
+        ext.append(self._window)
+        if reason and not answered:
+            ext += [', "mde_reason": ', _str(reason)]
+        if note:
+            ext += [', "mde_note": ', _str(note)]
+        if answer is not None and answer.detail:
+            ext += [', "mde_detail": ', to_json(dict(answer.detail))]
+        out = ['{"type": "sighting", "spec_version": "2.1", "id": ', _str(ident), self._after_id]
+        if seen:
+            first, last = _seen_span(answer)
+            if first:
+                out += [', "first_seen": ', _str(first)]
+            if last:
+                out += [', "last_seen": ', _str(last)]
+            count = _num(min(max(prevalence or 0, 0), MAX_COUNT))
+        else:
+            count = "0"
+        out += [', "count": ', count, ', "sighting_of_ref": ', ref, self._where]
+        if markings:
+            refs = tuple(markings)
+            out += [', "object_marking_refs": ', self._markings.get(refs) or self._marking(refs)]
+        out += [', "extensions": {', _EXTENSION_KEY, ": ", *ext, "}}}"]
+        return ident, "".join(out)
+
+    def _family(self, family: str) -> tuple[str, str]:
+        head = f', "mde_api": {_str(family + "/stats")}, "mde_api_url": {self._api_url}, '
+        head += f'"mde_lookup": {{"family": {_str(family)}, "key": '
+        self._families[family] = found = (_str(family), head)
+        return found
+
+    def _status(self, status: Status) -> str:
+        text = f'{{"extension_type": "property-extension", "mde_status": {_str(status.value)}'
+        self._statuses[status] = text
+        return text
+
+    def _kind(self, kind: IndicatorType) -> str:
+        self._kinds[kind] = text = f', "mde_type": {_str(kind.value)}'
+        return text
+
+    def _marking(self, refs: tuple[str, ...]) -> str:
+        self._markings[refs] = text = to_json(list(refs))
+        return text
 
 
 def _seen_span(answer: Answer | None) -> tuple[str | None, str | None]:

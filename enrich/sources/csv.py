@@ -9,11 +9,13 @@
 - the delimiter (`,` tab `;` `|`): the one that splits the sample into the most consistent number
   of fields (ties: more fields, then that order). No consistent split: one value per line.
 - the indicator column: each column is scored on the sample by the share of its cells holding an
-  indicator (lookupable 1, unsupported 0.6; a column that nearly always holds the same value,
-  or URLs on the same host, counts half: reference links, a hosts file's sinkhole address). Columns within 0.05 of the best are separated by name
-  (`ioc`, `indicator`, `value`... over `link`, `reference`, `mde_*`), then by position.
+  indicator (lookupable 1, unsupported 0.6). A column that nearly always holds the same value, or
+  URLs on one host, counts half (reference links, a hosts file's sinkhole address). Columns within
+  0.05 of the best are told apart by name (`ioc`, `indicator`, `value`... over `link`,
+  `reference`, `mde_*`), then by position. `column=` (a name or a 1-based number) overrides.
 - the header: the first row is data when its cell in that column holds an indicator that fits
-  the column (not another type than a single-typed column's); otherwise it is the header. Header-less files get `column_1..N`.
+  the column (not of another type than a single-typed column's); otherwise it is the header.
+  Header-less files get `column_1..N`.
 
 Rows are then streamed with pandas' C parser (all text, nothing turned into NaN). Rows with more
 fields than the header keep their extra text, joined to the last column with the delimiter
@@ -44,7 +46,7 @@ from enrich.model import Indicator, IndicatorType, Status
 from enrich.outcome import url_host
 from enrich.sources.interface import Chunk, Source, SourceError
 
-__all__ = ["CHUNK_ROWS", "CsvLayout", "CsvSource", "sniff"]
+__all__ = ["CHUNK_ROWS", "ONE_VALUE", "CsvLayout", "CsvSource", "describe", "sniff"]
 
 SAMPLE_BYTES = 256 * 1024
 SAMPLE_RECORDS = 500

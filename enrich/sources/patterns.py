@@ -269,7 +269,7 @@ def _fast_parts(pattern: str) -> tuple[str, tuple[str, ...], str, str] | None:
     m = _FAST_HASH.match(pattern)
     if not m or (m[2] is not None and m[2] in _KEYWORDS):
         return None
-    name = unescape(m[1]) if m[1] is not None else m[2]
+    name = m[2] if m[1] is None else unescape(m[1]) if "\\" in m[1] else m[1]
     path = f"file:hashes.'{m[1]}'" if m[1] is not None else f"file:hashes.{m[2]}"
     raw = m[3]
     return "file", ("hashes", name), path, unescape(raw) if "\\" in raw else raw

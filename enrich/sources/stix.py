@@ -26,6 +26,7 @@ from enrich.model import Indicator
 from enrich.sources.interface import Chunk, Source, SourceError
 from enrich.sources.patterns import Atom, classify_path, extract, invalid, unsupported
 from enrich.sources.stix_container import (
+    FREEZE_FROM,
     YOUNG_EVERY,
     Bad,
     Document,
@@ -138,7 +139,20 @@ def _pattern_atoms(obj: dict, version: str) -> list[Atom]:
 def object_rows(obj: dict, container_spec: str | None = None) -> list[tuple[tuple[str, ...], Indicator]]:
     """The rows (frame cells, classified entry) one top-level object gives; [] when it carries none."""
     kind = obj.get("type")
-    ident = _text(obj.get("id"))
+    ident = obj.get("id")
+    if ident.__class__ is not str:
+        ident = _text(ident)
+    if kind == "indicator":
+        spec, pattern, pattern_type = obj.get("spec_version"), obj.get("pattern"), obj.get("pattern_type")
+        if (
+            pattern_type == "stix"  # the common case, in short: same rows as below
+            and spec.__class__ is str
+            and spec
+            and pattern.__class__ is str
+            and pattern.strip()
+        ):
+            atoms = extract(pattern, "2.0" if spec.startswith("2.0") else "2.1")
+            return [((ident, kind, pattern, "stix", a.path, a.value, spec), a.indicator) for a in atoms]
     if not isinstance(kind, str):
         return [((ident, "", "", "", "", "", ""), invalid("", "object has no 'type'"))]
     spec = _spec_version(obj, container_spec)
@@ -157,19 +171,23 @@ Row = tuple[tuple[str, ...], Indicator]
 _NO_CELLS = ("", "", "", "", "", "", "")
 
 
+Found = tuple[Atom, ...] | list[Row]  # see `_found`
+
+
 class _Parsed:
-    """A whole-file input as last read: the document, its items, and their rows once computed.
+    """A whole-file input as last read: the document, its items, and once worked out, what each
+    item gives (`_found`).
 
     `plain`: the items are exactly the elements of the document's objects array (all objects, no
     nested bundle), so a writer may copy that array's text as it is.
     """
 
-    __slots__ = ("document", "items", "plain", "rows")
+    __slots__ = ("document", "found", "items", "plain")
 
     def __init__(self, document: Document) -> None:
         self.document = document
         self.items, self.plain = document_items(document)
-        self.rows: list[list[Row]] | None = None
+        self.found: list[Found] | None = None
 
 
 # The one source whose parsed input is kept between reads (see `StixSource._parsed`).
@@ -217,30 +235,33 @@ class StixSource(Source):
         size = CHUNK_ROWS
         cells: list[tuple[str, ...]] = []
         entries: list[tuple[Indicator]] = []
-        for item, _, rows in self.entries():
+        for item, found in self._found():
             self._objects += 1
-            if not rows:
+            if found.__class__ is tuple:  # the atoms of an indicator's STIX pattern (see `_found`)
+                ident, pattern, spec = item["id"], item["pattern"], item["spec_version"]
+                for atom in found:
+                    cells.append((ident, "indicator", pattern, "stix", atom.path, atom.value, spec))
+                    entries.append((atom.indicator,))
+            elif found:
+                for row, indicator in found:
+                    cells.append(row)
+                    entries.append((indicator,))
+            else:
                 self._no_indicator[_text(item.get("type")) or "(no type)"] += 1
                 continue
-            for row, indicator in rows:
-                cells.append(row)
-                entries.append((indicator,))
             if len(cells) >= size:
                 yield self._chunk(cells, entries)
                 cells, entries = [], []
         if cells:
             yield self._chunk(cells, entries)
 
-    def entries(self) -> Iterator[tuple[Any, str | None, list[Row]]]:
-        """Every item in order (an object, or `Bad`) with its bundle's spec_version and its rows
-        (`object_rows`; one INVALID row for a `Bad` item)."""
+    def _found(self) -> Iterator[tuple[Any, Found]]:
         if self.layout.kind == "jsonl":
             for item, spec in self._items():
-                yield item, spec, _rows_of(item, spec)
-            return
-        parsed = self.whole()
-        for (item, spec), rows in zip(parsed.items, parsed.rows, strict=True):
-            yield item, spec, rows
+                yield item, _rows_of(item, spec)
+        else:
+            parsed = self.whole()
+            yield from zip((item for item, _ in parsed.items), parsed.found or (), strict=True)
 
     def items(self) -> Iterator[tuple[Any, str | None]]:
         """Every item in order (an object, or `Bad`) with its bundle's spec_version."""
@@ -250,16 +271,16 @@ class StixSource(Source):
             yield from self._parsed().items
 
     def whole(self) -> _Parsed:
-        """A bundle, list or object read (not JSON Lines): its document, items and their rows."""
+        """A bundle, list or object read (not JSON Lines): its document, items and what each gives."""
         parsed = self._parsed()
-        if parsed.rows is None:
-            rows: list[list[Row]] = []
+        if parsed.found is None:
+            found: list[Found] = []
             todo = parsed.items
-            with paused_gc() as collect_young:
+            with paused_gc(freeze=len(todo) >= FREEZE_FROM) as collect_young:
                 for start in range(0, len(todo), YOUNG_EVERY):
-                    rows.extend([_rows_of(item, spec) for item, spec in todo[start : start + YOUNG_EVERY]])
+                    found.extend([_found(item, spec) for item, spec in todo[start : start + YOUNG_EVERY]])
                     collect_young()
-            parsed.rows = rows
+            parsed.found = found
         return parsed
 
     def _parsed(self) -> _Parsed:
@@ -291,6 +312,23 @@ class StixSource(Source):
     def _chunk(self, cells: list[tuple[str, ...]], entries: list[tuple[Indicator]]) -> Chunk:
         self._rows += len(cells)
         return Chunk(frame=pd.DataFrame(cells, columns=COLUMNS, dtype=str), indicators=list(entries))
+
+
+def _found(item: Any, container_spec: str | None) -> Found:
+    """What one item gives: for an indicator with a STIX pattern and the usual text properties,
+    the atoms of its pattern as `extract` has them (shared, nothing built: its rows are those of
+    `object_rows`, made when wanted); for anything else, its rows."""
+    if item.__class__ is dict and item.get("type") == "indicator" and item.get("pattern_type") == "stix":
+        version, pattern = item.get("spec_version"), item.get("pattern")
+        if (
+            version.__class__ is str
+            and version
+            and pattern.__class__ is str
+            and pattern.strip()
+            and item.get("id").__class__ is str
+        ):
+            return extract(pattern, "2.0" if version.startswith("2.0") else "2.1")
+    return _rows_of(item, container_spec)
 
 
 def _rows_of(item: Any, container_spec: str | None) -> list[Row]:

@@ -57,18 +57,24 @@ class Bad:
     reason: str
 
 
-YOUNG_EVERY = 1000  # objects between two collections of the young generation in `paused_gc`
+YOUNG_EVERY = 1000  # items between two collections of the young generation in `paused_gc`
+FREEZE_FROM = 20_000  # objects in an input from which what is built from it is frozen
 
 
 @contextmanager
-def paused_gc() -> Iterator[Callable[[], object]]:
-    """Automatic garbage collection off for a loop that keeps many of the objects it makes.
+def paused_gc(freeze: bool = False) -> Iterator[Callable[[], object]]:
+    """Automatic garbage collection off while a large input is parsed or classified.
 
-    A collection of the oldest generation walks every object alive, the parsed input included; a
-    loop keeping 100,000 rows triggers many of them and pays more for those walks than for its own
-    work. The loop calls the function given every `YOUNG_EVERY` items or so: it collects the
-    young generation only, which frees what the loop left in cycles meanwhile (the pattern parser
-    leaves some 20 KiB per parse) without walking the rest.
+    Each collection of the oldest generation walks every object alive: with a 100,000-object
+    bundle, its parse and its rows in memory (a million objects), one takes a quarter of a
+    second, and building them triggers several. JSON makes no reference cycles; the rows make
+    few, but the pattern parser leaves some (20 KiB per pattern it parses), so a loop calls the
+    function given every `YOUNG_EVERY` items: it collects the young generation only.
+
+    `freeze`: then `gc.freeze()` everything alive, so that later collections (the plan's keys,
+    the answers, the output) skip the input and its rows, which live to the end of the run. Only
+    reference cycles among the frozen objects are never collected (there are none in a parse or
+    in rows); objects are still freed as soon as nothing refers to them.
     """
     if not gc.isenabled():  # the caller chose: leave it so
         yield lambda: None
@@ -76,6 +82,8 @@ def paused_gc() -> Iterator[Callable[[], object]]:
     gc.disable()
     try:
         yield functools.partial(gc.collect, 0)
+        if freeze:
+            gc.freeze()
     finally:
         gc.enable()
 
@@ -155,12 +163,11 @@ def _scan_top(text: str) -> tuple[Any, tuple[int, int] | None] | None:
 def parse_document(name: str, data: bytes) -> Document:
     """A whole-file input parsed (SourceError, one line, when it is not JSON or not STIX)."""
     text = _decode(name, data)
-    scanned = _scan_top(text)
-    value, span = scanned if scanned is not None else (_loads(name, data), None)
+    with paused_gc(freeze=len(data) >= FREEZE_FROM * 100):  # bytes: some 100 an object at least
+        scanned = _scan_top(text)
+        value, span = scanned if scanned is not None else (_loads(name, data), None)
     layout = _document_layout(name, value)
-    if layout.kind == "object" or (layout.kind == "list" and isinstance(value, dict) != (span is not None)):
-        span = None  # a lone object; or (cannot happen) a list whose array was not seen
-    return Document(data, value, layout, span)
+    return Document(data, value, layout, None if layout.kind == "object" else span)
 
 
 def document_items(document: Document) -> tuple[list[tuple[Any, str | None]], bool]:
