@@ -77,7 +77,8 @@ def classify_command(inputs: tuple[str, ...], output: str, column: str | None, n
     source_file, then the union of the inputs' columns. The output file is replaced only when
     complete. A summary (indicators per type and status) is printed on stderr.
 
-    Exit codes: 0 done; 1 an input cannot be read or the output cannot be written; 2 usage error.
+    Exit codes: 0 done; 1 an input cannot be read or the output cannot be written; 2 usage error;
+    130 interrupted (nothing written at OUT).
     """
     from enrich.classify_job import classify_files
     from enrich.sinks.csv import SinkError
@@ -91,7 +92,7 @@ def classify_command(inputs: tuple[str, ...], output: str, column: str | None, n
         raise SystemExit(1) from None
     except KeyboardInterrupt:
         click.echo("enrich classify: interrupted; no output written", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(130) from None
 
 
 def _quiet_broken_pipe() -> None:

@@ -205,3 +205,14 @@ def test_classify_cells_counts_each_row(tmp_path):
     cells = classify_cells(chunk.indicators, counts)
     assert [c[2] for c in cells] == ["pending", "pending", "invalid", "pending"]
     assert counts == Counter({("ipv4", "pending"): 3, ("-", "invalid"): 1})
+
+
+def test_ctrl_c_exits_130_and_writes_nothing(tmp_path, monkeypatch, sample_dir):
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr("enrich.classify_job.classify_files", interrupted)
+    out = tmp_path / "out.csv"
+    result = run(str(sample_dir / "plain_list.txt"), "-o", str(out))
+    assert result.exit_code == 130
+    assert "interrupted" in result.stderr and not out.exists()

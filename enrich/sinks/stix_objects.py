@@ -377,52 +377,42 @@ class Sightings:
         """(id, the sighting of `of_ref` as one line of JSON); arguments as `sighting`."""
         ref = _str(of_ref)
         if key is not None:
-            family = self._families.get(key.family) or self._family(key.family)
+            family, api = self._families.get(key.family) or self._family(key.family)
             lookup = _str(key.key)
-            ident = _uuid5_id(
-                "sighting", f'{self._id_head}{family[0]},{lookup}],"sighting_of_ref":{ref}{self._id_tail}'
-            )
-            ext = [self._statuses.get(status) or self._status(status), family[1], lookup, "}"]
+            api = f"{api}{lookup}}}"
         else:
+            family, api = '""', ""
             lookup = _str(f"{kind or ''}:{value or path}")
-            ident = _uuid5_id(
-                "sighting", f'{self._id_head}"",{lookup}],"sighting_of_ref":{ref}{self._id_tail}'
-            )
-            ext = [self._statuses.get(status) or self._status(status)]
-        if kind is not None:
-            ext.append(self._kinds.get(kind) or self._kind(kind))
-        if value:
-            ext += [', "mde_value": ', _str(value)]
-        if path:
-            ext += [', "mde_path": ', _str(path)]
+        ident = _uuid5_id(
+            "sighting", f'{self._id_head}{family},{lookup}],"sighting_of_ref":{ref}{self._id_tail}'
+        )
         seen = status is _SEEN
         answered = seen or status is _NOT_SEEN
         prevalence = answer.prevalence if answer is not None and answered else None
-        if prevalence is not None:
-            ext += [', "mde_devices": ', _num(prevalence)]
-        ext.append(self._window)
-        if reason and not answered:
-            ext += [', "mde_reason": ', _str(reason)]
-        if note:
-            ext += [', "mde_note": ', _str(note)]
-        if answer is not None and answer.detail:
-            ext += [', "mde_detail": ', to_json(dict(answer.detail))]
-        out = ['{"type": "sighting", "spec_version": "2.1", "id": ', _str(ident), self._after_id]
         if seen:
             first, last = _seen_span(answer)
-            if first:
-                out += [', "first_seen": ', _str(first)]
+            span = f', "first_seen": {_str(first)}' if first else ""
             if last:
-                out += [', "last_seen": ', _str(last)]
+                span += f', "last_seen": {_str(last)}'
             count = _num(min(max(prevalence or 0, 0), MAX_COUNT))
         else:
-            count = "0"
-        out += [', "count": ', count, ', "sighting_of_ref": ', ref, self._where]
+            span, count = "", "0"
         if markings:
             refs = tuple(markings)
-            out += [', "object_marking_refs": ', self._markings.get(refs) or self._marking(refs)]
-        out += [', "extensions": {', _EXTENSION_KEY, ": ", *ext, "}}}"]
-        return ident, "".join(out)
+            marks = self._markings.get(refs) or self._marking(refs)
+        else:
+            marks = ""
+        return ident, (
+            f'{{"type": "sighting", "spec_version": "2.1", "id": {_str(ident)}{self._after_id}{span}, '
+            f'"count": {count}, "sighting_of_ref": {ref}{self._where}{marks}, "extensions": {{{_EXTENSION_KEY}: '
+            f"{self._statuses.get(status) or self._status(status)}{api}"
+            f"{'' if kind is None else self._kinds.get(kind) or self._kind(kind)}"
+            f"{f', {_VALUE}{_str(value)}' if value else ''}{f', {_PATH}{_str(path)}' if path else ''}"
+            f"{'' if prevalence is None else f', {_DEVICES}{_num(prevalence)}'}{self._window}"
+            f"{f', {_REASON}{_str(reason)}' if reason and not answered else ''}"
+            f"{f', {_NOTE}{_str(note)}' if note else ''}"
+            f"{f', {_DETAIL}{to_json(dict(answer.detail))}' if answer is not None and answer.detail else ''}}}}}}}"
+        )
 
     def _family(self, family: str) -> tuple[str, str]:
         head = f', "mde_api": {_str(family + "/stats")}, "mde_api_url": {self._api_url}, '
@@ -440,8 +430,12 @@ class Sightings:
         return text
 
     def _marking(self, refs: tuple[str, ...]) -> str:
-        self._markings[refs] = text = to_json(list(refs))
+        self._markings[refs] = text = f', "object_marking_refs": {to_json(list(refs))}'
         return text
+
+
+_VALUE, _PATH, _DEVICES = '"mde_value": ', '"mde_path": ', '"mde_devices": '
+_REASON, _NOTE, _DETAIL = '"mde_reason": ', '"mde_note": ', '"mde_detail": '
 
 
 def _seen_span(answer: Answer | None) -> tuple[str | None, str | None]:
