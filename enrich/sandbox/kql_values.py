@@ -1,0 +1,447 @@
+"""Values of the sandbox's KQL engine: errors, results, datetimes in ticks, typed getters, term matching."""
+
+from __future__ import annotations
+
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+
+TICKS_PER_SECOND = 10_000_000
+_TICKS_PER_MINUTE = 60 * TICKS_PER_SECOND
+_TICKS_PER_HOUR = 60 * _TICKS_PER_MINUTE
+_TICKS_PER_DAY = 24 * _TICKS_PER_HOUR
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+#: Parentheses / sub-queries / function calls nested deeper than this are refused.
+MAX_NESTING = 64
+
+_SUBSET_HINT = "outside the KQL subset of the enrich sandbox (see docs/kql-subset.md)"
+
+_NUMERIC = frozenset({"long", "int", "real"})
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+_TERM_RE = re.compile(r"[a-z0-9]+")
+
+_TIMESPAN_UNITS = {
+    "d": _TICKS_PER_DAY,
+    "day": _TICKS_PER_DAY,
+    "days": _TICKS_PER_DAY,
+    "h": _TICKS_PER_HOUR,
+    "hr": _TICKS_PER_HOUR,
+    "hrs": _TICKS_PER_HOUR,
+    "hour": _TICKS_PER_HOUR,
+    "hours": _TICKS_PER_HOUR,
+    "m": _TICKS_PER_MINUTE,
+    "min": _TICKS_PER_MINUTE,
+    "minute": _TICKS_PER_MINUTE,
+    "minutes": _TICKS_PER_MINUTE,
+    "s": TICKS_PER_SECOND,
+    "sec": TICKS_PER_SECOND,
+    "second": TICKS_PER_SECOND,
+    "seconds": TICKS_PER_SECOND,
+    "ms": 10_000,
+    "milli": 10_000,
+    "millis": 10_000,
+    "millisecond": 10_000,
+    "milliseconds": 10_000,
+    "microsecond": 10,
+    "microseconds": 10,
+    "tick": 1,
+    "ticks": 1,
+}
+
+# Tabular operators and functions that exist in KQL but not in this subset: they get a
+# clearer message than a bare "could not be parsed".
+_UNSUPPORTED_OPERATORS = frozenset(
+    {
+        "as",
+        "consume",
+        "evaluate",
+        "extend",
+        "facet",
+        "filter",
+        "find",
+        "fork",
+        "getschema",
+        "invoke",
+        "join",
+        "lookup",
+        "make",
+        "mv",
+        "parse",
+        "partition",
+        "print",
+        "range",
+        "reduce",
+        "render",
+        "sample",
+        "scan",
+        "search",
+        "serialize",
+        "top",
+        "union",
+    }
+)
+_UNSUPPORTED_SCALAR_OPERATORS = frozenset(
+    {
+        "between",
+        "contains_cs",
+        "endswith_cs",
+        "has_all",
+        "has_cs",
+        "hasprefix",
+        "hasprefix_cs",
+        "hassuffix",
+        "hassuffix_cs",
+        "matches",
+        "startswith_cs",
+    }
+)
+_NEGATABLE = frozenset({"in", "has", "contains", "startswith", "endswith"})
+_COMPARISONS = {
+    "==": operator.eq,
+    "!=": operator.ne,
+    "<": operator.lt,
+    "<=": operator.le,
+    ">": operator.gt,
+    ">=": operator.ge,
+}
+_PUNCTUATION = (
+    "==",
+    "=~",
+    "!=",
+    "!~",
+    "<=",
+    ">=",
+    "=",
+    "<",
+    ">",
+    "|",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ";",
+    ":",
+    ".",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+)
+
+
+class KqlError(Exception):
+    """A query that is not valid KQL or falls outside the supported subset.
+
+    ``line`` and ``column`` are 1-based (``None`` when the error has no position);
+    ``position`` is the 0-based character offset in the query text.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        line: int | None = None,
+        column: int | None = None,
+        position: int | None = None,
+        token: str | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.position = position
+        self.token = token
+
+
+@dataclass
+class QueryResult:
+    """Result of :func:`run_query`: ``schema`` is a list of (column name, KQL type) and
+    ``rows`` a list of dicts keyed by those names (datetimes as ISO strings)."""
+
+    schema: list[tuple[str, str]]
+    rows: list[dict[str, object]]
+
+
+# ---------------------------------------------------------------------------
+# Datetime helpers
+
+
+_ISO_RE = re.compile(
+    r"\s*(\d{4})-(\d{1,2})-(\d{1,2})"
+    r"(?:[T ](\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,7})\d*)?)?)?"
+    r"\s*(Z|z|[+-]\d{2}:?\d{2})?\s*",
+    re.ASCII,
+)
+
+
+def _ticks_from_parts(year: int, month: int, day: int, hour: int, minute: int, second: int, frac: int) -> int:
+    if hour > 23 or minute > 59 or second > 59:
+        raise ValueError("time out of range")
+    days = date(year, month, day).toordinal() - _EPOCH_ORDINAL
+    return (days * 86_400 + hour * 3600 + minute * 60 + second) * TICKS_PER_SECOND + frac
+
+
+def parse_datetime(text: str) -> int | None:
+    """Ticks (100 ns since 1970-01-01Z) of an ISO-8601 date/time, or ``None`` if invalid.
+
+    Accepts ``2026-01-01``, ``2026-01-01 10:11``, ``2026-01-01T10:11:12.1234567Z`` and
+    ``+hh:mm`` offsets; times without an offset are UTC.
+    """
+    try:
+        if len(text) == 28 and text[10] == "T" and text[19] == "." and text[27] == "Z":
+            # fast path for the canonical form the tables carry
+            return _ticks_from_parts(
+                int(text[0:4]),
+                int(text[5:7]),
+                int(text[8:10]),
+                int(text[11:13]),
+                int(text[14:16]),
+                int(text[17:19]),
+                int(text[20:27]),
+            )
+    except ValueError:
+        pass
+    m = _ISO_RE.fullmatch(text)
+    if m is None:
+        return None
+    year, month, day, hour, minute, second, frac, zone = m.groups()
+    try:
+        ticks = _ticks_from_parts(
+            int(year),
+            int(month),
+            int(day),
+            int(hour or 0),
+            int(minute or 0),
+            int(second or 0),
+            int((frac or "").ljust(7, "0")),
+        )
+    except ValueError:
+        return None
+    if zone and zone not in "Zz":
+        sign = -1 if zone[0] == "-" else 1
+        digits = zone[1:].replace(":", "")
+        hours, minutes = int(digits[:2]), int(digits[2:])
+        if hours > 23 or minutes > 59:
+            return None
+        ticks -= sign * (hours * _TICKS_PER_HOUR + minutes * _TICKS_PER_MINUTE)
+    return ticks
+
+
+def format_datetime(ticks: int) -> str | None:
+    """``2026-11-20T10:11:12.1234567Z`` for a tick count (``None`` if out of range)."""
+    seconds, frac = divmod(ticks, TICKS_PER_SECOND)
+    days, rem = divmod(seconds, 86_400)
+    try:
+        day = date.fromordinal(days + _EPOCH_ORDINAL)
+    except (ValueError, OverflowError):
+        return None
+    hour, rem = divmod(rem, 3600)
+    minute, second = divmod(rem, 60)
+    return f"{day.isoformat()}T{hour:02d}:{minute:02d}:{second:02d}.{frac:07d}Z"
+
+
+def datetime_to_ticks(value: datetime) -> int:
+    """Ticks of a :class:`datetime` (a naive one is taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=UTC)
+    return (value - _EPOCH) // timedelta(microseconds=1) * 10
+
+
+# ---------------------------------------------------------------------------
+# Value normalisation (table rows -> internal values -> result values)
+
+Row = Mapping[str, object]
+
+
+def _to_string(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, datetime):
+        return _to_datetime(value) or ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _to_long(value: object) -> int | None:
+    if value is None or isinstance(value, bool):
+        return None if value is None else int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) else None
+    if isinstance(value, str):
+        try:
+            return int(value.strip())
+        except ValueError:
+            return None
+    return None
+
+
+def _to_real(value: object) -> float | None:
+    if value is None:
+        return None
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+
+
+def _is_canonical(value: str) -> bool:
+    return len(value) == 28 and value[27] == "Z" and value[19] == "." and value[10] == "T" and value[4] == "-"
+
+
+def _to_datetime(value: object) -> str | None:
+    """Canonical ISO string of a datetime value (ISO string or :class:`datetime`)."""
+    if isinstance(value, str):
+        if _is_canonical(value):
+            return value
+        ticks = parse_datetime(value)
+        return None if ticks is None else format_datetime(ticks)
+    if isinstance(value, datetime):
+        return format_datetime(datetime_to_ticks(value))
+    return None
+
+
+def _to_bool(value: object) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        low = value.strip().lower()
+        return True if low == "true" else False if low == "false" else None
+    if isinstance(value, int | float):
+        return bool(value)
+    return None
+
+
+_CONVERTERS: dict[str, Callable[[object], object]] = {
+    "string": _to_string,
+    "long": _to_long,
+    "int": _to_long,
+    "real": _to_real,
+    "datetime": _to_datetime,
+    "bool": _to_bool,
+    "timespan": _to_long,
+}
+
+
+def _getter(column: str, kql_type: str) -> Callable[[Row], object]:
+    """Row -> value of ``column`` normalised to ``kql_type`` (missing -> "" or null).
+
+    Normalised values are a fixed point of the conversion, so the same getter reads
+    table rows and rows built by earlier operators."""
+    if kql_type == "string":
+
+        def get_string(row: Row) -> object:
+            v = row.get(column)
+            return v if v.__class__ is str else _to_string(v)
+
+        return get_string
+    if kql_type == "datetime":
+
+        def get_datetime(row: Row) -> object:
+            v = row.get(column)
+            if v.__class__ is str and len(v) == 28 and v[27] == "Z" and v[19] == "." and v[10] == "T":  # type: ignore[index, arg-type]
+                return v
+            return _to_datetime(v)
+
+        return get_datetime
+    if kql_type in ("long", "int", "timespan"):
+
+        def get_long(row: Row) -> object:
+            v = row.get(column)
+            return v if v.__class__ is int else _to_long(v)
+
+        return get_long
+    convert = _CONVERTERS.get(kql_type, _to_string)
+    return lambda row: convert(row.get(column))
+
+
+def _infer_schema(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]:
+    if not rows:
+        return []
+    schema = []
+    for name, value in rows[0].items():
+        if isinstance(value, bool):
+            kql_type = "bool"
+        elif isinstance(value, int):
+            kql_type = "long"
+        elif isinstance(value, float):
+            kql_type = "real"
+        elif isinstance(value, datetime):
+            kql_type = "datetime"
+        else:
+            kql_type = "string"
+        schema.append((str(name), kql_type))
+    return schema
+
+
+# ---------------------------------------------------------------------------
+# Term matching (has / has_any)
+
+
+def _has_term(hay: str, needle: str) -> bool:
+    """KQL ``has`` on lower-cased strings: ``needle`` occurs in ``hay`` on term boundaries
+    (a term is a maximal run of ASCII letters and digits)."""
+    if not needle:
+        return False
+    n = len(needle)
+    check_start = needle[0] in _ALNUM
+    check_end = needle[-1] in _ALNUM
+    i = hay.find(needle)
+    while i >= 0:
+        if (not check_start or i == 0 or hay[i - 1] not in _ALNUM) and (
+            not check_end or i + n == len(hay) or hay[i + n] not in _ALNUM
+        ):
+            return True
+        i = hay.find(needle, i + 1)
+    return False
+
+
+class _TermMatcher:
+    """``has_any`` over many needles without scanning the haystack once per needle."""
+
+    def __init__(self, needles: list[str]) -> None:
+        self.terms: set[str] = set()  # needles that are a single term
+        self.by_first_term: dict[str, list[str]] = {}  # needles starting with a term
+        self.others: list[str] = []  # needles starting with a separator
+        for needle in needles:
+            if not needle:
+                continue
+            if needle[0] not in _ALNUM:
+                self.others.append(needle)
+                continue
+            first = _TERM_RE.match(needle)
+            if first is not None and first.end() == len(needle):
+                self.terms.add(needle)
+            else:
+                key = needle[: first.end()] if first is not None else needle
+                self.by_first_term.setdefault(key, []).append(needle)
+
+    def __call__(self, hay: str) -> bool:
+        terms, by_first = self.terms, self.by_first_term
+        for m in _TERM_RE.finditer(hay):
+            term = m.group()
+            if term in terms:
+                return True
+            candidates = by_first.get(term)
+            if candidates:
+                start = m.start()
+                for needle in candidates:
+                    end = start + len(needle)
+                    if hay.startswith(needle, start) and (
+                        needle[-1] not in _ALNUM or end == len(hay) or hay[end] not in _ALNUM
+                    ):
+                        return True
+        return any(_has_term(hay, needle) for needle in self.others)
