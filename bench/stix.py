@@ -130,9 +130,11 @@ def timed(cmd: list[str], env: dict[str, str] | None = None) -> dict:
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     err = proc.stderr.read() if proc.stderr else b""
-    _, status, usage = os.wait4(proc.pid, 0)
+    _, status, usage = os.wait4(proc.pid, 0)  # this child's own rusage (ru_maxrss)
     seconds = time.perf_counter() - start
-    proc.returncode = os.waitstatus_to_exitcode(status)
+    proc.returncode = os.waitstatus_to_exitcode(status)  # reaped here: Popen must not wait again
+    if proc.stderr:
+        proc.stderr.close()
     return {
         "seconds": seconds,
         "peak_mib": usage.ru_maxrss / 1024,

@@ -280,6 +280,8 @@ class Cache:
 
 
 def _detail_from_json(text: str) -> tuple[tuple[str, str], ...]:
+    if not text or text == "[]":
+        return ()
     try:
         pairs = json.loads(text or "[]")
         return tuple((str(name), str(value)) for name, value in pairs)

@@ -1,10 +1,14 @@
 """STIX output: the input objects unchanged, then what MDE saw of them as STIX 2.1 sightings.
 
-The output is streamed: input objects are written one by one with `json.dumps` as they are read
-(never held as a graph of `stix2` objects); ours are built as plain dicts (see `stix_objects`),
-spooled to a temporary file while the inputs are copied, and appended after them:
-the tool identity, the organisation identity and our extension-definition, then per entry
-(our indicator and based-on relationship when the entry is not an input indicator) its sighting.
+Input objects are never held as a graph of `stix2` objects. A bundle or list read whole is
+parsed and classified once for the plan pass and the writer (the source keeps both, see
+`StixSource.whole`); into a bundle, its objects array is copied as the input writes it (the text
+between the brackets: the same objects, byte for byte); otherwise each object is written with
+`json.dumps`, and JSON Lines lines are copied as read. Ours are written as JSON text (sightings,
+see `stix_objects.Sightings`) or built as plain dicts, spooled to a temporary file while the
+inputs are copied, and appended after them: the tool identity, the organisation identity and our
+extension-definition, then per entry (our indicator and based-on relationship when the entry is
+not an input indicator) its sighting.
 
 Containers: JSON Lines in (every input) -> JSON Lines out, input lines copied as they are;
 anything else -> one STIX 2.1 bundle (a 2.0 bundle's objects go in as they were). With

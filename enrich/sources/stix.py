@@ -235,7 +235,7 @@ class StixSource(Source):
         size = CHUNK_ROWS
         cells: list[tuple[str, ...]] = []
         entries: list[tuple[Indicator]] = []
-        for item, found in self._found():
+        for item, found in self._all_found():
             self._objects += 1
             if found.__class__ is tuple:  # the atoms of an indicator's STIX pattern (see `_found`)
                 ident, pattern, spec = item["id"], item["pattern"], item["spec_version"]
@@ -255,7 +255,8 @@ class StixSource(Source):
         if cells:
             yield self._chunk(cells, entries)
 
-    def _found(self) -> Iterator[tuple[Any, Found]]:
+    def _all_found(self) -> Iterator[tuple[Any, Found]]:
+        """Every item with what it gives (`_found`)."""
         if self.layout.kind == "jsonl":
             for item, spec in self._items():
                 yield item, _rows_of(item, spec)
@@ -311,7 +312,28 @@ class StixSource(Source):
 
     def _chunk(self, cells: list[tuple[str, ...]], entries: list[tuple[Indicator]]) -> Chunk:
         self._rows += len(cells)
-        return Chunk(frame=pd.DataFrame(cells, columns=COLUMNS, dtype=str), indicators=list(entries))
+        return _Chunk(cells, entries)
+
+
+class _Chunk(Chunk):
+    """A chunk whose frame is made when first asked for: the plan pass and the STIX writer
+    never ask (only the CSV output does)."""
+
+    def __init__(self, cells: list[tuple[str, ...]], indicators: list[tuple[Indicator, ...]]) -> None:
+        self._cells: list[tuple[str, ...]] | None = cells
+        self._frame: pd.DataFrame | None = None
+        self.indicators = indicators
+
+    @property
+    def frame(self) -> pd.DataFrame:
+        if self._frame is None:
+            self._frame = pd.DataFrame(self._cells, columns=COLUMNS, dtype=str)
+            self._cells = None
+        return self._frame
+
+    @frame.setter
+    def frame(self, value: pd.DataFrame) -> None:
+        self._frame, self._cells = value, None
 
 
 def _found(item: Any, container_spec: str | None) -> Found:
