@@ -2,20 +2,31 @@
 
 from __future__ import annotations
 
+import contextlib
 import gc
+import multiprocessing
+import multiprocessing.connection
 import os
+import pickle
+import shutil
+import signal
 import sys
-from collections import Counter
+import tempfile
+import threading
+from collections import Counter, deque
 from collections.abc import Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from typing import TextIO
 
 import numpy as np
 import pandas as pd
 
+from enrich.indicators import extract
 from enrich.model import Indicator, IndicatorType, Status
-from enrich.outcome import mde_columns
-from enrich.sinks.csv import CsvSink
+from enrich.outcome import classify_columns, mde_columns
+from enrich.sinks.csv import CsvSink, mde_text
 from enrich.sources.csv import CsvSource, describe
 from enrich.sources.interface import Source
 from enrich.sources.open import open_sources
@@ -23,6 +34,8 @@ from enrich.sources.open import open_sources
 __all__ = [
     "OUTPUT_SUFFIX",
     "CellMemo",
+    "CsvTexts",
+    "TextMemo",
     "classify_cells",
     "classify_files",
     "fewer_gc_passes",
@@ -100,6 +113,237 @@ def classify_cells(
     return cells[codes].tolist()
 
 
+class TextMemo:
+    """Per distinct cell text: its `mde_*` cells as CSV text (`mde_text`) and its count group.
+
+    For CSV sources: the text of a cell settles its output, so the cells are worked out from the
+    text straight to what the sink writes, once per distinct text (across chunks and sources).
+    Bounded: cleared when full. Groups number the (type, status) keys of a cell's indicators.
+    """
+
+    def __init__(self, neutralise: bool, size: int = 1 << 17) -> None:
+        self.neutralise = neutralise
+        self.size = size
+        self._known: dict[str, tuple[str, int]] = {}
+        self.groups: list[tuple[tuple[str, str], ...]] = []
+        self._group_ids: dict[tuple[tuple[str, str], ...], int] = {}
+        self._single: dict[tuple[str, str], int] = {}  # a row of one indicator: (type, status) -> group
+
+    def lookup(self, texts: list[str]) -> list[tuple[str, int]]:
+        """(CSV text, count group) for each of `texts`."""
+        known = self._known
+        if len(known) > self.size:
+            known.clear()
+        out = list(map(known.get, texts))
+        for k, hit in enumerate(out):
+            if hit is None:
+                out[k] = known[texts[k]] = self._work(texts[k])
+        return out
+
+    def _work(self, text: str) -> tuple[str, int]:
+        inds = extract(text)
+        if len(inds) == 1:
+            cells = classify_columns(inds[0])
+            key = (cells[0] or "-", cells[2])  # the row's type and status are the indicator's
+            group = self._single.get(key)
+            if group is None:
+                group = self._single[key] = self._group((key,))
+        else:
+            cells = mde_columns(inds, None)
+            group = self._group(tuple((i.type.value if i.type else "-", i.status.value) for i in inds))
+        return mde_text(cells, self.neutralise), group
+
+    def _group(self, keys: tuple[tuple[str, str], ...]) -> int:
+        group = self._group_ids.get(keys)
+        if group is None:
+            group = self._group_ids[keys] = len(self.groups)
+            self.groups.append(keys)
+        return group
+
+
+_Found = tuple[list[str], list[int], list[tuple[tuple[str, str], ...]]]  # texts, groups, group keys
+
+
+def _found(memo: TextMemo, distinct: list) -> _Found:
+    entries = memo.lookup(distinct)
+    return [e[0] for e in entries], [e[1] for e in entries], memo.groups
+
+
+def _per_row(codes: np.ndarray, found: _Found, counts: Counter) -> list[str]:
+    """Each row's text from its distinct cell's (`codes`); the rows' (type, status) keys counted."""
+    texts, groups, keys = found
+    per_group = np.bincount(np.asarray(groups, dtype=np.int64)[codes])
+    for group in np.flatnonzero(per_group).tolist():
+        for key in keys[group]:
+            counts[key] += int(per_group[group])
+    column = np.empty(len(texts), dtype=object)
+    column[:] = texts
+    return column[codes].tolist()
+
+
+# ---------------------------------------------------------------- classifying in a second process
+PARALLEL_BYTES = 16 << 20  # CSV input (bytes, all sources) from which a worker process helps
+_PART_ROWS = 20_000  # rows per piece of work, in-process or in the worker (the balance is per piece)
+_MAX_PENDING = 8  # pieces not yet written (bounds memory)
+_worker_memo: TextMemo | None = None  # in the worker process
+
+
+def _worker_start(neutralise: bool) -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    gc.set_threshold(100_000, 50, 100)  # see fewer_gc_passes
+    parent = multiprocessing.parent_process()
+    if parent is not None:  # a parent killed outright cannot stop its workers: they stop themselves
+        threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
+    global _worker_memo
+    _worker_memo = TextMemo(neutralise)
+
+
+def _exit_with(sentinel: int) -> None:
+    multiprocessing.connection.wait([sentinel])
+    os._exit(1)
+
+
+def _worker_found(path: str) -> str:
+    """Classify the cells pickled at `path` (then removed); returns the file holding the `_Found`.
+
+    Data goes through files, not the executor's pipes: a few MB read in 64 KiB pieces by the
+    parent's helper threads would wait for the GIL at each piece while the parent works.
+    """
+    assert _worker_memo is not None
+    with open(path, "rb") as fh:
+        distinct = pickle.load(fh)
+    os.unlink(path)
+    found = _found(_worker_memo, distinct)
+    out = path + ".out"
+    with open(out, "wb") as fh:
+        pickle.dump(found, fh, protocol=pickle.HIGHEST_PROTOCOL)
+    return out
+
+
+class CsvTexts:
+    """Classifies CSV chunks to what `CsvSink.write_text` takes, and writes them in order.
+
+    With `workers` (0 or 1: the machine's other core), every piece of `_PART_ROWS` rows goes to a
+    worker process as it is read, up to `_MAX_PENDING` pieces ahead of the writing; whenever the
+    reading and writing process would wait, it takes back the newest piece the worker has not
+    started and classifies it itself. Both processes keep a `TextMemo`, so the output is the
+    same whichever did a piece. The worker is started with `spawn`, ignores Ctrl-C (the parent
+    handles it), and is stopped by `close` (work not started is cancelled); if it dies or cannot
+    start, its pieces are classified in-process.
+    """
+
+    def __init__(self, neutralise: bool, workers: int = 0) -> None:
+        self.memo = TextMemo(neutralise)
+        self._pool: ProcessPoolExecutor | None = None
+        self._dir: str | None = None
+        self._pieces = 0
+        if workers > 0:
+            self._dir = tempfile.mkdtemp(prefix="enrich-classify-")
+            self._pool = ProcessPoolExecutor(
+                max_workers=1,
+                mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_start,
+                initargs=(neutralise,),
+            )
+
+    def close(self) -> None:
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+        folder, self._dir = self._dir, None
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+    def __enter__(self) -> CsvTexts:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def write(self, src: CsvSource, sink: CsvSink, counts: Counter) -> None:
+        """Classify and write every row of `src`."""
+        column = src.layout.indicator_column
+        pending: deque[list] = deque()  # [frame, codes, distinct cells, Future | _Found, file]
+        for frame in src.frames(_PART_ROWS if self._pool is not None else None):
+            codes, uniques = pd.factorize(frame.iloc[:, column].to_numpy(dtype=object), use_na_sentinel=False)
+            distinct = uniques.tolist()
+            pending.append([frame, codes, distinct, *self._start(distinct)])
+            self._flush(src, sink, counts, pending, len(pending) >= _MAX_PENDING)
+        while pending:
+            self._flush(src, sink, counts, pending, True)
+
+    def _flush(
+        self, src: CsvSource, sink: CsvSink, counts: Counter, pending: deque[list], full: bool
+    ) -> None:
+        """Write the pieces that are ready, in order, unless the worker needs more first; when
+        `full`, write at least one, working (`_take_back`) rather than waiting."""
+        while pending:
+            frame, codes, distinct, found, _ = pending[0]
+            if isinstance(found, Future) and not found.done():
+                if not full:
+                    return
+                if self._take_back(pending):
+                    continue  # the head may be ready by now
+            elif not full and self._pool is not None and _queued(pending) < 2:
+                return  # read and hand the worker more first: it is about to run out
+            if isinstance(found, Future):
+                try:
+                    found = _load(found.result())
+                except BrokenProcessPool:  # the worker died or could not start: do without it
+                    self.close()
+                    found = _found(self.memo, distinct)
+            pending.popleft()
+            sink.write_text(src, frame, _per_row(codes, found, counts))
+            full = False
+
+    def _start(self, distinct: list) -> tuple[Future | _Found, str]:
+        """(the worker's future `_Found` of `distinct` and its input file) or (the `_Found`, "")."""
+        if self._pool is None or self._dir is None:
+            return _found(self.memo, distinct), ""
+        self._pieces += 1
+        path = os.path.join(self._dir, str(self._pieces))
+        with open(path, "wb") as fh:
+            pickle.dump(distinct, fh, protocol=pickle.HIGHEST_PROTOCOL)
+        return self._pool.submit(_worker_found, path), path
+
+    def _take_back(self, pending: deque[list]) -> bool:
+        """Classify in-process the newest piece not yet handed to the worker (it keeps those it
+        has: one running, one queued); False if there is none."""
+        waiting = [item for item in pending if isinstance(item[3], Future) and not item[3].running()]
+        for item in reversed(waiting):
+            if item[3].cancel():
+                with contextlib.suppress(OSError):
+                    os.unlink(item[4])
+                item[3] = _found(self.memo, item[2])
+                return True
+        return False
+
+
+def _queued(pending: deque[list]) -> int:
+    """Pieces the worker has not finished."""
+    return sum(isinstance(item[3], Future) and not item[3].done() for item in pending)
+
+
+def _load(path: str) -> _Found:
+    with open(path, "rb") as fh:
+        found = pickle.load(fh)
+    os.unlink(path)
+    return found
+
+
+def _cpus() -> int:
+    """CPUs this process may run on."""
+    affinity = getattr(os, "sched_getaffinity", None)
+    return len(affinity(0)) if affinity is not None else os.cpu_count() or 1
+
+
+def _size(path: str) -> int:
+    try:
+        return os.path.getsize(path)
+    except OSError:
+        return 0
+
+
 @contextmanager
 def fewer_gc_passes(threshold: int = 100_000) -> Iterator[None]:
     """Run the cyclic garbage collector less often while millions of small objects are made.
@@ -155,6 +399,7 @@ def classify_files(
     to: str | None,
     *,
     err: TextIO | None = None,
+    workers: int | None = None,
 ) -> Counter:
     """Classify every entry of `inputs` and write them with the `mde_*` columns.
 
@@ -162,6 +407,10 @@ def classify_files(
     input). Several inputs into one file get a `source_file` column first and the union of their
     columns. `to` must be None or "csv" (classify writes CSV only). Returns the count of
     indicators per (type, status); the summary is printed on `err` (default stderr).
+    `workers`: processes that help classify CSV input (0: none; None: one when the CSV inputs
+    total `PARALLEL_BYTES` or more and there is a second CPU). The worker is spawned: as with any
+    use of multiprocessing, a script that calls this must guard its entry point
+    (`if __name__ == "__main__":`); the CLI does.
     Raises SourceError / SinkError (one line) when an input or the output cannot be used.
     """
     if to not in (None, "csv"):
@@ -172,15 +421,22 @@ def classify_files(
     memo = CellMemo()
     rows = 0
     targets = output_targets(sources, output)
-    with fewer_gc_passes():
+    if workers is None:
+        size = sum(_size(s.path) for s in sources if isinstance(s, CsvSource))
+        alone = _cpus() < 2 or multiprocessing.current_process().daemon  # daemons have no children
+        workers = 1 if size >= PARALLEL_BYTES and not alone else 0
+    with fewer_gc_passes(), CsvTexts(neutralise, workers) as texts:
         for path, group in targets:
             with CsvSink(path, group, neutralise=neutralise) as sink:
                 for src in group:
                     print(
                         describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err
                     )
-                    for chunk in src.chunks():
-                        sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts, memo))
+                    if isinstance(src, CsvSource):  # from the cell text straight to the CSV text
+                        texts.write(src, sink, counts)
+                    else:
+                        for chunk in src.chunks():
+                            sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts, memo))
                 rows += sink.rows
     print(summary_table(counts, rows, len(sources), [t for t, _ in targets]), file=err)
     return counts

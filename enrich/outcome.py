@@ -116,6 +116,36 @@ def cell_note(ind: Indicator, key: LookupKey | None) -> str:
     return "; ".join(parts)
 
 
+_FAMILIES = {"sha1": "files", "sha256": "files", "ipv4": "ips", "ipv6": "ips", "domain": "domains"}
+_PENDING = Status.PENDING
+_NO_DETAILS = ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
+
+
+def classify_columns(ind: Indicator) -> tuple[str, ...]:
+    """`mde_columns((ind,), None)`: the `mde_*` cells `classify` writes for a row of one indicator.
+
+    The same cells as the general case (lookup key, note, `mde_lookup`), without its work.
+    """
+    kind, state = ind.type, ind.status
+    if (kind is not None and kind.__class__ is not IndicatorType) or state.__class__ is not Status:
+        return _mde_columns((ind,), None)  # not enum members: the general case says what to do
+    text = "" if kind is None else kind._value_  # `.value` is a slow property
+    if state is not _PENDING:
+        return (text, ind.value, state._value_, "", "", "", ind.reason, ind.note, "", *_NO_DETAILS)
+    value, note = ind.value, ind.note
+    family = _FAMILIES.get(text)
+    if family is not None:
+        lookup = f"{family}/{value}"
+    elif text == "url" and (host := url_host(value)):
+        lookup = f"{'ips' if _is_ip(host) else 'domains'}/{host}"
+        note = (
+            f"{note}; statistics are for the host {host}" if note else f"statistics are for the host {host}"
+        )
+    else:  # MD5: no lookup
+        lookup = ""
+    return (text, value, "pending", "", "", "", "", note, lookup, *_NO_DETAILS)
+
+
 def mde_columns(
     indicators: tuple[Indicator, ...], answers: Mapping[LookupKey, Answer] | None
 ) -> tuple[str, ...]:
@@ -126,6 +156,14 @@ def mde_columns(
     seen, not_seen, pending, unsupported, invalid), the largest prevalence and the widest
     first/last-seen span; errors and notes name the value they concern.
     """
+    if answers is None and len(indicators) == 1:
+        return classify_columns(indicators[0])
+    return _mde_columns(indicators, answers)
+
+
+def _mde_columns(
+    indicators: tuple[Indicator, ...], answers: Mapping[LookupKey, Answer] | None
+) -> tuple[str, ...]:
     keys = row_keys(indicators)
     if len(indicators) == 1:
         ind, key = indicators[0], keys[0]

@@ -145,6 +145,86 @@ def _classify_clean(s: str) -> Indicator:
     return replace(ind, note=join_notes(ind.note, f"port {int(port)} dropped")) if colon else ind
 
 
+# ---------------------------------------------------------------- fast paths
+# http(s)://host[:port][/?#rest]: lower-case scheme and host, the rest printable ASCII but blanks,
+# quotes ("'`), brackets ([({) and backslash, so refanging leaves it as it is (see `_plain`).
+_PLAIN_HTTP = re.compile(r"https?://([a-z0-9_.-]+)(?::([0-9]{1,5}))?(?:[/?#][!#-&*-Z^_a-z|}~]*)?")
+
+
+def _plain(s: str) -> Indicator | None:
+    """`_classify(s)` when `s` is a plain hash, canonical dotted quad, domain or http(s) URL, else None.
+
+    Each case is one that refanging leaves as it is and that `_classify_clean` settles with the
+    same test (the earlier tests there cannot take it): hex only; digits and dots; letters,
+    digits, `_` `.` `-` with a letter TLD; a URL whose host is one of those, in the characters
+    `_PLAIN_HTTP` allows and without a defanged-scheme hint; hex, colons and dots that make an
+    IPv6 address (`ip_forms` finds no port, prefix or brackets and asks `hosts.address`).
+    """
+    n = len(s)
+    if n in _HASHES:
+        if _HEX.fullmatch(s):
+            return Indicator(_HASHES[n], s.lower(), PENDING)
+    elif n <= 15 and s[:1].isdigit():
+        ind = hosts.v4_fast(s)
+        if ind is not None:
+            return ind
+    if "://" in s:
+        return _plain_url(s) if s[:4] == "http" and n <= MAX_CELL else None
+    if ":" in s:  # an IPv6 address in hex digits, colons (two or more) and dots, alone
+        if s.count(":") < 2 or n > MAX_CELL or not hosts.V6_CHARS.fullmatch(s):
+            return None
+        ind = hosts.address(s)
+        return ind if ind is not None and ind.status is PENDING else None
+    if n > 253 or not s.isascii():
+        return None
+    low = s.lower()
+    if hosts.DOMAIN_RE.fullmatch(low) and low[low.rfind(".") + 1 :] not in hosts.FILE_EXTS:
+        return Indicator(_T.DOMAIN, low, PENDING)
+    return None
+
+
+def _plain_url(s: str) -> Indicator | None:
+    m = _PLAIN_HTTP.fullmatch(s)
+    if m is None:
+        return None
+    low = s.lower()
+    if "xxp" in low or "fxp" in low or "**p" in low or "__p" in low:
+        return None
+    host, port = m.groups()
+    if port is not None and int(port) > 65535:
+        return None
+    if len(host) <= 253 and hosts.DOMAIN_RE.fullmatch(host):
+        if host[host.rfind(".") + 1 :] in hosts.FILE_EXTS:
+            return None
+        return Indicator(_T.URL, s, PENDING)
+    h = hosts.v4_fast(host)
+    return None if h is None else Indicator(_T.URL, s, PENDING, note=h.note)
+
+
+def _fast(s: str) -> Indicator | None:
+    """`_classify(s)` for plain tokens and for tokens defanged only with `[.]` and a leading
+    `hxxp://` / `hxxps://`, else None (the caller takes the long way)."""
+    ind = _plain(s)
+    if ind is not None or ("[.]" not in s and s[:4] != "hxxp") or len(s) > MAX_CELL:
+        return ind
+    # Refanging such a token replaces exactly these, once: `_plain` takes no bracket, no blank
+    # and no quote, and the hints of another defanged scheme send it the long way.
+    t = s.replace("[.]", ".")
+    if t[:7] == "hxxp://" or t[:8] == "hxxps://":
+        t = "http" + t[4:]
+    low = t.lower()
+    if "xxp" in low or "fxp" in low or "**p" in low or "__p" in low:
+        return None
+    ind = _plain(t)
+    if ind is None:
+        return None
+    return (
+        Indicator(ind.type, ind.value, PENDING, note="defanged")
+        if not ind.note
+        else with_note(ind, "defanged")
+    )
+
+
 def _too_long(text: str) -> Indicator:
     shown = text.strip()
     return invalid(shown[:256] + "\u2026", f"cell too long ({len(text)} characters; at most {MAX_CELL})")
@@ -168,7 +248,11 @@ _classify_cached = lru_cache(maxsize=65536)(_classify)
 
 def classify(token: str) -> Indicator:
     """Classify one token: PENDING (lookupable), INVALID (type None, raw value, reason) or UNSUPPORTED."""
-    if not isinstance(token, str):
+    if token.__class__ is str:
+        ind = _fast(token)
+        if ind is not None:
+            return ind
+    elif not isinstance(token, str):
         token = "" if token is None else str(token)
     return _classify_cached(token) if len(token) <= _CACHE_LEN else _classify(token)
 
@@ -199,8 +283,17 @@ def _split(s: str, defanged: bool) -> tuple[Indicator, ...] | None:
     return tuple(with_note(i, "defanged") if defanged else i for i in out) or None
 
 
+# Hex strings joined by , ; | (one file's hashes): as a whole no indicator (no dot, colon or slash,
+# so nothing but the domain test takes it, and that fails), and nothing to refang or strip.
+_HEX_LIST = re.compile(r"[0-9a-fA-F]+(?:[,;|]+[0-9a-fA-F]+)+")
+
+
 def _extract(cell: str) -> tuple[Indicator, ...]:
-    whole = classify(cell)
+    if len(cell) <= MAX_CELL and _HEX_LIST.fullmatch(cell):  # what `_split` finds, without the rest
+        parts = tuple(map(classify, _PUNCT_SEP.split(cell)))
+        if all(p.status is not INVALID for p in parts):
+            return parts
+    whole = _classify_cached(cell) if len(cell) <= _CACHE_LEN else _classify(cell)  # `classify` less `_fast`
     if whole.status is not INVALID or len(cell) > MAX_CELL or not _ANY_SEP.search(cell.strip()):
         return (whole,)
     s, defanged = refang_flagged(cell)
@@ -212,7 +305,11 @@ _extract_cached = lru_cache(maxsize=65536)(_extract)
 
 def extract(cell: str) -> tuple[Indicator, ...]:
     """All indicators in a CSV cell (split on whitespace , ; | only when every part is an indicator)."""
-    if not isinstance(cell, str):
+    if cell.__class__ is str:
+        ind = _fast(cell)  # plain tokens: cheaper than a cache miss, and kept out of the cache
+        if ind is not None:
+            return (ind,)
+    elif not isinstance(cell, str):
         cell = "" if cell is None else str(cell)
     return _extract_cached(cell) if len(cell) <= _CACHE_LEN else _extract(cell)
 

@@ -45,7 +45,7 @@ DIGITS = re.compile(r"[0-9]+")
 V4 = re.compile(r"([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})\.([0-9]{1,3})")
 _OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
 V4_CANONICAL = re.compile(rf"({_OCTET})\.{_OCTET}\.{_OCTET}\.{_OCTET}")  # no leading zeros, 0-255
-_V6CHARS = re.compile(r"[0-9A-Fa-f:.]+")
+V6_CHARS = re.compile(r"[0-9A-Fa-f:.]+")
 _V4_SPECIAL_NETS = (  # checked in order: the first match names the address
     ("0.0.0.0/32", "unspecified address"),
     ("0.0.0.0/8", "reserved address"),
@@ -95,19 +95,28 @@ def v4_fast(s: str) -> Indicator | None:
 
 
 def _v6_note(a: ipaddress.IPv6Address) -> str:
-    checks = (
-        (a.is_unspecified, "unspecified address"),
-        (a.is_loopback, "loopback address"),
-        (a.ipv4_mapped is not None, "IPv4-mapped address"),
-        (a.is_link_local, "link-local address"),
-        (a.is_multicast, "multicast address"),
-        (a in _V6_DOC, "documentation address"),
-        (a in _V6_ULA, "private address"),
-        (a.is_site_local, "site-local address"),
-        (a.is_reserved, "reserved address"),
-        (not a.is_global, "non-routable address"),
-    )
-    return next((note for flag, note in checks if flag), "")
+    # in order; each test only when the ones before are false (some are slow)
+    if a.is_unspecified:
+        return "unspecified address"
+    if a.is_loopback:
+        return "loopback address"
+    if a.ipv4_mapped is not None:
+        return "IPv4-mapped address"
+    if a.is_link_local:
+        return "link-local address"
+    if a.is_multicast:
+        return "multicast address"
+    if a in _V6_DOC:
+        return "documentation address"
+    if a in _V6_ULA:
+        return "private address"
+    if a.is_site_local:
+        return "site-local address"
+    if a.is_reserved:
+        return "reserved address"
+    if not a.is_global:
+        return "non-routable address"
+    return ""
 
 
 def v4_from_match(s: str, m: re.Match[str]) -> Indicator:
@@ -126,7 +135,7 @@ def address(host: str) -> Indicator | None:
     if m:
         return v4_from_match(host, m)
     addr, pct, zone = host.partition("%")
-    if addr.count(":") < 2 or not _V6CHARS.fullmatch(addr):
+    if addr.count(":") < 2 or not V6_CHARS.fullmatch(addr):
         return None
     try:
         ip = ipaddress.IPv6Address(addr)
@@ -174,7 +183,7 @@ def ip_forms(s: str) -> Indicator | None:
 DOMAIN_RE = re.compile(
     r"(?:[a-z0-9_](?:[a-z0-9_-]{0,61}[a-z0-9_])?\.)+(?:[a-z]{2,63}|xn--[a-z0-9-]{0,58}[a-z0-9])"
 )
-_HOST_CHARS = re.compile(r"[a-z0-9_.-]*")
+_NOT_HOST_CHAR = re.compile(r"[^a-z0-9_.-]")
 FILE_EXTS = frozenset(  # common file extensions that are not top-level domains
     "exe dll bat vbs vbe hta lnk scr sys tmp dat txt pdf doc docx docm xls xlsx xlsm ppt pptx rtf iso "  # noqa: SIM905
     "msi jar js jse wsf elf rar gz tar cab php jsp asp aspx htm html cpl ocx dmg img vhd chm ini log cfg "
@@ -209,7 +218,8 @@ def _to_ascii(d: str) -> tuple[str, str]:
 
 
 def _domain_reason(d: str) -> str:
-    bad = next((c for c in d if not _HOST_CHARS.fullmatch(c)), None)
+    m = _NOT_HOST_CHAR.search(d)
+    bad = None if m is None else m.group()
     if "." not in d.strip("."):
         return NOT_INDICATOR
     if bad is not None:

@@ -26,7 +26,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
 from typing import TextIO
@@ -37,12 +37,13 @@ import pandas as pd
 from enrich.model import MDE_COLUMNS
 from enrich.sources.interface import Source
 
-__all__ = ["SOURCE_COLUMN", "CsvSink", "SinkError", "neutralise_cell", "output_columns"]
+__all__ = ["SOURCE_COLUMN", "CsvSink", "SinkError", "mde_text", "neutralise_cell", "output_columns"]
 
 SOURCE_COLUMN = "source_file"
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
 _FIRST = frozenset(_TRIGGERS)
 _ANY_TRIGGER = re.compile(r"\n[=+\-@\t\r\0]")
+_LATER_TRIGGER = re.compile(r",[=+\-@\t\r\0]")  # in a row of cells: a cell after the first one starts so
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?)?")
 # mde_* cells that may carry input or MDE-provided text (the rest is ours): neutralised like input cells.
 _CHECKED_MDE = tuple(
@@ -199,28 +200,13 @@ class CsvSink:
             raise ValueError(f"{n} rows but {len(cells)} mde_* rows")
         if n == 0:
             return
-        values = [_texts(frame.iloc[:, j]) for j in range(frame.shape[1])]
-        if self._multi:
-            columns: list[list[str]] = [[""] * n for _ in self._header]
-            columns[0] = [source.name] * n
-            for col, pos in zip(values, self._positions[id(source)], strict=True):
-                columns[pos] = col
-        else:
-            columns = values
-        scanned = [_scan_column(c, self.neutralise) for c in columns]
-        columns = [c for c, _, _ in scanned]
-        has_cr = any(cr for _, cr, _ in scanned)
-        breaks = has_cr or any(lf for _, _, lf in scanned)  # a cell holds a line break
+        columns, has_cr, breaks, quote = self._columns(source, frame)
         codes, entries, fresh = self._cells.entries(cells, self.neutralise)
         if columns and 2 * fresh <= n:
             # Most rows' mde_* cells were seen before (classify, repeated values): render them once.
             frags = np.empty(len(entries), dtype=object)
             frags[:] = self._cells.rendered(entries)
-            lines = (
-                self._lines(zip(*columns, strict=True))
-                if breaks
-                else map(self._flat, zip(*columns, strict=True))
-            )
+            lines = self._input_lines(columns, breaks, quote)
             self._guard(self._out.write, "".join(map(str.__add__, lines, frags[codes].tolist())))
         else:
             if all(e[1] is e[0] for e in entries):
@@ -236,6 +222,61 @@ class CsvSink:
                 self._guard(self._writer.writerows, rows)
         self.rows += n
 
+    def write_text(self, source: Source, frame: pd.DataFrame, tails: Sequence[str]) -> None:
+        """Write one chunk whose mde_* cells come as CSV text: `tails[i]` is `mde_text()` of row i's
+        cells (with this sink's `neutralise`). Same output as `write` with the cells."""
+        n = len(frame)
+        if n != len(tails):
+            raise ValueError(f"{n} rows but {len(tails)} mde_* rows")
+        if n == 0:
+            return
+        columns, _, breaks, quote = self._columns(source, frame)
+        if columns:
+            lines = self._input_lines(columns, breaks, quote)
+            self._guard(self._out.write, "".join(map(str.__add__, lines, tails)))
+        else:
+            self._guard(self._out.write, "".join(t[1:] for t in tails))
+        self.rows += n
+
+    def _columns(self, source: Source, frame: pd.DataFrame) -> tuple[list[list[str]], bool, bool, list[bool]]:
+        """(the output's input columns for `frame`, neutralised if asked; a cell holds a CR; a CR or LF).
+
+        And per column: whether a cell holds a `,` or `"` (to quote)."""
+        n = len(frame)
+        values = [_texts(frame.iloc[:, j]) for j in range(frame.shape[1])]
+        if self._multi:
+            columns: list[list[str]] = [[""] * n for _ in self._header]
+            columns[0] = [source.name] * n
+            for col, pos in zip(values, self._positions[id(source)], strict=True):
+                columns[pos] = col
+        else:
+            columns = values
+        scanned = [_scan_column(c, self.neutralise) for c in columns]
+        has_cr = any(s[1] for s in scanned)
+        breaks = has_cr or any(s[2] for s in scanned)
+        return [s[0] for s in scanned], has_cr, breaks, [s[3] for s in scanned]
+
+    def _quoted(self, column: list[str]) -> list[str]:
+        """The cells of a column without line breaks as CSV text (csv.writer's, for those holding
+        `,` or `"`: the others it writes as they are)."""
+        flat = self._flat
+        return [flat((v,)) if "," in v or '"' in v else v for v in column]
+
+    def _input_lines(self, columns: list[list[str]], breaks: bool, quote: list[bool]) -> Iterable[str]:
+        """Each row's input cells as CSV text (no line end), to be followed by `,` and the mde_* cells.
+
+        Without line breaks, cell by cell (only the columns that `quote` says hold a `,` or `"`),
+        joined by ","; with them, rows whole (a lone empty field renders as `""` there, written as
+        nothing when more fields follow).
+        """
+        if not breaks:
+            texts = [self._quoted(c) if q else c for c, q in zip(columns, quote, strict=True)]
+            return map(",".join, zip(*texts, strict=True))
+        lines = self._lines(zip(*columns, strict=True))
+        if len(columns) == 1 and "" in columns[0]:
+            return ["" if v == "" else line for v, line in zip(columns[0], lines, strict=True)]
+        return lines
+
     def _lines(self, rows) -> Iterator[str]:
         """Each row as CSV text without its line end; a field holding CR or LF is quoted.
 
@@ -243,6 +284,22 @@ class CsvSink:
         out bare with "\n" line ends: rendering with "\r\n" and cutting it off quotes both.)
         """
         return map(str.removesuffix, map(self._echo.writerow, rows), repeat("\r\n"))
+
+
+def mde_text(cells: tuple[str, ...], neutralise: bool) -> str:
+    """`,` + the CSV text of one row's mde_* cells (neutralised if asked) + `\n`, as `CsvSink` writes it."""
+    line = ",".join(cells)
+    if (
+        line.count(",") != len(cells) - 1  # a cell holds a comma
+        or '"' in line
+        or "\n" in line
+        or "\r" in line
+        or line[:1] in _FIRST
+        or _LATER_TRIGGER.search(line) is not None
+    ):  # a cell to quote, or one that may need neutralising: the long way
+        safe = _neutralise_cells([cells])[0] if neutralise else cells
+        return "," + _RENDER(safe).removesuffix("\r\n") + "\n"
+    return "," + line + "\n"
 
 
 class _CellsCache:
@@ -257,7 +314,7 @@ class _CellsCache:
         self.size = size
         # id -> [tuple, neutralised tuple, CSV text or None, holds a CR]
         self._known: dict[int, list] = {}
-        self._render = csv.writer(_Echo(), lineterminator="\r\n").writerow
+        self._render = _RENDER
 
     def entries(
         self, cells: Sequence[tuple[str, ...]], neutralise: bool
@@ -296,15 +353,19 @@ class _Echo:
     write = staticmethod(str)
 
 
-def _scan_column(values: list[str], neutralise: bool) -> tuple[list[str], bool, bool]:
-    """(the column, neutralised if asked; whether a cell holds a CR; an LF), checked at C speed."""
+_RENDER = csv.writer(_Echo(), lineterminator="\r\n").writerow
+
+
+def _scan_column(values: list[str], neutralise: bool) -> tuple[list[str], bool, bool, bool]:
+    """(the column, neutralised if asked; whether a cell holds a CR; an LF; a `,` or `"`), checked
+    at C speed."""
     if not values:
-        return values, False
+        return values, False, False, False
     text = "\n" + "\n".join(values)
     if neutralise and _ANY_TRIGGER.search(text):
         first, number = _FIRST, _PLAIN_NUMBER.fullmatch
         values = [("'" + v) if v[:1] in first and not number(v) else v for v in values]
-    return values, "\r" in text, text.count("\n") > len(values)
+    return values, "\r" in text, text.count("\n") > len(values), "," in text or '"' in text
 
 
 def _neutralise_cells(cells: Sequence[tuple[str, ...]]) -> list[tuple[str, ...]]:

@@ -446,12 +446,16 @@ class CsvSource(Source):
         found[:] = [memo.get(v) or memo.setdefault(v, extract(v)) for v in uniques.tolist()]
         return found[codes].tolist()
 
-    def frames(self) -> Iterator[pd.DataFrame]:
-        """The rows as DataFrames of text, columns named as in `columns()` (duplicates kept)."""
+    def frames(self, rows: int | None = None) -> Iterator[pd.DataFrame]:
+        """The rows as DataFrames of text, columns named as in `columns()` (duplicates kept).
+
+        `rows`: rows per frame (at most; default `chunk_rows`).
+        """
+        rows = self.chunk_rows if rows is None else rows
         done = 0
         if not self._python_reader:
             try:
-                for raw in self._c_frames():
+                for raw in self._c_frames(rows):
                     done += len(raw)
                     frame = self._finish(raw)
                     if len(frame):
@@ -459,7 +463,7 @@ class CsvSource(Source):
                 return
             except _Ragged:
                 self._python_reader = True
-        for raw in self._python_frames(skip=done):
+        for raw in self._python_frames(done, rows):
             frame = self._finish(raw)
             if len(frame):
                 yield frame
@@ -472,7 +476,7 @@ class CsvSource(Source):
             raise _fail(self.name, f"cannot read ({exc.strerror or exc})") from None
         return fh
 
-    def _c_frames(self) -> Iterator[pd.DataFrame]:
+    def _c_frames(self, rows: int) -> Iterator[pd.DataFrame]:
         lay = self.layout
         with self._open() as fh:
             try:
@@ -488,7 +492,7 @@ class CsvSource(Source):
                     skipinitialspace=True,
                     encoding=lay.encoding,
                     encoding_errors=DECODE_ERRORS,
-                    chunksize=self.chunk_rows,
+                    chunksize=rows,
                     engine="c",
                 )
                 while True:
@@ -506,7 +510,7 @@ class CsvSource(Source):
             except OSError as exc:
                 raise _fail(self.name, f"read failed ({exc.strerror or exc})") from None
 
-    def _python_frames(self, skip: int) -> Iterator[pd.DataFrame]:
+    def _python_frames(self, skip: int, rows: int) -> Iterator[pd.DataFrame]:
         lay = self.layout
         names = [f"c{k}" for k in range(lay.read_width)]
         with self._open() as fh:
@@ -517,9 +521,7 @@ class CsvSource(Source):
                 if lay.has_header:
                     next(records, None)
                 records = islice(records, skip, None)
-                while batch := [
-                    _fit(r, lay.read_width, lay.delimiter) for r in islice(records, self.chunk_rows)
-                ]:
+                while batch := [_fit(r, lay.read_width, lay.delimiter) for r in islice(records, rows)]:
                     yield pd.DataFrame(batch, columns=names, dtype=str)
             except csv.Error as exc:
                 raise _fail(self.name, f"unreadable CSV near record {reader.line_num}: {exc}") from None
