@@ -105,7 +105,9 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
         progress.close()
         if cache is not None:
             cache.close()
-    return Lookups(answers, from_cache, len(missing), client.metrics(), max(budget.waited.values(), default=0.0))
+    return Lookups(
+        answers, from_cache, len(missing), client.metrics(), max(budget.waited.values(), default=0.0)
+    )
 
 
 async def _lookup(

@@ -25,7 +25,11 @@ def test_every_command_and_option_is_in_the_readme():
         for param in command.params:
             if isinstance(param, click.Option):
                 for opt in param.opts + param.secondary_opts:
-                    if opt.startswith("--") and opt != "--help" and not re.search(re.escape(opt) + r"\b", README):
+                    if (
+                        opt.startswith("--")
+                        and opt != "--help"
+                        and not re.search(re.escape(opt) + r"\b", README)
+                    ):
                         missing.append(f"{name} {opt}")
     assert not missing, f"README lacks: {missing}"
 
