@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/classify.py
 	$(BIN)/python bench/sandbox.py
 	$(BIN)/python bench/quota.py
+	$(BIN)/python bench/stix.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
