@@ -16,6 +16,9 @@ from enrich.mde.settings import Settings, load_settings
 from enrich.mde.stats import lookup_many
 from enrich.model import Answer, LookupKey
 
+MDE_SCOPE = "https://api.securitycenter.microsoft.com/.default"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+
 TENANT = "7d1c4f7e-3b9a-4c55-9a57-2c1f0e6b9d11"
 MAIN = "0f5e8a66-5d0f-4c1b-8a43-6b2f3d4e5a01"
 LIMITED = "0f5e8a66-5d0f-4c1b-8a43-6b2f3d4e5a02"
@@ -140,3 +143,23 @@ def run_lookups(
 
     elapsed = asyncio.run(asyncio.wait_for(main(), timeout))
     return answers, client, elapsed
+
+
+def sandbox_token(sb, scope: str = MDE_SCOPE, client=None) -> str:
+    """A token from the sandbox's v2 endpoint for `client` (a ClientSpec; default: the sandbox's own)."""
+    import httpx
+
+    tenant = client.tenant_id if client else sb.tenant_id
+    resp = httpx.post(
+        f"{sb.base_url}/{tenant}/oauth2/v2.0/token",
+        data={
+            "grant_type": "client_credentials",
+            "client_id": client.client_id if client else sb.client_id,
+            "client_secret": client.secret if client else sb.client_secret,
+            "scope": scope,
+        },
+        verify=sb.ssl_context(),
+        timeout=10,
+    )
+    assert resp.status_code == 200, resp.text
+    return resp.json()["access_token"]

@@ -11,6 +11,7 @@ import httpx
 import pytest
 
 from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
+from tests.mde_helpers import MDE_SCOPE, sandbox_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -23,19 +24,8 @@ PUA_SHA256 = "413c58c8267d2c8648d8f6384bacc2ae9c929b2b96578b6860b5087cd1bd6462"
 IPV6 = "2a01:110:68:4:59e4:3916:3b3e:4f96"
 
 
-def _token(sb, client: ClientSpec, scope: str = "https://api.securitycenter.microsoft.com/.default") -> str:
-    resp = httpx.post(
-        f"{sb.base_url}/{client.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": client.client_id,
-            "client_secret": client.secret,
-            "scope": scope,
-        },
-        verify=sb.ssl_context(),
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
+def _token(sb, client: ClientSpec, scope: str = MDE_SCOPE) -> str:
+    return sandbox_token(sb, scope, client)
 
 
 @pytest.fixture(scope="module")

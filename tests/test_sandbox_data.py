@@ -20,6 +20,7 @@ from enrich.sandbox.data import (
     ticks_now,
 )
 from enrich.sandbox.schema import TABLES
+from tests.mde_helpers import sandbox_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -209,16 +210,7 @@ def test_user_data_file(tmp_path, kind):
             r["DeviceName"] for r in sb.data.tables["DeviceNetworkEvents"] if r["RemoteIP"] == "203.0.113.50"
         }
         assert names == {"pc-a.contoso.com", "pc-b.contoso.com"}
-        token = httpx.post(
-            f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sb.client_id,
-                "client_secret": sb.client_secret,
-                "scope": "https://api.securitycenter.microsoft.com/.default",
-            },
-            verify=sb.ssl_context(),
-        ).json()["access_token"]
+        token = sandbox_token(sb, "https://api.securitycenter.microsoft.com/.default")
         body = httpx.get(
             f"{sb.base_url}/api/domains/bad.example.com/stats",
             headers={"Authorization": f"Bearer {token}"},
@@ -241,16 +233,7 @@ def test_user_data_errors(tmp_path):
 
 
 def _graph(sb, query: str) -> dict:
-    token = httpx.post(
-        f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sb.client_id,
-            "client_secret": sb.client_secret,
-            "scope": "https://graph.microsoft.com/.default",
-        },
-        verify=sb.ssl_context(),
-    ).json()["access_token"]
+    token = sandbox_token(sb, "https://graph.microsoft.com/.default")
     resp = httpx.post(
         f"{sb.base_url}/v1.0/security/runHuntingQuery",
         json={"Query": query},
@@ -295,16 +278,7 @@ def test_md5_accept_policy():
     with Sandbox(SandboxConfig(seed=3, md5_policy="accept", sample_dir="")) as sb:
         sha1 = sb.data.seen_keys("files")[0][1]
         info = sb.data.find_file(sha1)
-        token = httpx.post(
-            f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
-            data={
-                "grant_type": "client_credentials",
-                "client_id": sb.client_id,
-                "client_secret": sb.client_secret,
-                "scope": "https://api.securitycenter.microsoft.com/.default",
-            },
-            verify=sb.ssl_context(),
-        ).json()["access_token"]
+        token = sandbox_token(sb, "https://api.securitycenter.microsoft.com/.default")
         body = httpx.get(
             f"{sb.base_url}/api/files/{info.md5}/stats",
             headers={"Authorization": f"Bearer {token}"},

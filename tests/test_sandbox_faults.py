@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from enrich.sandbox import Sandbox, SandboxConfig
+from tests.mde_helpers import MDE_SCOPE, sandbox_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,19 +28,8 @@ def fresh(sb):
     sb.configure(faults={}, latency=(0.0, 0.0))
 
 
-def _token(sb, scope: str = "https://api.securitycenter.microsoft.com/.default") -> str:
-    resp = httpx.post(
-        f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sb.client_id,
-            "client_secret": sb.client_secret,
-            "scope": scope,
-        },
-        verify=sb.ssl_context(),
-    )
-    assert resp.status_code == 200, resp.text
-    return resp.json()["access_token"]
+def _token(sb, scope: str = MDE_SCOPE) -> str:
+    return sandbox_token(sb, scope)
 
 
 def _get(sb, path: str = STATS, timeout: float = 5.0, token: str | None = None) -> httpx.Response:

@@ -10,6 +10,7 @@ import httpx
 import pytest
 
 from enrich.sandbox import Sandbox, SandboxConfig
+from tests.mde_helpers import sandbox_token
 
 
 @pytest.fixture(scope="module")
@@ -18,29 +19,13 @@ def sb():
         yield sandbox
 
 
-def token(sb, scope: str) -> str:
-    reply = httpx.post(
-        f"{sb.base_url}/{sb.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": sb.client_id,
-            "client_secret": sb.client_secret,
-            "scope": scope,
-        },
-        verify=sb.ssl_context(),
-        timeout=10,
-    )
-    assert reply.status_code == 200, reply.text
-    return reply.json()["access_token"]
-
-
 def hunt(sb, path: str, scope: str, query: str) -> httpx.Response:
     return httpx.post(
         f"{sb.base_url}{path}",
         json={"Query": query},
         verify=sb.ssl_context(),
         timeout=30,
-        headers={"Authorization": f"Bearer {token(sb, scope)}"},
+        headers={"Authorization": f"Bearer {sandbox_token(sb, scope)}"},
     )
 
 

@@ -9,6 +9,7 @@ import pytest
 
 from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
 from enrich.sandbox.quotas import Quotas
+from tests.mde_helpers import sandbox_token
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -18,16 +19,7 @@ APP_B = ClientSpec("bbbbbbbb-0000-4000-8000-000000000002", "sb", TENANT)
 
 
 def _client(sb, spec: ClientSpec) -> httpx.Client:
-    token = httpx.post(
-        f"{sb.base_url}/{spec.tenant_id}/oauth2/v2.0/token",
-        data={
-            "grant_type": "client_credentials",
-            "client_id": spec.client_id,
-            "client_secret": spec.secret,
-            "scope": "https://api.securitycenter.microsoft.com/.default",
-        },
-        verify=sb.ssl_context(),
-    ).json()["access_token"]
+    token = sandbox_token(sb, client=spec)
     return httpx.Client(
         base_url=sb.base_url,
         verify=sb.ssl_context(),
