@@ -255,45 +255,12 @@ def based_on(source_ref: str, target_ref: str, markings: list[str] | None) -> di
     return obj
 
 
-def sighting(
-    *,
-    of_ref: str,
-    org_ref: str,
-    status: Status,
-    key: LookupKey | None,
-    answer: Answer | None,
-    kind: IndicatorType | None,
-    value: str,
-    path: str,
-    reason: str,
-    note: str,
-    markings: list[str] | None,
-    lookback_hours: int,
-    queried_at: str,
-    api_url: str,
-) -> dict[str, Any]:
+def sighting(**fields: Any) -> dict[str, Any]:
     """A sighting of `of_ref` by the organisation: count = organisation prevalence (0 when not seen).
 
-    As a dict: the text `sighting_json` writes, parsed (that function is what the output uses).
+    As a dict: the text `sighting_json(**fields)` writes, parsed (that function is what the output uses).
     """
-    return json.loads(
-        sighting_json(
-            of_ref=of_ref,
-            org_ref=org_ref,
-            status=status,
-            key=key,
-            answer=answer,
-            kind=kind,
-            value=value,
-            path=path,
-            reason=reason,
-            note=note,
-            markings=markings,
-            lookback_hours=lookback_hours,
-            queried_at=queried_at,
-            api_url=api_url,
-        )[1]
-    )
+    return json.loads(sighting_json(**fields)[1])
 
 
 _str = json.encoder.encode_basestring  # how `to_json` and `canonical` write a string (ensure_ascii off)
