@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from enrich.model import IndicatorType, Status
-from enrich.sources import csv as csv_source
-from enrich.sources.csv import ONE_VALUE, CsvSource
+from enrich.sources import csv_layout
+from enrich.sources.csv import ONE_VALUE, CsvSource, describe
 from enrich.sources.interface import SourceError
 from enrich.sources.open import detect_format, expand_inputs, open_source, open_sources
 
@@ -70,7 +70,7 @@ def test_late_invalid_byte_in_utf8_file(tmp_path):
     """A cp1252 byte after the sniffed sample is read as its cp1252 character, not an error."""
     rows = "".join(f"198.51.{i // 250}.{i % 250 + 1},ok é\n" for i in range(30_000))
     data = ("ip,note\n" + rows).encode() + b"203.0.113.5,caf\xe9 \x81\n"
-    assert len(data) > csv_source.SAMPLE_BYTES
+    assert len(data) > csv_layout.SAMPLE_BYTES
     src, frame, inds = read(put(tmp_path, data))
     assert src.layout.encoding == "utf-8"
     assert len(frame) == 30_001
@@ -435,4 +435,4 @@ def test_commented_header_with_no_entries(tmp_path):
 
 def test_describe_says_how_a_file_was_read(tmp_path):
     src = CsvSource(put(tmp_path, "a;b\n198.51.100.1;x\n198.51.100.2;y\n"))
-    assert csv_source.describe(src).endswith("utf-8, delimiter ';', header row, indicators from column 'a'")
+    assert describe(src).endswith("utf-8, delimiter ';', header row, indicators from column 'a'")

@@ -1,0 +1,388 @@
+"""The layout of a CSV or plain-list input, worked out from its first 256 KiB.
+
+`sniff()` reads the first 256 KiB once and decides, in this order:
+- the encoding: UTF-8 (BOM or not), UTF-16 (BOM, or NUL-byte pattern without one), else cp1252.
+  Bytes that do not decode (a stray cp1252 byte deep in a UTF-8 file, bytes cp1252 leaves
+  undefined) are read as their cp1252/Latin-1 character; reading never fails on encoding.
+- the banner: leading `#` and blank lines are skipped; the last `#` line may be the header
+  (abuse.ch: `# id,dateadded,url,...`) when it has as many fields as the data rows.
+- the delimiter (`,` tab `;` `|`): the one that splits the sample into the most consistent number
+  of fields (ties: more fields, then that order). No consistent split: one value per line.
+- the indicator column: each column is scored on the sample by the share of its cells holding an
+  indicator (lookupable 1, unsupported 0.6). A column that nearly always holds the same value, or
+  URLs on one host, counts half (reference links, a hosts file's sinkhole address). Columns within
+  0.05 of the best are told apart by name (`ioc`, `indicator`, `value`... over `link`,
+  `reference`, `mde_*`), then by position. `column=` (a name or a 1-based number) overrides.
+- the header: the first row is data when its cell in that column holds an indicator that fits
+  the column (not of another type than a single-typed column's); otherwise it is the header.
+  Header-less files get `column_1..N`.
+
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from enrich.indicators import extract
+from enrich.model import IndicatorType, Status
+from enrich.outcome import url_host
+from enrich.sources.interface import SourceError
+
+__all__ = ["CHUNK_ROWS", "DECODE_ERRORS", "ONE_VALUE", "CsvLayout", "sniff"]
+
+SAMPLE_BYTES = 256 * 1024
+SAMPLE_RECORDS = 500
+CHUNK_ROWS = 100_000
+MEMO_CELLS = 1 << 17  # distinct cells remembered per source (plus one chunk's: ~80 MB at most)
+DELIMITERS = (",", "\t", ";", "|")
+ONE_VALUE = "\x1f"  # the "delimiter" of one-value-per-line files (a byte text never holds)
+DECODE_ERRORS = "enrich-cp1252"
+_GOOD_NAMES = re.compile(
+    r"^(ioc|iocs|ioc_value|indicator|indicators|indicator_value|value|observable|data|"
+    r"ip|ip_address|dst_ip|src_ip|domain|hostname|host|url|hash|md5|sha1|sha256|sha-256)$",
+    re.I,
+)
+_BAD_NAMES = re.compile(r"(link|reference|^refs?$|^source|report|^mde_)", re.I)
+_CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
+_CP1252 = [bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)]
+csv.field_size_limit(2**31 - 1)  # one cell may be long (a pasted report); the classifier caps it
+
+
+def _decode_fallback(exc: UnicodeError) -> tuple[str, int]:
+    """Decode error handler: undecodable bytes become their cp1252 (or Latin-1) character."""
+    if not isinstance(exc, UnicodeDecodeError):
+        raise exc
+    return "".join(_CP1252[b] for b in exc.object[exc.start : exc.end]), exc.end
+
+
+codecs.register_error(DECODE_ERRORS, _decode_fallback)
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What `sniff` found out about a file."""
+
+    encoding: str  # codec for the bytes after the BOM ("utf-8", "utf-16-le", "cp1252", ...)
+    data_offset: int  # byte offset of the header row (or of the first data row)
+    delimiter: str  # "," "\t" ";" "|" or ONE_VALUE
+    has_header: bool  # the record at data_offset is the header row
+    header_source: str  # "row", "comment" (a `#` banner line) or "none"
+    columns: tuple[str, ...]
+    read_width: int  # fields the C parser is given room for (>= len(columns))
+    indicator_column: int  # 0-based
+    scores: tuple[float, ...]  # per column, on the sample
+
+
+# ---------------------------------------------------------------------------- sniffing
+def _fail(name: str, problem: str) -> SourceError:
+    return SourceError(f"{name}: {problem}")
+
+
+def _read_head(path: str, name: str) -> tuple[bytes, bool]:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(SAMPLE_BYTES + 1)
+    except FileNotFoundError:
+        raise _fail(name, "no such file") from None
+    except IsADirectoryError:
+        raise _fail(name, "is a directory, not a file") from None
+    except PermissionError:
+        raise _fail(name, "permission denied (cannot read the file)") from None
+    except OSError as exc:
+        raise _fail(name, f"cannot read ({exc.strerror or exc})") from None
+    return head[:SAMPLE_BYTES], len(head) <= SAMPLE_BYTES
+
+
+def _utf16_guess(head: bytes) -> str | None:
+    even, odd = head[0::2], head[1::2]
+    n = max(len(odd), 1)
+    if odd.count(0) / n > 0.3 and even.count(0) / n < 0.05:
+        return "utf-16-le"
+    if even.count(0) / n > 0.3 and odd.count(0) / n < 0.05:
+        return "utf-16-be"
+    return None
+
+
+def _encoding(head: bytes, complete: bool, name: str) -> tuple[str, int]:
+    """(codec, BOM length) for the head of a file; SourceError for binary data."""
+    if head.startswith(codecs.BOM_UTF8):
+        return "utf-8", 3
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return ("utf-16-le" if head.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"), 2
+    if head.startswith(b"\x1f\x8b"):
+        raise _fail(name, "is gzip-compressed; decompress it first")
+    if head.startswith(b"PK\x03\x04"):
+        raise _fail(name, "is a zip archive; extract the files first")
+    if b"\x00" in head:
+        guess = _utf16_guess(head)
+        if guess is None:
+            raise _fail(name, "is binary data, not text (CSV or STIX expected)")
+        return guess, 0
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
+    except UnicodeDecodeError:
+        return "cp1252", 0
+    return "utf-8", 0
+
+
+def _lines(head: bytes, codec: str) -> Iterator[tuple[str, int]]:
+    """Physical lines of `head` as (text, byte length), line ends kept."""
+    if codec.startswith("utf-16"):
+        text = head[: len(head) // 2 * 2].decode(codec, errors=DECODE_ERRORS)
+        for line in io.StringIO(text, newline=""):
+            yield line, len(line.encode(codec, errors="surrogatepass"))
+    else:
+        for line in head.splitlines(keepends=True):
+            yield line.decode(codec, errors=DECODE_ERRORS), len(line)
+
+
+def _is_blank(rec: Sequence[str]) -> bool:
+    return not rec or (len(rec) == 1 and not rec[0].strip())
+
+
+def _is_comment(rec: Sequence[str]) -> bool:
+    return rec[0].lstrip().startswith("#") and not any(rec[1:])
+
+
+def _records(text: str, delimiter: str, limit: int, complete: bool) -> list[list[str]]:
+    reader = csv.reader(
+        io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True, strict=False
+    )
+    out: list[list[str]] = []
+    try:
+        for rec in reader:
+            if not _is_blank(rec) and not _is_comment(rec):
+                out.append(rec)
+                if len(out) > limit:
+                    break
+    except csv.Error:
+        pass
+    if len(out) > limit:
+        return out[:limit]
+    return out if complete or len(out) < 2 else out[:-1]  # the last one may be cut short
+
+
+def _delimiter(text: str, complete: bool) -> str:
+    best: tuple[float, int, int] | None = None
+    chosen = ONE_VALUE
+    for rank, delim in enumerate(DELIMITERS):
+        widths = [len(r) for r in _records(text, delim, 200, complete)]
+        if not widths:
+            continue
+        width, count = Counter(widths).most_common(1)[0]
+        if width < 2:
+            continue
+        key = (count / len(widths), width, -rank)
+        if best is None or key > best:
+            best, chosen = key, delim
+    return chosen
+
+
+def _effective_width(rec: Sequence[str], floor: int) -> int:
+    n = len(rec)
+    while n > floor and not rec[n - 1]:
+        n -= 1
+    return n
+
+
+def _fit(rec: list[str], width: int, delimiter: str) -> list[str]:
+    """A record made `width` long: padded with "", or extra fields joined to the last one."""
+    if len(rec) == width:
+        return rec
+    if len(rec) < width:
+        return rec + [""] * (width - len(rec))
+    extra = rec[width - 1 : _effective_width(rec, width)]
+    return rec[: width - 1] + [delimiter.join(extra)]
+
+
+@dataclass
+class _Score:
+    score: float
+    types: frozenset
+    valid: int = 0
+
+
+def _score_column(cells: Sequence[str]) -> _Score:
+    if not cells:
+        return _Score(0.0, frozenset())
+    total, valid, types, keys = 0.0, 0, set(), set()
+    for cell in cells:
+        inds = extract(cell)
+        ok = [i for i in inds if i.status is not Status.INVALID]
+        if not ok:
+            continue
+        valid += 1
+        total += 1.0 if any(i.status is Status.PENDING for i in ok) else 0.6
+        for ind in ok:
+            types.add(ind.type)
+            keys.add(url_host(ind.value) if ind.type is IndicatorType.URL else ind.value)
+    if valid >= 5 and len(keys) <= max(1, valid // 20):
+        total /= 2  # nearly one value (reference links to one site, a sinkhole IP): not the IOCs
+    return _Score(total / len(cells), frozenset(types), valid)
+
+
+def _choose(names: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, list[_Score]]:
+    width = len(names)
+    scores = [_score_column([r[j] for r in rows]) for j in range(width)]
+    top = max(s.score for s in scores)
+
+    def rank(j: int) -> tuple[int, float, int]:
+        name = names[j].strip()
+        hint = 1 if _GOOD_NAMES.match(name) else -1 if _BAD_NAMES.search(name) else 0
+        return (hint, scores[j].score, -j)
+
+    near = [j for j in range(width) if scores[j].score >= top - 0.05]
+    return max(near, key=rank), scores
+
+
+def _looks_like_data(cell: str, column: _Score) -> bool:
+    """A first-row cell is data when it holds an indicator that fits its column.
+
+    It fits unless the rest of the column holds (at least 5 values of) one single type and this
+    is another one (a header `file.name` over a column of hashes). A defanged value is never a
+    header.
+    """
+    inds = [i for i in extract(cell) if i.status is not Status.INVALID]
+    if not inds:
+        return False
+    if len(column.types) != 1 or column.valid < 5 or any("defanged" in i.note for i in inds):
+        return True
+    return all(i.type in column.types for i in inds)
+
+
+def _as_header(header: Sequence[str], data: list[list[str]]) -> tuple[list[str], int]:
+    """Column names from a header record (widened when nearly every data row is wider)."""
+    names = [h.strip() for h in header]
+    widths = Counter(_effective_width(r, len(names)) for r in data)
+    wide, count = widths.most_common(1)[0] if widths else (0, 0)
+    if wide > len(names) and count >= 0.9 * len(data):  # the header lacks names
+        names += [f"column_{k}" for k in range(len(names) + 1, wide + 1)]
+    return names, max([len(names)] + [len(r) for r in data])
+
+
+def _match(column: str, names: Sequence[str]) -> int | None:
+    want = column.strip()
+    for k, n in enumerate(names):
+        if n == want:
+            return k
+    for k, n in enumerate(names):
+        if n.strip().lower() == want.lower():
+            return k
+    return None
+
+
+def _layout(
+    name: str,
+    codec: str,
+    offset: int,
+    delimiter: str,
+    records: list[list[str]],
+    commented: list[str] | None,
+    column: str | None,
+) -> CsvLayout:
+    first, rest = (records[0], records[1:]) if records else ([], [])
+    widths = Counter(len(r) for r in rest or records).most_common(1)
+    if commented is not None and (len(commented) < 2 or (widths and len(commented) != widths[0][0])):
+        commented = None
+
+    # A: the first record is the header. B: it is data (names from a # comment line, or column_N).
+    names_a, read_a = _as_header(first, rest)
+    rows_a = [_fit(r, len(names_a), delimiter) for r in rest] or [_fit(first, len(names_a), delimiter)]
+    if commented:
+        names_b, read_b = _as_header(commented, records)
+    else:
+        width = max((_effective_width(r, 1) for r in records), default=1)
+        names_b, read_b = (
+            [f"column_{k}" for k in range(1, width + 1)],
+            max([width] + [len(r) for r in records]),
+        )
+    rows_b = [_fit(r, len(names_b), delimiter) for r in records]
+
+    if not records:  # nothing but a commented header (or nothing at all)
+        has_header = False
+    else:
+        index_a, scores_a = _choose(names_a, rows_a)
+        cell = first[index_a] if index_a < len(first) else ""
+        has_header = not _looks_like_data(cell, scores_a[index_a])
+    if column is not None:
+        # The user's column name settles the header question when only one reading has it.
+        in_a, in_b = _match(column, names_a) if records else None, _match(column, names_b)
+        if in_a is not None and in_b is None:
+            has_header = True
+        elif in_b is not None and in_a is None:
+            has_header = False
+    names, read_width, rows = (names_a, read_a, rows_a) if has_header else (names_b, read_b, rows_b)
+    index, scores = _choose(names, rows) if rows else (0, [_Score(0.0, frozenset())] * len(names))
+    if column is not None:
+        picked = _match(column, names)
+        if picked is None and column.strip().isdigit() and 1 <= int(column) <= len(names):
+            picked = int(column) - 1
+        if picked is None:
+            shown = ", ".join(repr(n) for n in names)
+            raise _fail(
+                name, f"has no column {column!r}; its columns are {shown} (or give a number 1-{len(names)})"
+            )
+        index = picked
+    return CsvLayout(
+        encoding=codec,
+        data_offset=offset,
+        delimiter=delimiter,
+        has_header=has_header,
+        header_source="row" if has_header else "comment" if commented else "none",
+        columns=tuple(names),
+        read_width=read_width,
+        indicator_column=index,
+        scores=tuple(round(s.score, 3) for s in scores),
+    )
+
+
+def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvLayout:
+    """Work out encoding, banner, delimiter, header and indicator column of a CSV/list file."""
+    name = path if name is None else name
+    head, complete = _read_head(path, name)
+    if not head.strip():
+        raise _fail(name, "is empty" if not head else "is empty (only blank lines)")
+    codec, offset = _encoding(head, complete, name)
+    comment: str | None = None
+    comments: list[str] = []
+    data_lines: list[str] = []
+    in_banner = True
+    for line, size in _lines(head[offset:], codec):
+        if in_banner:
+            stripped = line.strip()
+            if not stripped or stripped.startswith("#"):
+                offset += size
+                if stripped.startswith("#"):
+                    comment = stripped.lstrip("#").strip()
+                    comments.append(comment)
+                continue
+            in_banner = False
+        data_lines.append(line)
+    text = "".join(data_lines)
+    if not complete and not text:
+        raise _fail(name, f"has no data in its first {SAMPLE_BYTES // 1024} KiB (only # comment lines)")
+    if not text.strip():
+        # No data rows: fine if the last comment line is a header (an export with 0 entries).
+        for line in reversed(comments):
+            delimiter = _delimiter(line, True)
+            if delimiter != ONE_VALUE:
+                header = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
+                return _layout(name, codec, offset, delimiter, [], header, column)
+        raise _fail(name, "has no data (only # comment lines)")
+    if len(_CONTROL.findall(text, 0, 65536)) > 0.01 * min(len(text), 65536) + 2:
+        raise _fail(name, "is binary data, not text (CSV or STIX expected)")
+    delimiter = _delimiter(text, complete)
+    records = _records(text, delimiter, SAMPLE_RECORDS, complete)
+    commented = None
+    if comment:
+        commented = next(csv.reader([comment], delimiter=delimiter, skipinitialspace=True), [])
+    return _layout(name, codec, offset, delimiter, records, commented, column)
+
+
+# ---------------------------------------------------------------------------- reading
