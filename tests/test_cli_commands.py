@@ -134,3 +134,30 @@ def test_python_dash_m_enrich():
         [sys.executable, "-m", "enrich", "--help"], capture_output=True, text=True, timeout=60
     )
     assert done.returncode == 0 and "classify" in done.stdout and "sandbox" in done.stdout
+
+
+def test_missing_permission_is_fatal_and_named(tmp_path, monkeypatch):
+    from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
+
+    tenant = "0c0c0c0c-0000-4000-8000-0000000000cc"
+    app = ClientSpec(
+        "cccccccc-0000-4000-8000-000000000001",
+        "Secret~Value.0123456789",
+        tenant,
+        roles=("File.Read.All", "URL.Read.All"),
+    )
+    with Sandbox(SandboxConfig(clients=[app], time_scale=60)) as sb:
+        for name, value in sb.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MDE_TENANT_ID", tenant)
+        monkeypatch.setenv("MDE_CLIENT_ID", app.client_id)
+        monkeypatch.setenv("MDE_CLIENT_SECRET", app.secret)
+        out = tmp_path / "o.csv"
+        result = CliRunner().invoke(
+            cli, ["run", str(SAMPLES / "banner_export.csv"), "-o", str(out), "--no-cache"]
+        )
+        assert result.exit_code == 1, result.stderr
+        assert "Ip.Read.All" in result.stderr and "Traceback" not in result.stderr
+        assert not out.exists()
+        check = CliRunner().invoke(cli, ["check"])
+        assert check.exit_code == 1 and "Ip.Read.All" in check.stdout
