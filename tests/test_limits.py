@@ -222,4 +222,6 @@ def test_real_clock_smoke():
         return loop.time() - start
 
     elapsed = asyncio.run(main())
-    assert 0.4 <= elapsed < 1.0
+    assert (
+        elapsed >= 0.4
+    )  # 25 calls at 10 per 0.2 s cannot start sooner (an upper bound would time the machine)
