@@ -23,3 +23,25 @@ def feeds_dir() -> Path:
 def sample_dir() -> Path:
     """The repository's `sample_data/` folder."""
     return SAMPLE_DATA
+
+
+MDE_ENV = (
+    "MDE_TENANT_ID",
+    "MDE_CLIENT_ID",
+    "MDE_CLIENT_SECRET",
+    "MDE_CLIENT_CERTIFICATE",
+    "MDE_API_URL",
+    "MDE_LOGIN_URL",
+    "MDE_GRAPH_URL",
+    "MDE_CA_BUNDLE",
+    "MDE_RATE_LIMIT",
+    "REQUESTS_CA_BUNDLE",
+    "CURL_CA_BUNDLE",
+)
+
+
+@pytest.fixture
+def clean_mde_env(monkeypatch):
+    """No MDE_* (or CA-bundle) variable from the machine running the tests."""
+    for var in MDE_ENV:
+        monkeypatch.delenv(var, raising=False)

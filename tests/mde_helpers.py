@@ -28,15 +28,15 @@ NO_ROLES = "0f5e8a66-5d0f-4c1b-8a43-6b2f3d4e5a05"
 SECRET = "Zx9~8Q~sandbox.Secret-Value_0123456789abcdefXYZ"
 
 
-def certificate_pem() -> tuple[str, str]:
-    """(key + certificate PEM, certificate PEM) of a fresh self-signed RSA certificate."""
+def make_certificate(common_name: str = "enrich-test"):
+    """(private key, key PEM, certificate PEM) of a fresh self-signed RSA certificate."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
     from cryptography.hazmat.primitives.asymmetric import rsa
     from cryptography.x509.oid import NameOID
 
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "enrich-test")])
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
     now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder()
@@ -48,10 +48,15 @@ def certificate_pem() -> tuple[str, str]:
         .not_valid_after(now + dt.timedelta(days=30))
         .sign(key, hashes.SHA256())
     )
-    cert_pem = cert.public_bytes(serialization.Encoding.PEM).decode()
     key_pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     ).decode()
+    return key, key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+
+
+def certificate_pem() -> tuple[str, str]:
+    """(key + certificate PEM, certificate PEM) of a fresh self-signed RSA certificate."""
+    _, key_pem, cert_pem = make_certificate()
     return key_pem + cert_pem, cert_pem
 
 

@@ -16,22 +16,7 @@ REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_data"
 
 
-@pytest.fixture(autouse=True)
-def no_ambient_credentials(monkeypatch):
-    for name in (
-        "MDE_TENANT_ID",
-        "MDE_CLIENT_ID",
-        "MDE_CLIENT_SECRET",
-        "MDE_CLIENT_CERTIFICATE",
-        "MDE_API_URL",
-        "MDE_LOGIN_URL",
-        "MDE_GRAPH_URL",
-        "MDE_CA_BUNDLE",
-        "MDE_RATE_LIMIT",
-        "REQUESTS_CA_BUNDLE",
-        "CURL_CA_BUNDLE",
-    ):
-        monkeypatch.delenv(name, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_mde_env")
 
 
 def test_job_file_runs_with_dated_output(tmp_path):

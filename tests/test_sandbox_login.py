@@ -11,12 +11,11 @@ import uuid
 import httpx
 import msal
 import pytest
-from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import padding, rsa
-from cryptography.x509.oid import NameOID
 
 from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
+from tests.mde_helpers import make_certificate
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -35,23 +34,7 @@ def _claims(token: str) -> dict:
 
 
 def _make_cert() -> tuple[rsa.RSAPrivateKey, str, str]:
-    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "enrich-test-app")])
-    now = dt.datetime.now(dt.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=30))
-        .sign(key, hashes.SHA256())
-    )
-    key_pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    ).decode()
-    return key, key_pem, cert.public_bytes(serialization.Encoding.PEM).decode()
+    return make_certificate("enrich-test-app")
 
 
 KEY, KEY_PEM, CERT_PEM = _make_cert()

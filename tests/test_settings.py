@@ -12,20 +12,7 @@ from enrich.mde.settings import Settings, load_settings, parse_rate_limit, parse
 SECRET = "s3cr3t-Value~abc.DEF_123"
 
 
-@pytest.fixture(autouse=True)
-def clean_env(monkeypatch):
-    for var in (
-        "MDE_TENANT_ID",
-        "MDE_CLIENT_ID",
-        "MDE_CLIENT_SECRET",
-        "MDE_CLIENT_CERTIFICATE",
-        "MDE_API_URL",
-        "MDE_LOGIN_URL",
-        "MDE_GRAPH_URL",
-        "MDE_CA_BUNDLE",
-        "MDE_RATE_LIMIT",
-    ):
-        monkeypatch.delenv(var, raising=False)
+pytestmark = pytest.mark.usefixtures("clean_mde_env")
 
 
 def write_secrets(tmp_path, **values):
