@@ -43,7 +43,7 @@ def expand(pattern: str, when: datetime, base: Path) -> str:
     except (KeyError, IndexError, ValueError) as exc:
         raise JobError(f"bad placeholder in '{pattern}': {exc}; use {{date:%Y-%m-%d}}") from None
     path = Path(os.path.expanduser(text))
-    return text if text == "-" else str(path if path.is_absolute() else base / path)
+    return text if text == "-" else os.path.normpath(path if path.is_absolute() else base / path)
 
 
 def load_job(path: str, when: datetime | None = None) -> dict[str, Any]:
