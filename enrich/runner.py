@@ -153,8 +153,9 @@ def _run(req: RunRequest, err: TextIO) -> int:
                 _say_interrupted(stop, cache_path, err)
                 return EXIT_INTERRUPTED
             row_status: Counter[str] = Counter()
+            stix_counts: Counter[str] | None = None
             if fmt == "stix":
-                _write_stix(req, sources, targets, lookups, settings, row_status)
+                stix_counts = _write_stix(req, sources, targets, lookups, settings, row_status)
             else:
                 for sink, (_, group) in zip(sinks, targets, strict=True):
                     with sink:
@@ -167,6 +168,8 @@ def _run(req: RunRequest, err: TextIO) -> int:
         summary = build_summary(
             plan, row_status, lookups, settings, started, req.inputs, ", ".join(p for p, _ in targets)
         )
+        if stix_counts is not None:
+            summary["stix"] = dict(stix_counts)
     print_summary(summary, err)
     for path, _ in targets:
         if path != "-":
@@ -186,10 +189,11 @@ def _write_stix(
     lookups: Lookups,
     settings: Settings,
     row_status: Counter[str],
-) -> None:
+) -> Counter[str]:
     from enrich.model import Status
     from enrich.sinks.stix import write_stix
 
+    total: Counter[str] = Counter()
     for path, group in targets:
         counts = write_stix(
             group,
@@ -203,6 +207,8 @@ def _write_stix(
             api_url=settings.api_url,
         )
         row_status.update({s.value: counts[s.value] for s in Status if counts.get(s.value)})
+        total.update(counts)
+    return total
 
 
 def _check_writable(paths: Iterable[str]) -> None:

@@ -146,3 +146,27 @@ def test_missing_permission_is_fatal_and_named(tmp_path, monkeypatch):
         assert not out.exists()
         check = CliRunner().invoke(cli, ["check"])
         assert check.exit_code == 1 and "Ip.Read.All" in check.stdout
+
+
+def test_stix_run_counts_sightings_in_the_summary(tmp_path):
+    out, summary = tmp_path / "o.json", tmp_path / "s.json"
+    result = CliRunner().invoke(
+        cli,
+        [
+            "run",
+            "--sandbox",
+            str(SAMPLES / "stix21_bundle.json"),
+            "-o",
+            str(out),
+            "--summary",
+            str(summary),
+            "--negative-sightings",
+        ],
+    )
+    assert result.exit_code == 0, result.stderr
+    objects = json.loads(out.read_text())["objects"]
+    sightings = [o for o in objects if o["type"] == "sighting"]
+    stix = json.loads(summary.read_text())["stix"]
+    assert stix["sightings"] == sum(o["count"] > 0 for o in sightings) > 0
+    assert stix["negative_sightings"] == sum(o["count"] == 0 for o in sightings) > 0
+    assert "sightings" in result.stderr

@@ -45,4 +45,12 @@ def print_summary(summary: Mapping[str, Any], stream: TextIO) -> None:
             f"{calls['retries']} retries, {summary['quota_wait_seconds']:.1f}s waited on quota",
             file=stream,
         )
+    stix = summary.get("stix")
+    if stix:
+        print(
+            f"enrich: STIX: {stix.get('sightings', 0)} sightings, {stix.get('negative_sightings', 0)} negative "
+            f"sightings, {stix.get('indicators', 0)} indicators created for observables and values, "
+            f"{stix.get('objects_without_indicator', 0)} input objects carried no indicator",
+            file=stream,
+        )
     print(f"enrich: finished in {summary['duration_seconds']:.1f}s", file=stream)
