@@ -126,21 +126,7 @@ class EntityApi:
     def ip_stats(self, request: Request, ip: str) -> Response:
         if normalize_ip(ip) is None:
             return mde_error(400, "InvalidIpAddress", f"IP address {ip} is invalid.")
-        hours, bad = self._lookback(request)
-        if bad:
-            return bad
-        prevalence, first, last = self.data.stats("ips", ip, hours)
-        return json_response(
-            200,
-            {
-                "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgIPStats"),
-                "ipAddress": ip,
-                "orgPrevalence": str(prevalence),
-                "organizationPrevalence": prevalence,
-                "orgFirstSeen": _ts(first),
-                "orgLastSeen": _ts(last),
-            },
-        )
+        return self._org_stats(request, "ips", ip, "ipAddress", "InOrgIPStats")
 
     def ip_alerts(self, request: Request, ip: str) -> Response:
         if normalize_ip(ip) is None:
@@ -150,15 +136,19 @@ class EntityApi:
     def domain_stats(self, request: Request, domain: str) -> Response:
         if normalize_domain(domain) is None:
             return mde_error(400, "InvalidDomainName", f"Domain name {domain} is invalid.")
+        return self._org_stats(request, "domains", domain, "host", "InOrgDomainStats")
+
+    def _org_stats(self, request: Request, family: str, key: str, key_field: str, entity: str) -> Response:
+        """IP or domain statistics: 200 with prevalence 0 and null dates when never seen."""
         hours, bad = self._lookback(request)
         if bad:
             return bad
-        prevalence, first, last = self.data.stats("domains", domain, hours)
+        prevalence, first, last = self.data.stats(family, key, hours)
         return json_response(
             200,
             {
-                "@odata.context": self._context(request, "microsoft.windowsDefenderATP.api.InOrgDomainStats"),
-                "host": domain,
+                "@odata.context": self._context(request, f"microsoft.windowsDefenderATP.api.{entity}"),
+                key_field: key,
                 "orgPrevalence": str(prevalence),
                 "organizationPrevalence": prevalence,
                 "orgFirstSeen": _ts(first),

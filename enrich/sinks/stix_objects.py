@@ -255,14 +255,6 @@ def based_on(source_ref: str, target_ref: str, markings: list[str] | None) -> di
     return obj
 
 
-def sighting(**fields: Any) -> dict[str, Any]:
-    """A sighting of `of_ref` by the organisation: count = organisation prevalence (0 when not seen).
-
-    As a dict: the text `sighting_json(**fields)` writes, parsed (that function is what the output uses).
-    """
-    return json.loads(sighting_json(**fields)[1])
-
-
 _str = json.encoder.encode_basestring  # how `to_json` and `canonical` write a string (ensure_ascii off)
 _TOOL_REF = _str(TOOL_ID)
 _EXTENSION_KEY = _str(EXTENSION_ID)
@@ -272,28 +264,17 @@ def _num(value: Any) -> str:
     return str(value) if value.__class__ is int else to_json(value)
 
 
-def sighting_json(
-    *,
-    of_ref: str,
-    org_ref: str,
-    status: Status,
-    key: LookupKey | None,
-    answer: Answer | None,
-    kind: IndicatorType | None,
-    value: str,
-    path: str,
-    reason: str,
-    note: str,
-    markings: list[str] | None,
-    lookback_hours: int,
-    queried_at: str,
-    api_url: str,
-) -> tuple[str, str]:
-    """(id, the sighting as one line of JSON): `Sightings(...).text(...)` for one sighting."""
+def sighting(
+    *, org_ref: str, lookback_hours: int, queried_at: str, api_url: str, **entry: Any
+) -> dict[str, Any]:
+    """One sighting as a dict: the JSON text `Sightings.text(**entry)` writes for it, parsed.
+
+    `entry`: of_ref, status, key, answer, kind, value, path, reason, note, markings.
+    """
     sightings = Sightings(
         org_ref=org_ref, lookback_hours=lookback_hours, queried_at=queried_at, api_url=api_url
     )
-    return sightings.text(of_ref, status, key, answer, kind, value, path, reason, note, markings)
+    return json.loads(sightings.text(**entry)[1])
 
 
 class Sightings:
@@ -341,7 +322,7 @@ class Sightings:
         note: str,
         markings: list[str] | None,
     ) -> tuple[str, str]:
-        """(id, the sighting of `of_ref` as one line of JSON); arguments as `sighting`."""
+        """(id, the sighting of `of_ref` as one line of JSON)."""
         ref = _str(of_ref)
         if key is not None:
             family, api = self._families.get(key.family) or self._family(key.family)
