@@ -45,3 +45,24 @@ def clean_mde_env(monkeypatch):
     """No MDE_* (or CA-bundle) variable from the machine running the tests."""
     for var in MDE_ENV:
         monkeypatch.delenv(var, raising=False)
+
+
+@pytest.fixture(scope="module")
+def mde_module_sandbox():
+    """A sandbox with the test clients of `tests.mde_helpers` (one per module; reset per test)."""
+    from enrich.sandbox import Sandbox, SandboxConfig
+    from tests.mde_helpers import certificate_pem, sandbox_clients
+
+    with Sandbox(
+        SandboxConfig(time_scale=60, sample_dir="", clients=sandbox_clients(certificate_pem()[1]))
+    ) as sb:
+        yield sb
+
+
+@pytest.fixture
+def mde_sb(mde_module_sandbox, monkeypatch):
+    """`mde_module_sandbox`, reset to its defaults, with MDE_* variables cleared."""
+    from tests.mde_helpers import reset_sandbox
+
+    reset_sandbox(mde_module_sandbox, monkeypatch)
+    return mde_module_sandbox

@@ -6,40 +6,22 @@ import pytest
 
 from enrich.mde.check import run_check
 from enrich.mde.settings import load_settings
-from enrich.sandbox import Sandbox, SandboxConfig
 from tests.mde_helpers import (
     LIMITED,
     NO_ROLES,
     SECRET,
-    certificate_pem,
-    reset_sandbox,
-    sandbox_clients,
     settings_for,
 )
 
 pytestmark = pytest.mark.timeout(60)
 
 
-@pytest.fixture(scope="module")
-def module_sandbox():
-    with Sandbox(
-        SandboxConfig(time_scale=60, sample_dir="", clients=sandbox_clients(certificate_pem()[1]))
-    ) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(module_sandbox, monkeypatch):
-    reset_sandbox(module_sandbox, monkeypatch)
-    return module_sandbox
-
-
 def by_name(results):
     return {r.name: r for r in results}
 
 
-def test_all_good(sb):
-    results = run_check(settings_for(sb))
+def test_all_good(mde_sb):
+    results = run_check(settings_for(mde_sb))
     assert [r.name for r in results] == [
         "credentials",
         "token",
@@ -51,30 +33,30 @@ def test_all_good(sb):
     assert all(r.ok for r in results), results
     assert "File.Read.All" in by_name(results)["roles"].message
     # one cheap call per family
-    assert {k: sum(v.values()) for k, v in sb.stats()["by_family"].items() if k != "login"} == {
+    assert {k: sum(v.values()) for k, v in mde_sb.stats()["by_family"].items() if k != "login"} == {
         "files": 1,
         "ips": 1,
         "domains": 1,
     }
 
 
-def test_missing_credentials_stop_early(sb):
+def test_missing_credentials_stop_early(mde_sb):
     settings = load_settings(None, require_credentials=False, environ={"MDE_CLIENT_ID": "x"})
     results = run_check(settings)
     assert len(results) == 1 and not results[0].ok
     assert "MDE_TENANT_ID" in results[0].message and "MDE_CLIENT_SECRET" in results[0].message
-    assert sb.stats()["total"] == 0
+    assert mde_sb.stats()["total"] == 0
 
 
-def test_wrong_secret_in_words(sb):
-    results = by_name(run_check(settings_for(sb, secret="the-secret-id-not-its-value")))
+def test_wrong_secret_in_words(mde_sb):
+    results = by_name(run_check(settings_for(mde_sb, secret="the-secret-id-not-its-value")))
     assert not results["token"].ok
     assert "secret's ID instead of its value" in results["token"].message
     assert "roles" not in results
 
 
-def test_missing_role_named_with_consent_and_403(sb):
-    results = by_name(run_check(settings_for(sb, client_id=LIMITED, secret=SECRET + "L")))
+def test_missing_role_named_with_consent_and_403(mde_sb):
+    results = by_name(run_check(settings_for(mde_sb, client_id=LIMITED, secret=SECRET + "L")))
     assert results["token"].ok
     assert not results["roles"].ok
     assert "File.Read.All" in results["roles"].message and "admin consent" in results["roles"].message
@@ -83,8 +65,8 @@ def test_missing_role_named_with_consent_and_403(sb):
     assert results["api:ips"].ok and results["api:domains"].ok
 
 
-def test_no_roles_at_all(sb):
-    results = by_name(run_check(settings_for(sb, client_id=NO_ROLES, secret=SECRET + "N")))
+def test_no_roles_at_all(mde_sb):
+    results = by_name(run_check(settings_for(mde_sb, client_id=NO_ROLES, secret=SECRET + "N")))
     message = results["roles"].message
     assert all(role in message for role in ("File.Read.All", "Ip.Read.All", "URL.Read.All"))
     assert "has: none" in message

@@ -16,26 +16,11 @@ from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings, load_settings, with_overrides
 from enrich.mde.stats import lookup_many
 from enrich.model import LookupKey
-from enrich.sandbox import Sandbox, SandboxConfig
-from tests.mde_helpers import MAIN, SECRET, certificate_pem, reset_sandbox, sandbox_clients, settings_for
+from tests.mde_helpers import MAIN, SECRET, settings_for
 
 pytestmark = pytest.mark.timeout(90)
 
 WRONG = "Wr0ng~Secret.Value_that-must-not-leak-42"
-
-
-@pytest.fixture(scope="module")
-def module_sandbox():
-    with Sandbox(
-        SandboxConfig(time_scale=60, sample_dir="", clients=sandbox_clients(certificate_pem()[1]))
-    ) as sb:
-        yield sb
-
-
-@pytest.fixture
-def sb(module_sandbox, monkeypatch):
-    reset_sandbox(module_sandbox, monkeypatch)
-    return module_sandbox
 
 
 def assert_clean(text: str) -> None:
@@ -63,17 +48,17 @@ def test_scrub_removes_registered_secrets_and_form_fields():
     assert "***" in scrub("Authorization: Bearer eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJl")
 
 
-def test_errors_and_logs_of_a_whole_run(sb, caplog, capsys):
+def test_errors_and_logs_of_a_whole_run(mde_sb, caplog, capsys):
     caplog.set_level(logging.DEBUG)  # msal, urllib3, httpx and ours at their chattiest
     # wrong secret: the error names the problem, not the secret
     with pytest.raises(AuthError) as info:
-        TokenProvider(settings_for(sb, secret=WRONG)).get_token()
+        TokenProvider(settings_for(mde_sb, secret=WRONG)).get_token()
     assert_clean(str(info.value))
     assert_clean(repr(info.value))
     # a full run with faults, a 401 and 429s
-    sb.configure(faults={"500": 0.05, "reset": 0.05, "malformed": 0.05}, token_lifetime=2)
-    sb.force_429(count=2, retry_after=1, family="ips")
-    settings = settings_for(sb)
+    mde_sb.configure(faults={"500": 0.05, "reset": 0.05, "malformed": 0.05}, token_lifetime=2)
+    mde_sb.force_429(count=2, retry_after=1, family="ips")
+    settings = settings_for(mde_sb)
     keys = [LookupKey("ips", f"198.18.0.{i}") for i in range(40)] + [LookupKey("files", "a" * 40)]
 
     async def main():
