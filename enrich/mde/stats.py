@@ -24,7 +24,7 @@ log = logging.getLogger(__name__)
 
 FAMILIES = ("files", "ips", "domains")
 _ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[T ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
 )
 # Detail entry recording that /api/files/{hash} was asked (so a cached answer without it is not reused).
 FILE_INFO_MARK = "file_info"
@@ -47,32 +47,43 @@ _FILE_INFO_FIELDS = (
 )
 
 
+def parse_mde_time(text: str) -> datetime | None:
+    """An MDE timestamp (any fraction length, `Z`, an offset, or no zone = UTC) as an aware UTC
+    datetime truncated to the millisecond; None when it is not a timestamp."""
+    match = _ISO.match(text.strip())
+    if not match:
+        return None
+    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
+    millis = int(((match.group(7) or "") + "000")[:3])
+    try:
+        moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
+    except ValueError:
+        return None
+    zone = match.group(8)
+    if zone and zone not in ("Z", "z"):
+        digits = zone[1:].replace(":", "")
+        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
+        moment = moment - offset if zone[0] == "+" else moment + offset
+    return moment
+
+
+def format_time(moment: datetime) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 def iso_utc(value: Any) -> str:
     """MDE's timestamp as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, truncated to the millisecond); "" when absent.
 
-    Any fraction length and `Z`/offset/no zone (read as UTC) are accepted; text that is not a
-    timestamp is returned unchanged rather than lost.
+    Text that is not a timestamp is returned unchanged rather than lost.
     """
     if value is None:
         return ""
     text = str(value).strip()
     if not text:
         return ""
-    match = _ISO.match(text)
-    if not match:
-        return text
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    millis = int(((match.group(7) or "").lstrip(".") + "000")[:3])
-    try:
-        moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
-    except ValueError:
-        return text
-    zone = match.group(8)
-    if zone and zone not in ("Z", "z"):
-        sign = 1 if zone[0] == "+" else -1
-        digits = zone[1:].replace(":", "")
-        moment -= sign * timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    moment = parse_mde_time(text)
+    return text if moment is None else format_time(moment)
 
 
 def _int(value: Any) -> int | None:

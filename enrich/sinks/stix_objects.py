@@ -24,9 +24,10 @@ import hashlib
 import json
 import re
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
+from enrich.mde.stats import parse_mde_time
 from enrich.model import Answer, IndicatorType, LookupKey, Status
 
 NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
@@ -47,9 +48,6 @@ _PATTERNS = {
     IndicatorType.SHA1: "file:hashes.'SHA-1'",
     IndicatorType.SHA256: "file:hashes.'SHA-256'",
 }
-_ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
-)
 # `<type>--<UUID of the RFC 4122 variant>` (the variant digit is 8, 9, a or b)
 _ID = re.compile(
     r"^([a-z0-9][a-z0-9-]*[a-z0-9])--[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[89abAB][0-9a-fA-F]{3}"
@@ -128,23 +126,9 @@ def stix_time(moment: datetime) -> str:
 
 @functools.lru_cache(maxsize=4096)
 def mde_time(text: str) -> str | None:
-    """An MDE/Answer timestamp (0 to 7+ fraction digits, Z, an offset or no zone = UTC) as
-    `stix_time` (fraction truncated to milliseconds); None when empty or not a timestamp."""
-    match = _ISO.match(text.strip()) if text else None
-    if not match:
-        return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    millis = int((match.group(7) or "0")[:3].ljust(3, "0"))
-    try:
-        moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
-    except ValueError:
-        return None
-    zone = match.group(8)
-    if zone and zone not in ("Z", "z"):
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        moment = moment - offset if zone[0] == "+" else moment + offset
-    return stix_time(moment)
+    """An MDE/Answer timestamp as `stix_time` (truncated to milliseconds); None when empty or not one."""
+    moment = parse_mde_time(text) if text else None
+    return None if moment is None else stix_time(moment)
 
 
 # -------------------------------------------------------------------------------- fixed objects
