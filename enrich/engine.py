@@ -78,11 +78,12 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
     budget = Budget(settings.rate_limits)
     if not missing:
         return Lookups(answers, from_cache, 0, {}, 0.0)
+    remaining = Counter(k.family for k in missing)  # kept up to date: the ETA is read on every answer
     progress = Progress(
         total=len(keys),
         rows=plan.rows,
         cache_hits=from_cache,
-        quota_eta=lambda: budget.eta(Counter(k.family for k in missing if k not in answers)),
+        quota_eta=lambda: budget.eta(remaining),
         quota_wait=lambda: max(budget.waited.values(), default=0.0),
         stream=opts.stream,
         interval=opts.progress_interval,
@@ -92,6 +93,7 @@ def resolve(plan: Plan, settings: Settings, opts: RunOptions) -> Lookups:
 
     def on_answer(key: LookupKey, answer: Answer) -> None:
         answers[key] = answer
+        remaining[key.family] -= 1
         if cache is not None and answer.status is not Status.ERROR:
             cache.put(settings.tenant_id, settings.lookback_hours, key, answer)
         progress.advance()

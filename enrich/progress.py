@@ -41,6 +41,7 @@ class Progress:
         self.interval = interval
         self.started = time.monotonic()
         self._last_line = self.started
+        self._eta_at, self._eta = -1.0, 0.0  # the quota ETA is worked out at most twice a second
         is_tty = terminal if terminal is not None else self.stream.isatty()
         self.bar = (
             tqdm(total=total, unit="lookup", file=self.stream, dynamic_ncols=True, smoothing=0.1)
@@ -52,10 +53,12 @@ class Progress:
 
     def eta(self) -> float:
         """Seconds until the remaining lookups are done, by quota and by pace."""
-        remaining = self.total - self.done
-        elapsed = time.monotonic() - self.started
-        pace = elapsed / self.done * remaining if self.done else 0.0
-        return max(self.quota_eta(), pace)
+        now = time.monotonic()
+        if now - self._eta_at >= 0.5:
+            remaining = self.total - self.done
+            pace = (now - self.started) / self.done * remaining if self.done else 0.0
+            self._eta_at, self._eta = now, max(self.quota_eta(), pace)
+        return self._eta
 
     def _postfix(self) -> None:
         assert self.bar is not None
