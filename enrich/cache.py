@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from enrich.errors import CacheError
 from enrich.model import Answer, LookupKey, Status
 
 SCHEMA_VERSION = 1
@@ -45,14 +46,6 @@ CREATE TABLE IF NOT EXISTS answers (
 CREATE INDEX IF NOT EXISTS answers_fetched_at ON answers (fetched_at);
 """
 _CACHED = (Status.SEEN, Status.NOT_SEEN, Status.INVALID)
-
-
-class CacheError(Exception):
-    """The cache file cannot be used; the message names the file and what to do."""
-
-    def __init__(self, path: str | os.PathLike[str], problem: str) -> None:
-        super().__init__(f"cache {os.fspath(path)}: {problem}")
-        self.path = os.fspath(path)
 
 
 def default_cache_path() -> Path:

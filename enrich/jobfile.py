@@ -9,6 +9,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from enrich.errors import JobError
+
 # Job-file key -> (type, `enrich run` option it stands for).
 KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "inputs": (list, "INPUT..."),
@@ -30,10 +32,6 @@ KEYS: dict[str, tuple[type | tuple[type, ...], str]] = {
     "negative_sightings": (bool, "--negative-sightings"),
     "stix_output": (str, "--stix-output"),
 }
-
-
-class JobError(Exception):
-    """A job file that cannot be used; the message names the file and the problem."""
 
 
 def expand(pattern: str, when: datetime, base: Path) -> str:

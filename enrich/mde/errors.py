@@ -11,6 +11,8 @@ import re
 import threading
 from urllib.parse import quote, quote_plus
 
+from enrich.errors import EnrichError
+
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
 
@@ -40,8 +42,14 @@ def scrub(text: str) -> str:
     return text
 
 
-class MdeError(Exception):
-    """Base of every error raised by `enrich.mde` (message already scrubbed of secrets)."""
+class MdeError(EnrichError):
+    """Base of every error raised by `enrich.mde` (message already scrubbed of secrets).
+
+    It stops the work for one tenant (credentials, permission, the service); `RetriesExhausted`
+    only stops a row.
+    """
+
+    scope = "tenant"
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))
@@ -79,6 +87,8 @@ class PermissionDenied(MdeError):
 
 class RetriesExhausted(MdeError):
     """A call kept failing (5xx, timeouts, resets, 429s) beyond the retry budget (row -> `error`)."""
+
+    scope = "row"
 
 
 # --- AADSTS codes -> plain words -------------------------------------------------------------

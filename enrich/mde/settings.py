@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import os
-import re
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from urllib.parse import urlsplit
 
+from enrich import units
 from enrich.mde.errors import ConfigError, register_secret
+from enrich.units import DEFAULT_RATE_LIMIT
 
 log = logging.getLogger(__name__)
 
 ENTITY_FAMILIES: tuple[str, ...] = ("files", "ips", "domains")
-DEFAULT_RATE_LIMIT = "100/min,1500/hour"
 # Legacy advanced hunting (`/api/advancedqueries/run`): 45/min and 1,500/hour per tenant.
 DEFAULT_HUNTING_RATE_LIMIT = "45/min,1500/hour"
 DEFAULT_API_URL = "https://api.security.microsoft.com"
@@ -127,51 +127,12 @@ def _check_https(name: str, url: str) -> str:
     return url
 
 
-_UNITS = {
-    "s": 1.0,
-    "sec": 1.0,
-    "secs": 1.0,
-    "second": 1.0,
-    "seconds": 1.0,
-    "m": 60.0,
-    "min": 60.0,
-    "mins": 60.0,
-    "minute": 60.0,
-    "minutes": 60.0,
-    "h": 3600.0,
-    "hr": 3600.0,
-    "hour": 3600.0,
-    "hours": 3600.0,
-}
-_LIMIT_RE = re.compile(r"^\s*(\d+)\s*/\s*(\d+(?:\.\d*)?|\.\d+)?\s*([a-z]+)\s*$")
-
-
 def parse_rate_limit(spec: str) -> list[tuple[int, float]]:
-    """Parse `"100/min,1500/hour"` into `[(100, 60.0), (1500, 3600.0)]`.
-
-    Each part is `COUNT/[NUMBER]UNIT` with UNIT one of s, sec, m, min, h, hour (and plurals);
-    e.g. `100/1s`, `1500/60s`, `100/0.1s`, `10/2.5m`.
-    """
-    limits: list[tuple[int, float]] = []
-    for part in (spec or "").split(","):
-        if not part.strip():
-            continue
-        match = _LIMIT_RE.match(part.lower())
-        if not match or match.group(3) not in _UNITS:
-            raise ConfigError(
-                f"cannot read the rate limit {part.strip()!r}: write COUNT/UNIT such as 100/min, "
-                "1500/hour, 10/s or 100/1.5s, separated by commas"
-            )
-        count = int(match.group(1))
-        window = float(match.group(2) or 1) * _UNITS[match.group(3)]
-        if count < 1 or window <= 0:
-            raise ConfigError(
-                f"the rate limit {part.strip()!r} must allow at least 1 call in a window above 0"
-            )
-        limits.append((count, window))
-    if not limits:
-        raise ConfigError(f"the rate limit {spec!r} is empty; write e.g. {DEFAULT_RATE_LIMIT}")
-    return sorted(limits, key=lambda item: item[1])
+    """`units.parse_rate_limit`, raising ConfigError."""
+    try:
+        return units.parse_rate_limit(spec)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def parse_rate_limits(spec: str) -> RateLimits:

@@ -34,6 +34,7 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from enrich.errors import OutputError
 from enrich.model import MDE_COLUMNS
 from enrich.sources.interface import Source
 
@@ -64,7 +65,7 @@ _CHECKED_MDE = tuple(
 _checked = itemgetter(*_CHECKED_MDE)
 
 
-class SinkError(Exception):
+class SinkError(OutputError):
     """The output cannot be written. The message is one line naming the output and the problem."""
 
 

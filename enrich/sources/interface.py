@@ -8,10 +8,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
+from enrich.errors import InputError
 from enrich.model import Indicator
 
 
-class SourceError(Exception):
+class SourceError(InputError):
     """An input cannot be read at all. The message is one line naming the file and the problem."""
 
 

@@ -15,7 +15,7 @@ from enrich.sources import stix
 from enrich.sources.interface import SourceError
 from enrich.sources.stix import COLUMNS, container_info, iter_objects, open_stix
 
-SAMPLES = Path(__file__).resolve().parents[1] / "sample_data"
+SAMPLES = Path(__file__).resolve().parents[2] / "sample_data"
 P, U, BAD = Status.PENDING, Status.UNSUPPORTED, Status.INVALID
 MD5 = "0cc175b9c0f1b6a831c399e269772661"
 

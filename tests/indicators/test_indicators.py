@@ -12,7 +12,7 @@ from enrich.model import Indicator, IndicatorType, Status
 
 T = IndicatorType
 P, INV, UNS = Status.PENDING, Status.INVALID, Status.UNSUPPORTED
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "feeds" / "csv"
+FEEDS = Path(__file__).resolve().parents[3] / "shared" / "feeds" / "csv"
 SHA256 = "E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855"
 SHA1 = "DA39A3EE5E6B4B0D3255BFEF95601890AFD80709"
 MD5 = "D41D8CD98F00B204E9800998ECF8427E"

@@ -115,7 +115,7 @@ def test_sink_round_trips_any_text(rows, neutralise, chunk):
     from enrich.model import MDE_COLUMNS
     from enrich.sinks.csv import CsvSink, neutralise_cell
 
-    from .test_csv_sink import FakeSource
+    from tests.sinks.test_csv_sink import FakeSource
 
     pool = [(f"t{k}", f"={k}\r", "invalid") + ("",) * (len(MDE_COLUMNS) - 3) for k in range(4)]
     pool[1] = ("url", 'v,"q"\n', "pending") + ("x\r",) * (len(MDE_COLUMNS) - 3)

@@ -15,7 +15,7 @@ from enrich.sinks import stix_objects as so
 from enrich.sinks.stix import write_stix
 from enrich.sources.open import open_source
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "feeds" / "stix"
+FEEDS = Path(__file__).resolve().parents[3] / "shared" / "feeds" / "stix"
 FILES = sorted(p for p in FEEDS.glob("*") if p.suffix in (".json", ".jsonl")) if FEEDS.is_dir() else []
 
 

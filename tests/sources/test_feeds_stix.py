@@ -29,7 +29,7 @@ from enrich.model import Status
 from enrich.sources.patterns import extract
 from enrich.sources.stix import open_stix
 
-FEEDS = Path(__file__).resolve().parents[2] / "shared" / "feeds" / "stix"
+FEEDS = Path(__file__).resolve().parents[3] / "shared" / "feeds" / "stix"
 pytestmark = pytest.mark.skipif(not FEEDS.is_dir(), reason="shared feeds folder not present")
 
 PENDING, UNSUPPORTED, INVALID = "pending", "unsupported", "invalid"

@@ -12,7 +12,7 @@ from enrich.sources.patterns import PatternError, extract, parse_pattern, unesca
 
 P, U, BAD = Status.PENDING, Status.UNSUPPORTED, Status.INVALID
 SPEC_EXAMPLES = (
-    Path(__file__).resolve().parents[2] / "shared" / "feeds" / "stix" / "stix21_pattern_spec_examples.txt"
+    Path(__file__).resolve().parents[3] / "shared" / "feeds" / "stix" / "stix21_pattern_spec_examples.txt"
 )
 
 SHA256 = "aec070645fe53ee3b3763059376134f058cc337247c978add178b6ccdfb0019f"
