@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from enrich.sandbox.catalog import derived
 from enrich.sandbox.data import FileInfo, parse_ticks
-
-if TYPE_CHECKING:
-    from enrich.sandbox.generate import Generator
+from enrich.sandbox.generator import Generator
 
 
 def plant_fixtures(g: Generator) -> None:

@@ -33,7 +33,7 @@ from enrich.sandbox.data import (
     normalize_ip,
     parse_ticks,
 )
-from enrich.sandbox.generate import Generator
+from enrich.sandbox.generator import Generator
 
 _AGE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhd])\s*$", re.I)
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
