@@ -101,7 +101,7 @@ def breakdown(src: Path, folder: Path) -> dict[str, float]:
     from enrich.classify_job import fewer_gc_passes
     from enrich.indicators import extract
     from enrich.outcome import mde_columns
-    from enrich.sinks.csv import CsvSink, mde_text
+    from enrich.sinks.csv import CsvWriter, mde_text
     from enrich.sources.csv import CsvSource
 
     source = CsvSource(str(src))
@@ -120,7 +120,7 @@ def breakdown(src: Path, folder: Path) -> dict[str, float]:
         texts = [mde_text(c, True) for c in cells]
         text = time.perf_counter() - start
         start = time.perf_counter()
-        with CsvSink(str(folder / "write.csv"), [source]) as sink:
+        with CsvWriter(str(folder / "write.csv"), [source]) as sink:
             done = 0
             for f in frames:
                 sink.write_text(source, f, texts[done : done + len(f)])
@@ -131,7 +131,7 @@ def breakdown(src: Path, folder: Path) -> dict[str, float]:
         "extract()": classify,
         "mde_columns()": mde,
         "mde_text()": text,
-        "write (CsvSink.write_text)": write,
+        "write (CsvWriter.write_text)": write,
     }
 
 

@@ -32,11 +32,11 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from enrich.answering.stats import lookup_many  # noqa: E402
 from enrich.mde.auth import TokenProvider  # noqa: E402
 from enrich.mde.client import MdeClient  # noqa: E402
 from enrich.mde.limits import Budget, min_duration  # noqa: E402
 from enrich.mde.settings import load_settings  # noqa: E402
-from enrich.mde.stats import lookup_many  # noqa: E402
 from enrich.model import LookupKey, Status  # noqa: E402
 from enrich.sandbox import Sandbox, SandboxConfig  # noqa: E402
 
@@ -109,7 +109,8 @@ def run_keys(sb, scale: float, keys: list[LookupKey], budget_factor: int = 1) ->
 def run_engine(sb, scale: float, rows: int) -> dict | None:
     """Part 4 (the lead's engine): rows with repeats and URLs sharing hosts -> calls == distinct lookups."""
     try:
-        from enrich.engine import RunOptions, resolve
+        from enrich.answering.stats import StatsStrategy
+        from enrich.answers import ResolveOptions, resolve
         from enrich.plan import make_plan
         from enrich.sources.csv import CsvSource
     except ImportError as exc:  # pragma: no cover - engine not there yet
@@ -139,10 +140,13 @@ def run_engine(sb, scale: float, rows: int) -> dict | None:
                 writer.writerow([value, f"row {i}"])
         minute, hour = 60 / scale, 3600 / scale
         settings = load_settings(None, environ=sb.env(), rate_limit=f"100/{minute}s,1500/{hour}s")
-        plan = make_plan([CsvSource(path)])
+        strategy = StatsStrategy()
+        plan = make_plan([CsvSource(path)], strategy)
         fresh(sb, scale)
         start = time.perf_counter()
-        result = resolve(plan, settings, RunOptions(cache_path=None, stream=io.StringIO(), terminal=False))
+        result = resolve(
+            plan, strategy, settings, ResolveOptions(cache_path=None, stream=io.StringIO(), terminal=False)
+        )
         elapsed = time.perf_counter() - start
     calls = api_calls(sb)
     per_family = collections.Counter(k.family for k in plan.keys)
@@ -185,7 +189,7 @@ def section(args, results: dict, engine: dict | None) -> str:
     lines.append("")
     if engine:
         lines += [
-            "End to end through the engine's plan (`enrich.plan.make_plan` + `enrich.engine.resolve`, no cache): "
+            "End to end through the engine's plan (`enrich.plan.make_plan` + `enrich.answers.resolve`, no cache): "
             "a CSV whose rows repeat indicators, mix defanged and plain forms and hold URLs on shared hosts.",
             "",
             "| rows | distinct lookups | API calls | 429s | calls per distinct lookup | wall s | minimum s |",

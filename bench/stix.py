@@ -105,10 +105,11 @@ def fill_cache(src: Path, cache_path: Path) -> int:
     sys.path.insert(0, str(ROOT))
     from enrich.cache import Cache
     from enrich.mde.settings import MAX_LOOKBACK_HOURS
+    from enrich.outcome import STATS
     from enrich.plan import make_plan
     from enrich.sources.open import open_sources
 
-    keys = make_plan(open_sources([str(src)])).keys
+    keys = make_plan(open_sources([str(src)]), STATS).keys
     now = time.time()
     rows = [
         (TENANT, k.family, k.key, MAX_LOOKBACK_HOURS, *(SEEN if i % 5 else NOT_SEEN), now)
@@ -167,6 +168,7 @@ def child_parts(src: str, dst: str, negative: bool) -> dict:
     from datetime import UTC, datetime
 
     from enrich.model import Answer, Status
+    from enrich.outcome import STATS
     from enrich.plan import make_plan
     from enrich.sinks.stix import write_stix
     from enrich.sources.open import open_sources
@@ -174,7 +176,7 @@ def child_parts(src: str, dst: str, negative: bool) -> dict:
     start = time.perf_counter()
     sources = open_sources([src])
     opened = time.perf_counter()
-    plan = make_plan(sources)
+    plan = make_plan(sources, STATS)
     planned = time.perf_counter()
     seen = Answer(Status.SEEN, 3, SEEN[2], SEEN[3])
     answers = {k: seen if i % 5 else Answer(Status.NOT_SEEN, 0) for i, k in enumerate(plan.keys)}

@@ -25,7 +25,7 @@ from typing import Any
 from enrich.errors import CacheError
 from enrich.model import Answer, LookupKey, Status
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: `method`, the strategy that answered
 _CHUNK = 400  # keys per IN (...) query, well under SQLite's variable limit
 
 _SCHEMA = """
@@ -41,6 +41,7 @@ CREATE TABLE IF NOT EXISTS answers (
     error          TEXT    NOT NULL DEFAULT '',
     detail         TEXT    NOT NULL DEFAULT '[]',
     fetched_at     REAL    NOT NULL,
+    method         TEXT    NOT NULL DEFAULT 'stats',
     PRIMARY KEY (tenant, family, key, lookback_hours)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS answers_fetched_at ON answers (fetched_at);
@@ -109,6 +110,8 @@ class Cache:
                     f"was written by a newer version of enrich (schema {version}); upgrade enrich or use another cache file"
                 )
             db.executescript(_SCHEMA)
+            if 0 < version < 2:  # schema 1 had no `method`: every answer then came from the stats APIs
+                db.execute("ALTER TABLE answers ADD COLUMN method TEXT NOT NULL DEFAULT 'stats'")
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM answers WHERE 0").fetchone()
@@ -180,11 +183,11 @@ class Cache:
                     chunk = names[start : start + _CHUNK]
                     marks = ",".join("?" * len(chunk))
                     rows = self.db.execute(
-                        "SELECT key, status, prevalence, first_seen, last_seen, error, detail FROM answers "
+                        "SELECT key, status, prevalence, first_seen, last_seen, error, detail, method FROM answers "
                         f"WHERE tenant = ? AND family = ? AND lookback_hours = ? AND fetched_at >= ? AND key IN ({marks})",
                         (tenant, family, int(lookback_hours), oldest, *chunk),
                     )
-                    for key, status, prevalence, first, last, error, detail in rows:
+                    for key, status, prevalence, first, last, error, detail, method in rows:
                         found[LookupKey(family, key)] = Answer(
                             Status(status),
                             prevalence=prevalence,
@@ -192,19 +195,23 @@ class Cache:
                             last_seen=last,
                             error=error,
                             detail=_detail_from_json(detail),
+                            method=method,
                         )
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
         return found
 
-    def put(self, tenant: str, lookback_hours: int, key: LookupKey, answer: Answer) -> bool:
-        """Store one answer, committed before returning; False (not stored) for ERROR answers."""
+    def put(
+        self, tenant: str, lookback_hours: int, key: LookupKey, answer: Answer, method: str = "stats"
+    ) -> bool:
+        """Store one answer (obtained by the strategy `method`), committed before returning; False
+        (not stored) for ERROR answers."""
         if answer.status not in _CACHED:
             return False
         try:
             self.db.execute(
                 "INSERT OR REPLACE INTO answers (tenant, family, key, lookback_hours, status, prevalence, "
-                "first_seen, last_seen, error, detail, fetched_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "first_seen, last_seen, error, detail, fetched_at, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     tenant,
                     key.family,
@@ -217,6 +224,7 @@ class Cache:
                     answer.error,
                     json.dumps([list(pair) for pair in answer.detail], ensure_ascii=False),
                     self._clock(),
+                    answer.method or method,
                 ),
             )
         except sqlite3.DatabaseError as exc:

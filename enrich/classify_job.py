@@ -26,9 +26,9 @@ import pandas as pd
 from enrich.indicators import extract
 from enrich.model import Indicator, IndicatorType, Status
 from enrich.outcome import classify_columns, mde_columns
-from enrich.sinks.csv import CsvSink, mde_text
+from enrich.sinks.csv import CsvWriter, mde_text
+from enrich.sinks.targets import output_targets
 from enrich.sources.csv import CsvSource, describe
-from enrich.sources.interface import Source
 from enrich.sources.open import open_sources
 
 __all__ = [
@@ -39,7 +39,6 @@ __all__ = [
     "classify_cells",
     "classify_files",
     "fewer_gc_passes",
-    "output_targets",
     "summary_table",
 ]
 
@@ -221,7 +220,7 @@ def _worker_found(path: str) -> str:
 
 
 class CsvTexts:
-    """Classifies CSV chunks to what `CsvSink.write_text` takes, and writes them in order.
+    """Classifies CSV chunks to what `CsvWriter.write_text` takes, and writes them in order.
 
     With `workers` (0 or 1: the machine's other core), every piece of `_PART_ROWS` rows goes to a
     worker process as it is read, up to `_MAX_PENDING` pieces ahead of the writing; whenever the
@@ -260,7 +259,7 @@ class CsvTexts:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def write(self, src: CsvSource, sink: CsvSink, counts: Counter) -> None:
+    def write(self, src: CsvSource, sink: CsvWriter, counts: Counter) -> None:
         """Classify and write every row of `src`."""
         column = src.layout.indicator_column
         pending: deque[list] = deque()  # [frame, codes, distinct cells, Future | _Found, file]
@@ -273,7 +272,7 @@ class CsvTexts:
             self._flush(src, sink, counts, pending, True)
 
     def _flush(
-        self, src: CsvSource, sink: CsvSink, counts: Counter, pending: deque[list], full: bool
+        self, src: CsvSource, sink: CsvWriter, counts: Counter, pending: deque[list], full: bool
     ) -> None:
         """Write the pieces that are ready, in order, unless the worker needs more first; when
         `full`, write at least one, working (`_take_back`) rather than waiting."""
@@ -359,23 +358,6 @@ def fewer_gc_passes(threshold: int = 100_000) -> Iterator[None]:
         gc.set_threshold(*old)
 
 
-def output_targets(
-    sources: list[Source], output: str | None, suffix: str = OUTPUT_SUFFIX
-) -> list[tuple[str, list[Source]]]:
-    """(output path, its sources): one file for all, or one `<name><suffix>` per input into an existing folder."""
-    out = "-" if output is None else output
-    if out == "-" or not os.path.isdir(out):
-        return [(out, sources)]
-    targets, used = [], set()
-    for src in sources:
-        base = "stdin" if src.name == "-" else os.path.basename(src.name.rstrip("/"))
-        stem = os.path.splitext(base)[0]
-        name = stem if stem not in used else base
-        used.add(name)
-        targets.append((os.path.join(out, name + suffix), [src]))
-    return targets
-
-
 def summary_table(counts: Counter, rows: int, inputs: int, outputs: Sequence[str]) -> str:
     """The end-of-run summary: rows, and indicators per type (rows) and status (columns)."""
     shown = ", ".join("stdout" if o == "-" else o for o in outputs)
@@ -420,14 +402,14 @@ def classify_files(
     counts: Counter = Counter()
     memo = CellMemo()
     rows = 0
-    targets = output_targets(sources, output)
+    targets = output_targets(sources, output, OUTPUT_SUFFIX)
     if workers is None:
         size = sum(_size(s.path) for s in sources if isinstance(s, CsvSource))
         alone = _cpus() < 2 or multiprocessing.current_process().daemon  # daemons have no children
         workers = 1 if size >= PARALLEL_BYTES and not alone else 0
     with fewer_gc_passes(), CsvTexts(neutralise, workers) as texts:
         for path, group in targets:
-            with CsvSink(path, group, neutralise=neutralise) as sink:
+            with CsvWriter(path, group, neutralise=neutralise) as sink:
                 for src in group:
                     print(
                         describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err

@@ -5,6 +5,17 @@ from __future__ import annotations
 import click
 
 from enrich import __version__
+from enrich.answering import mode_names
+from enrich.errors import EXIT_INTERRUPTED, EnrichError, exit_code
+from enrich.request import DEFAULT_LOOKBACK, DEFAULT_MAX_AGE, lookback_hours, max_age_seconds
+from enrich.sinks.registry import format_names
+from enrich.units import parse_duration
+
+
+def _fail(command: str, exc: EnrichError) -> None:
+    """Print an expected failure in one line and exit with its code (the one place codes are mapped)."""
+    click.echo(f"enrich {command}: {exc}", err=True)
+    raise SystemExit(exit_code(exc)) from None
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -81,18 +92,15 @@ def classify_command(inputs: tuple[str, ...], output: str, column: str | None, n
     130 interrupted (nothing written at OUT).
     """
     from enrich.classify_job import classify_files
-    from enrich.sinks.csv import SinkError
-    from enrich.sources.interface import SourceError
 
     try:
         classify_files(list(inputs), output, column, not no_neutralise, None)
-    except (SourceError, SinkError) as exc:
+    except EnrichError as exc:
         _quiet_broken_pipe()
-        click.echo(f"enrich classify: {exc}", err=True)
-        raise SystemExit(1) from None
+        _fail("classify", exc)
     except KeyboardInterrupt:
         click.echo("enrich classify: interrupted; no output written", err=True)
-        raise SystemExit(130) from None
+        raise SystemExit(EXIT_INTERRUPTED) from None
 
 
 def _quiet_broken_pipe() -> None:
@@ -137,17 +145,19 @@ def _quiet_broken_pipe() -> None:
 )
 @click.option(
     "--rate-limit",
-    metavar="N/min,N/hour",
+    metavar="SPEC",
     default="100/min,1500/hour",
     show_default=True,
-    help="Quota of each entity API family (files, ips, domains, alerts, machines) per tenant and app.",
+    help="Quota of each entity API family (files, ips, domains, alerts, machines) per tenant and app, "
+    "written as for `enrich run --rate-limit` (e.g. 100/1s,1500/60s). A window of up to a minute sets "
+    "the per-minute quota (10/s = 600/min), a longer one the per-hour quota; an unset one keeps its default.",
 )
 @click.option(
     "--hunting-rate-limit",
-    metavar="N/min,N/hour",
+    metavar="SPEC",
     default="45/min,1500/hour",
     show_default=True,
-    help="Quota of advanced hunting (legacy and Graph, counted separately).",
+    help="Quota of advanced hunting (legacy and Graph, counted separately), written as --rate-limit.",
 )
 @click.option(
     "--token-lifetime",
@@ -224,7 +234,7 @@ def sandbox_command(
     GET /_sandbox/stats shows requests per endpoint and status.
     """
     from enrich.sandbox import SandboxConfig
-    from enrich.sandbox.serve import parse_faults, parse_latency, parse_rate, serve
+    from enrich.sandbox.serve import parse_faults, parse_latency, parse_quota, serve
     from enrich.sandbox.userdata import DataFileError
 
     try:
@@ -232,8 +242,8 @@ def sandbox_command(
             port=port,
             seed=seed,
             time_scale=time_scale,
-            entity_limits=parse_rate(rate_limit, (100, 1500)),
-            hunting_limits=parse_rate(hunting_rate_limit, (45, 1500)),
+            entity_limits=parse_quota(rate_limit, (100, 1500)),
+            hunting_limits=parse_quota(hunting_rate_limit, (45, 1500)),
             token_lifetime=token_lifetime,
             latency=parse_latency(latency),
             faults=parse_faults(faults),
@@ -259,29 +269,18 @@ def sandbox_command(
 # --- run / check / cache / job (owner: engine) -----------------------------------------------
 
 
-def _duration(default_unit: str):
-    """A click callback turning `30d`/`12h`/`90m`/`45s` into seconds."""
+def _converted(convert):
+    """A click callback applying `convert` (ValueError -> a usage error naming the option)."""
 
-    def convert(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    def callback(ctx: click.Context, param: click.Parameter, value: str | None):
         if value is None:
             return None
-        from enrich.units import parse_duration
-
         try:
-            return parse_duration(value, default_unit)
+            return convert(value)
         except ValueError as exc:
             raise click.BadParameter(str(exc)) from None
 
-    return convert
-
-
-def _lookback_hours(seconds: float | None) -> int | None:
-    if seconds is None:
-        return None
-    hours = round(seconds / 3600)
-    if not 1 <= hours <= 720:
-        raise click.BadParameter("must be between 1h and 30d (MDE keeps 30 days)", param_hint="--lookback")
-    return hours
+    return callback
 
 
 @cli.command("run")
@@ -297,7 +296,7 @@ def _lookback_hours(seconds: float | None) -> int | None:
 )
 @click.option(
     "--to",
-    type=click.Choice(["csv", "stix"]),
+    type=click.Choice(format_names()),
     default=None,
     help="Output format. Default: stix when OUT ends in .json or .jsonl, else csv.",
 )
@@ -308,7 +307,7 @@ def _lookback_hours(seconds: float | None) -> int | None:
 )
 @click.option(
     "--mode",
-    type=click.Choice(["stats"]),
+    type=click.Choice(mode_names()),
     default="stats",
     show_default=True,
     help="How MDE is asked: stats = the entity statistics APIs (files, ips, domains).",
@@ -316,9 +315,9 @@ def _lookback_hours(seconds: float | None) -> int | None:
 @click.option(
     "--lookback",
     metavar="DURATION",
-    default="30d",
+    default=DEFAULT_LOOKBACK,
     show_default=True,
-    callback=_duration("d"),
+    callback=_converted(lookback_hours),
     help="How far back MDE counts sightings: 1h to 30d (a bare number is days).",
 )
 @click.option(
@@ -345,9 +344,9 @@ def _lookback_hours(seconds: float | None) -> int | None:
 @click.option(
     "--max-age",
     metavar="DURATION",
-    default="7d",
+    default=DEFAULT_MAX_AGE,
     show_default=True,
-    callback=_duration("h"),
+    callback=_converted(max_age_seconds),
     help="Cached answers older than this are asked again (a bare number is hours).",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache (no resume).")
@@ -413,7 +412,7 @@ def run_command(
     to: str | None,
     column: str | None,
     mode: str,
-    lookback: float,
+    lookback: int,
     rate_limit: str | None,
     file_info: bool,
     cache: str | None,
@@ -453,7 +452,7 @@ def run_command(
         to=to,
         column=column,
         mode=mode,
-        lookback_hours=_lookback_hours(lookback),
+        lookback_hours=lookback,
         rate_limit=rate_limit,
         file_info=file_info,
         cache=cache,
@@ -481,33 +480,18 @@ def job_command(file: str, sandbox: bool) -> None:
 
     Keys: inputs (list of files, folders or globs), output and summary (may hold
     {date:%Y-%m-%d}), to, column, mode, lookback, rate_limit, file_info, cache, no_cache,
-    max_age, secrets, concurrency, neutralise, org_name, negative_sightings, stix_output.
+    max_age, secrets, concurrency, timeout, neutralise, org_name, negative_sightings,
+    stix_output, progress_interval: the `run` options of the same names.
     Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`.
     """
-    from enrich.jobfile import JobError, load_job
-    from enrich.runner import RunRequest, run
-    from enrich.units import parse_duration
+    from enrich.jobfile import load_job
+    from enrich.runner import run
 
     try:
-        job = load_job(file)
-        lookback = job.pop("lookback", None)
-        max_age = job.pop("max_age", "7d")
-        request = RunRequest(
-            sandbox=sandbox,
-            lookback_hours=_lookback_hours(parse_duration(str(lookback), "d"))
-            if lookback is not None
-            else None,
-            max_age_seconds=parse_duration(max_age, "h"),
-            neutralise=job.pop("neutralise", True),
-            column=None if job.get("column") is None else str(job.pop("column")),
-            **job,
-        )
-    except (JobError, ValueError, click.BadParameter) as exc:
-        click.echo(
-            f"enrich job: {file}: {exc}" if not isinstance(exc, JobError) else f"enrich job: {exc}", err=True
-        )
-        raise SystemExit(1) from None
-    raise SystemExit(run(request))
+        job = load_job(file, sandbox=sandbox)
+    except EnrichError as exc:
+        _fail("job", exc)
+    raise SystemExit(run(job.request))
 
 
 @cli.command("check")
@@ -566,7 +550,7 @@ def cache_stats(path: str | None) -> None:
     "--older-than",
     metavar="DURATION",
     default=None,
-    callback=_duration("d"),
+    callback=_converted(lambda text: parse_duration(text, "d")),
     help="Only delete answers older than this (e.g. 30d); default: everything.",
 )
 def cache_clear(path: str | None, older_than: float | None) -> None:

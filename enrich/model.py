@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 
 
@@ -98,3 +98,6 @@ class Answer:
     last_seen: str = ""
     error: str = ""  # MDE's message for INVALID, the failure for ERROR
     detail: tuple[tuple[str, str], ...] = ()  # extra named fields (file info, global prevalence)
+    # The strategy that answered (`stats`, ...) as the cache recorded it, "" when fresh: provenance,
+    # not content (answers compare equal whichever way they were obtained).
+    method: str = field(default="", compare=False)

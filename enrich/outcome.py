@@ -1,14 +1,22 @@
-"""Turn a row's classified indicators and MDE's answers into the row's `mde_*` cells."""
+"""The join: a row's classified indicators, the strategy's lookups and MDE's answers -> the row's outcome.
+
+Computed once per row here, read by every sink: the row's `mde_*` cells (`cells`), and for each
+of its indicators an `Entry` (lookup, status, answer) with its error and note on demand.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from typing import NamedTuple
 
+from enrich.answering.interface import Strategy
+from enrich.answering.stats import FAMILY_OF_TYPE, StatsStrategy
+from enrich.indicators.hosts import is_ip_host, url_host
 from enrich.model import MDE_DETAIL_COLUMNS, Answer, Indicator, IndicatorType, LookupKey, Status
+from enrich.sources.interface import Chunk, Source
 
-_FILE_TYPES = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
-# Preference among a cell's hashes of one file: which one the stats API is asked about.
-_HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256)
+# What `classify` shows (`mde_lookup`, notes): the lookups `enrich run --mode stats` would make.
+STATS = StatsStrategy()
 # When a row holds several indicators, its status is the first of these that any of them has.
 _ROW_STATUS_ORDER = (
     Status.ERROR,
@@ -18,62 +26,24 @@ _ROW_STATUS_ORDER = (
     Status.UNSUPPORTED,
     Status.INVALID,
 )
+_PENDING = Status.PENDING
+_NO_DETAILS = ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
+NO_ANSWER = "no answer was obtained for this lookup (the run was interrupted or the lookup failed)"
+
+Answers = Mapping[LookupKey, Answer]
 
 
-def lookup_key(ind: Indicator) -> LookupKey | None:
-    """The stats-API question an indicator asks, or None when the stats APIs cannot answer it."""
-    if ind.status is not Status.PENDING or ind.type is None:
-        return None
-    match ind.type:
-        case IndicatorType.SHA1 | IndicatorType.SHA256:
-            return LookupKey("files", ind.value)
-        case IndicatorType.IPV4 | IndicatorType.IPV6:
-            return LookupKey("ips", ind.value)
-        case IndicatorType.DOMAIN:
-            return LookupKey("domains", ind.value)
-        case IndicatorType.URL:
-            host = url_host(ind.value)
-            return LookupKey("ips" if _is_ip(host) else "domains", host) if host else None
-    return None
+class Entry(NamedTuple):
+    """One indicator's outcome: the lookup it needed, its status and the answer it got."""
+
+    indicator: Indicator
+    key: LookupKey | None
+    status: Status
+    answer: Answer | None
 
 
-def url_host(url: str) -> str:
-    """The host of a normalised URL (already lower-cased and punycoded), without brackets or port."""
-    rest = url.split("://", 1)[-1]
-    for sep in "/?#\\":
-        rest = rest.split(sep, 1)[0]
-    rest = rest.rsplit("@", 1)[-1]
-    if rest.startswith("["):
-        return rest[1:].split("]", 1)[0]
-    return rest.split(":", 1)[0].rstrip(".")
-
-
-def _is_ip(host: str) -> bool:
-    return ":" in host or (host.replace(".", "").isdigit() and host.count(".") == 3)
-
-
-def is_same_file_group(indicators: tuple[Indicator, ...]) -> bool:
-    """True when a cell holds hashes of distinct types only (e.g. "sha256,sha1,md5" of one file)."""
-    types = [i.type for i in indicators]
-    return len(types) > 1 and all(t in _FILE_TYPES for t in types) and len(set(types)) == len(types)
-
-
-def row_keys(indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
-    """The lookup each of a row's indicators needs (None: no lookup).
-
-    A cell holding one file's hashes of several types asks MDE once, about the preferred hash;
-    the others (including an MD5 the stats APIs cannot take) share that answer.
-    """
-    if is_same_file_group(indicators):
-        for kind in _HASH_PREFERENCE:
-            for ind in indicators:
-                if ind.type is kind and ind.status is Status.PENDING:
-                    shared = LookupKey("files", ind.value)
-                    return [shared] * len(indicators)
-    return [lookup_key(i) for i in indicators]
-
-
-def cell_status(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKey, Answer] | None) -> Status:
+def cell_status(ind: Indicator, key: LookupKey | None, answers: Answers | None) -> Status:
+    """An indicator's status: its classification's, else its answer's (`pending` without answers)."""
     if ind.status is not Status.PENDING:
         return ind.status
     if answers is None:
@@ -84,60 +54,97 @@ def cell_status(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKe
     return answer.status if answer is not None else Status.ERROR
 
 
-def cell_error(ind: Indicator, key: LookupKey | None, answers: Mapping[LookupKey, Answer] | None) -> str:
+def cell_error(ind: Indicator, key: LookupKey | None, answers: Answers | None, strategy: Strategy) -> str:
+    """Why an indicator is invalid, unsupported or in error ("" otherwise)."""
     if ind.status is not Status.PENDING:
         return ind.reason
     if answers is None:
         return ""
     if key is None:
-        return unsupported_reason(ind)
+        return strategy.unsupported_reason(ind)
     answer = answers.get(key)
     if answer is None:
-        return "no answer was obtained for this lookup (the run was interrupted or the lookup failed)"
+        return NO_ANSWER
     return answer.error
 
 
-def unsupported_reason(ind: Indicator) -> str:
-    """Why the stats APIs cannot look an otherwise valid indicator up."""
-    if ind.type is IndicatorType.MD5:
-        return (
-            "MD5 hashes cannot be looked up with the entity statistics APIs (--mode stats); "
-            "give the file's SHA-1 or SHA-256, or use advanced hunting (--mode hunting) when it is available"
-        )
-    return f"{ind.type} indicators cannot be looked up in this mode"
-
-
-def cell_note(ind: Indicator, key: LookupKey | None) -> str:
+def cell_note(ind: Indicator, key: LookupKey | None, strategy: Strategy) -> str:
+    """The indicator's remarks, then the one its lookup adds."""
     parts = [ind.note] if ind.note else []
-    if ind.type is IndicatorType.URL and key is not None:
-        parts.append(f"statistics are for the host {key.key}")
-    elif key is not None and key.family == "files" and key.key != ind.value:
-        parts.append(f"same file as {key.key}")
+    if key is not None and (extra := strategy.lookup_note(ind, key)):
+        parts.append(extra)
     return "; ".join(parts)
 
 
-_FAMILIES = {"sha1": "files", "sha256": "files", "ipv4": "ips", "ipv6": "ips", "domain": "domains"}
-_PENDING = Status.PENDING
-_NO_DETAILS = ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
+class Outcomes:
+    """Rows' outcomes for one run: the strategy that planned the lookups and the answers obtained.
+
+    `answers` None is `classify`: lookupable indicators stay `pending`.
+    """
+
+    def __init__(self, strategy: Strategy = STATS, answers: Answers | None = None) -> None:
+        self.strategy = strategy
+        self.answers = answers
+
+    def cells(self, indicators: tuple[Indicator, ...]) -> tuple[str, ...]:
+        """The row's `mde_*` cells (see `mde_columns`)."""
+        return mde_columns(indicators, self.answers, self.strategy)
+
+    def rows(self, source: Source) -> Iterator[tuple[Chunk, list[tuple[str, ...]]]]:
+        """Each chunk of `source` with its rows' `mde_*` cells."""
+        cells = self.cells
+        for chunk in source.chunks():
+            yield chunk, [cells(inds) for inds in chunk.indicators]
+
+    def entry(self, ind: Indicator) -> Entry:
+        """The outcome of a row holding one indicator."""
+        key = self.strategy.lookup_key(ind)
+        answers = self.answers
+        if ind.status is not _PENDING:
+            return Entry(ind, key, ind.status, None)
+        if answers is None:
+            return Entry(ind, key, _PENDING, None)
+        if key is None:
+            return Entry(ind, key, Status.UNSUPPORTED, None)
+        answer = answers.get(key)
+        return Entry(ind, key, Status.ERROR if answer is None else answer.status, answer)
+
+    def entries(self, indicators: tuple[Indicator, ...]) -> list[Entry]:
+        """The outcome of each indicator of a row (lookups as the strategy groups them)."""
+        answers = self.answers
+        out = []
+        for ind, key in zip(indicators, self.strategy.row_keys(indicators), strict=True):
+            answer = answers.get(key) if answers is not None and key is not None else None
+            out.append(Entry(ind, key, cell_status(ind, key, answers), answer))
+        return out
+
+    def error(self, entry: Entry) -> str:
+        """Why the entry is invalid, unsupported or in error."""
+        return cell_error(entry.indicator, entry.key, self.answers, self.strategy)
+
+    def note(self, entry: Entry) -> str:
+        """The entry's remarks."""
+        return cell_note(entry.indicator, entry.key, self.strategy)
 
 
 def classify_columns(ind: Indicator) -> tuple[str, ...]:
     """`mde_columns((ind,), None)`: the `mde_*` cells `classify` writes for a row of one indicator.
 
-    The same cells as the general case (lookup key, note, `mde_lookup`), without its work.
+    The same cells as the general case with the stats strategy (lookup key, note, `mde_lookup`),
+    without its work.
     """
     kind, state = ind.type, ind.status
     if (kind is not None and kind.__class__ is not IndicatorType) or state.__class__ is not Status:
-        return _mde_columns((ind,), None)  # not enum members: the general case says what to do
+        return _mde_columns((ind,), None, STATS)  # not enum members: the general case says what to do
     text = "" if kind is None else kind._value_  # `.value` is a slow property
     if state is not _PENDING:
         return (text, ind.value, state._value_, "", "", "", ind.reason, ind.note, "", *_NO_DETAILS)
     value, note = ind.value, ind.note
-    family = _FAMILIES.get(text)
+    family = FAMILY_OF_TYPE.get(text)
     if family is not None:
         lookup = f"{family}/{value}"
     elif text == "url" and (host := url_host(value)):
-        lookup = f"{'ips' if _is_ip(host) else 'domains'}/{host}"
+        lookup = f"{'ips' if is_ip_host(host) else 'domains'}/{host}"
         note = (
             f"{note}; statistics are for the host {host}" if note else f"statistics are for the host {host}"
         )
@@ -147,7 +154,7 @@ def classify_columns(ind: Indicator) -> tuple[str, ...]:
 
 
 def mde_columns(
-    indicators: tuple[Indicator, ...], answers: Mapping[LookupKey, Answer] | None
+    indicators: tuple[Indicator, ...], answers: Answers | None, strategy: Strategy = STATS
 ) -> tuple[str, ...]:
     """The `mde_*` cells of one row, in `MDE_COLUMNS` order.
 
@@ -156,15 +163,15 @@ def mde_columns(
     seen, not_seen, pending, unsupported, invalid), the largest prevalence and the widest
     first/last-seen span; errors and notes name the value they concern.
     """
-    if answers is None and len(indicators) == 1:
+    if answers is None and len(indicators) == 1 and strategy is STATS:
         return classify_columns(indicators[0])
-    return _mde_columns(indicators, answers)
+    return _mde_columns(indicators, answers, strategy)
 
 
 def _mde_columns(
-    indicators: tuple[Indicator, ...], answers: Mapping[LookupKey, Answer] | None
+    indicators: tuple[Indicator, ...], answers: Answers | None, strategy: Strategy
 ) -> tuple[str, ...]:
-    keys = row_keys(indicators)
+    keys = strategy.row_keys(indicators)
     if len(indicators) == 1:
         ind, key = indicators[0], keys[0]
         status = cell_status(ind, key, answers)
@@ -176,8 +183,8 @@ def _mde_columns(
             _prevalence(answer),
             answer.first_seen if answer else "",
             answer.last_seen if answer else "",
-            cell_error(ind, key, answers),
-            cell_note(ind, key),
+            cell_error(ind, key, answers, strategy),
+            cell_note(ind, key, strategy),
             *detail_cells(keys, answers),
         )
     statuses = [cell_status(i, k, answers) for i, k in zip(indicators, keys, strict=True)]
@@ -188,9 +195,9 @@ def _mde_columns(
     lasts = [a.last_seen for a in got if a.last_seen]
     errors, notes = [], []
     for ind, key in zip(indicators, keys, strict=True):
-        if err := cell_error(ind, key, answers):
+        if err := cell_error(ind, key, answers, strategy):
             errors.append(f"{ind.value or '(empty)'}: {err}")
-        if note := cell_note(ind, key):
+        if note := cell_note(ind, key, strategy):
             notes.append(f"{ind.value}: {note}")
     return (
         ";".join(i.type.value if i.type else "" for i in indicators),
@@ -205,7 +212,7 @@ def _mde_columns(
     )
 
 
-def detail_cells(keys: list[LookupKey | None], answers: Mapping[LookupKey, Answer] | None) -> tuple[str, ...]:
+def detail_cells(keys: list[LookupKey | None], answers: Answers | None) -> tuple[str, ...]:
     """The `MDE_DETAIL_COLUMNS` cells: the lookups asked, then the rest of MDE's answers.
 
     With several lookups in a row, each cell lists the distinct values, ";"-joined.

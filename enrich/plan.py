@@ -6,8 +6,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from enrich.answering.interface import Strategy
 from enrich.model import LookupKey
-from enrich.outcome import row_keys
 from enrich.sources.interface import Source
 
 
@@ -26,9 +26,10 @@ class Plan:
         return Counter(k.family for k in (self.keys if keys is None else keys))
 
 
-def make_plan(sources: Iterable[Source]) -> Plan:
-    """Read every source once and collect the distinct lookups its rows need."""
+def make_plan(sources: Iterable[Source], strategy: Strategy) -> Plan:
+    """Read every source once and collect the distinct lookups `strategy` needs for its rows."""
     plan = Plan()
+    row_keys = strategy.row_keys
     keys = plan.keys
     for source in sources:
         for chunk in source.chunks():

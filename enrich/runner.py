@@ -1,4 +1,7 @@
-"""The work behind `enrich run` and `enrich job`: settings, inputs, lookups, output, summary, exit code."""
+"""The work behind `enrich run` and `enrich job`, one stage after the other:
+
+sources -> plan -> answers (cache, then the strategy) -> outcomes -> sinks -> summary.
+"""
 
 from __future__ import annotations
 
@@ -8,77 +11,129 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from collections.abc import Iterator
 from typing import TextIO
 
-from enrich.cache import CacheError, default_cache_path
-from enrich.classify_job import output_targets
-from enrich.engine import Interrupted, Lookups, RunOptions, build_summary, enriched_rows, resolve
-from enrich.mde.errors import MdeError
+from enrich.answering import make_strategy
+from enrich.answering.interface import AnswerOptions, Strategy
+from enrich.answers import Interrupted, Lookups, ResolveOptions, resolve
+from enrich.cache import default_cache_path
+from enrich.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROW_ERRORS, EnrichError, OutputError, exit_code
 from enrich.mde.settings import Settings, load_settings
-from enrich.plan import make_plan
-from enrich.sinks.csv import CsvSink, SinkError
-from enrich.sinks.summary import format_counts, print_summary, write_json_atomic
-from enrich.sources.interface import Source, SourceError
+from enrich.outcome import Outcomes
+from enrich.plan import Plan, make_plan
+from enrich.request import RunRequest
+from enrich.sinks.interface import SinkOptions
+from enrich.sinks.registry import output_format, sink_class
+from enrich.sinks.summary import (
+    LookupCounts,
+    RunSummary,
+    count_answers,
+    format_counts,
+    print_summary,
+    write_summary,
+)
+from enrich.sinks.targets import Target, check_writable, output_targets
 from enrich.sources.open import open_sources
 
-EXIT_OK, EXIT_FATAL, EXIT_USAGE, EXIT_ROW_ERRORS, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 # `run --sandbox` serves a time-scaled sandbox (one quota minute lasts one second) and matches it.
 SANDBOX_TIME_SCALE = 60.0
 SANDBOX_RATE_LIMIT = "100/1s,1500/60s"
 
-
-@dataclass
-class RunRequest:
-    """Everything `enrich run` was asked to do (CLI flags or a job file)."""
-
-    inputs: list[str]
-    output: str | None = None
-    to: str | None = None
-    column: str | None = None
-    mode: str = "stats"
-    lookback_hours: int | None = None
-    rate_limit: str | None = None
-    file_info: bool = False
-    cache: str | None = None
-    no_cache: bool = False
-    max_age_seconds: float | None = None
-    summary: str | None = None
-    secrets: str | None = None
-    concurrency: int | None = None
-    timeout: float | None = None
-    neutralise: bool = True
-    org_name: str = "Our organisation"
-    negative_sightings: bool = False
-    stix_output: str = "merged"
-    sandbox: bool = False
-    progress_interval: float = 30.0
+__all__ = ["RunRequest", "run"]
 
 
-class Fatal(Exception):
-    """Stops the run with exit code 1; the message is one line a user can act on."""
+def run(req: RunRequest, err: TextIO | None = None) -> int:
+    """Run the job; returns the exit code (0, 1, 3, or 130 when interrupted)."""
+    err = sys.stderr if err is None else err
+    try:
+        return _run(req, err)
+    except EnrichError as exc:
+        print(f"enrich: {exc}", file=err)
+        return exit_code(exc)
+    except KeyboardInterrupt:
+        print(
+            "enrich: interrupted; nothing was written to the output. Answers obtained so far are in the "
+            "cache: run the same command again to resume.",
+            file=err,
+        )
+        return EXIT_INTERRUPTED
 
 
-def output_format(req: RunRequest) -> str:
-    """`csv` or `stix`: `--to`, else the output's extension, else csv."""
-    if req.to:
-        return req.to
-    if req.output and req.output.lower().endswith((".json", ".jsonl")):
-        return "stix"
-    return "csv"
+def _run(req: RunRequest, err: TextIO) -> int:
+    started = time.monotonic()
+    sink_kind = sink_class(output_format(req.to, req.output))
+    with _connection(req, err) as (settings, cache_path):
+        strategy = make_strategy(req.mode, _answer_options(req, settings))
+        sources = open_sources(req.inputs, req.column)
+        targets = output_targets(sources, req.output, sink_kind.suffix)
+        check_writable(t.path for t in targets)
+        plan = make_plan(sources, strategy)
+        print(
+            f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
+            f"({format_counts(plan.per_family())})",
+            file=err,
+        )
+        opts = ResolveOptions(
+            cache_path=cache_path,
+            max_age_seconds=req.max_age_seconds,
+            progress_interval=req.progress_interval,
+            stream=err,
+        )
+        try:
+            lookups = resolve(plan, strategy, settings, opts)
+        except Interrupted as stop:
+            _say_interrupted(stop, cache_path, err)
+            return EXIT_INTERRUPTED
+        sink_options = SinkOptions(
+            neutralise=req.neutralise,
+            org_name=req.org_name,
+            negative_sightings=req.negative_sightings,
+            separate=req.stix_output == "separate",
+            lookback_hours=strategy.options.lookback_hours,
+            api_url=settings.api_url,
+        )
+        rows, extra = _write(targets, sink_kind, sink_options, Outcomes(strategy, lookups.answers))
+        summary = _summary(req, plan, rows, extra, lookups, settings, strategy, started, targets)
+    print_summary(summary.to_dict(), err)
+    for target in targets:
+        if target.path != "-":
+            print(f"enrich: wrote {target.path}", file=err)
+    if req.summary:
+        try:
+            write_summary(req.summary, summary)
+        except OSError as exc:
+            raise OutputError(f"{req.summary}: cannot write the summary ({exc.strerror or exc})") from None
+    return EXIT_ROW_ERRORS if rows.get("error") else EXIT_OK
+
+
+def _write(
+    targets: list[Target], kind: type, options: SinkOptions, outcomes: Outcomes
+) -> tuple[Counter[str], Counter[str]]:
+    """Every target written by its sink: (rows by status, what the format tallies besides)."""
+    rows: Counter[str] = Counter()
+    extra: Counter[str] = Counter()
+    for target in targets:
+        with kind(target.path, target.sources, options) as sink:
+            for source in target.sources:
+                sink.write(source, outcomes)
+        rows.update(sink.rows_by_status())
+        extra.update(sink.counts)
+    return rows, extra
+
+
+def _answer_options(req: RunRequest, settings: Settings) -> AnswerOptions:
+    return AnswerOptions(
+        lookback_hours=req.lookback_hours,
+        file_info=req.file_info,
+        concurrency=settings.concurrency,
+    )
 
 
 @contextlib.contextmanager
 def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | None]]:
     """Settings for the run (and the cache path), from the environment or an in-process sandbox."""
-    common = {
-        "lookback_hours": req.lookback_hours,
-        "concurrency": req.concurrency,
-        "timeout": req.timeout,
-        "file_info": req.file_info or None,
-    }
+    common = {"concurrency": req.concurrency, "timeout": req.timeout}
     cache = None if req.no_cache else (req.cache or str(default_cache_path()))
     if not req.sandbox:
         yield load_settings(req.secrets, rate_limit=req.rate_limit, **common), cache
@@ -98,131 +153,40 @@ def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | 
         yield settings, (None if req.no_cache else req.cache or os.path.join(tmp, "cache.sqlite3"))
 
 
-def run(req: RunRequest, err: TextIO | None = None) -> int:
-    """Run the job; returns the exit code (0, 1, 3, or 130 when interrupted)."""
-    err = sys.stderr if err is None else err
-    try:
-        return _run(req, err)
-    except (Fatal, SourceError, SinkError, MdeError, CacheError) as exc:
-        print(f"enrich: {exc}", file=err)
-        return EXIT_FATAL
-    except KeyboardInterrupt:
-        print(
-            "enrich: interrupted; nothing was written to the output. Answers obtained so far are in the "
-            "cache: run the same command again to resume.",
-            file=err,
-        )
-        return EXIT_INTERRUPTED
-
-
-def _run(req: RunRequest, err: TextIO) -> int:
-    started = time.monotonic()
-    fmt = output_format(req)
-    if req.mode != "stats":
-        raise Fatal(f"mode '{req.mode}' is not available; use --mode stats")
-    with _connection(req, err) as (settings, cache_path):
-        sources = open_sources(req.inputs, req.column)
-        targets = output_targets(
-            sources, req.output, suffix=".enriched.json" if fmt == "stix" else ".enriched.csv"
-        )
-        if fmt == "stix":
-            _check_writable(path for path, _ in targets)
-        sinks = (
-            []
-            if fmt == "stix"
-            else [CsvSink(path, group, neutralise=req.neutralise) for path, group in targets]
-        )
-        try:
-            plan = make_plan(sources)
-            print(
-                f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
-                f"({format_counts(plan.per_family())})",
-                file=err,
-            )
-            opts = RunOptions(
-                cache_path=cache_path,
-                max_age_seconds=req.max_age_seconds,
-                progress_interval=req.progress_interval,
-                stream=err,
-            )
-            try:
-                lookups = resolve(plan, settings, opts)
-            except Interrupted as stop:
-                for sink in sinks:
-                    sink.abort()
-                _say_interrupted(stop, cache_path, err)
-                return EXIT_INTERRUPTED
-            row_status: Counter[str] = Counter()
-            stix_counts: Counter[str] | None = None
-            if fmt == "stix":
-                stix_counts = _write_stix(req, sources, targets, lookups, settings, row_status)
-            else:
-                for sink, (_, group) in zip(sinks, targets, strict=True):
-                    with sink:
-                        for source, chunk, cells in enriched_rows(group, lookups.answers, row_status):
-                            sink.write(source, chunk.frame, cells)
-        except BaseException:
-            for sink in sinks:
-                sink.abort()
-            raise
-        summary = build_summary(
-            plan, row_status, lookups, settings, started, req.inputs, ", ".join(p for p, _ in targets)
-        )
-        if stix_counts is not None:
-            summary["stix"] = dict(stix_counts)
-    print_summary(summary, err)
-    for path, _ in targets:
-        if path != "-":
-            print(f"enrich: wrote {path}", file=err)
-    if req.summary:
-        try:
-            write_json_atomic(req.summary, summary)
-        except OSError as exc:
-            raise Fatal(f"{req.summary}: cannot write the summary ({exc.strerror or exc})") from None
-    return EXIT_ROW_ERRORS if row_status.get("error") else EXIT_OK
-
-
-def _write_stix(
+def _summary(
     req: RunRequest,
-    sources: list[Source],
-    targets: list[tuple[str, list[Source]]],
+    plan: Plan,
+    rows: Counter[str],
+    extra: Counter[str],
     lookups: Lookups,
     settings: Settings,
-    row_status: Counter[str],
-) -> Counter[str]:
-    from enrich.model import Status
-    from enrich.sinks.stix import write_stix
-
-    total: Counter[str] = Counter()
-    for path, group in targets:
-        counts = write_stix(
-            group,
-            lookups.answers,
-            path,
-            org_name=req.org_name,
-            negative_sightings=req.negative_sightings,
-            separate=req.stix_output == "separate",
-            queried_at=datetime.now(UTC),
-            lookback_hours=settings.lookback_hours,
-            api_url=settings.api_url,
-        )
-        row_status.update({s.value: counts[s.value] for s in Status if counts.get(s.value)})
-        total.update(counts)
-    return total
-
-
-def _check_writable(paths: Iterable[str]) -> None:
-    """Fail before any lookup when an output cannot be written (not after an hour of quota)."""
-    for path in paths:
-        if path == "-":
-            continue
-        folder = os.path.dirname(os.path.abspath(path))
-        if os.path.isdir(path):
-            raise Fatal(f"{path}: is a directory; give a file name")
-        if not os.path.isdir(folder):
-            raise Fatal(f"{path}: cannot write, the folder {folder} does not exist")
-        if not os.access(folder, os.W_OK):
-            raise Fatal(f"{path}: cannot write in the folder {folder} (permission denied)")
+    strategy: Strategy,
+    started: float,
+    targets: list[Target],
+) -> RunSummary:
+    return RunSummary(
+        inputs=req.inputs,
+        output=", ".join(t.path for t in targets),
+        rows=plan.rows,
+        rows_by_status=dict(rows),
+        indicators=plan.indicators,
+        indicators_by_type=dict(plan.by_type),
+        indicators_by_classification=dict(plan.by_class),
+        lookups=LookupCounts(
+            distinct=len(plan.keys),
+            by_family=dict(plan.per_family()),
+            from_cache=lookups.from_cache,
+            asked=lookups.asked,
+            by_answer=count_answers(lookups.answers),
+        ),
+        metrics=lookups.metrics,
+        quota_wait_seconds=lookups.quota_wait,
+        duration_seconds=time.monotonic() - started,
+        endpoints={"api": settings.api_url, "login": settings.login_url, "graph": settings.graph_url},
+        lookback_hours=strategy.options.lookback_hours,
+        tenant_id=settings.tenant_id,
+        stix=dict(extra) if output_format(req.to, req.output) == "stix" else None,
+    )
 
 
 def _say_interrupted(stop: Interrupted, cache_path: str | None, err: TextIO) -> None:

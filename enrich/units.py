@@ -75,7 +75,9 @@ def parse_rate_limit(spec: str) -> RateLimit:
         count = int(match.group(1))
         window = float(match.group(2) or 1) * seconds
         if count < 1 or window <= 0:
-            raise ValueError(f"the rate limit {part.strip()!r} must allow at least 1 call in a window above 0")
+            raise ValueError(
+                f"the rate limit {part.strip()!r} must allow at least 1 call in a window above 0"
+            )
         limits.append((count, window))
     if not limits:
         raise ValueError(f"the rate limit {spec!r} is empty; write e.g. {DEFAULT_RATE_LIMIT}")

@@ -9,11 +9,11 @@ import time
 import uuid
 from collections.abc import Iterable
 
+from enrich.answering.stats import lookup_many
 from enrich.mde.auth import TokenProvider
 from enrich.mde.client import MdeClient
 from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings, load_settings
-from enrich.mde.stats import lookup_many
 from enrich.model import Answer, LookupKey
 
 MDE_SCOPE = "https://api.securitycenter.microsoft.com/.default"

@@ -181,3 +181,29 @@ def test_concurrent_reader_while_writing(tmp_path):
     writer.put(T, 720, LookupKey("files", "x"), seen())
     assert LookupKey("files", "x") in reader.get_many(T, 720, [LookupKey("files", "x")])
     assert reader.stats()["entries"] == 1
+
+
+def test_schema_1_cache_is_migrated_and_its_answers_are_stats_answers(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE answers (tenant TEXT NOT NULL, family TEXT NOT NULL, key TEXT NOT NULL,
+            lookback_hours INTEGER NOT NULL, status TEXT NOT NULL, prevalence INTEGER,
+            first_seen TEXT NOT NULL DEFAULT '', last_seen TEXT NOT NULL DEFAULT '',
+            error TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '[]', fetched_at REAL NOT NULL,
+            PRIMARY KEY (tenant, family, key, lookback_hours)) WITHOUT ROWID;
+        INSERT INTO answers VALUES ('t', 'ips', '198.51.100.7', 720, 'seen', 3, '', '', '', '[]', 1e12);
+        PRAGMA user_version = 1;
+        """
+    )
+    db.close()
+    cache = Cache(path)
+    key = LookupKey("ips", "198.51.100.7")
+    old = cache.get_many("t", 720, [key])[key]
+    assert old.status is Status.SEEN and old.prevalence == 3 and old.method == "stats"
+    other = LookupKey("ips", "198.51.100.8")
+    cache.put("t", 720, other, Answer(Status.NOT_SEEN, prevalence=0), method="hunting-graph")
+    assert cache.get_many("t", 720, [other])[other].method == "hunting-graph"
+    assert cache.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    cache.close()

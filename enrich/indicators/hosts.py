@@ -269,3 +269,19 @@ def host(text: str) -> Indicator:
             ind if ind is not None and ind.type is not _T.IPV4 else invalid(text, "not a valid IPv6 address")
         )
     return address(text) or domain(text)
+
+
+def url_host(url: str) -> str:
+    """The host of a normalised URL (already lower-cased and punycoded), without brackets or port."""
+    rest = url.split("://", 1)[-1]
+    for sep in "/?#\\":
+        rest = rest.split(sep, 1)[0]
+    rest = rest.rsplit("@", 1)[-1]
+    if rest.startswith("["):
+        return rest[1:].split("]", 1)[0]
+    return rest.split(":", 1)[0].rstrip(".")
+
+
+def is_ip_host(host: str) -> bool:
+    """True for a host that is an IP address (as `url_host` gives it), False for a name."""
+    return ":" in host or (host.replace(".", "").isdigit() and host.count(".") == 3)

@@ -20,12 +20,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import os
 import re
-import sys
-import tempfile
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
@@ -36,9 +33,20 @@ import pandas as pd
 
 from enrich.errors import OutputError
 from enrich.model import MDE_COLUMNS
+from enrich.outcome import Outcomes
+from enrich.sinks.atomic import AtomicFile
+from enrich.sinks.interface import Sink
 from enrich.sources.interface import Source
 
-__all__ = ["SOURCE_COLUMN", "CsvSink", "SinkError", "mde_text", "neutralise_cell", "output_columns"]
+__all__ = [
+    "SOURCE_COLUMN",
+    "CsvSink",
+    "CsvWriter",
+    "SinkError",
+    "mde_text",
+    "neutralise_cell",
+    "output_columns",
+]
 
 SOURCE_COLUMN = "source_file"
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r", "\0")
@@ -109,8 +117,11 @@ def _plan(sources: Sequence[Source]) -> tuple[list[str], dict[int, list[int]]]:
     return [SOURCE_COLUMN] + [name for name, _ in union], positions
 
 
-class CsvSink:
-    """Writes chunks of rows and their `mde_*` cells to one CSV file (or stdout for `-`)."""
+class CsvWriter:
+    """Writes chunks of rows and their `mde_*` cells to one CSV file (or stdout for `-`).
+
+    The file is opened (and its header written) when the writer is made; `commit` or `abort`.
+    """
 
     def __init__(self, path: str, sources: Sequence[Source], *, neutralise: bool = True) -> None:
         if not sources:
@@ -121,8 +132,8 @@ class CsvSink:
         self._multi = len(sources) > 1
         self._cells = _CellsCache()
         self._header, self._positions = _plan(sources)
-        self._tmp: str | None = None
-        self._out: TextIO = self._open()
+        self._file = self._open()
+        self._out: TextIO = self._file.file
         header = self._header + list(MDE_COLUMNS)
         self._writer = csv.writer(self._out, lineterminator="\n")
         self._echo = csv.writer(_Echo(), lineterminator="\r\n")
@@ -131,22 +142,18 @@ class CsvSink:
         self._guard(self._out.write, next(self._lines([header])) + "\n")
 
     # -- opening and closing ------------------------------------------------------------
-    def _open(self) -> TextIO:
-        if self.path == "-":
-            return sys.stdout
-        target = os.path.abspath(self.path)
-        if os.path.isdir(target):
-            raise SinkError(f"{self.path}: is a directory; give a file name")
-        folder = os.path.dirname(target)
-        if not os.path.isdir(folder):
-            raise SinkError(f"{self.path}: cannot write, the folder {folder} does not exist")
+    def _open(self) -> AtomicFile:
+        if self.path != "-":
+            target = os.path.abspath(self.path)
+            if os.path.isdir(target):
+                raise SinkError(f"{self.path}: is a directory; give a file name")
+            folder = os.path.dirname(target)
+            if not os.path.isdir(folder):
+                raise SinkError(f"{self.path}: cannot write, the folder {folder} does not exist")
         try:
-            fd, self._tmp = tempfile.mkstemp(
-                dir=folder, prefix=f".{os.path.basename(target)}.", suffix=".tmp"
-            )
+            return AtomicFile(self.path, newline="", buffering=1024 * 1024)
         except OSError as exc:
             raise SinkError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
-        return os.fdopen(fd, "w", encoding="utf-8", newline="", buffering=1024 * 1024)
 
     def _guard(self, fn, *args) -> None:
         try:
@@ -157,34 +164,16 @@ class CsvSink:
 
     def commit(self) -> None:
         """Finish: flush, and move the temporary file over the target."""
-        if self._tmp is None:
-            if self.path == "-":
-                self._guard(self._out.flush)
-            return
-        tmp, self._tmp = self._tmp, None
         try:
-            self._out.flush()
-            os.fsync(self._out.fileno())
-            self._out.close()
-            mode = os.stat(self.path).st_mode & 0o7777 if os.path.exists(self.path) else 0o666 & ~_umask()
-            os.chmod(tmp, mode)
-            os.replace(tmp, self.path)
+            self._file.commit()
         except OSError as exc:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
             raise SinkError(f"{self.path}: write failed ({exc.strerror or exc})") from None
 
     def abort(self) -> None:
         """Give up: remove the temporary file; the target is untouched."""
-        if self._tmp is None:
-            return
-        tmp, self._tmp = self._tmp, None
-        with contextlib.suppress(OSError):
-            self._out.close()
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
+        self._file.abort()
 
-    def __enter__(self) -> CsvSink:
+    def __enter__(self) -> CsvWriter:
         return self
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -391,7 +380,30 @@ def _texts(column: pd.Series) -> list[str]:
     return [v if isinstance(v, str) else str(v) for v in values]
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+class CsvSink(Sink):
+    """The CSV output behind the sink interface (a `CsvWriter` per output)."""
+
+    format = "csv"
+    suffix = ".enriched.csv"
+
+    _writer: CsvWriter | None = None
+
+    def begin(self) -> None:
+        self._writer = CsvWriter(self.path, self.sources, neutralise=self.options.neutralise)
+
+    def write(self, source: Source, outcomes: Outcomes) -> None:
+        writer = self._writer
+        assert writer is not None, "begin() first"
+        counts = self.counts
+        for chunk, cells in outcomes.rows(source):
+            counts.update(c[2] for c in cells)
+            writer.write(source, chunk.frame, cells)
+        counts["rows"] = writer.rows
+
+    def commit(self) -> None:
+        if self._writer is not None:
+            self._writer.commit()
+
+    def abort(self) -> None:
+        if self._writer is not None:
+            self._writer.abort()

@@ -31,28 +31,28 @@ from __future__ import annotations
 import contextlib
 import functools
 import json
-import os
 import re
 import shutil
-import stat
-import sys
 import tempfile
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, Any
 
-from enrich.model import Answer, Indicator, LookupKey, Status
-from enrich.outcome import cell_error, cell_note, cell_status, lookup_key, mde_columns, row_keys
+from enrich.answering.interface import Strategy
+from enrich.model import Answer, LookupKey, Status
+from enrich.outcome import STATS, Entry, Outcomes
 from enrich.sinks import stix_objects as so
+from enrich.sinks.atomic import AtomicFile
 from enrich.sinks.csv import SinkError
-from enrich.sources.interface import Source, SourceError
+from enrich.sinks.interface import Sink, SinkOptions
+from enrich.sources.interface import Source
 from enrich.sources.patterns import Atom
-from enrich.sources.stix import Found, StixSource, _rows_of
-from enrich.sources.stix_container import Bad, Document, _expand, _line_object, _nonblank_lines
+from enrich.sources.stix import Found, StixSource
+from enrich.sources.stix_container import Bad, Document
 
-__all__ = ["StixSinkError", "write_stix"]
+__all__ = ["StixSink", "StixSinkError", "write_stix"]
 
 
 # enum look-ups are slow in the per-entry loop
@@ -64,61 +64,86 @@ class StixSinkError(SinkError):
     """The STIX output cannot be written (one line naming the output or the option at fault)."""
 
 
-def write_stix(
-    sources: list[Source],
-    answers: Mapping[LookupKey, Answer],
-    output: str,
-    *,
-    org_name: str,
-    negative_sightings: bool = False,
-    separate: bool = False,
-    queried_at: datetime,
-    lookback_hours: int,
-    api_url: str,
-    container: str | None = None,
-) -> Counter[str]:
-    """Write the inputs and our sightings to `output` ("-" = stdout); return what was written.
+class StixSink(Sink):
+    """The inputs and our sightings as STIX: one bundle, or JSON Lines when every input is JSON Lines.
 
     `container`: "bundle" or "jsonl"; None = JSON Lines when every input is JSON Lines, else a
-    bundle. Counts: `rows` and one per row status (`seen`, `not_seen`, `invalid`,
-    `unsupported`, `error`; as the CSV output's `mde_status`), `objects` (input objects read),
-    `objects_without_indicator`, `sightings` (count > 0), `negative_sightings` (count 0),
-    `indicators` and `relationships` (ours), `no_sighting_target` (negative rows with nothing to
-    point to), `already_in_input` (ours skipped: the input holds that very version), `written`.
+    bundle. `counts` after `commit`: `rows` and one per row status (`seen`, `not_seen`,
+    `invalid`, `unsupported`, `error`; as the CSV output's `mde_status`), `objects` (input
+    objects read), `objects_without_indicator`, `sightings` (count > 0), `negative_sightings`
+    (count 0), `indicators` and `relationships` (ours), `no_sighting_target` (negative rows with
+    nothing to point to), `already_in_input` (ours skipped: the input holds that very version),
+    `written`.
     """
-    kind = container or _default_container(sources)
-    if kind not in ("bundle", "jsonl"):
-        raise ValueError(f"container must be 'bundle' or 'jsonl', not {kind!r}")
-    try:
-        org = so.org_identity(org_name)
-    except ValueError as exc:
-        raise StixSinkError(str(exc)) from None
-    writer = _Writer(
-        answers,
-        org_ref=org["id"],
-        negative=negative_sightings,
-        lookback_hours=lookback_hours,
-        queried_at=so.stix_time(queried_at),
-        api_url=api_url,
-    )
-    fixed = [so.tool_identity(), org, so.extension_definition()]
-    spool_dir = None if output == "-" else str(Path(output).resolve().parent)
-    with (
-        _target(output) as out,
-        # our objects wait here while the inputs are copied; unnamed, so gone even on Ctrl-C
-        tempfile.TemporaryFile("w+", encoding="utf-8", newline="\n", dir=spool_dir) as spool,
-    ):
-        stream = _Stream(out, kind)
-        writer.spool = spool
-        if kind == "bundle":
-            bundle_id = _bundle_id(sources, separate)
-            stream.raw(f'{{"type": "bundle", "id": "{bundle_id}", "objects": [\n')
-        for source in sources:
-            if isinstance(source, StixSource):
-                writer.stix_source(source, None if separate else stream)
-            else:
-                writer.row_source(source)
-        for obj in fixed:
+
+    format = "stix"
+    suffix = ".enriched.json"
+
+    def __init__(
+        self, path: str, sources: Sequence[Source], options: SinkOptions, container: str | None = None
+    ) -> None:
+        super().__init__(path, sources, options)
+        self.kind = container or _default_container(self.sources)
+        if self.kind not in ("bundle", "jsonl"):
+            raise ValueError(f"container must be 'bundle' or 'jsonl', not {self.kind!r}")
+        self._out: AtomicFile | None = None
+        self._spool: IO[str] | None = None
+
+    def begin(self) -> None:
+        options = self.options
+        try:
+            self._org = so.org_identity(options.org_name)
+        except ValueError as exc:
+            raise StixSinkError(str(exc)) from None
+        self._writer = _Writer(
+            org_ref=self._org["id"],
+            negative=options.negative_sightings,
+            lookback_hours=options.lookback_hours,
+            queried_at=so.stix_time(options.query_time()),
+            api_url=options.api_url,
+        )
+        spool_dir = None if self.path == "-" else str(Path(self.path).resolve().parent)
+        try:
+            self._out = AtomicFile(self.path, newline="\n")
+            # our objects wait here while the inputs are copied; unnamed, so gone even on Ctrl-C
+            self._spool = tempfile.TemporaryFile(  # noqa: SIM115 - closed by commit or abort
+                "w+", encoding="utf-8", newline="\n", dir=spool_dir
+            )
+        except OSError as exc:
+            self.abort()
+            raise StixSinkError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        self._writer.spool = self._spool
+        self._stream = _Stream(self._out.file, self.kind)
+        if self.kind == "bundle":
+            bundle_id = _bundle_id(self.sources, options.separate)
+            self._guarded(self._stream.raw, f'{{"type": "bundle", "id": "{bundle_id}", "objects": [\n')
+
+    def write(self, source: Source, outcomes: Outcomes) -> None:
+        self._writer.outcomes = outcomes
+        if isinstance(source, StixSource):
+            stream = None if self.options.separate else self._stream
+            self._guarded(self._writer.stix_source, source, stream)
+        else:
+            self._guarded(self._writer.row_source, source)
+
+    def commit(self) -> None:
+        self._guarded(self._finish)
+        out, self._out = self._out, None
+        if out is not None:
+            self._guarded(out.commit)
+        self._close_spool()
+
+    def abort(self) -> None:
+        out, self._out = self._out, None
+        if out is not None:
+            out.abort()
+        self._close_spool()
+
+    def _finish(self) -> None:
+        """Our fixed objects, then the spooled ones, then the end of the bundle."""
+        writer, stream, spool = self._writer, self._stream, self._spool
+        assert spool is not None
+        for obj in (so.tool_identity(), self._org, so.extension_definition()):
             if (obj["id"], obj["modified"]) in writer.in_input:
                 writer.counts["already_in_input"] += 1
             else:
@@ -133,10 +158,61 @@ def write_stix(
                     stream.text(line[:-1])
         else:
             stream.lines(spool, len(writer.spooled))
-        stream.raw("\n]}\n" if kind == "bundle" else "")
+        stream.raw("\n]}\n" if self.kind == "bundle" else "")
+        if self.path == "-":
+            stream.out.flush()
         writer.counts.update(writer.tally)
         writer.counts["written"] = stream.count
-    return writer.counts
+        self.counts = writer.counts
+
+    def _guarded(self, fn: Callable[..., object], *args: Any) -> None:
+        """Run a writing step; an OSError aborts the output and becomes a StixSinkError."""
+        try:
+            fn(*args)
+        except OSError as exc:
+            self.abort()
+            if self.path == "-":  # e.g. the reader of a pipe went away
+                raise StixSinkError(f"-: cannot write to standard output ({exc.strerror or exc})") from None
+            raise StixSinkError(f"{self.path}: cannot write ({exc.strerror or exc})") from None
+        except BaseException:
+            self.abort()
+            raise
+
+    def _close_spool(self) -> None:
+        spool, self._spool = self._spool, None
+        if spool is not None:
+            with contextlib.suppress(OSError):
+                spool.close()
+
+
+def write_stix(
+    sources: list[Source],
+    answers: Mapping[LookupKey, Answer],
+    output: str,
+    *,
+    org_name: str,
+    negative_sightings: bool = False,
+    separate: bool = False,
+    queried_at: datetime,
+    lookback_hours: int,
+    api_url: str,
+    container: str | None = None,
+    strategy: Strategy | None = None,
+) -> Counter[str]:
+    """Write the inputs and our sightings to `output` ("-" = stdout) in one go; return `StixSink.counts`."""
+    options = SinkOptions(
+        org_name=org_name,
+        negative_sightings=negative_sightings,
+        separate=separate,
+        queried_at=queried_at,
+        lookback_hours=lookback_hours,
+        api_url=api_url,
+    )
+    outcomes = Outcomes(strategy or STATS, answers)
+    with StixSink(output, sources, options, container) as sink:
+        for source in sources:
+            sink.write(source, outcomes)
+    return sink.counts
 
 
 # ----------------------------------------------------------------------------------- the writing
@@ -247,47 +323,6 @@ def _encodable_text(text: str) -> str:
     return text
 
 
-@contextlib.contextmanager
-def _target(output: str) -> Iterator[IO[str]]:
-    """stdout, or a temporary file next to `output` that replaces it only when all went well."""
-    if output == "-":
-        try:
-            yield sys.stdout
-            sys.stdout.flush()
-        except OSError as exc:  # e.g. the reader of a pipe went away
-            raise StixSinkError(f"-: cannot write to standard output ({exc.strerror or exc})") from None
-        return
-    target = Path(output)
-    try:
-        mode = _file_mode(target)
-        fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
-    except OSError as exc:
-        raise StixSinkError(f"{output}: cannot write ({exc.strerror or exc})") from None
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            yield fh
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.chmod(tmp, mode)
-        os.replace(tmp, target)
-    except BaseException as exc:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        if isinstance(exc, OSError) and not isinstance(exc, SourceError):
-            raise StixSinkError(f"{output}: cannot write ({exc.strerror or exc})") from None
-        raise
-
-
-def _file_mode(target: Path) -> int:
-    """The mode the output gets: the existing file's, else 0666 less the umask."""
-    try:
-        return stat.S_IMODE(os.stat(target).st_mode)
-    except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
-
-
 def _default_container(sources: list[Source]) -> str:
     jsonl = sources and all(isinstance(s, StixSource) and s.layout.kind == "jsonl" for s in sources)
     return "jsonl" if jsonl else "bundle"
@@ -302,26 +337,6 @@ def _bundle_id(sources: list[Source], separate: bool) -> str:
     return so.det_id("bundle", {"enrich_inputs": inputs, "separate": separate})
 
 
-def _units(source: StixSource) -> Iterator[tuple[str | None, list[tuple[Any, str | None]]]]:
-    """(the line as read for a JSON Lines object line, else None; its objects with their bundle's
-    spec_version), in input order. Objects are plain dicts, `Bad` for unreadable items."""
-    if source.layout.kind != "jsonl":
-        for item in source._items():
-            yield None, [item]
-        return
-    try:
-        with source._opener() as stream:
-            for number, line in _nonblank_lines(stream):
-                value, error = _line_object(line)
-                if error:
-                    yield None, [(Bad(f"line {number}: {error}"), None)]
-                else:
-                    raw = line.decode("utf-8") if isinstance(value, dict) else None
-                    yield raw, list(_expand(value, f"line {number}", None))
-    except OSError as exc:
-        raise SourceError(f"{source.name}: cannot read ({exc.strerror or exc})") from None
-
-
 # ------------------------------------------------------------------------------- our objects
 
 
@@ -330,7 +345,6 @@ class _Writer:
 
     def __init__(
         self,
-        answers: Mapping[LookupKey, Answer],
         *,
         org_ref: str,
         negative: bool,
@@ -338,7 +352,7 @@ class _Writer:
         queried_at: str,
         api_url: str,
     ) -> None:
-        self.answers = answers
+        self.outcomes = Outcomes()
         self.org_ref = org_ref
         self.negative = negative
         self.lookback_hours = lookback_hours
@@ -369,11 +383,10 @@ class _Writer:
 
     def _jsonl_source(self, source: StixSource, stream: _Stream | None) -> None:
         jsonl_out = stream is not None and stream.lead is None
-        for raw, items in _units(source):
+        for raw, pairs in source.units():
             copied = stream is not None and jsonl_out and raw is not None  # the line as read
             if copied:
                 stream.text(raw)
-            pairs = [(item, _rows_of(item, spec)) for item, spec in items]
             self._objects(pairs, None if copied or stream is None else stream.write, stream is not None)
 
     def _objects(
@@ -410,54 +423,37 @@ class _Writer:
         markings = _markings(obj.get("object_marking_refs"))
         sighted = ident if kind == "indicator" and so.is_stix_id(ident, "indicator") else None
         based = ident if sighted is None and kind != "indicator" and so.is_stix_id(ident) else None
-        answers, negative, tally = self.answers, self.negative, self.tally
+        entry_of, negative, tally = self.outcomes.entry, self.negative, self.tally
         for atom in atoms:
-            ind = atom.indicator
-            key = lookup_key(ind)  # = row_keys((ind,))[0]: one entry per row
-            answer = None  # status as `cell_status`, with one look-up of the answer
-            if ind.status is not _PENDING:
-                status = ind.status
-            elif key is None:
-                status = _UNSUPPORTED
-            else:
-                answer = answers.get(key)
-                status = _ERROR if answer is None else answer.status
+            entry = entry_of(atom.indicator)  # one entry per row
+            status = entry.status
             value = status._value_  # `.value` is a slow property
             tally[value] = tally.get(value, 0) + 1
             if status is _SEEN or negative:
-                self._entry(ind, key, status, answer, atom.path, sighted, based, markings)
+                self._entry(entry, atom.path, sighted, based, markings)
         self.counts["rows"] += len(atoms)
 
     def row_source(self, source: Source) -> None:
         """A CSV (or any non-STIX) source: our indicator and sighting per indicator of each row."""
-        answers = self.answers
-        for chunk in source.chunks():
-            for inds in chunk.indicators:
-                keys = row_keys(inds)
-                if len(inds) == 1:
-                    row_status = cell_status(inds[0], keys[0], answers).value
-                else:
-                    row_status = mde_columns(inds, answers)[2]
-                self.counts["rows"] += 1
-                self.counts[row_status] += 1
-                for ind, key in zip(inds, keys, strict=True):
-                    status = cell_status(ind, key, answers)
-                    if status is _SEEN or self.negative:
-                        answer = answers.get(key) if key is not None else None
-                        self._entry(ind, key, status, answer, "", None, None, None)
+        outcomes, counts = self.outcomes, self.counts
+        for chunk, cells in outcomes.rows(source):
+            for inds, row in zip(chunk.indicators, cells, strict=True):
+                counts["rows"] += 1
+                counts[row[2]] += 1  # the row's mde_status
+                for entry in outcomes.entries(inds):
+                    if entry.status is _SEEN or self.negative:
+                        self._entry(entry, "", None, None, None)
 
     def _entry(
         self,
-        ind: Indicator,
-        key: LookupKey | None,
-        status: Status,
-        answer: Answer | None,
+        entry: Entry,
         path: str,
         sighted: str | None,
         based: str | None,
         markings: list[str] | None,
     ) -> None:
         """Our objects for one entry to be sighted (seen, or any status with negative sightings)."""
+        ind, key, status, answer = entry
         if sighted is None:
             if ind.type is None or not ind.value or ind.status is _INVALID:
                 self.counts["no_sighting_target"] += 1
@@ -468,9 +464,18 @@ class _Writer:
             if based is not None:
                 self.counts["relationships"] += self._emit(so.based_on(sighted, based, markings))
         answered = status is _SEEN or status is _NOT_SEEN  # their reason is never written
-        reason = "" if answered else cell_error(ind, key, self.answers)
+        reason = "" if answered else self.outcomes.error(entry)
         ident, text = self.sightings.text(
-            sighted, status, key, answer, ind.type, ind.value, path, reason, cell_note(ind, key), markings
+            sighted,
+            status,
+            key,
+            answer,
+            ind.type,
+            ind.value,
+            path,
+            reason,
+            self.outcomes.note(entry),
+            markings,
         )
         if self._emit_text(ident, self.queried_at, text):
             positive = status is _SEEN and answer is not None and (answer.prevalence or 0) > 0

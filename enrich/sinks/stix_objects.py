@@ -27,7 +27,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-from enrich.mde.stats import parse_mde_time
+from enrich.mde.times import parse_mde_time
 from enrich.model import Answer, IndicatorType, LookupKey, Status
 
 NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")

@@ -1,27 +1,106 @@
-"""The run summary: a few lines on stderr, and JSON for cron (`--summary FILE`)."""
+"""The run summary: a record of what a run read, asked and wrote; a few lines on stderr, JSON for cron."""
 
 from __future__ import annotations
 
 import json
-import os
-import tempfile
+from collections import Counter
 from collections.abc import Mapping
-from pathlib import Path
+from dataclasses import dataclass, field
 from typing import Any, TextIO
 
+from enrich import __version__
+from enrich.mde.client import ClientMetrics
+from enrich.model import MDE_COLUMNS
+from enrich.sinks.atomic import write_text_atomic
 
-def write_json_atomic(path: str, data: Mapping[str, Any]) -> None:
-    """Write JSON to `path` through a temporary file and a rename (never a half file)."""
-    target = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent or ".")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, sort_keys=False)
-            fh.write("\n")
-        os.replace(tmp, target)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+
+@dataclass(frozen=True)
+class LookupCounts:
+    """How the distinct lookups of a run were answered."""
+
+    distinct: int
+    by_family: dict[str, int]
+    from_cache: int
+    asked: int
+    by_answer: dict[str, int]
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    """What one run did (`--summary FILE` writes `to_dict()`); several can be read side by side."""
+
+    inputs: list[str]
+    output: str
+    rows: int
+    rows_by_status: dict[str, int]
+    indicators: int
+    indicators_by_type: dict[str, int]
+    indicators_by_classification: dict[str, int]
+    lookups: LookupCounts | None
+    metrics: ClientMetrics | None
+    quota_wait_seconds: float
+    duration_seconds: float
+    endpoints: dict[str, str] | None
+    lookback_hours: int | None
+    tenant_id: str | None
+    stix: dict[str, int] | None = None
+    version: str = __version__
+    columns: list[str] = field(default_factory=lambda: list(MDE_COLUMNS))
+
+    def calls(self) -> dict[str, Any]:
+        """The API calls made: totals, per family and status, throttling, retries, sign-ins."""
+        m = self.metrics
+        calls = dict(m.calls) if m else {}
+        throttled = dict(m.throttled) if m else {}
+        return {
+            "total": sum(calls.values()),
+            "by_family": calls,
+            "by_status": dict(m.responses) if m else {},
+            "throttled_429": sum(throttled.values()),
+            "throttled_by_family": throttled,
+            "retries": m.retries if m else 0,
+            "reauthentications": m.reauths if m else 0,
+            "token_acquisitions": m.token_acquisitions if m else 0,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (keys and order as documented in the README)."""
+        lookups = self.lookups
+        data: dict[str, Any] = {
+            "version": self.version,
+            "inputs": self.inputs,
+            "output": self.output,
+            "columns": self.columns,
+            "rows": {"total": self.rows, "by_status": self.rows_by_status},
+            "indicators": {
+                "total": self.indicators,
+                "by_type": self.indicators_by_type,
+                "by_classification": self.indicators_by_classification,
+            },
+            "lookups": None
+            if lookups is None
+            else {
+                "distinct": lookups.distinct,
+                "by_family": lookups.by_family,
+                "from_cache": lookups.from_cache,
+                "asked": lookups.asked,
+                "by_answer": lookups.by_answer,
+            },
+            "calls": self.calls(),
+            "quota_wait_seconds": round(self.quota_wait_seconds, 3),
+            "duration_seconds": round(self.duration_seconds, 3),
+            "endpoints": self.endpoints,
+            "lookback_hours": self.lookback_hours,
+            "tenant_id": self.tenant_id,
+        }
+        if self.stix is not None:
+            data["stix"] = self.stix
+        return data
+
+
+def write_summary(path: str, summary: RunSummary) -> None:
+    """`summary` as JSON at `path`, whole or not at all."""
+    write_text_atomic(path, json.dumps(summary.to_dict(), indent=2, sort_keys=False) + "\n")
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
@@ -31,7 +110,7 @@ def format_counts(counts: Mapping[str, int]) -> str:
 
 
 def print_summary(summary: Mapping[str, Any], stream: TextIO) -> None:
-    """The human-readable end-of-run lines."""
+    """The human-readable end-of-run lines, from `RunSummary.to_dict()`."""
     rows = summary["rows"]
     lookups = summary["lookups"]
     print(f"enrich: {rows['total']} rows: {format_counts(rows['by_status'])}", file=stream)
@@ -54,3 +133,8 @@ def print_summary(summary: Mapping[str, Any], stream: TextIO) -> None:
             file=stream,
         )
     print(f"enrich: finished in {summary['duration_seconds']:.1f}s", file=stream)
+
+
+def count_answers(answers: Mapping[Any, Any]) -> dict[str, int]:
+    """Answers by status."""
+    return dict(Counter(a.status.value for a in answers.values()))

@@ -32,7 +32,10 @@ from enrich.sources.stix_container import (
     Document,
     Layout,
     document_items,
+    expand,
     items,
+    line_object,
+    nonblank_lines,
     opener_for,
     parse_document,
     paused_gc,
@@ -270,6 +273,30 @@ class StixSource(Source):
             yield from self._items()
         else:
             yield from self._parsed().items
+
+    def units(self) -> Iterator[tuple[str | None, list[tuple[Any, Found]]]]:
+        """JSON Lines: per line in order, (the line as read when it holds one object, else None;
+        its items with what each gives). Other layouts: per item, (None, [(item, what it gives)])."""
+        if self.layout.kind != "jsonl":
+            for item, spec in self._items():
+                yield None, [(item, _rows_of(item, spec))]
+            return
+        try:
+            with self._opener() as stream:
+                for number, line in nonblank_lines(stream):
+                    value, error = line_object(line)
+                    if error:
+                        bad = Bad(f"line {number}: {error}")
+                        yield None, [(bad, _rows_of(bad, None))]
+                    else:
+                        raw = line.decode("utf-8") if isinstance(value, dict) else None
+                        found = [
+                            (item, _rows_of(item, spec))
+                            for item, spec in expand(value, f"line {number}", None)
+                        ]
+                        yield raw, found
+        except OSError as exc:
+            raise SourceError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
 
     def whole(self) -> _Parsed:
         """A bundle, list or object read (not JSON Lines): its document, items and what each gives."""

@@ -175,7 +175,7 @@ def document_items(document: Document) -> tuple[list[tuple[Any, str | None]], bo
     the items of its objects array (every item an object, no nested bundle)."""
     value, layout = document.value, document.layout
     if layout.kind == "object":
-        return list(_expand(value, "object", None)), False
+        return list(expand(value, "object", None)), False
     objects = value.get("objects", []) if isinstance(value, dict) else value
     spec = layout.spec_version
     found: list[tuple[Any, str | None]] = []
@@ -186,7 +186,7 @@ def document_items(document: Document) -> tuple[list[tuple[Any, str | None]], bo
                 found.append((item, spec))
             else:
                 plain = False
-                found.extend(_expand(item, f"object {index}", spec))
+                found.extend(expand(item, f"object {index}", spec))
     return found, plain
 
 
@@ -201,7 +201,7 @@ def json_kind(value: Any) -> str:
     )
 
 
-def _line_object(line: bytes) -> tuple[Any, str]:
+def line_object(line: bytes) -> tuple[Any, str]:
     """Parse one JSON Lines line: (value, "") or (None, why it is unreadable)."""
     try:
         return json.loads(line.decode("utf-8")), ""
@@ -213,7 +213,7 @@ def _line_object(line: bytes) -> tuple[Any, str]:
         return None, f"not readable JSON ({str(exc) or type(exc).__name__})"
 
 
-def _nonblank_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
+def nonblank_lines(stream: BinaryIO) -> Iterator[tuple[int, bytes]]:
     for number, line in enumerate(stream, 1):
         if number == 1 and line.startswith(_BOM):
             line = line[len(_BOM) :]
@@ -261,13 +261,13 @@ def probe(name: str, opener: Callable[[], BinaryIO]) -> Layout:
 def probe_document(name: str, opener: Callable[[], BinaryIO]) -> tuple[Layout, Document | None]:
     """`probe`, and the input parsed when it had to be parsed whole to tell (None otherwise)."""
     with opener() as stream:
-        lines = _nonblank_lines(stream)
+        lines = nonblank_lines(stream)
         first = next(lines, None)
         if first is None:
             raise SourceError(f"{name}: empty file")
         # A lone line is parsed below as the whole file (a bundle on one line: parsed once).
         if next(lines, None) is not None or name.lower().endswith(_JSONL_SUFFIXES):
-            value, _ = _line_object(first[1])
+            value, _ = line_object(first[1])
             if isinstance(value, dict):
                 return _jsonl_layout(name, opener), None
     data = read_bytes(opener)
@@ -283,12 +283,12 @@ def probe_document(name: str, opener: Callable[[], BinaryIO]) -> tuple[Layout, D
 def _looks_like_jsonl(opener: Callable[[], BinaryIO]) -> bool:
     """A first line that is more than a bracket, followed by lines that are objects on their own."""
     with opener() as stream:
-        lines = _nonblank_lines(stream)
+        lines = nonblank_lines(stream)
         first = next(lines, None)
         if first is None or first[1] in (b"{", b"["):
             return False
         for _, (_, line) in zip(range(_PROBE_LINES), lines, strict=False):
-            if isinstance(_line_object(line)[0], dict):
+            if isinstance(line_object(line)[0], dict):
                 return True
     return False
 
@@ -296,15 +296,15 @@ def _looks_like_jsonl(opener: Callable[[], BinaryIO]) -> bool:
 def _jsonl_layout(name: str, opener: Callable[[], BinaryIO]) -> Layout:
     first_error = ""
     with opener() as stream:
-        for number, line in _nonblank_lines(stream):
-            value, error = _line_object(line)
+        for number, line in nonblank_lines(stream):
+            value, error = line_object(line)
             if _is_typed(value):
                 return Layout("jsonl")
             first_error = first_error or (f"line {number}: {error}" if error else "")
     raise SourceError(f"{name}: not STIX: " + (first_error or "no line is an object with a 'type'"))
 
 
-def _expand(value: Any, where: str, spec: str | None) -> Iterator[tuple[Any, str | None]]:
+def expand(value: Any, where: str, spec: str | None) -> Iterator[tuple[Any, str | None]]:
     """An item of a list or a line: a bundle gives its objects, anything else itself."""
     if isinstance(value, dict) and value.get("type") == "bundle" and isinstance(value.get("objects"), list):
         inner = value.get("spec_version") if isinstance(value.get("spec_version"), str) else spec
@@ -323,12 +323,12 @@ def items(name: str, opener: Callable[[], BinaryIO], layout: Layout) -> Iterator
     """Every top-level object in order as (dict or Bad, the spec_version of its bundle)."""
     if layout.kind == "jsonl":
         with opener() as stream:
-            for number, line in _nonblank_lines(stream):
-                value, error = _line_object(line)
+            for number, line in nonblank_lines(stream):
+                value, error = line_object(line)
                 if error:
                     yield Bad(f"line {number}: {error}"), None
                 else:
-                    yield from _expand(value, f"line {number}", None)
+                    yield from expand(value, f"line {number}", None)
         return
     # parsed again: the file may have changed since it was opened
     yield from document_items(parse_document(name, read_bytes(opener)))[0]

@@ -9,11 +9,12 @@ import time
 
 import pytest
 
+from enrich.answering.stats import lookup
 from enrich.mde.auth import TokenProvider
 from enrich.mde.client import MdeClient, segment
 from enrich.mde.errors import AuthError, PermissionDenied
 from enrich.mde.limits import Budget, min_duration
-from enrich.mde.stats import iso_utc, lookup
+from enrich.mde.times import iso_utc
 from enrich.model import LookupKey, Status
 from enrich.sandbox import Sandbox, SandboxConfig
 from tests.mde_helpers import (
@@ -146,7 +147,7 @@ def test_403_is_fatal_and_names_the_permission(sb):
     delivered = []
 
     async def main():
-        from enrich.mde.stats import lookup_many
+        from enrich.answering.stats import lookup_many
 
         async with MdeClient(settings, TokenProvider(settings), Budget(settings.rate_limits)) as client:
             await lookup_many(client, keys, 720, False, lambda k, a: delivered.append(k), 8)

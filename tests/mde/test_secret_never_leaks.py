@@ -8,13 +8,13 @@ from urllib.parse import quote_plus
 
 import pytest
 
+from enrich.answering.stats import lookup_many
 from enrich.mde.auth import TokenProvider
 from enrich.mde.check import run_check
 from enrich.mde.client import MdeClient
 from enrich.mde.errors import AuthError, MdeError, scrub
 from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings, load_settings, with_overrides
-from enrich.mde.stats import lookup_many
 from enrich.model import LookupKey
 from tests.mde_helpers import MAIN, SECRET, settings_for
 

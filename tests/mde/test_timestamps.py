@@ -1,6 +1,6 @@
 import pytest
 
-from enrich.mde.stats import iso_utc
+from enrich.mde.times import iso_utc
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from enrich.model import MDE_COLUMNS
-from enrich.sinks.csv import CsvSink, SinkError, neutralise_cell, output_columns
+from enrich.sinks.csv import CsvWriter, SinkError, neutralise_cell, output_columns
 from enrich.sources.interface import Chunk, Source
 
 
@@ -52,7 +52,7 @@ def rows_of(path) -> list[list[str]]:
 def test_columns_order_and_rows(tmp_path):
     src = FakeSource("in.csv", ["value", "note"], [["198.51.100.1", "a, b"], ["x", 'say "hi"\nbye']])
     out = tmp_path / "out.csv"
-    with CsvSink(str(out), [src]) as sink:
+    with CsvWriter(str(out), [src]) as sink:
         sink.write(src, src.frame(), cells(2))
     got = rows_of(out)
     assert got[0] == ["value", "note", *MDE_COLUMNS]
@@ -66,7 +66,7 @@ def test_columns_order_and_rows(tmp_path):
 def test_written_in_chunks_in_order(tmp_path):
     src = FakeSource("in.csv", ["v"], [])
     out = tmp_path / "out.csv"
-    with CsvSink(str(out), [src]) as sink:
+    with CsvWriter(str(out), [src]) as sink:
         for k in range(5):
             frame = pd.DataFrame({"v": [f"{k}-{i}" for i in range(3)]}, dtype=str)
             sink.write(src, frame, cells(3))
@@ -107,9 +107,9 @@ def test_neutralise_on_by_default_and_switchable(tmp_path):
     top = MDE_COLUMNS.index("mde_top_file_names")
     rows[1] = rows[1][:top] + ("=file.exe",) + rows[1][top + 1 :]  # MDE text is neutralised too
     on, off = tmp_path / "on.csv", tmp_path / "off.csv"
-    with CsvSink(str(on), [src]) as sink:
+    with CsvWriter(str(on), [src]) as sink:
         sink.write(src, src.frame(), rows)
-    with CsvSink(str(off), [src], neutralise=False) as sink:
+    with CsvWriter(str(off), [src], neutralise=False) as sink:
         sink.write(src, src.frame(), rows)
     got = rows_of(on)
     assert got[0][0] == "'=name"
@@ -125,7 +125,7 @@ def test_neutralise_on_by_default_and_switchable(tmp_path):
 def test_name_clash_keeps_both_columns(tmp_path):
     src = FakeSource("in.csv", ["value", "mde_status"], [["198.51.100.1", "seen"]])
     out = tmp_path / "out.csv"
-    with CsvSink(str(out), [src]) as sink:
+    with CsvWriter(str(out), [src]) as sink:
         sink.write(src, src.frame(), cells(1))
     header, row = rows_of(out)
     assert header == ["value", "mde_status", *MDE_COLUMNS]
@@ -139,7 +139,7 @@ def test_several_sources_union_of_columns(tmp_path):
     a = FakeSource("a.csv", ["value", "type", "x"], [["198.51.100.1", "ip", "1"]])
     b = FakeSource("b.csv", ["type", "ioc", "x", "x"], [["domain", "evil.example", "2", "3"]])
     out = tmp_path / "out.csv"
-    with CsvSink(str(out), [a, b]) as sink:
+    with CsvWriter(str(out), [a, b]) as sink:
         sink.write(a, a.frame(), cells(1))
         sink.write(b, b.frame(), cells(1))
     got = rows_of(out)
@@ -154,7 +154,7 @@ def test_atomic_failure_leaves_target_untouched(tmp_path):
     out.write_text("previous content\n")
     src = FakeSource("in.csv", ["v"], [["a"]])
     for exc in (RuntimeError("boom"), KeyboardInterrupt()):
-        with pytest.raises(type(exc)), CsvSink(str(out), [src]) as sink:
+        with pytest.raises(type(exc)), CsvWriter(str(out), [src]) as sink:
             sink.write(src, src.frame(), cells(1))
             raise exc
         assert out.read_text() == "previous content\n"
@@ -166,7 +166,7 @@ def test_target_replaced_only_at_commit(tmp_path):
     out.write_text("old\n")
     os.chmod(out, 0o640)
     src = FakeSource("in.csv", ["v"], [["a"]])
-    sink = CsvSink(str(out), [src])
+    sink = CsvWriter(str(out), [src])
     sink.write(src, src.frame(), cells(1))
     assert out.read_text() == "old\n"
     sink.commit()
@@ -178,7 +178,7 @@ def test_target_replaced_only_at_commit(tmp_path):
 def test_new_file_mode_follows_umask(tmp_path):
     out = tmp_path / "new.csv"
     src = FakeSource("in.csv", ["v"], [["a"]])
-    with CsvSink(str(out), [src]) as sink:
+    with CsvWriter(str(out), [src]) as sink:
         sink.write(src, src.frame(), cells(1))
     mask = os.umask(0)
     os.umask(mask)
@@ -189,7 +189,7 @@ def test_stdout(monkeypatch):
     buf = io.StringIO()
     monkeypatch.setattr("sys.stdout", buf)
     src = FakeSource("in.csv", ["v"], [["a"]])
-    with CsvSink("-", [src]) as sink:
+    with CsvWriter("-", [src]) as sink:
         sink.write(src, src.frame(), cells(1))
     assert buf.getvalue().splitlines()[1].startswith("a,ipv4,")
 
@@ -197,15 +197,15 @@ def test_stdout(monkeypatch):
 def test_unwritable_outputs(tmp_path):
     src = FakeSource("in.csv", ["v"], [])
     with pytest.raises(SinkError, match="does not exist") as err:
-        CsvSink(str(tmp_path / "missing" / "out.csv"), [src])
+        CsvWriter(str(tmp_path / "missing" / "out.csv"), [src])
     assert "\n" not in str(err.value)
     with pytest.raises(SinkError, match="is a directory"):
-        CsvSink(str(tmp_path), [src])
+        CsvWriter(str(tmp_path), [src])
 
 
 def test_row_count_mismatch_is_a_bug(tmp_path):
     src = FakeSource("in.csv", ["v"], [["a"], ["b"]])
-    with pytest.raises(ValueError), CsvSink(str(tmp_path / "o.csv"), [src]) as sink:
+    with pytest.raises(ValueError), CsvWriter(str(tmp_path / "o.csv"), [src]) as sink:
         sink.write(src, src.frame(), cells(1))
     assert not (tmp_path / "o.csv").exists()
 
@@ -213,7 +213,7 @@ def test_row_count_mismatch_is_a_bug(tmp_path):
 def test_non_text_cells_are_written_as_text(tmp_path):
     src = FakeSource("in.json", ["id", "n"], [])
     frame = pd.DataFrame({"id": ["x", None], "n": [1, 2]})
-    with CsvSink(str(tmp_path / "o.csv"), [src]) as sink:
+    with CsvWriter(str(tmp_path / "o.csv"), [src]) as sink:
         sink.write(src, frame, cells(2))
     assert [r[:2] for r in rows_of(tmp_path / "o.csv")[1:]] == [["x", "1"], ["", "2"]]
 
@@ -223,7 +223,7 @@ def test_shared_cells_tuples_across_chunks(tmp_path):
     src = FakeSource("in.csv", ["v"], [])
     bad, good = mde("", "=x", "invalid"), mde("ipv4", "198.51.100.1", "pending")
     out = tmp_path / "o.csv"
-    with CsvSink(str(out), [src]) as sink:
+    with CsvWriter(str(out), [src]) as sink:
         for _ in range(3):
             frame = pd.DataFrame({"v": ["a", "b", "c"]}, dtype=str)
             sink.write(src, frame, [bad, good, bad])
@@ -239,7 +239,7 @@ def test_rendered_and_plain_paths_write_the_same_csv(tmp_path):
     src = FakeSource("in.csv", ["v", "w"], [])
     out = tmp_path / "o.csv"
     expected = []
-    with CsvSink(str(out), [src], neutralise=False) as sink:
+    with CsvWriter(str(out), [src], neutralise=False) as sink:
         for k in range(4):  # chunk 1 goes the plain way, later ones the rendered way
             frame = pd.DataFrame({"v": values, "w": [f"{k},{v}" for v in values]}, dtype=str)
             sink.write(src, frame, shared)
@@ -255,7 +255,7 @@ def test_carriage_returns_are_quoted(tmp_path):
     src = FakeSource("in.csv", ["v"], [])
     shared = mde("", "x\ry", "invalid")
     out = tmp_path / "o.csv"
-    with CsvSink(str(out), [src], neutralise=False) as sink:
+    with CsvWriter(str(out), [src], neutralise=False) as sink:
         sink.write(src, pd.DataFrame({"v": ["a\rb", "c"]}, dtype=str), [shared, shared])  # plain path
         sink.write(src, pd.DataFrame({"v": ["d", "e\r"]}, dtype=str), [shared, shared])  # rendered path
     rows = rows_of(out)[1:]

@@ -10,6 +10,7 @@ import pytest
 import stix2
 
 from enrich.model import Answer, Status
+from enrich.outcome import STATS
 from enrich.plan import make_plan
 from enrich.sinks import stix_objects as so
 from enrich.sinks.stix import write_stix
@@ -38,7 +39,7 @@ def input_objects(path: Path) -> list[dict]:
 @pytest.mark.parametrize("negative", [False, True], ids=["positive", "negative"])
 def test_feed_through_the_sink(path: Path, negative: bool, tmp_path: Path):
     sources = [open_source(str(path))]
-    keys = list(make_plan(sources).keys)
+    keys = list(make_plan(sources, STATS).keys)
     answers = {
         k: Answer(Status.SEEN, 3, "2024-01-02T03:04:05.1234567Z", "2024-02-03T04:05:06Z")
         if i % 3 != 2

@@ -13,6 +13,7 @@ import stix2
 from stix2.canonicalization.Canonicalize import canonicalize
 
 from enrich.model import Answer, IndicatorType, LookupKey, Status
+from enrich.outcome import STATS
 from enrich.plan import make_plan
 from enrich.sinks import stix_objects as so
 from enrich.sinks.stix import StixSinkError, write_stix
@@ -89,7 +90,7 @@ def bundle(objects, spec: str | None = None) -> dict:
 
 def answers_for(sources, seen=lambda key, i: True) -> dict[LookupKey, Answer]:
     out = {}
-    for i, key in enumerate(make_plan(sources).keys):
+    for i, key in enumerate(make_plan(sources, STATS).keys):
         if seen(key, i):
             out[key] = Answer(
                 Status.SEEN,

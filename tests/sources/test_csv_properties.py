@@ -113,8 +113,7 @@ def test_rectangular_rows_come_back_unchanged(rows):
 def test_sink_round_trips_any_text(rows, neutralise, chunk):
     """Whatever the cells hold, reading the output back gives them (neutralised or not), in order."""
     from enrich.model import MDE_COLUMNS
-    from enrich.sinks.csv import CsvSink, neutralise_cell
-
+    from enrich.sinks.csv import CsvWriter, neutralise_cell
     from tests.sinks.test_csv_sink import FakeSource
 
     pool = [(f"t{k}", f"={k}\r", "invalid") + ("",) * (len(MDE_COLUMNS) - 3) for k in range(4)]
@@ -123,7 +122,7 @@ def test_sink_round_trips_any_text(rows, neutralise, chunk):
     fd, path = tempfile.mkstemp(suffix=".csv")
     os.close(fd)
     try:
-        with CsvSink(path, [src], neutralise=neutralise) as sink:
+        with CsvWriter(path, [src], neutralise=neutralise) as sink:
             for start in range(0, len(rows), chunk):
                 part = rows[start : start + chunk]
                 frame = pd.DataFrame({"a": [r[0] for r in part], "b": [r[1] for r in part]}, dtype=str)

@@ -1,31 +1,40 @@
-"""Entity statistics: one LookupKey -> one Answer, and a bounded pool answering many keys.
+"""The stats strategy: the entity statistics APIs, one call per distinct lookup.
+
+Which lookups: SHA-1 and SHA-256 -> `files`, IPv4/IPv6 -> `ips`, domains -> `domains`, a URL ->
+its host's `ips` or `domains` statistics (the row says so); a cell holding one file's hashes of
+several types asks once, about its SHA-1 (else SHA-256), and an MD5 there shares that answer. An
+MD5 alone cannot be asked (the APIs refuse MD5): `unsupported`.
 
 Status rules: organisation prevalence > 0 -> SEEN; 0, or 404 for a file -> NOT_SEEN; 400 ->
 INVALID with MDE's message; anything that kept failing -> ERROR with the reason in words.
-Dates are ISO 8601 UTC to the second, truncated (`2017-09-19T03:51:27Z`): MDE's 7-digit
-fractions add nothing an analyst can use, and one fixed width sorts and compares well.
 """
 
 from __future__ import annotations
 
-import asyncio
 import html
-import logging
-import re
-from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from collections.abc import Iterable
 from typing import Any
 
+from enrich.answering.interface import AnswerOptions, OnAnswer, Strategy
+from enrich.indicators.hosts import is_ip_host, url_host
 from enrich.mde.client import MdeClient, error_message, segment
-from enrich.mde.errors import MdeError, RetriesExhausted
-from enrich.model import Answer, LookupKey, Status
+from enrich.mde.errors import RetriesExhausted
+from enrich.mde.times import iso_utc
+from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
 
-log = logging.getLogger(__name__)
-
+METHOD = "stats"
 FAMILIES = ("files", "ips", "domains")
-_ISO = re.compile(
-    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d+))?\s*(Z|z|[+-]\d{2}:?\d{2})?$"
-)
+# The API family each indicator type is asked of (a URL: its host's, see `StatsStrategy.lookup_key`).
+FAMILY_OF_TYPE: dict[str, str] = {
+    "sha1": "files",
+    "sha256": "files",
+    "ipv4": "ips",
+    "ipv6": "ips",
+    "domain": "domains",
+}
+_FILE_TYPES = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
+# Preference among a cell's hashes of one file: which one the stats API is asked about.
+_HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256)
 # Detail entry recording that /api/files/{hash} was asked (so a cached answer without it is not reused).
 FILE_INFO_MARK = "file_info"
 # File fields copied into Answer.detail: (MDE name, detail name).
@@ -47,43 +56,77 @@ _FILE_INFO_FIELDS = (
 )
 
 
-def parse_mde_time(text: str) -> datetime | None:
-    """An MDE timestamp (any fraction length, `Z`, an offset, or no zone = UTC) as an aware UTC
-    datetime truncated to the millisecond; None when it is not a timestamp."""
-    match = _ISO.match(text.strip())
-    if not match:
+def host_key(url: str) -> LookupKey | None:
+    """The statistics lookup of a normalised URL: its host's (None when it has no host)."""
+    host = url_host(url)
+    return LookupKey("ips" if is_ip_host(host) else "domains", host) if host else None
+
+
+def is_same_file_group(indicators: tuple[Indicator, ...]) -> bool:
+    """True when a cell holds hashes of distinct types only (e.g. "sha256,sha1,md5" of one file)."""
+    types = [i.type for i in indicators]
+    return len(types) > 1 and all(t in _FILE_TYPES for t in types) and len(set(types)) == len(types)
+
+
+def lacks_file_info(key: LookupKey, answer: Answer) -> bool:
+    """True for an answer about a file MDE has seen that was fetched without `--file-info`."""
+    return (
+        key.family == "files"
+        and answer.status is Status.SEEN
+        and all(name != FILE_INFO_MARK for name, _ in answer.detail)
+    )
+
+
+class StatsStrategy(Strategy):
+    """Answers with the entity statistics APIs (`/api/{files,ips,domains}/{key}/stats`)."""
+
+    name = METHOD
+
+    def lookup_key(self, ind: Indicator) -> LookupKey | None:
+        if ind.status is not Status.PENDING or ind.type is None:
+            return None
+        family = FAMILY_OF_TYPE.get(ind.type.value)
+        if family is not None:
+            return LookupKey(family, ind.value)
+        if ind.type is IndicatorType.URL:
+            return host_key(ind.value)
         return None
-    year, month, day, hour, minute, second = (int(g) for g in match.groups()[:6])
-    millis = int(((match.group(7) or "") + "000")[:3])
-    try:
-        moment = datetime(year, month, day, hour, minute, second, millis * 1000, tzinfo=UTC)
-    except ValueError:
-        return None
-    zone = match.group(8)
-    if zone and zone not in ("Z", "z"):
-        digits = zone[1:].replace(":", "")
-        offset = timedelta(hours=int(digits[:2]), minutes=int(digits[2:]))
-        moment = moment - offset if zone[0] == "+" else moment + offset
-    return moment
 
+    def row_keys(self, indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
+        """As `Strategy.row_keys`; a cell holding one file's hashes of several types asks MDE once,
+        about the preferred hash, and the others (an MD5 included) share that answer."""
+        if is_same_file_group(indicators):
+            for kind in _HASH_PREFERENCE:
+                for ind in indicators:
+                    if ind.type is kind and ind.status is Status.PENDING:
+                        shared = LookupKey("files", ind.value)
+                        return [shared] * len(indicators)
+        return [self.lookup_key(i) for i in indicators]
 
-def format_time(moment: datetime) -> str:
-    """`YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, milliseconds)."""
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    def unsupported_reason(self, ind: Indicator) -> str:
+        if ind.type is IndicatorType.MD5:
+            return (
+                "MD5 hashes cannot be looked up with the entity statistics APIs (--mode stats); "
+                "give the file's SHA-1 or SHA-256, or use advanced hunting (--mode hunting) when it is available"
+            )
+        return f"{ind.type} indicators cannot be looked up in this mode"
 
-
-def iso_utc(value: Any) -> str:
-    """MDE's timestamp as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC, truncated to the millisecond); "" when absent.
-
-    Text that is not a timestamp is returned unchanged rather than lost.
-    """
-    if value is None:
+    def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
+        if ind.type is IndicatorType.URL:
+            return f"statistics are for the host {key.key}"
+        if key.family == "files" and key.key != ind.value:
+            return f"same file as {key.key}"
         return ""
-    text = str(value).strip()
-    if not text:
-        return ""
-    moment = parse_mde_time(text)
-    return text if moment is None else format_time(moment)
+
+    def reusable(self, key: LookupKey, answer: Answer) -> bool:
+        """A stats answer; with `--file-info`, one about a seen file must have asked for it too."""
+        return super().reusable(key, answer) and not (self.options.file_info and lacks_file_info(key, answer))
+
+    async def answer(self, client: MdeClient, key: LookupKey) -> Answer:
+        return await lookup(client, key, self.options.lookback_hours, self.options.file_info)
+
+
+# ----------------------------------------------------------------------------- MDE's answers
 
 
 def _int(value: Any) -> int | None:
@@ -208,45 +251,9 @@ async def lookup_many(
     keys: Iterable[LookupKey],
     lookback_hours: int,
     file_info: bool,
-    on_answer: Callable[[LookupKey, Answer], None],
+    on_answer: OnAnswer,
     concurrency: int = 8,
 ) -> None:
-    """Answer every key, calling `on_answer(key, answer)` as each arrives.
-
-    A fixed pool of `concurrency` workers per API family pulls keys from that family's list, so a
-    family waiting on its quota never holds up the others; the client caps requests in flight.
-    An MdeError other than RetriesExhausted (authentication, permission, TLS) or an exception
-    from `on_answer` cancels the remaining work and propagates.
-    """
-    by_family: dict[str, list[LookupKey]] = {}
-    for key in keys:
-        by_family.setdefault(key.family, []).append(key)
-
-    async def worker(queue: Iterable[LookupKey]) -> None:
-        for key in queue:
-            try:
-                answer = await lookup(client, key, lookback_hours, file_info)
-            except (MdeError, asyncio.CancelledError):
-                raise
-            except Exception as exc:  # a bug or an odd answer must not stop the night's run
-                log.exception("lookup of %s %s failed unexpectedly", key.family, key.key)
-                answer = Answer(Status.ERROR, error=f"unexpected failure: {type(exc).__name__}: {exc}")
-            on_answer(key, answer)
-
-    tasks: list[asyncio.Task[None]] = []
-    for family_keys in by_family.values():
-        shared = iter(family_keys)  # one iterator per family, shared by its workers
-        for _ in range(min(max(1, concurrency), len(family_keys))):
-            tasks.append(asyncio.create_task(worker(shared)))
-    if not tasks:
-        return
-    try:
-        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in tasks:
-        if task.done() and not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]
+    """`StatsStrategy.answer_all` with these options: answer every key, `on_answer` as each arrives."""
+    options = AnswerOptions(lookback_hours=lookback_hours, file_info=file_info, concurrency=concurrency)
+    await StatsStrategy(options).answer_all(client, list(keys), on_answer)

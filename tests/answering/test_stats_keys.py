@@ -2,9 +2,14 @@
 
 import pytest
 
+from enrich.answering.stats import StatsStrategy
 from enrich.indicators import extract
+from enrich.indicators.hosts import url_host
 from enrich.model import MDE_COLUMNS, Answer, LookupKey, Status
-from enrich.outcome import lookup_key, mde_columns, row_keys, url_host
+from enrich.outcome import mde_columns
+
+lookup_key = StatsStrategy().lookup_key
+row_keys = StatsStrategy().row_keys
 
 SHA1 = "a" * 40
 SHA256 = "b" * 64

@@ -1,0 +1,130 @@
+"""The interface every answering strategy implements (stats today; batched hunting next).
+
+A strategy says which lookups a row needs, why a type it cannot look up is unsupported, which
+remark a lookup adds to a row, whether a cached answer can be reused, and answers lookups:
+one at a time (`answer`, driven by the default `answer_all`: a bounded pool of workers per API
+family) or in batches (by overriding `answer_all`). The plan, the cache, the join and the sinks
+only ever see `LookupKey`s and `Answer`s: they never know which strategy answered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from enrich.mde.errors import MdeError
+from enrich.model import Answer, Indicator, LookupKey, Status
+
+if TYPE_CHECKING:
+    from enrich.mde.client import MdeClient
+
+log = logging.getLogger(__name__)
+
+MAX_LOOKBACK_HOURS = 720  # MDE keeps 30 days
+
+OnAnswer = Callable[[LookupKey, Answer], None]
+
+
+@dataclass(frozen=True)
+class AnswerOptions:
+    """What the answering is asked: how far back MDE counts, and how much detail."""
+
+    lookback_hours: int = MAX_LOOKBACK_HOURS
+    file_info: bool = False  # files: also ask /api/files/{hash} (signer, publisher, ...)
+    concurrency: int = 8  # lookups in flight per API family (per-lookup strategies)
+
+
+class Strategy(ABC):
+    """One way of answering lookups. Subclasses set `name` and implement the abstract methods."""
+
+    name: ClassVar[str]  # as `--mode` and the cache spell it
+
+    def __init__(self, options: AnswerOptions | None = None) -> None:
+        self.options = options or AnswerOptions()
+
+    # -- which lookups rows need ---------------------------------------------------------------
+    @abstractmethod
+    def lookup_key(self, ind: Indicator) -> LookupKey | None:
+        """The lookup a pending indicator needs, or None when this strategy cannot look it up."""
+
+    def row_keys(self, indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
+        """The lookup each of a row's indicators needs (None: no lookup)."""
+        return [self.lookup_key(i) for i in indicators]
+
+    @abstractmethod
+    def unsupported_reason(self, ind: Indicator) -> str:
+        """Why a valid indicator cannot be looked up by this strategy, in words a user can act on."""
+
+    def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
+        """A remark the lookup adds to the indicator's row ("" for none)."""
+        return ""
+
+    # -- cached answers ------------------------------------------------------------------------
+    def reusable(self, key: LookupKey, answer: Answer) -> bool:
+        """Whether a cached answer serves this run (default: any answer this strategy gave)."""
+        return answer.method in ("", self.name)
+
+    # -- answering -----------------------------------------------------------------------------
+    async def answer(self, client: MdeClient, key: LookupKey) -> Answer:
+        """Ask MDE about one lookup (per-lookup strategies implement this)."""
+        raise NotImplementedError(f"the {self.name} strategy answers in batches only")
+
+    async def answer_all(self, client: MdeClient, keys: Sequence[LookupKey], on_answer: OnAnswer) -> None:
+        """Answer every key, calling `on_answer(key, answer)` as each arrives.
+
+        Default: a fixed pool of `options.concurrency` workers per API family pulls keys from that
+        family's list, so a family waiting on its quota never holds up the others. An MdeError
+        (authentication, permission, TLS) or an exception from `on_answer` cancels the remaining
+        work and propagates; any other failure of one lookup becomes that lookup's ERROR answer.
+        """
+        await run_per_family(keys, self._answer_safely(client), on_answer, self.options.concurrency)
+
+    def _answer_safely(self, client: MdeClient) -> Callable[[LookupKey], asyncio.Future[Answer]]:
+        async def one(key: LookupKey) -> Answer:
+            try:
+                return await self.answer(client, key)
+            except (MdeError, asyncio.CancelledError):
+                raise
+            except Exception as exc:  # a bug or an odd answer must not stop the night's run
+                log.exception("lookup of %s %s failed unexpectedly", key.family, key.key)
+                return Answer(Status.ERROR, error=f"unexpected failure: {type(exc).__name__}: {exc}")
+
+        return one  # type: ignore[return-value]
+
+
+async def run_per_family(
+    keys: Iterable[LookupKey],
+    answer: Callable[[LookupKey], asyncio.Future[Answer]],
+    on_answer: OnAnswer,
+    concurrency: int,
+) -> None:
+    """Answer `keys` with up to `concurrency` workers per API family; the first exception cancels the rest."""
+    by_family: dict[str, list[LookupKey]] = {}
+    for key in keys:
+        by_family.setdefault(key.family, []).append(key)
+
+    async def worker(queue: Iterable[LookupKey]) -> None:
+        for key in queue:
+            on_answer(key, await answer(key))
+
+    tasks: list[asyncio.Task[None]] = []
+    for family_keys in by_family.values():
+        shared = iter(family_keys)  # one iterator per family, shared by its workers
+        for _ in range(min(max(1, concurrency), len(family_keys))):
+            tasks.append(asyncio.create_task(worker(shared)))
+    if not tasks:
+        return
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+            raise error

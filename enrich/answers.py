@@ -1,0 +1,108 @@
+"""The answers stage: every lookup of the plan answered, from the cache where fresh, else by the strategy.
+
+Answers are stored in the cache as they arrive, so a stopped run resumes where it stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from enrich.answering.interface import Strategy
+from enrich.cache import Cache
+from enrich.mde.auth import TokenProvider
+from enrich.mde.client import ClientMetrics, MdeClient
+from enrich.mde.limits import Budget
+from enrich.mde.settings import Settings
+from enrich.model import Answer, LookupKey, Status
+from enrich.plan import Plan
+from enrich.progress import Progress
+
+
+@dataclass(frozen=True)
+class ResolveOptions:
+    """How the answers stage runs, beyond the connection and the strategy."""
+
+    cache_path: str | None = None  # None: no cache (answers kept in memory only)
+    max_age_seconds: float | None = None  # cached answers older than this are asked again
+    progress_interval: float = 30.0
+    terminal: bool | None = None  # None: decide from the stream
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+
+
+@dataclass
+class Lookups:
+    """The answers of a run and how they were obtained."""
+
+    answers: dict[LookupKey, Answer]
+    from_cache: int
+    asked: int
+    metrics: ClientMetrics | None
+    quota_wait: float
+
+
+class Interrupted(Exception):
+    """The run was stopped (Ctrl-C) after `saved` answers had been stored."""
+
+    def __init__(self, saved: int, cached: bool) -> None:
+        super().__init__(saved)
+        self.saved, self.cached = saved, cached
+
+
+def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOptions) -> Lookups:
+    """Answer every lookup of the plan: from the cache where fresh and reusable, else from MDE."""
+    cache = Cache(opts.cache_path) if opts.cache_path else None
+    lookback = strategy.options.lookback_hours
+    keys = list(plan.keys)
+    answers: dict[LookupKey, Answer] = {}
+    if cache is not None:
+        cached = cache.get_many(settings.tenant_id, lookback, keys, opts.max_age_seconds)
+        answers.update((k, a) for k, a in cached.items() if strategy.reusable(k, a))
+    from_cache = len(answers)
+    missing = [k for k in keys if k not in answers]
+    if not missing:
+        if cache is not None:
+            cache.close()
+        return Lookups(answers, from_cache, 0, None, 0.0)
+    budget = Budget(settings.rate_limits)
+    remaining = Counter(k.family for k in missing)  # kept up to date: the ETA is read on every answer
+    progress = Progress(
+        total=len(keys),
+        rows=plan.rows,
+        cache_hits=from_cache,
+        quota_eta=lambda: budget.eta(remaining),
+        quota_wait=lambda: max(budget.waited.values(), default=0.0),
+        stream=opts.stream,
+        interval=opts.progress_interval,
+        terminal=opts.terminal,
+    )
+    progress.done = from_cache
+
+    def on_answer(key: LookupKey, answer: Answer) -> None:
+        answers[key] = answer
+        remaining[key.family] -= 1
+        if cache is not None and answer.status is not Status.ERROR:
+            cache.put(settings.tenant_id, lookback, key, answer, strategy.name)
+        progress.advance()
+
+    client = MdeClient(settings, TokenProvider(settings), budget)
+    try:
+        asyncio.run(_answer(client, strategy, missing, on_answer))
+    except KeyboardInterrupt:
+        raise Interrupted(len(answers) - from_cache, cache is not None) from None
+    finally:
+        progress.close()
+        if cache is not None:
+            cache.close()
+    return Lookups(
+        answers, from_cache, len(missing), client.metrics(), max(budget.waited.values(), default=0.0)
+    )
+
+
+async def _answer(client: MdeClient, strategy: Strategy, keys: Sequence[LookupKey], on_answer) -> None:  # noqa: ANN001
+    async with client:
+        await strategy.answer_all(client, keys, on_answer)
