@@ -8,19 +8,23 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from enrich.cache import Cache, CacheError
-from enrich.mde.errors import MdeError
+from enrich.mde.errors import MdeError, protect
 from enrich.mde.settings import Settings, load_settings
 
 
 @contextlib.contextmanager
 def _settings(secrets: str | None, sandbox: bool) -> Iterator[Settings]:
     if not sandbox:
-        yield load_settings(secrets, require_credentials=False)
+        settings = load_settings(secrets, require_credentials=False)
+        protect(settings.connection)
+        yield settings
         return
     from enrich.sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig()) as sb:
-        yield load_settings(None, environ=sb.env(), require_credentials=False)
+        settings = load_settings(None, environ=sb.env(), require_credentials=False)
+        protect(settings.connection)
+        yield settings
 
 
 def check(secrets: str | None, sandbox: bool, out: TextIO | None = None) -> int:

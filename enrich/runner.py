@@ -19,6 +19,7 @@ from enrich.answering.interface import AnswerOptions, Strategy
 from enrich.answers import Interrupted, Lookups, ResolveOptions, resolve
 from enrich.cache import default_cache_path
 from enrich.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROW_ERRORS, EnrichError, OutputError, exit_code
+from enrich.mde.errors import protect
 from enrich.mde.settings import Settings, load_settings
 from enrich.outcome import Outcomes
 from enrich.plan import Plan, make_plan
@@ -132,11 +133,17 @@ def _answer_options(req: RunRequest, settings: Settings) -> AnswerOptions:
 
 @contextlib.contextmanager
 def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | None]]:
-    """Settings for the run (and the cache path), from the environment or an in-process sandbox."""
-    common = {"concurrency": req.concurrency, "timeout": req.timeout}
+    """Settings for the run (and the cache path), from the environment or an in-process sandbox.
+
+    The connection's secrets are registered for scrubbing here, before anything can print them.
+    """
     cache = None if req.no_cache else (req.cache or str(default_cache_path()))
     if not req.sandbox:
-        yield load_settings(req.secrets, rate_limit=req.rate_limit, **common), cache
+        settings = load_settings(
+            req.secrets, rate_limit=req.rate_limit, concurrency=req.concurrency, timeout=req.timeout
+        )
+        protect(settings.connection)
+        yield settings, cache
         return
     from enrich.sandbox import Sandbox, SandboxConfig
 
@@ -147,8 +154,13 @@ def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | 
             file=err,
         )
         settings = load_settings(
-            None, environ=sb.env(), rate_limit=req.rate_limit or SANDBOX_RATE_LIMIT, **common
+            None,
+            environ=sb.env(),
+            rate_limit=req.rate_limit or SANDBOX_RATE_LIMIT,
+            concurrency=req.concurrency,
+            timeout=req.timeout,
         )
+        protect(settings.connection)
         # The sandbox's data is made anew at each start: keep its answers out of the user's cache.
         yield settings, (None if req.no_cache else req.cache or os.path.join(tmp, "cache.sqlite3"))
 

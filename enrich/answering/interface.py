@@ -16,15 +16,15 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
+from enrich.errors import UsageError
 from enrich.mde.errors import MdeError
 from enrich.model import Answer, Indicator, LookupKey, Status
+from enrich.request import MAX_LOOKBACK_HOURS
 
 if TYPE_CHECKING:
     from enrich.mde.client import MdeClient
 
 log = logging.getLogger(__name__)
-
-MAX_LOOKBACK_HOURS = 720  # MDE keeps 30 days
 
 OnAnswer = Callable[[LookupKey, Answer], None]
 
@@ -36,6 +36,13 @@ class AnswerOptions:
     lookback_hours: int = MAX_LOOKBACK_HOURS
     file_info: bool = False  # files: also ask /api/files/{hash} (signer, publisher, ...)
     concurrency: int = 8  # lookups in flight per API family (per-lookup strategies)
+
+    def __post_init__(self) -> None:
+        if not 1 <= int(self.lookback_hours) <= MAX_LOOKBACK_HOURS:
+            raise UsageError(
+                f"lookback hours must be between 1 and {MAX_LOOKBACK_HOURS} (30 days, MDE's maximum); "
+                f"got {self.lookback_hours}"
+            )
 
 
 class Strategy(ABC):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections.abc import Iterable
 from urllib.parse import quote, quote_plus
 
 from enrich.errors import EnrichError
@@ -24,12 +25,19 @@ def register_secret(value: str | None) -> None:
             _SECRETS.add(value)
 
 
-def scrub(text: str) -> str:
-    """Return `text` with every registered secret (and its URL-encoded form) replaced by `***`."""
+def protect(connection: object) -> None:
+    """Register every secret of a connection (anything with a `secrets()` method) for `scrub`."""
+    for secret in connection.secrets():  # type: ignore[attr-defined]
+        register_secret(secret)
+
+
+def scrub(text: str, also: Iterable[str] = ()) -> str:
+    """Return `text` with every registered secret, and those in `also` (each with its URL-encoded
+    form), replaced by `***`."""
     if not text:
         return text
     with _LOCK:
-        secrets = sorted(_SECRETS, key=len, reverse=True)
+        secrets = sorted(_SECRETS.union(s for s in also if s and len(s) >= 4), key=len, reverse=True)
     for secret in secrets:
         if secret in text:
             text = text.replace(secret, "***")

@@ -7,11 +7,11 @@ import logging
 import os
 import stat
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from urllib.parse import urlsplit
 
 from enrich import units
-from enrich.mde.errors import ConfigError, register_secret
+from enrich.mde.errors import ConfigError, scrub
 from enrich.units import DEFAULT_RATE_LIMIT
 
 log = logging.getLogger(__name__)
@@ -22,7 +22,6 @@ DEFAULT_HUNTING_RATE_LIMIT = "45/min,1500/hour"
 DEFAULT_API_URL = "https://api.security.microsoft.com"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
-MAX_LOOKBACK_HOURS = 720
 
 RateLimits = dict[str, list[tuple[int, float]]]
 
@@ -48,8 +47,8 @@ SECRETS_KEYS: dict[str, str] = {
 
 
 @dataclass(frozen=True)
-class Settings:
-    """Everything the MDE client needs. The secret is excluded from repr and registered for scrubbing."""
+class Connection:
+    """A tenant's connection: credentials, hosts and the CA to trust. The secret is kept out of repr."""
 
     tenant_id: str = ""
     client_id: str = ""
@@ -59,28 +58,10 @@ class Settings:
     login_url: str = DEFAULT_LOGIN_URL
     graph_url: str = DEFAULT_GRAPH_URL
     ca_bundle: str | None = None
-    rate_limits: RateLimits = field(default_factory=lambda: parse_rate_limits(DEFAULT_RATE_LIMIT))
-    lookback_hours: int = MAX_LOOKBACK_HOURS
-    concurrency: int = 8
-    timeout: float = 30.0
-    max_retries: int = 6
-    file_info: bool = False
 
     def __post_init__(self) -> None:
-        register_secret(self.client_secret)
         for name in ("api_url", "login_url", "graph_url"):
             object.__setattr__(self, name, _check_https(name, getattr(self, name)))
-        if not 1 <= int(self.lookback_hours) <= MAX_LOOKBACK_HOURS:
-            raise ConfigError(
-                f"lookback hours must be between 1 and {MAX_LOOKBACK_HOURS} (30 days, MDE's maximum); "
-                f"got {self.lookback_hours}"
-            )
-        if int(self.concurrency) < 1:
-            raise ConfigError(f"concurrency must be at least 1; got {self.concurrency}")
-        if float(self.timeout) <= 0:
-            raise ConfigError(f"timeout must be a positive number of seconds; got {self.timeout}")
-        if int(self.max_retries) < 0:
-            raise ConfigError(f"max retries must be 0 or more; got {self.max_retries}")
         for name, var in (("ca_bundle", "MDE_CA_BUNDLE"), ("client_certificate", "MDE_CLIENT_CERTIFICATE")):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
@@ -89,6 +70,10 @@ class Settings:
     @property
     def authority(self) -> str:
         return f"{self.login_url}/{self.tenant_id}"
+
+    def secrets(self) -> tuple[str, ...]:
+        """The values no log, message or output may show (register them with `register_secret`)."""
+        return (self.client_secret,) if self.client_secret else ()
 
     def missing_credentials(self) -> list[str]:
         """Names of the variables still to set for a token (empty when complete)."""
@@ -111,6 +96,44 @@ class Settings:
                 + " in the environment, or put mde_tenant_id, mde_client_id and mde_client_secret "
                 "in a secrets.json passed with --secrets"
             )
+
+
+@dataclass(frozen=True)
+class ClientOptions:
+    """How the client calls MDE: budgets per API family, requests in flight, time-outs, retries."""
+
+    rate_limits: RateLimits = field(default_factory=lambda: parse_rate_limits(DEFAULT_RATE_LIMIT))
+    concurrency: int = 8
+    timeout: float = 30.0
+    max_retries: int = 6
+
+    def __post_init__(self) -> None:
+        if int(self.concurrency) < 1:
+            raise ConfigError(f"concurrency must be at least 1; got {self.concurrency}")
+        if float(self.timeout) <= 0:
+            raise ConfigError(f"timeout must be a positive number of seconds; got {self.timeout}")
+        if int(self.max_retries) < 0:
+            raise ConfigError(f"max retries must be 0 or more; got {self.max_retries}")
+
+
+@dataclass(frozen=True)
+class Settings(ClientOptions, Connection):
+    """One tenant's connection with the client's options: everything an `MdeClient` needs.
+
+    Parts that need only one half take it by its type (`TokenProvider` a `Connection`).
+    """
+
+    def __post_init__(self) -> None:
+        Connection.__post_init__(self)
+        ClientOptions.__post_init__(self)
+
+    @property
+    def connection(self) -> Connection:
+        return Connection(**{f.name: getattr(self, f.name) for f in fields(Connection)})
+
+    @property
+    def options(self) -> ClientOptions:
+        return ClientOptions(**{f.name: getattr(self, f.name) for f in fields(ClientOptions)})
 
 
 def _check_https(name: str, url: str) -> str:
@@ -174,7 +197,6 @@ def _read_secrets_file(path: str) -> dict[str, str]:
         raise ConfigError(
             f"the secrets file {path} must hold a JSON object with mde_tenant_id, mde_client_id, ..."
         )
-    register_secret(str(data.get("mde_client_secret") or ""))
     try:
         mode = os.stat(path).st_mode
         if os.name == "posix" and mode & (stat.S_IRGRP | stat.S_IROTH):
@@ -189,22 +211,7 @@ def _read_secrets_file(path: str) -> dict[str, str]:
     return out
 
 
-_FIELDS = {
-    "tenant_id",
-    "client_id",
-    "client_secret",
-    "client_certificate",
-    "api_url",
-    "login_url",
-    "graph_url",
-    "ca_bundle",
-    "rate_limits",
-    "lookback_hours",
-    "concurrency",
-    "timeout",
-    "max_retries",
-    "file_info",
-}
+_FIELDS = frozenset(f.name for f in fields(Settings))
 
 
 def load_settings(
@@ -235,13 +242,11 @@ def load_settings(
         if name != "rate_limit" and name not in _FIELDS:
             raise TypeError(f"load_settings() got an unexpected setting {name!r}")
         values[name] = value
-    register_secret(str(values.get("client_secret") or ""))
     spec = values.pop("rate_limit", None)
     if spec is not None and "rate_limits" not in overrides:
         values["rate_limits"] = parse_rate_limits(str(spec))
     try:
         for name, cast in (
-            ("lookback_hours", int),
             ("concurrency", int),
             ("max_retries", int),
             ("timeout", float),
@@ -250,7 +255,10 @@ def load_settings(
                 values[name] = cast(values[name])  # type: ignore[operator]
     except ValueError as exc:
         raise ConfigError(f"a numeric setting is not a number: {exc}") from None
-    settings = Settings(**values)  # type: ignore[arg-type]
+    try:
+        settings = Settings(**values)  # type: ignore[arg-type]
+    except ConfigError as exc:  # a secret pasted where a URL or a path belongs must not be echoed
+        raise ConfigError(scrub(str(exc), also=[str(values.get("client_secret") or "")])) from None
     if require_credentials:
         settings.require_credentials()
     return settings

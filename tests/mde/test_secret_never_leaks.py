@@ -12,7 +12,7 @@ from enrich.answering.stats import lookup_many
 from enrich.mde.auth import TokenProvider
 from enrich.mde.check import run_check
 from enrich.mde.client import MdeClient
-from enrich.mde.errors import AuthError, MdeError, scrub
+from enrich.mde.errors import AuthError, MdeError, protect, scrub
 from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings, load_settings, with_overrides
 from enrich.model import LookupKey
@@ -40,7 +40,7 @@ def test_reprs_and_settings_errors():
 
 
 def test_scrub_removes_registered_secrets_and_form_fields():
-    Settings(tenant_id="t", client_id="c", client_secret=WRONG)
+    protect(Settings(tenant_id="t", client_id="c", client_secret=WRONG).connection)
     assert scrub(f"body: client_id=c&client_secret={quote_plus(WRONG)}&scope=x") == (
         "body: client_id=c&client_secret=***&scope=x"
     )

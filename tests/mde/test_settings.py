@@ -6,8 +6,17 @@ import json
 
 import pytest
 
+from enrich.answering.interface import AnswerOptions
+from enrich.errors import UsageError
 from enrich.mde.errors import ConfigError
-from enrich.mde.settings import Settings, load_settings, parse_rate_limit, parse_rate_limits
+from enrich.mde.settings import (
+    ClientOptions,
+    Connection,
+    Settings,
+    load_settings,
+    parse_rate_limit,
+    parse_rate_limits,
+)
 
 SECRET = "s3cr3t-Value~abc.DEF_123"
 
@@ -70,11 +79,9 @@ def test_precedence_flags_over_env_over_file(tmp_path, monkeypatch):
     s = load_settings(secrets)
     assert s.tenant_id == "env-tenant" and s.client_id == "file-client"
     assert s.rate_limits["files"] == [(10, 1.0)]
-    s = load_settings(
-        secrets, tenant_id="flag-tenant", rate_limit="20/s", client_id=None, lookback_hours="48"
-    )
+    s = load_settings(secrets, tenant_id="flag-tenant", rate_limit="20/s", client_id=None, concurrency="3")
     assert s.tenant_id == "flag-tenant" and s.client_id == "file-client"
-    assert s.rate_limits["ips"] == [(20, 1.0)] and s.lookback_hours == 48
+    assert s.rate_limits["ips"] == [(20, 1.0)] and s.concurrency == 3
 
 
 def test_defaults():
@@ -83,13 +90,7 @@ def test_defaults():
     assert s.login_url == "https://login.microsoftonline.com"
     assert s.graph_url == "https://graph.microsoft.com"
     assert s.authority == "https://login.microsoftonline.com/t"
-    assert (s.concurrency, s.timeout, s.max_retries, s.lookback_hours, s.file_info) == (
-        8,
-        30.0,
-        6,
-        720,
-        False,
-    )
+    assert (s.concurrency, s.timeout, s.max_retries) == (8, 30.0, 6)
     assert s.rate_limits["files"] == [(100, 60.0), (1500, 3600.0)]
 
 
@@ -117,11 +118,29 @@ def test_urls_trailing_slash_and_any_https_host(monkeypatch):
     assert s.login_url == "https://login.microsoftonline.us" and s.api_url == "https://127.0.0.1:8443"
 
 
-def test_lookback_limit():
-    with pytest.raises(ConfigError, match="720"):
-        load_settings(None, tenant_id="t", client_id="c", client_secret=SECRET, lookback_hours=721)
-    with pytest.raises(ConfigError):
-        load_settings(None, tenant_id="t", client_id="c", client_secret=SECRET, lookback_hours=0)
+def test_lookback_is_the_answering_strategys_not_the_connections():
+    with pytest.raises(TypeError, match="lookback_hours"):
+        load_settings(None, tenant_id="t", client_id="c", client_secret=SECRET, lookback_hours=48)
+    with pytest.raises(UsageError, match="720"):
+        AnswerOptions(lookback_hours=721)
+    with pytest.raises(UsageError):
+        AnswerOptions(lookback_hours=0)
+
+
+def test_settings_split_into_connection_and_client_options():
+    s = load_settings(None, tenant_id="t", client_id="c", client_secret=SECRET, concurrency=3)
+    assert isinstance(s.connection, Connection) and not isinstance(s.connection, ClientOptions)
+    assert s.connection.tenant_id == "t" and s.connection.secrets() == (SECRET,)
+    assert isinstance(s.options, ClientOptions) and s.options.concurrency == 3
+    assert SECRET not in repr(s) and SECRET not in repr(s.connection)
+
+
+def test_building_settings_registers_no_secret():
+    from enrich.mde.errors import scrub
+
+    fresh = "never-registered-" + "x" * 20
+    load_settings(None, tenant_id="t", client_id="c", client_secret=fresh)
+    assert scrub(f"oops {fresh}") == f"oops {fresh}"
 
 
 def test_missing_files_named(tmp_path, monkeypatch):
