@@ -104,9 +104,9 @@ def fill_cache(src: Path, cache_path: Path) -> int:
     and fsyncs each one)."""
     sys.path.insert(0, str(ROOT))
     from enrich.cache import Cache
-    from enrich.request import MAX_LOOKBACK_HOURS
     from enrich.outcome import STATS
     from enrich.plan import make_plan
+    from enrich.request import MAX_LOOKBACK_HOURS
     from enrich.sources.open import open_sources
 
     keys = make_plan(open_sources([str(src)]), STATS).keys

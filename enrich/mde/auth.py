@@ -2,6 +2,9 @@
 
 MSAL is synchronous: async code calls `await asyncio.to_thread(provider.get_token)` (the
 client does so only when the cached token is missing or near expiry).
+
+`TokenSource` is what the HTTP client needs from a provider; `TokenProvider(settings, scope=...)`
+asks for another resource's token (MDE's by default; Graph's for Graph hunting).
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import logging
 import ssl
 import threading
 import time
+from collections.abc import Callable
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import certifi
@@ -28,6 +33,7 @@ from enrich.mde.settings import Settings
 log = logging.getLogger(__name__)
 
 MDE_SCOPE = "https://api.securitycenter.microsoft.com/.default"
+GRAPH_SCOPE = "https://graph.microsoft.com/.default"
 # Re-acquire this long before the token expires (MSAL itself refreshes under 5 minutes left);
 # for short test lifetimes, a tenth of the lifetime.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -138,7 +144,7 @@ def load_certificate_credential(path: str) -> dict[str, str]:
     }
 
 
-def decode_jwt_claims(token: str) -> dict:
+def decode_jwt_claims(token: str) -> dict[str, Any]:
     """The payload of a JWT, without verifying it (for diagnostics only)."""
     try:
         payload = token.split(".")[1]
@@ -149,16 +155,31 @@ def decode_jwt_claims(token: str) -> dict:
     return claims if isinstance(claims, dict) else {}
 
 
+class TokenSource(Protocol):
+    """What `MdeClient` needs from a token provider (see `TokenProvider`)."""
+
+    acquisitions: int  # tokens obtained from the identity provider (not from a cache)
+
+    def cached_token(self) -> str | None: ...
+
+    def get_token(self) -> str: ...
+
+    def invalidate(self, token: str | None = None) -> None: ...
+
+
 class TokenProvider:
-    """Client-credentials tokens for MDE, reused until near expiry. Thread-safe.
+    """Client-credentials tokens for MDE (or `scope`), reused until near expiry. Thread-safe.
 
     `get_token()` returns a bearer token, acquiring one through MSAL only when none is cached or
     the cached one is close to expiry; `invalidate(token)` drops a token MDE refused (401) so
     the next `get_token()` asks Entra ID again. Raises AuthError in plain words.
     """
 
-    def __init__(self, settings: Settings, *, clock=time.monotonic) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, settings: Settings, *, scope: str = MDE_SCOPE, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.settings = settings
+        self.scope = scope
         self._clock = clock
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None
@@ -203,7 +224,7 @@ class TokenProvider:
                     if item.get("secret") == stale:
                         cache.remove_at(item)
 
-    def token_claims(self) -> dict:
+    def token_claims(self) -> dict[str, Any]:
         """The claims of the current token (acquiring one if needed), unverified."""
         return decode_jwt_claims(self.get_token())
 
@@ -264,7 +285,7 @@ class TokenProvider:
         if self._app is None:
             self._app = self._build_app()
         try:
-            result = self._app.acquire_token_for_client(scopes=[MDE_SCOPE])
+            result = self._app.acquire_token_for_client(scopes=[self.scope])
         except requests.exceptions.SSLError as exc:
             raise self._tls_error(exc) from None
         except requests.exceptions.RequestException as exc:
@@ -300,7 +321,7 @@ class TokenProvider:
         self._refresh_at = now + max(0.0, lifetime - margin)
         if result.get("token_source") != "cache":
             self.acquisitions += 1
-            log.debug("acquired an MDE token valid for %.0f s", lifetime)
+            log.debug("acquired a token for %s valid for %.0f s", self.scope, lifetime)
         return token
 
     def _tls_error(self, exc: Exception) -> AuthError:

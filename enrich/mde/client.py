@@ -1,6 +1,6 @@
-"""The MDE HTTP client: one GET with the budget, the token and every retry rule applied.
+"""The MDE HTTP client: one request (GET, or POST for hunting) with the budget, the token and every retry rule applied.
 
-Rules of `MdeClient.get`:
+Rules of `MdeClient.get` (and of `MdeClient.post`, which shares them):
 - every attempt first takes a slot of the family's budget (limits.py), so no attempt, retried
   or not, can exceed the quota;
 - 401: the token is dropped and re-acquired, then the call is retried once; a second 401 is fatal;
@@ -11,6 +11,11 @@ Rules of `MdeClient.get`:
 - 5xx, 408, timeouts, connection failures and unreadable JSON: retried after exponential
   backoff with full jitter, at most `max_retries` times, then RetriesExhausted;
 - 400, 404 and other 4xx: returned to the caller, never retried.
+
+A call is a loop of four named steps (`MdeClient._call`): `_token_for` (a token, retrying a
+transient failure of the login host), `_attempt` (one HTTP exchange under a budget slot, read
+into a `_Reply` or a retryable `_Problem`), `_classify` (return the reply, re-authenticate,
+403, 429 pause, or a retryable problem) and `_back_off` (count the failure, give up or sleep).
 """
 
 from __future__ import annotations
@@ -23,12 +28,14 @@ import random
 import re
 import time
 from collections import Counter
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import httpx
 
-from enrich.mde.auth import TokenProvider, ssl_context
+from enrich.mde.auth import TokenSource, ssl_context
 from enrich.mde.errors import AuthError, ConfigError, PermissionDenied, RetriesExhausted, scrub
 from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings
@@ -101,13 +108,134 @@ def _decode(response: httpx.Response) -> Any:
     return json.loads(response.content)
 
 
+def _add(left: Mapping[str, float], right: Mapping[str, float]) -> dict[str, Any]:
+    total: dict[str, Any] = dict(left)
+    for key, value in right.items():
+        total[key] = total.get(key, 0) + value
+    return total
+
+
+@dataclass(frozen=True)
+class ClientMetrics:
+    """A snapshot of one client's counters and its budget's (`MdeClient.metrics()`).
+
+    Seconds are kept unrounded; `to_dict()` gives the JSON-ready form (rounded to ms).
+    `a + b` adds two snapshots (per-key sums), e.g. for totals over several tenants;
+    `sum(snapshots, ClientMetrics())` adds many.
+    """
+
+    calls: Mapping[str, int] = field(default_factory=dict)  # HTTP attempts per family
+    responses: Mapping[str, int] = field(default_factory=dict)  # per status, "timeout", "network"...
+    throttled: Mapping[str, int] = field(default_factory=dict)  # 429s per family
+    retries: int = 0  # attempts repeated after a 5xx, timeout, reset, bad JSON or token failure
+    reauths: int = 0  # tokens re-acquired after a 401
+    backoff_seconds: float = 0.0  # slept before retries
+    retry_after_seconds: float = 0.0  # family pauses asked by 429s
+    token_acquisitions: int = 0  # tokens obtained from Entra ID
+    quota_wait_seconds: Mapping[str, float] = field(default_factory=dict)  # per family, budget waits
+    calls_started: Mapping[str, int] = field(default_factory=dict)  # budget slots taken per family
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON-ready dict (the keys and rounding `metrics()` returned before it was a dataclass)."""
+        return {
+            "calls": dict(self.calls),
+            "responses": dict(self.responses),
+            "throttled": dict(self.throttled),
+            "retries": self.retries,
+            "reauths": self.reauths,
+            "backoff_seconds": round(self.backoff_seconds, 3),
+            "retry_after_seconds": round(self.retry_after_seconds, 3),
+            "token_acquisitions": self.token_acquisitions,
+            "quota_wait_seconds": {k: round(v, 3) for k, v in self.quota_wait_seconds.items()},
+            "calls_started": dict(self.calls_started),
+        }
+
+    def __add__(self, other: ClientMetrics) -> ClientMetrics:
+        if not isinstance(other, ClientMetrics):
+            return NotImplemented
+        return ClientMetrics(
+            calls=_add(self.calls, other.calls),
+            responses=_add(self.responses, other.responses),
+            throttled=_add(self.throttled, other.throttled),
+            retries=self.retries + other.retries,
+            reauths=self.reauths + other.reauths,
+            backoff_seconds=self.backoff_seconds + other.backoff_seconds,
+            retry_after_seconds=self.retry_after_seconds + other.retry_after_seconds,
+            token_acquisitions=self.token_acquisitions + other.token_acquisitions,
+            quota_wait_seconds=_add(self.quota_wait_seconds, other.quota_wait_seconds),
+            calls_started=_add(self.calls_started, other.calls_started),
+        )
+
+    # Transitional: callers written for the old dict (`metrics().get("calls", {})`,
+    # `metrics()["retries"]`) keep working until they read the attributes.
+
+    def get(self, key: str, default: Any = None) -> Any:
+        """Transitional: `to_dict().get(key, default)`; read the attributes instead."""
+        return self.to_dict().get(key, default)
+
+    def __getitem__(self, key: str) -> Any:
+        """Transitional: `to_dict()[key]`; read the attributes instead."""
+        return self.to_dict()[key]
+
+
+@dataclass(frozen=True)
+class _Request:
+    """What every attempt of one call sends."""
+
+    family: str  # the budget the call counts against
+    method: str
+    base_url: str
+    path: str  # already segment-encoded
+    params: Mapping[str, Any] | None
+    content: bytes | None  # a JSON body (UTF-8), or None
+    tokens: TokenSource
+    host_hint: str = "MDE_API_URL is an MDE API host"  # what to check after a second 401
+
+    @property
+    def url(self) -> str:
+        return self.base_url + self.path
+
+
+@dataclass
+class _Tries:
+    """The retry allowances one call has used."""
+
+    failures: int = 0  # against max_retries: token failures, 5xx, 408, timeouts, resets, bad JSON
+    throttled: int = 0  # against max_throttled: 429s
+    reauthed: bool = False  # a 401 already led to a new token
+
+
+@dataclass(frozen=True)
+class _Reply:
+    """An HTTP answer, read: `body` is the JSON, or None when absent (or unreadable, on a non-2xx)."""
+
+    status: int
+    body: Any
+    headers: httpx.Headers
+
+
+@dataclass(frozen=True)
+class _Problem:
+    """A failed attempt, retried after backoff while `max_retries` allows."""
+
+    reason: str
+    retry_hint: float = 0.0  # a Retry-After sent with a 5xx: the least wait
+
+
+class _RetryNow:
+    """Try again without backoff: a new token (after a 401) or the family's pause (after a 429) is set."""
+
+
+_RETRY_NOW = _RetryNow()
+
+
 class MdeClient:
     """Asynchronous MDE API client. Use as `async with MdeClient(settings, tokens, budget) as client`."""
 
     def __init__(
         self,
         settings: Settings,
-        token_provider: TokenProvider,
+        token_provider: TokenSource,
         budget: Budget,
         *,
         backoff_base: float = 0.5,
@@ -125,6 +253,7 @@ class MdeClient:
         self._http: httpx.AsyncClient | None = None
         self._gate: asyncio.Semaphore | None = None
         self._random = random.Random()
+        self._token_sources: list[TokenSource] = [token_provider]  # every provider calls have used
         # metrics
         self.calls: Counter[str] = Counter()  # HTTP attempts per family
         self.responses: Counter[str] = Counter()  # per status code, "timeout", "network", "malformed"
@@ -167,17 +296,7 @@ class MdeClient:
             self._http = None
             self._gate = None
 
-    # -- the call -----------------------------------------------------------------------------
-
-    async def _token(self) -> str:
-        token = self.tokens.cached_token()
-        if token:
-            return token
-        return await asyncio.to_thread(self.tokens.get_token)
-
-    def _backoff(self, failures: int) -> float:
-        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (failures - 1)))
-        return self._random.uniform(0, ceiling)
+    # -- the calls ----------------------------------------------------------------------------
 
     async def get(self, family: str, path: str, params: dict[str, Any] | None = None) -> tuple[int, Any]:
         """GET `path` (already segment-encoded) of the API; returns (status, JSON body or None).
@@ -186,122 +305,222 @@ class MdeClient:
         AuthError (token failures, second 401), ConfigError (TLS verification of the API host),
         RetriesExhausted (retries or 429 allowance used up).
         """
-        http = self._client()
-        gate = self._gate
-        assert gate is not None
-        url = self.settings.api_url + path
-        failures = 0
-        throttled = 0
-        reauthed = False
+        request = _Request(family, "GET", self.settings.api_url, path, params, None, self.tokens)
+        return await self._call(request)
+
+    async def post(
+        self,
+        family: str,
+        path: str,
+        json_body: Any,
+        *,
+        base_url: str | None = None,
+        tokens: TokenSource | None = None,
+    ) -> tuple[int, Any]:
+        """POST `json_body` as JSON to `path` of `base_url` (default: the API host); like `get`.
+
+        For read-only queries (advanced hunting: `/api/advancedqueries/run` on the API host,
+        `/v1.0/security/runHuntingQuery` on `settings.graph_url`): a POST is retried by the same
+        rules as a GET. `tokens` supplies the bearer token when the host needs another audience
+        (a Graph-scoped provider); by default the client's own provider. `family` names the
+        budget the call counts against (e.g. "hunting").
+        """
+        base = base_url.rstrip("/") if base_url else self.settings.api_url
+        if urlsplit(base).scheme.lower() != "https":
+            raise ValueError(f"refusing to send a token to {base!r}: not an https:// address")
+        content = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode("utf-8")
+        request = _Request(family, "POST", base, path, None, content, tokens or self.tokens)
+        if base_url:
+            request = replace(request, host_hint=f"{base} accepts the audience of this token")
+        return await self._call(request)
+
+    async def _call(self, request: _Request) -> tuple[int, Any]:
+        """Attempts of `request` until one is answered; the rules are in the module docstring."""
+        if not any(source is request.tokens for source in self._token_sources):
+            self._token_sources.append(request.tokens)
+        tries = _Tries()
         while True:
-            problem = ""
-            retry_hint = 0.0
+            token = await self._token_for(request, tries)
+            outcome: _Reply | _Problem | _RetryNow = await self._attempt(request, token)
+            if isinstance(outcome, _Reply):
+                outcome = self._classify(request, outcome, token, tries)
+            if isinstance(outcome, _Reply):
+                return outcome.status, outcome.body
+            if isinstance(outcome, _Problem):
+                await self._back_off(request, outcome, tries)
+
+    # -- step 1: the token --------------------------------------------------------------------
+
+    async def _token_for(self, request: _Request, tries: _Tries) -> str:
+        """A bearer token; a transient failure of the login host is retried (it uses up `max_retries`)."""
+        while True:
             try:
-                token = await self._token()
+                token = request.tokens.cached_token()
+                if token:
+                    return token
+                return await asyncio.to_thread(request.tokens.get_token)
             except AuthError as exc:
                 if not exc.transient:
                     raise
-                failures += 1
-                if failures > self.settings.max_retries:
-                    raise AuthError(f"{exc} (gave up after {failures} attempts)") from None
-                delay = max(TOKEN_RETRY_FLOOR, self._backoff(failures))
+                tries.failures += 1
+                if tries.failures > self.settings.max_retries:
+                    raise AuthError(f"{exc} (gave up after {tries.failures} attempts)") from None
+                delay = max(TOKEN_RETRY_FLOOR, self._backoff(tries.failures))
                 log.warning("token request failed (%s); retrying in %.1f s", exc, delay)
-                self.retries += 1
-                self.backoff_seconds += delay
-                await asyncio.sleep(delay)
-                continue
-            async with self.budget.slot(family):
-                self.calls[family] += 1
-                try:
-                    async with gate:
-                        response = await http.get(
-                            url, params=params, headers={"Authorization": f"Bearer {token}"}
-                        )
-                except httpx.TimeoutException:
-                    problem = f"MDE did not answer within {self.settings.timeout:g} s"
-                    self.responses["timeout"] += 1
-                except httpx.TransportError as exc:
-                    text = scrub(str(exc)) or type(exc).__name__
-                    if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
-                        raise ConfigError(
-                            f"TLS verification of {self.settings.api_url} failed ({text}); if a proxy or a "
-                            "test server signs with its own CA, set MDE_CA_BUNDLE to that CA's PEM file"
-                        ) from None
-                    problem = f"connection to MDE failed ({type(exc).__name__}: {text})"
-                    self.responses["network"] += 1
-            if not problem:
-                status = response.status_code
-                self.responses[str(status)] += 1
-                try:
-                    body = _decode(response)
-                    if body is None and 200 <= status < 300:
-                        raise ValueError("empty body")
-                except ValueError:
-                    body = None
-                    if 200 <= status < 300:
-                        problem = f"MDE sent an unreadable answer (HTTP {status}, not JSON)"
-                        self.responses["malformed"] += 1
-                if not problem:
-                    if status == 401:
-                        if reauthed:
-                            raise AuthError(
-                                "MDE refused a freshly issued token (401 Unauthorized): "
-                                f"{error_message(body) or 'no reason given'}; check that MDE_API_URL is an MDE "
-                                "API host and that the app belongs to the tenant MDE runs in"
-                            )
-                        reauthed = True
-                        self.reauths += 1
-                        log.info("MDE answered 401; acquiring a new token")
-                        self.tokens.invalidate(token)
-                        continue
-                    if status == 403:
-                        raise permission_denied(family, body)
-                    if status == 429:
-                        throttled += 1
-                        self.throttled[family] += 1
-                        wait = parse_retry_after(response.headers, body)
-                        self.retry_after_seconds += wait
-                        self.budget.penalise(family, wait)
-                        log.info("MDE quota exceeded for %s (429); pausing that API for %.1f s", family, wait)
-                        if throttled > self.max_throttled:
-                            raise RetriesExhausted(
-                                f"MDE kept answering 429 (quota exceeded) after {throttled} attempts: "
-                                f"{error_message(body)}"
-                            )
-                        continue
-                    if status in _RETRYABLE or status >= 500:
-                        problem = f"MDE answered HTTP {status}" + (
-                            f" ({error_message(body)})" if error_message(body) else ""
-                        )
-                        if "retry-after" in response.headers:
-                            retry_hint = parse_retry_after(response.headers, body, default=0.0)
-                    else:
-                        return status, body
-            failures += 1
-            if failures > self.settings.max_retries:
-                raise RetriesExhausted(f"{problem}; gave up after {failures} attempts")
-            delay = max(retry_hint, self._backoff(failures))
-            self.retries += 1
-            self.backoff_seconds += delay
-            log.debug("%s %s: %s; retry %d in %.2f s", family, path, problem, failures, delay)
-            await asyncio.sleep(delay)
+                await self._sleep_before_retry(delay)
+
+    # -- step 2: one attempt ------------------------------------------------------------------
+
+    async def _attempt(self, request: _Request, token: str) -> _Reply | _Problem:
+        """One HTTP exchange under a slot of the family's budget, read into a reply or a problem."""
+        sent = await self._send(request, token)
+        if isinstance(sent, _Problem):
+            return sent
+        return self._read(sent)
+
+    async def _send(self, request: _Request, token: str) -> httpx.Response | _Problem:
+        http = self._client()
+        gate = self._gate
+        assert gate is not None
+        async with self.budget.slot(request.family):
+            self.calls[request.family] += 1
+            headers = {"Authorization": f"Bearer {token}"}
+            if request.content is not None:
+                headers["Content-Type"] = "application/json; charset=utf-8"
+            try:
+                async with gate:
+                    return await http.request(
+                        request.method,
+                        request.url,
+                        params=request.params,
+                        content=request.content,
+                        headers=headers,
+                    )
+            except httpx.TimeoutException:
+                self.responses["timeout"] += 1
+                return _Problem(f"MDE did not answer within {self.settings.timeout:g} s")
+            except httpx.TransportError as exc:
+                text = scrub(str(exc)) or type(exc).__name__
+                if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
+                    raise ConfigError(
+                        f"TLS verification of {request.base_url} failed ({text}); if a proxy or a "
+                        "test server signs with its own CA, set MDE_CA_BUNDLE to that CA's PEM file"
+                    ) from None
+                self.responses["network"] += 1
+                return _Problem(f"connection to MDE failed ({type(exc).__name__}: {text})")
+
+    def _read(self, response: httpx.Response) -> _Reply | _Problem:
+        """The reply; a 2xx without a JSON body is a problem (a non-2xx keeps its status, body None)."""
+        status = response.status_code
+        self.responses[str(status)] += 1
+        try:
+            body = _decode(response)
+        except ValueError:
+            body = None
+        if body is None and 200 <= status < 300:
+            self.responses["malformed"] += 1
+            return _Problem(f"MDE sent an unreadable answer (HTTP {status}, not JSON)")
+        return _Reply(status, body, response.headers)
+
+    # -- step 3: what the status means --------------------------------------------------------
+
+    def _classify(
+        self, request: _Request, reply: _Reply, token: str, tries: _Tries
+    ) -> _Reply | _Problem | _RetryNow:
+        """Return the reply, retry now (401, 429), retry after backoff (5xx, 408), or raise (403, limits)."""
+        status = reply.status
+        if status == 401:
+            self._reauthenticate(request, reply, token, tries)
+            return _RETRY_NOW
+        if status == 403:
+            raise permission_denied(request.family, reply.body)
+        if status == 429:
+            self._pause_family(request, reply, tries)
+            return _RETRY_NOW
+        if status in _RETRYABLE or status >= 500:
+            return _server_problem(reply)
+        return reply
+
+    def _reauthenticate(self, request: _Request, reply: _Reply, token: str, tries: _Tries) -> None:
+        """After a 401: drop the token so the next attempt gets a new one; a second 401 is fatal."""
+        if tries.reauthed:
+            raise AuthError(
+                "MDE refused a freshly issued token (401 Unauthorized): "
+                f"{error_message(reply.body) or 'no reason given'}; check that {request.host_hint} "
+                "and that the app belongs to the tenant MDE runs in"
+            )
+        tries.reauthed = True
+        self.reauths += 1
+        log.info("MDE answered 401; acquiring a new token")
+        request.tokens.invalidate(token)
+
+    def _pause_family(self, request: _Request, reply: _Reply, tries: _Tries) -> None:
+        """After a 429: the family's budget waits the time asked; too many 429s are fatal."""
+        family = request.family
+        tries.throttled += 1
+        self.throttled[family] += 1
+        wait = parse_retry_after(reply.headers, reply.body)
+        self.retry_after_seconds += wait
+        self.budget.penalise(family, wait)
+        log.info("MDE quota exceeded for %s (429); pausing that API for %.1f s", family, wait)
+        if tries.throttled > self.max_throttled:
+            raise RetriesExhausted(
+                f"MDE kept answering 429 (quota exceeded) after {tries.throttled} attempts: "
+                f"{error_message(reply.body)}"
+            )
+
+    # -- step 4: backoff ----------------------------------------------------------------------
+
+    async def _back_off(self, request: _Request, problem: _Problem, tries: _Tries) -> None:
+        """Count a failed attempt; give up past `max_retries`, else sleep (full jitter, at least the hint)."""
+        tries.failures += 1
+        if tries.failures > self.settings.max_retries:
+            raise RetriesExhausted(f"{problem.reason}; gave up after {tries.failures} attempts")
+        delay = max(problem.retry_hint, self._backoff(tries.failures))
+        log.debug(
+            "%s %s: %s; retry %d in %.2f s",
+            request.family,
+            request.path,
+            problem.reason,
+            tries.failures,
+            delay,
+        )
+        await self._sleep_before_retry(delay)
+
+    def _backoff(self, failures: int) -> float:
+        ceiling = min(self.backoff_cap, self.backoff_base * (2 ** (failures - 1)))
+        return self._random.uniform(0, ceiling)
+
+    async def _sleep_before_retry(self, delay: float) -> None:
+        self.retries += 1
+        self.backoff_seconds += delay
+        await asyncio.sleep(delay)
 
     # -- metrics ------------------------------------------------------------------------------
 
-    def metrics(self) -> dict[str, Any]:
-        """Counters of this client and its budget (JSON-ready)."""
-        return {
-            "calls": dict(self.calls),
-            "responses": dict(self.responses),
-            "throttled": dict(self.throttled),
-            "retries": self.retries,
-            "reauths": self.reauths,
-            "backoff_seconds": round(self.backoff_seconds, 3),
-            "retry_after_seconds": round(self.retry_after_seconds, 3),
-            "token_acquisitions": self.tokens.acquisitions,
-            "quota_wait_seconds": {k: round(v, 3) for k, v in self.budget.waited.items()},
-            "calls_started": dict(self.budget.acquired),
-        }
+    def metrics(self) -> ClientMetrics:
+        """A snapshot of the counters of this client and its budget (`.to_dict()` is JSON-ready)."""
+        return ClientMetrics(
+            calls=dict(self.calls),
+            responses=dict(self.responses),
+            throttled=dict(self.throttled),
+            retries=self.retries,
+            reauths=self.reauths,
+            backoff_seconds=self.backoff_seconds,
+            retry_after_seconds=self.retry_after_seconds,
+            token_acquisitions=sum(source.acquisitions for source in self._token_sources),
+            quota_wait_seconds=dict(self.budget.waited),
+            calls_started=dict(self.budget.acquired),
+        )
+
+
+def _server_problem(reply: _Reply) -> _Problem:
+    """A 5xx or 408 as a retryable problem, with the server's Retry-After (if any) as the least wait."""
+    message = error_message(reply.body)
+    hint = 0.0
+    if "retry-after" in reply.headers:
+        hint = parse_retry_after(reply.headers, reply.body, default=0.0)
+    return _Problem(f"MDE answered HTTP {reply.status}" + (f" ({message})" if message else ""), hint)
 
 
 def permission_denied(family: str, body: Any) -> PermissionDenied:

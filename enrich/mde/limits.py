@@ -83,9 +83,6 @@ class Budget:
             )
             effective.sort(key=lambda item: item[1])
             self._families[family] = _Family(limits=effective)
-        self.limits = {
-            family: [(int(n), float(w)) for n, w in limits] for family, limits in rate_limits.items()
-        }
         # metrics
         self.acquired: dict[str, int] = {family: 0 for family in self._families}
         self.penalties: dict[str, int] = {family: 0 for family in self._families}
@@ -211,13 +208,6 @@ class Budget:
             last = schedule_end(state.limits, count, history=history, start=max(now, state.not_before))
             longest = max(longest, last - now)
         return longest
-
-    def metrics(self) -> dict[str, dict[str, float]]:
-        return {
-            "quota_wait_seconds": dict(self.waited),
-            "calls_started": dict(self.acquired),
-            "penalties": dict(self.penalties),
-        }
 
 
 def schedule_end(

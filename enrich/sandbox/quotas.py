@@ -5,6 +5,9 @@ fewer than `per_hour` in the last hour (sliding windows over the admitted calls;
 are not counted). Window lengths are divided by `time_scale`, so with time_scale=60 the minute
 window lasts one real second. Retry-After is the real time until the oldest call in the full
 window leaves it, rounded up, at least 1 second.
+
+`minute_hour_quota` turns the (calls, window) limits of the shared rate-limit grammar
+(`enrich.units.parse_rate_limit`) into these two quotas.
 """
 
 from __future__ import annotations
@@ -13,10 +16,35 @@ import math
 import threading
 import time
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 ENTITY_FAMILIES = frozenset({"files", "ips", "domains", "alerts", "machines"})
 HUNTING_FAMILIES = frozenset({"hunting", "graph_hunting"})
+MINUTE = 60.0
+HOUR = 3600.0
+
+
+def minute_hour_quota(limits: Iterable[tuple[int, float]], default: tuple[int, int]) -> tuple[int, int]:
+    """(per minute, per hour) quota for `(calls, window seconds)` limits; unset ones keep `default`.
+
+    A window up to a minute sets the minute quota, scaled to a whole minute (10 calls per 1 s ->
+    600 per minute); a longer one, up to an hour, sets the hour quota (250 per 10 min -> 1500 per
+    hour). The window must divide its minute or hour evenly. Every limit applies, so when two set
+    the same quota the smaller stands.
+    """
+    quota: dict[float, int] = {}
+    for count, window in limits:
+        span = MINUTE if window <= MINUTE else HOUR
+        per_span = span / window
+        if window > HOUR or abs(per_span - round(per_span)) > 1e-9 * per_span:
+            raise ValueError(
+                f"the sandbox counts calls per minute and per hour: a window of {window:g} seconds does "
+                "not divide either evenly; use e.g. 1s, 10s, 1min, 10min or 1hour"
+            )
+        calls = count * round(per_span)
+        quota[span] = min(calls, quota.get(span, calls))
+    return quota.get(MINUTE, default[0]), quota.get(HOUR, default[1])
 
 
 @dataclass(frozen=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 import signal
 import sys
@@ -10,30 +9,20 @@ import threading
 from collections.abc import Callable, Iterable
 
 from enrich.sandbox.config import SandboxConfig
+from enrich.sandbox.quotas import minute_hour_quota
 from enrich.sandbox.server import Sandbox
+from enrich.units import parse_rate_limit
 
-_RATE_PART = re.compile(r"^\s*(\d+)\s*/\s*(s|sec|second|m|min|minute|h|hr|hour)s?\s*$", re.I)
 
+def parse_quota(spec: str, default: tuple[int, int]) -> tuple[int, int]:
+    """`--rate-limit` of `enrich sandbox`, in the grammar of `enrich run --rate-limit`.
 
-def parse_rate(text: str, default: tuple[int, int]) -> tuple[int, int]:
-    """'100/min,1500/hour' -> (100, 1500); a missing part keeps its default."""
-    per_minute, per_hour = default
-    for part in text.split(","):
-        if not part.strip():
-            continue
-        m = _RATE_PART.match(part)
-        if not m:
-            raise ValueError(f"cannot read rate {part.strip()!r}; expected e.g. 100/min,1500/hour")
-        n, unit = int(m.group(1)), m.group(2).lower()
-        if n < 1:
-            raise ValueError("rates must be positive")
-        if unit.startswith("s"):
-            per_minute = n * 60
-        elif unit.startswith("m"):
-            per_minute = n
-        else:
-            per_hour = n
-    return per_minute, per_hour
+    '100/min,1500/hour' -> (100, 1500); '10/s' -> (600, default per hour); '100/1s,1500/60s'
+    -> (1500, default per hour). A blank spec keeps `default`. Grammar errors read as in
+    `enrich run` (`units.parse_rate_limit`); a window that divides neither a minute nor an hour
+    evenly is refused (`quotas.minute_hour_quota`).
+    """
+    return minute_hour_quota(parse_rate_limit(spec), default) if spec.strip() else default
 
 
 def parse_faults(items: Iterable[str]) -> dict[str, float]:

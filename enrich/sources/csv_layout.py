@@ -80,11 +80,69 @@ class CsvLayout:
 
 
 # ---------------------------------------------------------------------------- sniffing
+def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvLayout:
+    """Work out encoding, banner, delimiter, header and indicator column of a CSV/list file."""
+    name = path if name is None else name
+    head, complete = _read_head(path, name)
+    if not head.strip():
+        raise _fail(name, "is empty" if not head else "is empty (only blank lines)")
+    codec, bom = _encoding(head, complete, name)
+    banner = _split_banner(_lines(head[bom:], codec))
+    offset = bom + banner.size
+    if not banner.text.strip():
+        return _layout_without_data(name, codec, offset, banner, complete, column)
+    if _looks_binary(banner.text):
+        raise _fail(name, "is binary data, not text (CSV or STIX expected)")
+    delimiter = _delimiter(banner.text, complete)
+    records = _records(banner.text, delimiter, SAMPLE_RECORDS, complete)
+    commented = _comment_header(banner.comments, delimiter)
+    return _layout(name, codec, offset, delimiter, records, commented, column)
+
+
+def _layout(
+    name: str,
+    codec: str,
+    offset: int,
+    delimiter: str,
+    records: list[list[str]],
+    commented: list[str] | None,
+    column: str | None,
+) -> CsvLayout:
+    """The layout from the sample records: header row or not, column names, indicator column."""
+    commented = _fitting_comment_header(commented, records)
+    as_data = _data_reading(records, commented, delimiter)
+    as_header = _header_reading(records, delimiter) if records else None
+    header_pick = _choose(as_header.names, as_header.rows) if as_header is not None else None
+    has_header = header_pick is not None and _is_header(records[0], header_pick)
+    if column is not None:
+        has_header = _header_by_column(column, as_header, as_data, has_header)
+    if has_header and as_header is not None and header_pick is not None:  # (both set when has_header)
+        reading, (index, scores) = as_header, header_pick
+    else:
+        reading, (index, scores) = as_data, _pick_column(as_data)
+    if column is not None:
+        index = _user_column(name, column, reading.names)
+    return CsvLayout(
+        encoding=codec,
+        data_offset=offset,
+        delimiter=delimiter,
+        has_header=has_header,
+        header_source="row" if has_header else "comment" if commented else "none",
+        columns=tuple(reading.names),
+        read_width=reading.read_width,
+        indicator_column=index,
+        scores=tuple(round(s.score, 3) for s in scores),
+    )
+
+
+# ---------------------------------------------------------------------------- step 1: bytes
 def _fail(name: str, problem: str) -> SourceError:
+    """The error for a problem with the file `name`."""
     return SourceError(f"{name}: {problem}")
 
 
 def _read_head(path: str, name: str) -> tuple[bytes, bool]:
+    """(the first SAMPLE_BYTES of the file, whether that is the whole file); SourceError if unreadable."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(SAMPLE_BYTES + 1)
@@ -99,7 +157,9 @@ def _read_head(path: str, name: str) -> tuple[bytes, bool]:
     return head[:SAMPLE_BYTES], len(head) <= SAMPLE_BYTES
 
 
+# ---------------------------------------------------------------------------- step 2: encoding
 def _utf16_guess(head: bytes) -> str | None:
+    """The UTF-16 byte order when NUL bytes sit (nearly) only at odd or only at even offsets."""
     even, odd = head[0::2], head[1::2]
     n = max(len(odd), 1)
     if odd.count(0) / n > 0.3 and even.count(0) / n < 0.05:
@@ -142,15 +202,75 @@ def _lines(head: bytes, codec: str) -> Iterator[tuple[str, int]]:
             yield line.decode(codec, errors=DECODE_ERRORS), len(line)
 
 
+# ---------------------------------------------------------------------------- step 3: banner
+@dataclass(frozen=True)
+class _Banner:
+    """The leading `#` and blank lines of a sample, and the text after them."""
+
+    size: int  # bytes of the banner lines
+    comments: list[str]  # the `#` lines, without the `#`s and outer spaces
+    text: str  # the sample from the first data line on
+
+
+def _split_banner(lines: Iterator[tuple[str, int]]) -> _Banner:
+    """Split (text, byte length) lines into the banner and the data text after it."""
+    size, comments, data = 0, [], []
+    for line, n in lines:
+        stripped = line.strip()
+        if stripped and not stripped.startswith("#"):
+            data.append(line)
+            break
+        size += n
+        if stripped:
+            comments.append(stripped.lstrip("#").strip())
+    data.extend(line for line, _ in lines)
+    return _Banner(size, comments, "".join(data))
+
+
+def _layout_without_data(
+    name: str, codec: str, offset: int, banner: _Banner, complete: bool, column: str | None
+) -> CsvLayout:
+    """A file of banner lines only: fine when the last `#` line that splits is a header (0 entries)."""
+    if not complete and not banner.text:
+        raise _fail(name, f"has no data in its first {SAMPLE_BYTES // 1024} KiB (only # comment lines)")
+    for line in reversed(banner.comments):
+        delimiter = _delimiter(line, True)
+        if delimiter != ONE_VALUE:
+            return _layout(name, codec, offset, delimiter, [], _split_line(line, delimiter), column)
+    raise _fail(name, "has no data (only # comment lines)")
+
+
+def _comment_header(comments: Sequence[str], delimiter: str) -> list[str] | None:
+    """The fields of the last `#` banner line (a candidate header), None if there is none."""
+    return _split_line(comments[-1], delimiter) if comments and comments[-1] else None
+
+
+def _split_line(line: str, delimiter: str) -> list[str]:
+    """The fields of one line of text."""
+    return next(csv.reader([line], delimiter=delimiter, skipinitialspace=True), [])
+
+
+def _looks_binary(text: str) -> bool:
+    """More than 1% control characters (bar tab and line ends) in the first 64 Ki characters."""
+    return len(_CONTROL.findall(text, 0, 65536)) > 0.01 * min(len(text), 65536) + 2
+
+
+# ---------------------------------------------------------------------------- step 4: delimiter, records
 def _is_blank(rec: Sequence[str]) -> bool:
+    """An empty record, or one holding only white space."""
     return not rec or (len(rec) == 1 and not rec[0].strip())
 
 
 def _is_comment(rec: Sequence[str]) -> bool:
+    """A record whose first cell starts with `#` and whose other cells are empty."""
     return rec[0].lstrip().startswith("#") and not any(rec[1:])
 
 
 def _records(text: str, delimiter: str, limit: int, complete: bool) -> list[list[str]]:
+    """Up to `limit` records of `text`, blank and comment records left out.
+
+    When the sample is not the whole file, its last record (possibly cut short) is dropped.
+    """
     reader = csv.reader(
         io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True, strict=False
     )
@@ -169,6 +289,7 @@ def _records(text: str, delimiter: str, limit: int, complete: bool) -> list[list
 
 
 def _delimiter(text: str, complete: bool) -> str:
+    """The delimiter giving the most consistent field count (ties: more fields, DELIMITERS order)."""
     best: tuple[float, int, int] | None = None
     chosen = ONE_VALUE
     for rank, delim in enumerate(DELIMITERS):
@@ -184,7 +305,30 @@ def _delimiter(text: str, complete: bool) -> str:
     return chosen
 
 
+# ---------------------------------------------------------------------------- step 5: header, columns
+@dataclass(frozen=True)
+class _Reading:
+    """One way to read the sample: column names, the parser's width, the rows fitted to the names."""
+
+    names: list[str]
+    read_width: int
+    rows: list[list[str]]
+
+
+@dataclass
+class _Score:
+    """How much a column looks like the indicator column."""
+
+    score: float  # share of cells holding an indicator (lookupable 1, unsupported 0.6)
+    types: frozenset[IndicatorType]
+    valid: int = 0  # cells holding an indicator
+
+
+_Pick = tuple[int, list[_Score]]  # (index of the indicator column, the score of every column)
+
+
 def _effective_width(rec: Sequence[str], floor: int) -> int:
+    """The length of `rec` without its trailing empty fields (at least `floor`)."""
     n = len(rec)
     while n > floor and not rec[n - 1]:
         n -= 1
@@ -201,17 +345,50 @@ def _fit(rec: list[str], width: int, delimiter: str) -> list[str]:
     return rec[: width - 1] + [delimiter.join(extra)]
 
 
-@dataclass
-class _Score:
-    score: float
-    types: frozenset
-    valid: int = 0
+def _fitting_comment_header(commented: list[str] | None, records: list[list[str]]) -> list[str] | None:
+    """The `#` line's fields when there are 2 or more and as many as the usual data row has."""
+    widths = Counter(len(r) for r in records[1:] or records).most_common(1)
+    if commented is not None and (len(commented) < 2 or (widths and len(commented) != widths[0][0])):
+        return None
+    return commented
+
+
+def _as_header(header: Sequence[str], data: list[list[str]]) -> tuple[list[str], int]:
+    """Column names from a header record (widened when nearly every data row is wider)."""
+    names = [h.strip() for h in header]
+    widths = Counter(_effective_width(r, len(names)) for r in data)
+    wide, count = widths.most_common(1)[0] if widths else (0, 0)
+    if wide > len(names) and count >= 0.9 * len(data):  # the header lacks names
+        names += [f"column_{k}" for k in range(len(names) + 1, wide + 1)]
+    return names, max([len(names)] + [len(r) for r in data])
+
+
+def _header_reading(records: list[list[str]], delimiter: str) -> _Reading:
+    """The reading where the first (of 1 or more) records is the header row."""
+    first, rest = records[0], records[1:]
+    names, read_width = _as_header(first, rest)
+    rows = [_fit(r, len(names), delimiter) for r in rest] or [_fit(first, len(names), delimiter)]
+    return _Reading(names, read_width, rows)
+
+
+def _data_reading(records: list[list[str]], commented: list[str] | None, delimiter: str) -> _Reading:
+    """The reading where every record is data: names from the `#` header line, else `column_N`."""
+    if commented:
+        names, read_width = _as_header(commented, records)
+    else:
+        width = max((_effective_width(r, 1) for r in records), default=1)
+        names = [f"column_{k}" for k in range(1, width + 1)]
+        read_width = max([width] + [len(r) for r in records])
+    return _Reading(names, read_width, [_fit(r, len(names), delimiter) for r in records])
 
 
 def _score_column(cells: Sequence[str]) -> _Score:
+    """The score of one column's cells (halved when they hold nearly one value)."""
     if not cells:
         return _Score(0.0, frozenset())
-    total, valid, types, keys = 0.0, 0, set(), set()
+    total, valid = 0.0, 0
+    types: set[IndicatorType] = set()
+    keys: set[str] = set()
     for cell in cells:
         inds = extract(cell)
         ok = [i for i in inds if i.status is not Status.INVALID]
@@ -227,7 +404,8 @@ def _score_column(cells: Sequence[str]) -> _Score:
     return _Score(total / len(cells), frozenset(types), valid)
 
 
-def _choose(names: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, list[_Score]]:
+def _choose(names: Sequence[str], rows: Sequence[Sequence[str]]) -> _Pick:
+    """The indicator column: best score; within 0.05 of it, by name hint, then score, then position."""
     width = len(names)
     scores = [_score_column([r[j] for r in rows]) for j in range(width)]
     top = max(s.score for s in scores)
@@ -239,6 +417,13 @@ def _choose(names: Sequence[str], rows: Sequence[Sequence[str]]) -> tuple[int, l
 
     near = [j for j in range(width) if scores[j].score >= top - 0.05]
     return max(near, key=rank), scores
+
+
+def _pick_column(reading: _Reading) -> _Pick:
+    """`_choose` on a reading; column 0 (all scores 0) when it has no rows."""
+    if not reading.rows:
+        return 0, [_Score(0.0, frozenset())] * len(reading.names)
+    return _choose(reading.names, reading.rows)
 
 
 def _looks_like_data(cell: str, column: _Score) -> bool:
@@ -256,17 +441,15 @@ def _looks_like_data(cell: str, column: _Score) -> bool:
     return all(i.type in column.types for i in inds)
 
 
-def _as_header(header: Sequence[str], data: list[list[str]]) -> tuple[list[str], int]:
-    """Column names from a header record (widened when nearly every data row is wider)."""
-    names = [h.strip() for h in header]
-    widths = Counter(_effective_width(r, len(names)) for r in data)
-    wide, count = widths.most_common(1)[0] if widths else (0, 0)
-    if wide > len(names) and count >= 0.9 * len(data):  # the header lacks names
-        names += [f"column_{k}" for k in range(len(names) + 1, wide + 1)]
-    return names, max([len(names)] + [len(r) for r in data])
+def _is_header(first: Sequence[str], pick: _Pick) -> bool:
+    """The first record is the header unless its cell in the picked column looks like data."""
+    index, scores = pick
+    cell = first[index] if index < len(first) else ""
+    return not _looks_like_data(cell, scores[index])
 
 
 def _match(column: str, names: Sequence[str]) -> int | None:
+    """The index of the column named `column` (exactly, else ignoring case and outer spaces)."""
     want = column.strip()
     for k, n in enumerate(names):
         if n == want:
@@ -277,112 +460,25 @@ def _match(column: str, names: Sequence[str]) -> int | None:
     return None
 
 
-def _layout(
-    name: str,
-    codec: str,
-    offset: int,
-    delimiter: str,
-    records: list[list[str]],
-    commented: list[str] | None,
-    column: str | None,
-) -> CsvLayout:
-    first, rest = (records[0], records[1:]) if records else ([], [])
-    widths = Counter(len(r) for r in rest or records).most_common(1)
-    if commented is not None and (len(commented) < 2 or (widths and len(commented) != widths[0][0])):
-        commented = None
+def _header_by_column(column: str, as_header: _Reading | None, as_data: _Reading, has_header: bool) -> bool:
+    """The user's column name settles the header question when only one reading has it."""
+    in_header = _match(column, as_header.names) if as_header is not None else None
+    in_data = _match(column, as_data.names)
+    if in_header is not None and in_data is None:
+        return True
+    if in_data is not None and in_header is None:
+        return False
+    return has_header
 
-    # A: the first record is the header. B: it is data (names from a # comment line, or column_N).
-    names_a, read_a = _as_header(first, rest)
-    rows_a = [_fit(r, len(names_a), delimiter) for r in rest] or [_fit(first, len(names_a), delimiter)]
-    if commented:
-        names_b, read_b = _as_header(commented, records)
-    else:
-        width = max((_effective_width(r, 1) for r in records), default=1)
-        names_b, read_b = (
-            [f"column_{k}" for k in range(1, width + 1)],
-            max([width] + [len(r) for r in records]),
+
+def _user_column(name: str, column: str, names: Sequence[str]) -> int:
+    """The index of `column=` (a name, else a 1-based number); SourceError when there is no such column."""
+    picked = _match(column, names)
+    if picked is None and column.strip().isdigit() and 1 <= int(column) <= len(names):
+        picked = int(column) - 1
+    if picked is None:
+        shown = ", ".join(repr(n) for n in names)
+        raise _fail(
+            name, f"has no column {column!r}; its columns are {shown} (or give a number 1-{len(names)})"
         )
-    rows_b = [_fit(r, len(names_b), delimiter) for r in records]
-
-    if not records:  # nothing but a commented header (or nothing at all)
-        has_header = False
-    else:
-        index_a, scores_a = _choose(names_a, rows_a)
-        cell = first[index_a] if index_a < len(first) else ""
-        has_header = not _looks_like_data(cell, scores_a[index_a])
-    if column is not None:
-        # The user's column name settles the header question when only one reading has it.
-        in_a, in_b = _match(column, names_a) if records else None, _match(column, names_b)
-        if in_a is not None and in_b is None:
-            has_header = True
-        elif in_b is not None and in_a is None:
-            has_header = False
-    names, read_width, rows = (names_a, read_a, rows_a) if has_header else (names_b, read_b, rows_b)
-    index, scores = _choose(names, rows) if rows else (0, [_Score(0.0, frozenset())] * len(names))
-    if column is not None:
-        picked = _match(column, names)
-        if picked is None and column.strip().isdigit() and 1 <= int(column) <= len(names):
-            picked = int(column) - 1
-        if picked is None:
-            shown = ", ".join(repr(n) for n in names)
-            raise _fail(
-                name, f"has no column {column!r}; its columns are {shown} (or give a number 1-{len(names)})"
-            )
-        index = picked
-    return CsvLayout(
-        encoding=codec,
-        data_offset=offset,
-        delimiter=delimiter,
-        has_header=has_header,
-        header_source="row" if has_header else "comment" if commented else "none",
-        columns=tuple(names),
-        read_width=read_width,
-        indicator_column=index,
-        scores=tuple(round(s.score, 3) for s in scores),
-    )
-
-
-def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvLayout:
-    """Work out encoding, banner, delimiter, header and indicator column of a CSV/list file."""
-    name = path if name is None else name
-    head, complete = _read_head(path, name)
-    if not head.strip():
-        raise _fail(name, "is empty" if not head else "is empty (only blank lines)")
-    codec, offset = _encoding(head, complete, name)
-    comment: str | None = None
-    comments: list[str] = []
-    data_lines: list[str] = []
-    in_banner = True
-    for line, size in _lines(head[offset:], codec):
-        if in_banner:
-            stripped = line.strip()
-            if not stripped or stripped.startswith("#"):
-                offset += size
-                if stripped.startswith("#"):
-                    comment = stripped.lstrip("#").strip()
-                    comments.append(comment)
-                continue
-            in_banner = False
-        data_lines.append(line)
-    text = "".join(data_lines)
-    if not complete and not text:
-        raise _fail(name, f"has no data in its first {SAMPLE_BYTES // 1024} KiB (only # comment lines)")
-    if not text.strip():
-        # No data rows: fine if the last comment line is a header (an export with 0 entries).
-        for line in reversed(comments):
-            delimiter = _delimiter(line, True)
-            if delimiter != ONE_VALUE:
-                header = next(csv.reader([line], delimiter=delimiter, skipinitialspace=True))
-                return _layout(name, codec, offset, delimiter, [], header, column)
-        raise _fail(name, "has no data (only # comment lines)")
-    if len(_CONTROL.findall(text, 0, 65536)) > 0.01 * min(len(text), 65536) + 2:
-        raise _fail(name, "is binary data, not text (CSV or STIX expected)")
-    delimiter = _delimiter(text, complete)
-    records = _records(text, delimiter, SAMPLE_RECORDS, complete)
-    commented = None
-    if comment:
-        commented = next(csv.reader([comment], delimiter=delimiter, skipinitialspace=True), [])
-    return _layout(name, codec, offset, delimiter, records, commented, column)
-
-
-# ---------------------------------------------------------------------------- reading
+    return picked

@@ -8,23 +8,74 @@ import ssl
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 from click.testing import CliRunner
 
 from enrich.cli import cli
-from enrich.sandbox.serve import parse_faults, parse_latency, parse_rate
+from enrich.sandbox import SandboxConfig
+from enrich.sandbox.serve import parse_faults, parse_latency, parse_quota
+from enrich.units import parse_rate_limit
 
 pytestmark = pytest.mark.timeout(60)
 
+PLAIN_LIST = Path(__file__).resolve().parents[2] / "sample_data" / "plain_list.txt"
 
-def test_parse_rate():
-    assert parse_rate("100/min,1500/hour", (1, 1)) == (100, 1500)
-    assert parse_rate("10/minute", (1, 99)) == (10, 99)
-    assert parse_rate("2/s, 50/h", (1, 1)) == (120, 50)
+
+@pytest.mark.parametrize(
+    ("spec", "default", "quota"),
+    [
+        ("100/min,1500/hour", (1, 1), (100, 1500)),
+        ("10/minute", (1, 99), (10, 99)),  # a quota not given keeps its default
+        ("2/s, 50/h", (1, 1), (120, 50)),
+        ("10/s", (100, 1500), (600, 1500)),  # per second: scaled to the minute, as before
+        ("", (45, 1500), (45, 1500)),
+        # forms that only `enrich run` read before
+        ("100/1s,1500/60s", (100, 1500), (1500, 1500)),  # both apply: the smaller per minute holds
+        ("1500/60s,100/1s", (100, 1500), (1500, 1500)),
+        ("50/30s,250/10m", (1, 1), (100, 1500)),
+        ("100/0.1s", (1, 1), (60000, 1)),
+        ("1/0.5h", (1, 1), (1, 2)),
+    ],
+)
+def test_parse_quota(spec, default, quota):
+    assert parse_quota(spec, default) == quota
+
+
+@pytest.mark.parametrize("spec", ["100 per minute", "0/min", "10/7s", "10/7min", "10/day"])
+def test_parse_quota_refuses(spec):
     with pytest.raises(ValueError):
-        parse_rate("100 per minute", (1, 1))
+        parse_quota(spec, (1, 1))
+
+
+def test_run_and_sandbox_accept_the_same_rate_limit(tmp_path, monkeypatch, clean_mde_env):
+    seen: list[SandboxConfig] = []
+
+    def serve(config: SandboxConfig, out: object, err: object) -> int:
+        seen.append(config)
+        return 0
+
+    monkeypatch.setattr("enrich.sandbox.serve.serve", serve)
+    spec = "100/1s,1500/60s"
+    served = CliRunner().invoke(cli, ["sandbox", "--rate-limit", spec, "--hunting-rate-limit", spec])
+    assert served.exit_code == 0, served.output
+    assert (seen[0].entity_limits, seen[0].hunting_limits) == ((1500, 1500), (1500, 1500))
+    args = ["run", "--sandbox", "--no-cache", str(PLAIN_LIST), "-o", str(tmp_path / "o.csv")]
+    ran = CliRunner().invoke(cli, [*args, "--rate-limit", spec])
+    assert ran.exit_code == 0, ran.stderr
+
+
+@pytest.mark.parametrize("spec", ["lots", "100/fortnight", "0/min"])
+def test_run_and_sandbox_refuse_a_bad_rate_limit_alike(tmp_path, spec, clean_mde_env):
+    with pytest.raises(ValueError) as refused:
+        parse_rate_limit(spec)
+    served = CliRunner().invoke(cli, ["sandbox", "--rate-limit", spec])
+    assert served.exit_code == 2 and str(refused.value) in served.stderr
+    args = ["run", "--sandbox", "--no-cache", str(PLAIN_LIST), "-o", str(tmp_path / "o.csv")]
+    ran = CliRunner().invoke(cli, [*args, "--rate-limit", spec])
+    assert ran.exit_code == 1 and str(refused.value) in ran.stderr
 
 
 def test_parse_faults_and_latency():

@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
-from enrich.sandbox.quotas import Quotas
+from enrich.sandbox.quotas import Quotas, minute_hour_quota
 from tests.mde_helpers import sandbox_token
 
 pytestmark = pytest.mark.timeout(60)
@@ -47,6 +47,17 @@ def test_sliding_window_unit():
     q.time_scale = 60.0  # windows now last 1 s and 60 s
     now[0] += 61
     assert q.admit("files", "t", "a") is None
+
+
+def test_minute_hour_quota_from_call_windows():
+    assert minute_hour_quota([(100, 60.0), (1500, 3600.0)], (1, 1)) == (100, 1500)
+    assert minute_hour_quota([(10, 1.0)], (1, 99)) == (600, 99)
+    assert minute_hour_quota([(100, 1.0), (1500, 60.0)], (1, 99)) == (1500, 99)
+    assert minute_hour_quota([(250, 600.0), (20, 1800.0)], (7, 1)) == (7, 40)
+    assert minute_hour_quota([], (45, 1500)) == (45, 1500)
+    for window in (7.0, 420.0, 7200.0):
+        with pytest.raises(ValueError, match="per minute and per hour"):
+            minute_hour_quota([(10, window)], (1, 1))
 
 
 def test_429_then_admitted_after_the_scaled_window():
