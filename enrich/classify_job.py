@@ -18,6 +18,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import TextIO
 
 import numpy as np
@@ -219,6 +220,18 @@ def _worker_found(path: str) -> str:
     return out
 
 
+@dataclass(slots=True)
+class _Piece:
+    """Rows read and not yet written: their distinct cells, and the classification of those (done,
+    or a future of the worker's with the file it reads)."""
+
+    frame: pd.DataFrame
+    codes: np.ndarray
+    distinct: list
+    found: Future | _Found
+    file: str
+
+
 class CsvTexts:
     """Classifies CSV chunks to what `CsvWriter.write_text` takes, and writes them in order.
 
@@ -262,22 +275,23 @@ class CsvTexts:
     def write(self, src: CsvSource, sink: CsvWriter, counts: Counter) -> None:
         """Classify and write every row of `src`."""
         column = src.layout.indicator_column
-        pending: deque[list] = deque()  # [frame, codes, distinct cells, Future | _Found, file]
+        pending: deque[_Piece] = deque()
         for frame in src.frames(_PART_ROWS if self._pool is not None else None):
             codes, uniques = pd.factorize(frame.iloc[:, column].to_numpy(dtype=object), use_na_sentinel=False)
             distinct = uniques.tolist()
-            pending.append([frame, codes, distinct, *self._start(distinct)])
+            pending.append(_Piece(frame, codes, distinct, *self._start(distinct)))
             self._flush(src, sink, counts, pending, len(pending) >= _MAX_PENDING)
         while pending:
             self._flush(src, sink, counts, pending, True)
 
     def _flush(
-        self, src: CsvSource, sink: CsvWriter, counts: Counter, pending: deque[list], full: bool
+        self, src: CsvSource, sink: CsvWriter, counts: Counter, pending: deque[_Piece], full: bool
     ) -> None:
         """Write the pieces that are ready, in order, unless the worker needs more first; when
         `full`, write at least one, working (`_take_back`) rather than waiting."""
         while pending:
-            frame, codes, distinct, found, _ = pending[0]
+            head = pending[0]
+            found = head.found
             if isinstance(found, Future) and not found.done():
                 if not full:
                     return
@@ -290,9 +304,9 @@ class CsvTexts:
                     found = _load(found.result())
                 except BrokenProcessPool:  # the worker died or could not start: do without it
                     self.close()
-                    found = _found(self.memo, distinct)
+                    found = _found(self.memo, head.distinct)
             pending.popleft()
-            sink.write_text(src, frame, _per_row(codes, found, counts))
+            sink.write_text(src, head.frame, _per_row(head.codes, found, counts))
             full = False
 
     def _start(self, distinct: list) -> tuple[Future | _Found, str]:
@@ -305,22 +319,23 @@ class CsvTexts:
             pickle.dump(distinct, fh, protocol=pickle.HIGHEST_PROTOCOL)
         return self._pool.submit(_worker_found, path), path
 
-    def _take_back(self, pending: deque[list]) -> bool:
+    def _take_back(self, pending: deque[_Piece]) -> bool:
         """Classify in-process the newest piece not yet handed to the worker (it keeps those it
         has: one running, one queued); False if there is none."""
-        waiting = [item for item in pending if isinstance(item[3], Future) and not item[3].running()]
-        for item in reversed(waiting):
-            if item[3].cancel():
+        waiting = [p for p in pending if isinstance(p.found, Future) and not p.found.running()]
+        for piece in reversed(waiting):
+            assert isinstance(piece.found, Future)
+            if piece.found.cancel():
                 with contextlib.suppress(OSError):
-                    os.unlink(item[4])
-                item[3] = _found(self.memo, item[2])
+                    os.unlink(piece.file)
+                piece.found = _found(self.memo, piece.distinct)
                 return True
         return False
 
 
-def _queued(pending: deque[list]) -> int:
+def _queued(pending: deque[_Piece]) -> int:
     """Pieces the worker has not finished."""
-    return sum(isinstance(item[3], Future) and not item[3].done() for item in pending)
+    return sum(isinstance(p.found, Future) and not p.found.done() for p in pending)
 
 
 def _load(path: str) -> _Found:
