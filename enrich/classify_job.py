@@ -67,7 +67,7 @@ class CellMemo:
         """(tuple, mde cells, count group) for each of `distinct`."""
         if len(self._entries) > self.size:
             self._entries.clear()
-        out = list(map(self._entries.get, map(id, distinct)))
+        out: list = list(map(self._entries.get, map(id, distinct)))
         for k, hit in enumerate(out):
             if hit is None or hit[0] is not distinct[k]:
                 out[k] = self._add(distinct[k])
@@ -134,7 +134,7 @@ class TextMemo:
         known = self._known
         if len(known) > self.size:
             known.clear()
-        out = list(map(known.get, texts))
+        out: list = list(map(known.get, texts))
         for k, hit in enumerate(out):
             if hit is None:
                 out[k] = known[texts[k]] = self._work(texts[k])

@@ -42,7 +42,8 @@ def _url(s: str, assumed: bool = False) -> Indicator:
     low = scheme.lower()
     if low not in _SCHEMES:
         return invalid(s, f"URL scheme '{scheme}' is not supported (only {', '.join(sorted(_SCHEMES))})")
-    authority = _AUTHORITY.match(rest).group()
+    match = _AUTHORITY.match(rest)  # always matches (maybe empty)
+    authority = match.group() if match else ""
     tail = rest[len(authority) :]
     userinfo, at, hostport = authority.rpartition("@")
     if hostport.startswith("["):
@@ -65,7 +66,7 @@ def _url(s: str, assumed: bool = False) -> Indicator:
     portpart = "" if port is None else ":" + port
     value = f"{low}://{userinfo}{at}{hostval}{portpart}{tail}"
     return Indicator(
-        _T.URL, value, PENDING, note=join_notes(assumed and "no scheme; http:// assumed", h.note)
+        _T.URL, value, PENDING, note=join_notes("no scheme; http:// assumed" if assumed else "", h.note)
     )
 
 

@@ -63,7 +63,8 @@ def run_check(settings: Settings, *, families: tuple[str, ...] = tuple(PROBES)) 
             )
         )
 
-        roles = claims.get("roles") if isinstance(claims.get("roles"), list) else []
+        given = claims.get("roles")
+        roles: list = given if isinstance(given, list) else []
         held = {str(role).lower() for role in roles}
         lacking = [role for role in NEEDED_ROLES if role.lower() not in held]
         if lacking:

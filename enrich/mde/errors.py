@@ -10,9 +10,10 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Iterable
+from typing import ClassVar
 from urllib.parse import quote, quote_plus
 
-from enrich.errors import EnrichError
+from enrich.errors import EnrichError, Scope
 
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
@@ -57,7 +58,7 @@ class MdeError(EnrichError):
     only stops a row.
     """
 
-    scope = "tenant"
+    scope: ClassVar[Scope] = "tenant"
 
     def __init__(self, message: str) -> None:
         super().__init__(scrub(message))

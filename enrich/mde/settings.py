@@ -8,6 +8,7 @@ import os
 import stat
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
+from typing import Any
 from urllib.parse import urlsplit
 
 from enrich import units
@@ -229,19 +230,19 @@ def load_settings(
     `require_credentials` is true.
     """
     env = os.environ if environ is None else environ
-    values: dict[str, object] = {}
+    values: dict[str, Any] = {}
     if secrets_file:
         values.update(_read_secrets_file(secrets_file))
     for name, var in ENV_VARS.items():
-        value = env.get(var)
-        if value is not None and value.strip() != "":
-            values[name] = value.strip() if name != "client_secret" else value
-    for name, value in overrides.items():
-        if value is None:
+        text = env.get(var)
+        if text is not None and text.strip() != "":
+            values[name] = text.strip() if name != "client_secret" else text
+    for name, given in overrides.items():
+        if given is None:
             continue
         if name != "rate_limit" and name not in _FIELDS:
             raise TypeError(f"load_settings() got an unexpected setting {name!r}")
-        values[name] = value
+        values[name] = given
     spec = values.pop("rate_limit", None)
     if spec is not None and "rate_limits" not in overrides:
         values["rate_limits"] = parse_rate_limits(str(spec))
@@ -252,11 +253,11 @@ def load_settings(
             ("timeout", float),
         ):
             if name in values:
-                values[name] = cast(values[name])  # type: ignore[operator]
+                values[name] = cast(values[name])
     except ValueError as exc:
         raise ConfigError(f"a numeric setting is not a number: {exc}") from None
     try:
-        settings = Settings(**values)  # type: ignore[arg-type]
+        settings = Settings(**values)
     except ConfigError as exc:  # a secret pasted where a URL or a path belongs must not be echoed
         raise ConfigError(scrub(str(exc), also=[str(values.get("client_secret") or "")])) from None
     if require_credentials:

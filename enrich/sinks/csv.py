@@ -26,7 +26,7 @@ import re
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
 from operator import itemgetter
-from typing import TextIO
+from typing import IO
 
 import numpy as np
 import pandas as pd
@@ -133,7 +133,7 @@ class CsvWriter:
         self._cells = _CellsCache()
         self._header, self._positions = _plan(sources)
         self._file = self._open()
-        self._out: TextIO = self._file.file
+        self._out: IO[str] = self._file.file
         header = self._header + list(MDE_COLUMNS)
         self._writer = csv.writer(self._out, lineterminator="\n")
         self._echo = csv.writer(_Echo(), lineterminator="\r\n")

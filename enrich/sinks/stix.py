@@ -285,7 +285,7 @@ class _Stream:
             return True
         text = document.text()
         start, end = document.span
-        start, end = _BLANKS.match(text, start + 1).end(), end - 1  # inside the brackets
+        start, end = _skip_blanks(text, start + 1), end - 1  # inside the brackets
         while text[end - 1] in " \t\n\r":
             end -= 1
         self.flush()
@@ -300,6 +300,12 @@ class _Stream:
 _BATCH = 256
 _PIECE = 1 << 20
 _BLANKS = re.compile(r"[ \t\n\r]*")
+
+
+def _skip_blanks(text: str, at: int) -> int:
+    """Where the blanks from `at` end."""
+    blanks = _BLANKS.match(text, at)
+    return at if blanks is None else blanks.end()
 
 
 def _encodable(obj: Any, text: str) -> str:
@@ -385,7 +391,7 @@ class _Writer:
         jsonl_out = stream is not None and stream.lead is None
         for raw, pairs in source.units():
             copied = stream is not None and jsonl_out and raw is not None  # the line as read
-            if copied:
+            if stream is not None and copied and raw is not None:
                 stream.text(raw)
             self._objects(pairs, None if copied or stream is None else stream.write, stream is not None)
 
@@ -418,7 +424,9 @@ class _Writer:
 
     def _stix_object(self, obj: dict, found: Found) -> None:
         # (path, value, entry) of each row
-        atoms = found if found.__class__ is tuple else [Atom(c[4], c[5], i) for c, i in found]
+        atoms: Sequence[Atom] = (
+            found if isinstance(found, tuple) else [Atom(cells[4], cells[5], ind) for cells, ind in found]
+        )
         ident, kind = obj.get("id"), obj.get("type")
         markings = _markings(obj.get("object_marking_refs"))
         sighted = ident if kind == "indicator" and so.is_stix_id(ident, "indicator") else None

@@ -157,11 +157,11 @@ class CsvSource(Source):
         with self._open() as fh:
             text = io.TextIOWrapper(fh, encoding=lay.encoding, errors=DECODE_ERRORS, newline="")
             reader = csv.reader(text, delimiter=lay.delimiter, skipinitialspace=True, strict=False)
-            records = (r for r in reader if not _is_blank(r))
+            rows_read: Iterator[list[str]] = (r for r in reader if not _is_blank(r))
             try:
                 if lay.has_header:
-                    next(records, None)
-                records = islice(records, skip, None)
+                    next(rows_read, None)
+                records = islice(rows_read, skip, None)
                 while batch := [_fit(r, lay.read_width, lay.delimiter) for r in islice(records, rows)]:
                     yield pd.DataFrame(batch, columns=names, dtype=str)
             except csv.Error as exc:

@@ -348,7 +348,7 @@ def _ref_types(parsed: ParsedPattern) -> dict[tuple[int, str, tuple[str, ...]], 
     Keyed by (observation, object type, steps of the value path) -> (comparison index, 'T').
     """
     values = {(c.observation, c.object_type, c.steps) for c in parsed.comparisons}
-    found = {}
+    found: dict[tuple[int, str, tuple[str, ...]], tuple[int, str]] = {}
     for index, c in enumerate(parsed.comparisons):
         if len(c.steps) == 2 and c.steps[1] == "type" and c.operator == "=" and not c.negated:
             key = (c.observation, c.object_type, (c.steps[0], "value"))

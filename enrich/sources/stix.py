@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import weakref
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, BinaryIO
 
 import pandas as pd
@@ -154,12 +154,13 @@ def object_rows(obj: dict, container_spec: str | None = None) -> list[tuple[tupl
             and pattern.__class__ is str
             and pattern.strip()
         ):
-            atoms = extract(pattern, "2.0" if spec.startswith("2.0") else "2.1")
-            return [((ident, kind, pattern, "stix", a.path, a.value, spec), a.indicator) for a in atoms]
+            shared = extract(pattern, "2.0" if spec.startswith("2.0") else "2.1")
+            return [((ident, kind, pattern, "stix", a.path, a.value, spec), a.indicator) for a in shared]
     if not isinstance(kind, str):
         return [((ident, "", "", "", "", "", ""), invalid("", "object has no 'type'"))]
     spec = _spec_version(obj, container_spec)
     pattern, pattern_type = "", ""
+    atoms: Sequence[Atom]
     if kind == "indicator":
         pattern, pattern_type = _text(obj.get("pattern")), _text(obj.get("pattern_type"))
         atoms = _pattern_atoms(obj, spec)
@@ -237,10 +238,10 @@ class StixSource(Source):
         self._objects, self._rows, self._no_indicator = 0, 0, Counter()
         size = CHUNK_ROWS
         cells: list[tuple[str, ...]] = []
-        entries: list[tuple[Indicator]] = []
+        entries: list[tuple[Indicator, ...]] = []
         for item, found in self._all_found():
             self._objects += 1
-            if found.__class__ is tuple:  # the atoms of an indicator's STIX pattern (see `_found`)
+            if isinstance(found, tuple):  # the atoms of an indicator's STIX pattern (see `_found`)
                 ident, pattern, spec = item["id"], item["pattern"], item["spec_version"]
                 for atom in found:
                     cells.append((ident, "indicator", pattern, "stix", atom.path, atom.value, spec))
@@ -290,7 +291,7 @@ class StixSource(Source):
                         yield None, [(bad, _rows_of(bad, None))]
                     else:
                         raw = line.decode("utf-8") if isinstance(value, dict) else None
-                        found = [
+                        found: list[tuple[Any, Found]] = [
                             (item, _rows_of(item, spec))
                             for item, spec in expand(value, f"line {number}", None)
                         ]
@@ -337,7 +338,7 @@ class StixSource(Source):
         except OSError as exc:
             raise SourceError(f"{self.name}: cannot read ({exc.strerror or exc})") from None
 
-    def _chunk(self, cells: list[tuple[str, ...]], entries: list[tuple[Indicator]]) -> Chunk:
+    def _chunk(self, cells: list[tuple[str, ...]], entries: list[tuple[Indicator, ...]]) -> Chunk:
         self._rows += len(cells)
         return _Chunk(cells, entries)
 

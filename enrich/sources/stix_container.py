@@ -115,25 +115,32 @@ def _loads(name: str, data: bytes) -> Any:
 
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")  # what `json` skips between tokens
-_scan_value = json.JSONDecoder().scan_once  # the C scanner `json.loads` uses: (value, end)
-_scan_string = json.decoder.scanstring
+# the C scanners `json.loads` uses: (value, end)
+_scan_value = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+_scan_string = json.decoder.scanstring  # type: ignore[attr-defined]
+
+
+def _ws(text: str, at: int) -> int:
+    """Where the whitespace `json` skips from `at` ends."""
+    blank = _WHITESPACE.match(text, at)
+    return at if blank is None else blank.end()
 
 
 def _scan_top(text: str) -> tuple[Any, tuple[int, int] | None] | None:
     """`json.loads(text)` for a top-level object or array, with the span of its objects array
     (the value of its last "objects" key, or the array itself); None when the text is anything
     else or not valid JSON (the caller then lets `json.loads` say what is wrong)."""
-    ws, end = _WHITESPACE.match, len(text)
+    end = len(text)
     try:
-        i = ws(text, 0).end()
+        i = _ws(text, 0)
         if text[i] == "[":
             value, j = _scan_value(text, i)
-            return (value, (i, j)) if ws(text, j).end() == end else None
+            return (value, (i, j)) if _ws(text, j) == end else None
         if text[i] != "{":
             return None
         doc: dict[str, Any] = {}
         span = None
-        i = ws(text, i + 1).end()
+        i = _ws(text, i + 1)
         if text[i] == "}":
             i += 1
         else:
@@ -141,21 +148,21 @@ def _scan_top(text: str) -> tuple[Any, tuple[int, int] | None] | None:
                 if text[i] != '"':
                     return None
                 key, i = _scan_string(text, i + 1, True)
-                i = ws(text, i).end()
+                i = _ws(text, i)
                 if text[i] != ":":
                     return None
-                start = ws(text, i + 1).end()
+                start = _ws(text, i + 1)
                 doc[key], i = _scan_value(text, start)
                 if key == "objects":
                     span = (start, i) if text[start] == "[" else None
-                i = ws(text, i).end()
+                i = _ws(text, i)
                 if text[i] == "}":
                     i += 1
                     break
                 if text[i] != ",":
                     return None
-                i = ws(text, i + 1).end()
-        return (doc, span) if ws(text, i).end() == end else None
+                i = _ws(text, i + 1)
+        return (doc, span) if _ws(text, i) == end else None
     except (ValueError, StopIteration, IndexError, RecursionError):
         return None
 
