@@ -198,8 +198,8 @@ def _lines(head: bytes, codec: str) -> Iterator[tuple[str, int]]:
         for line in io.StringIO(text, newline=""):
             yield line, len(line.encode(codec, errors="surrogatepass"))
     else:
-        for line in head.splitlines(keepends=True):
-            yield line.decode(codec, errors=DECODE_ERRORS), len(line)
+        for raw in head.splitlines(keepends=True):
+            yield raw.decode(codec, errors=DECODE_ERRORS), len(raw)
 
 
 # ---------------------------------------------------------------------------- step 3: banner
@@ -320,7 +320,7 @@ class _Score:
     """How much a column looks like the indicator column."""
 
     score: float  # share of cells holding an indicator (lookupable 1, unsupported 0.6)
-    types: frozenset[IndicatorType]
+    types: frozenset[IndicatorType | None]  # of the indicators found
     valid: int = 0  # cells holding an indicator
 
 
@@ -387,7 +387,7 @@ def _score_column(cells: Sequence[str]) -> _Score:
     if not cells:
         return _Score(0.0, frozenset())
     total, valid = 0.0, 0
-    types: set[IndicatorType] = set()
+    types: set[IndicatorType | None] = set()
     keys: set[str] = set()
     for cell in cells:
         inds = extract(cell)
