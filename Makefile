@@ -20,7 +20,7 @@ demo: $(STAMP)
 	$(BIN)/enrich run --sandbox sample_data/stix21_bundle.json -o out/demo/stix21_bundle.sightings.json --org-name "Demo Org"
 	@echo "Demo outputs are in out/demo/:" && ls -1 out/demo/
 
-test: $(STAMP)
+test: $(STAMP) lint
 	$(BIN)/pytest -q
 
 bench: $(STAMP)
@@ -32,6 +32,7 @@ bench: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 
 clean:
 	rm -rf $(VENV) out build *.egg-info .pytest_cache .ruff_cache

@@ -29,7 +29,7 @@ class JobKey:
     types: tuple[type, ...]
     option: str
     field: str
-    convert: Callable[[Any], Any] = staticmethod(lambda value: value)  # type: ignore[assignment]
+    convert: Callable[[Any], Any] = lambda value: value  # noqa: E731 - the value as it is
 
 
 def _job_keys() -> dict[str, JobKey]:
