@@ -54,7 +54,7 @@ class App:
         self.log = log
         self.base_url = base_url
         self.api = EntityApi(data, config)
-        self.sleep: Callable[[float], None] = lambda s: None  # replaced by the server (interruptible)
+        self.sleep: Callable[[float], object] = lambda s: None  # replaced by the server (interruptible)
 
     # --- entry point ------------------------------------------------------------------------
 
@@ -186,12 +186,12 @@ class App:
                 return Route("mde", "ips", "ips/stats", ("Ip.Read.All",), "GET", a.ip_stats, (seg[1],))
             return Route("mde", "ips", "ips/alerts", ALERT_ROLES, "GET", a.ip_alerts, (seg[1],))
         if head == "domains" and n == 3 and low[2] in ("stats", "alerts", "machines"):
-            fn, roles = {
+            domain_fn, domain_roles = {
                 "stats": (a.domain_stats, ("URL.Read.All",)),
                 "alerts": (a.domain_alerts, ALERT_ROLES),
                 "machines": (a.domain_machines, MACHINE_ROLES),
             }[low[2]]
-            return Route("mde", "domains", f"domains/{low[2]}", roles, "GET", fn, (seg[1],))
+            return Route("mde", "domains", f"domains/{low[2]}", domain_roles, "GET", domain_fn, (seg[1],))
         if head == "alerts":
             if n == 1:
                 return Route("mde", "alerts", "alerts", ALERT_ROLES, "GET", a.alerts)
@@ -241,6 +241,7 @@ class App:
         claims, failure = self._authorize(request, route)
         if failure:
             return failure, claims
+        assert claims is not None  # _authorize returns claims whenever it reports no failure
         tenant, app = str(claims.get("tid", "")), str(claims.get("appid", ""))
         forced = self.faults.forced_429(route.family)
         if forced is not None:
@@ -395,8 +396,8 @@ class App:
                 200, {"family": family, "key": key, "truth": self.data.truth(family, key, hours)}
             )
         if low == ["_sandbox", "seen"]:
-            family = request.param("family")
-            return json_response(200, {"value": [list(k) for k in self.data.seen_keys(family)]})
+            wanted = request.param("family")
+            return json_response(200, {"value": [list(k) for k in self.data.seen_keys(wanted)]})
         return mde_error(404, "NotFound", "Unknown sandbox control endpoint (try /_sandbox/stats).")
 
 

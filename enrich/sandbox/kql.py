@@ -29,6 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
 from enrich.sandbox.kql_lexer import _line_col, _parse_error, _Token, _tokenize
 from enrich.sandbox.kql_values import (
@@ -117,11 +118,21 @@ def _negate(f: Callable[[Row], object]) -> Callable[[Row], object]:
     return fn
 
 
+def _string_fn(expr: _Expr) -> Callable[[Row], str]:
+    """The row function of a ``string``-typed expression, typed as returning ``str``.
+
+    Strings are never null in KQL: string getters normalise a missing value to ``""``
+    and string constants hold a ``str``, so a string expression always yields ``str``."""
+    assert expr.type == "string"
+    return cast(Callable[[Row], str], expr.fn)  # see the docstring: string expressions yield str
+
+
 def _as_text(expr: _Expr) -> Callable[[Row], str | None]:
     """Row -> lower-cased text of ``expr`` (None when null)."""
-    f = expr.fn
     if expr.type == "string":
-        return lambda row: f(row).lower()  # type: ignore[union-attr]
+        sf = _string_fn(expr)
+        return lambda row: sf(row).lower()
+    f = expr.fn
 
     def text(row: Row) -> str | None:
         v = f(row)
@@ -488,7 +499,7 @@ class _Parser:
                         state[i] = value
             if not groups and not by_getters:
                 groups[()] = [0 if f == "count" else set() if f == "dcount" else None for _, f, _ in aggs]
-            out = []
+            out: list[Row] = []
             for key, state in groups.items():
                 values = [len(v) if f == "dcount" else v for (_, f, _), v in zip(aggs, state, strict=True)]
                 out.append(dict(zip(out_names, (*key, *values), strict=True)))
@@ -668,12 +679,12 @@ class _Parser:
         if op in ("=~", "!~"):
             if lt != "string" or rt != "string":
                 raise self.semantic(tok, f"Operator '{op}' expects string operands, not {lt} and {rt}")
-            lf, rf = left.fn, right.fn
+            ls, rs = _string_fn(left), _string_fn(right)
             if right.const:
-                target = str(right.value).lower()
-                fn: Callable[[Row], object] = lambda row: lf(row).lower() == target  # type: ignore[union-attr]  # noqa: E731
+                lowered = str(right.value).lower()
+                fn: Callable[[Row], object] = lambda row: ls(row).lower() == lowered  # noqa: E731
             else:
-                fn = lambda row: lf(row).lower() == rf(row).lower()  # type: ignore[union-attr]  # noqa: E731
+                fn = lambda row: ls(row).lower() == rs(row).lower()  # noqa: E731
             return _Expr("bool", fn if op == "=~" else _negate(fn))
         if "dynamic" in (lt, rt) or _family(lt) != _family(rt):
             raise self.semantic(
@@ -736,11 +747,13 @@ class _Parser:
             if left.type != "string":
                 raise self.semantic(tok, f"Operator '{op}' expects a string operand, not {left.type}")
             lowered = {v.lower() for v in values if isinstance(v, str)}
+            ls = _string_fn(left)
 
             def fn(row: Row) -> object:
-                return lf(row).lower() in lowered  # type: ignore[union-attr]
+                return ls(row).lower() in lowered
 
         else:
+            members: set[object]
             if left.type == "string":
                 members = {v for v in values if isinstance(v, str)}
             else:

@@ -73,8 +73,8 @@ def _tokenize(text: str) -> list[_Token]:
             raise _parse_error(text, i, "@")
         if prefix or verbatim or ch in "'\"":
             j = i + prefix + (1 if verbatim else 0)
-            value, i = _read_string(text, j, verbatim, start)
-            tokens.append(_Token("str", value, text[start:i], start))
+            literal, i = _read_string(text, j, verbatim, start)
+            tokens.append(_Token("str", literal, text[start:i], start))
             continue
         if ch.isascii() and (ch.isalpha() or ch == "_"):
             m = _IDENT_RE.match(text, i)
@@ -115,20 +115,21 @@ def _tokenize(text: str) -> list[_Token]:
                 i = unit_match.end()
                 try:
                     if number.isdigit():
-                        value = int(number) * _TIMESPAN_UNITS[unit]
+                        span = int(number) * _TIMESPAN_UNITS[unit]
                     else:
-                        value = round(float(number) * _TIMESPAN_UNITS[unit])
+                        span = round(float(number) * _TIMESPAN_UNITS[unit])
                 except (OverflowError, ValueError):
                     raise _parse_error(text, start, text[start:i], "timespan out of range") from None
-                tokens.append(_Token("span", value, text[start:i], start))
+                tokens.append(_Token("span", span, text[start:i], start))
                 continue
+            num: int | float
             if number.isdigit():
-                value = int(number)
+                num = int(number)
             else:
-                value = float(number)
-                if not math.isfinite(value):
+                num = float(number)
+                if not math.isfinite(num):
                     raise _parse_error(text, start, number, "number out of range")
-            tokens.append(_Token("num", value, number, start))
+            tokens.append(_Token("num", num, number, start))
             continue
         if ch == "!":
             nxt = text[i + 1 : i + 2]

@@ -8,6 +8,7 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 TICKS_PER_SECOND = 10_000_000
 _TICKS_PER_MINUTE = 60 * TICKS_PER_SECOND
@@ -101,7 +102,10 @@ _UNSUPPORTED_SCALAR_OPERATORS = frozenset(
     }
 )
 _NEGATABLE = frozenset({"in", "has", "contains", "startswith", "endswith"})
-_COMPARISONS = {
+# Operands are Any: the compiler only compares values of one type family (numbers with
+# numbers, strings with strings, datetimes as canonical strings), so they are mutually
+# comparable, a pairing the type system cannot express on the operand types themselves.
+_COMPARISONS: dict[str, Callable[[Any, Any], object]] = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -352,7 +356,7 @@ def _getter(column: str, kql_type: str) -> Callable[[Row], object]:
 
         def get_datetime(row: Row) -> object:
             v = row.get(column)
-            if v.__class__ is str and len(v) == 28 and v[27] == "Z" and v[19] == "." and v[10] == "T":  # type: ignore[index, arg-type]
+            if v.__class__ is str and len(v) == 28 and v[27] == "Z" and v[19] == "." and v[10] == "T":
                 return v
             return _to_datetime(v)
 

@@ -53,7 +53,8 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _read_body(self) -> bytes | None:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
-            chunks, total = [], 0
+            chunks: list[bytes] = []
+            total = 0
             while True:
                 size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
                 if size == 0:
@@ -130,7 +131,9 @@ class _Server(ThreadingHTTPServer):
         with self._conns_lock:
             self._conns.add(conn)
         try:
-            self.RequestHandlerClass(conn, client_address, self)
+            # mypy does not bind the Self of typeshed's RequestHandlerClass callable when it is
+            # read through `self` in a method (expected "Self", got "_Server"): the checker is wrong.
+            self.RequestHandlerClass(conn, client_address, self)  # type: ignore[arg-type]
         except (OSError, ssl.SSLError):
             pass
         finally:

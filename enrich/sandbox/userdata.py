@@ -77,8 +77,8 @@ def _classify(value: str) -> tuple[str, str] | None:
         if ip:
             return "ips", ip
         v = host
-    host = normalize_domain(v)
-    return ("domains", host) if host else None
+    domain = normalize_domain(v)
+    return ("domains", domain) if domain else None
 
 
 def _time(value: object, now: int, default_age: int, where: str) -> int:
@@ -159,7 +159,7 @@ def load(path: str, seed: int, now: int, tenant_id: str, device_count: int = 50)
         times = [first, last] + [g.rng.randint(first, last) for _ in range(count - 2)]
         for i, t in enumerate(times[:count]):
             dev = devices[i % len(devices)]
-            if family == "files":
+            if info is not None:  # family == "files": info is set for files and only for them
                 table = "DeviceProcessEvents" if i % 2 else "DeviceFileEvents"
                 action = "ProcessCreated" if i % 2 else "FileCreated"
                 ds.add_file_event(table, t, dev, info, action, "explorer.exe", info.name)
