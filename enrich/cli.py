@@ -6,7 +6,7 @@ import click
 
 from enrich import __version__
 from enrich.answering import mode_names
-from enrich.errors import EXIT_INTERRUPTED, EnrichError, exit_code
+from enrich.errors import EXIT_FATAL, EXIT_INTERRUPTED, EnrichError, exit_code
 from enrich.request import DEFAULT_LOOKBACK, DEFAULT_MAX_AGE, lookback_hours, max_age_seconds
 from enrich.sinks.registry import format_names
 from enrich.units import parse_duration
@@ -259,10 +259,10 @@ def sandbox_command(
         code = serve(config, click.echo, lambda line: click.echo(line, err=True))
     except DataFileError as exc:
         click.echo(f"enrich sandbox: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_FATAL) from None
     except OSError as exc:
         click.echo(f"enrich sandbox: cannot serve on port {port}: {exc}", err=True)
-        raise SystemExit(1) from None
+        raise SystemExit(EXIT_FATAL) from None
     raise SystemExit(code)
 
 

@@ -62,10 +62,6 @@ class JobError(EnrichError):
     """A job file that cannot be used; the message names the file and the problem."""
 
 
-class Fatal(EnrichError):
-    """Stops the run (exit code 1) for a reason no narrower class names."""
-
-
 def exit_code(error: BaseException) -> int:
     """The exit code an error stands for (1 for anything that is not an EnrichError)."""
     return error.exit_code if isinstance(error, EnrichError) else EXIT_FATAL
