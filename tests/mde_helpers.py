@@ -124,6 +124,7 @@ def run_lookups(
     provider: TokenProvider | None = None,
     budget: Budget | None = None,
     file_info: bool = False,
+    lookback_hours: int = 720,
     timeout: float = 120.0,
     **client_kw,
 ) -> tuple[dict[LookupKey, Answer], MdeClient, float]:
@@ -141,9 +142,7 @@ def run_lookups(
     async def main() -> float:
         async with client:
             start = time.perf_counter()
-            await lookup_many(
-                client, keys, settings.lookback_hours, file_info, on_answer, settings.concurrency
-            )
+            await lookup_many(client, keys, lookback_hours, file_info, on_answer, settings.concurrency)
             return time.perf_counter() - start
 
     elapsed = asyncio.run(asyncio.wait_for(main(), timeout))

@@ -61,7 +61,9 @@ class _ContextAdapter(HTTPAdapter):
         self._context = context
         super().__init__(max_retries=0)
 
-    def build_connection_pool_key_attributes(self, request, verify, cert=None):  # type: ignore[no-untyped-def]
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         pool_kwargs.pop("ca_certs", None)
         pool_kwargs.pop("ca_cert_dir", None)
@@ -69,7 +71,7 @@ class _ContextAdapter(HTTPAdapter):
         pool_kwargs["ssl_context"] = self._context
         return host_params, pool_kwargs
 
-    def cert_verify(self, conn, url, verify, cert):  # type: ignore[no-untyped-def]
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
         conn.cert_reqs = "CERT_REQUIRED"
         conn.ca_certs = None
         conn.ca_cert_dir = None
@@ -91,12 +93,14 @@ class LoginSession(requests.Session):
         self.mount("https://", adapter)
         self.verify = True
 
-    def merge_environment_settings(self, url, proxies, stream, verify, cert):  # type: ignore[no-untyped-def]
+    def merge_environment_settings(
+        self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
+    ) -> dict[str, Any]:
         merged = super().merge_environment_settings(url, proxies, stream, verify, cert)
         merged["verify"] = True
         return merged
 
-    def request(self, method, url, *args, **kwargs):  # type: ignore[no-untyped-def]
+    def request(self, method: Any, url: Any, *args: Any, **kwargs: Any) -> requests.Response:
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         kwargs["verify"] = True

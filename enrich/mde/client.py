@@ -166,16 +166,12 @@ class ClientMetrics:
             calls_started=_add(self.calls_started, other.calls_started),
         )
 
-    # Transitional: callers written for the old dict (`metrics().get("calls", {})`,
-    # `metrics()["retries"]`) keep working until they read the attributes.
-
     def get(self, key: str, default: Any = None) -> Any:
-        """Transitional: `to_dict().get(key, default)`; read the attributes instead."""
-        return self.to_dict().get(key, default)
+        """Transitional: `to_dict().get(key, default)`, for callers written for the former dict.
 
-    def __getitem__(self, key: str) -> Any:
-        """Transitional: `to_dict()[key]`; read the attributes instead."""
-        return self.to_dict()[key]
+        Read the attributes instead; this method goes once no caller uses it.
+        """
+        return self.to_dict().get(key, default)
 
 
 @dataclass(frozen=True)

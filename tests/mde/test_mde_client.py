@@ -103,7 +103,7 @@ def test_answers_match_truth_each_key_once_one_token(sb):
     paths = collections.Counter(r.path for r in api_records(sb))
     assert sum(paths.values()) == len(keys) and set(paths.values()) == {1}
     assert sb.stats()["tokens_issued"] == 1
-    assert client.metrics()["retries"] == 0 and client.metrics()["throttled"] == {}
+    assert client.metrics().retries == 0 and client.metrics().throttled == {}
     # the awkward domain was sent as one encoded segment
     assert any("a%2Fb%3Fc%23d%25e.example.com" in p for p in paths)
     assert answers[LookupKey("ips", "2001:db8::17")].status is Status.NOT_SEEN
@@ -112,7 +112,7 @@ def test_answers_match_truth_each_key_once_one_token(sb):
 def test_file_info_detail(sb):
     seen_files = [LookupKey("files", k) for f, k in sb.data.seen_keys("files")][:5]
     unknown = random_keys("files", 3)
-    answers, _, _ = run_lookups(settings_for(sb, file_info=True), seen_files + unknown, file_info=True)
+    answers, _, _ = run_lookups(settings_for(sb), seen_files + unknown, file_info=True)
     for key in seen_files:
         detail = dict(answers[key].detail)
         assert detail["sha1"] == key.key and "global_prevalence" in detail and "determination_type" in detail
@@ -178,7 +178,7 @@ def test_faults_are_retried_to_the_right_answer(sb):
     assert sum(injected.values()) >= 5, injected
     metrics = client.metrics()
     # every fault costs a retry, except a truncated 400/404 body (the status alone is the answer)
-    assert metrics["retries"] >= sum(injected.values()) - injected.get("malformed", 0)
+    assert metrics.retries >= sum(injected.values()) - injected.get("malformed", 0)
     # no call beyond what the faults forced: the server logs a truncated or too-slow answer under
     # its status, so those are the only keys answered twice
     useful = collections.Counter(r.path for r in api_records(sb) if r.status in (200, 400, 404))
@@ -205,7 +205,7 @@ def test_forced_429_is_honoured(sb):
     times = [r.time for r in api_records(sb, "ips")]
     assert [r.status for r in api_records(sb, "ips")] == [429, 429, 200]
     assert all(b - a >= 0.99 for a, b in zip(times, times[1:], strict=False)), times
-    assert client.metrics()["throttled"] == {"ips": 2} and client.retries == 0
+    assert client.metrics().throttled == {"ips": 2} and client.retries == 0
 
 
 def test_quota_exact_budget_no_429(sb):
@@ -220,7 +220,7 @@ def test_quota_exact_budget_no_429(sb):
     answers, client, elapsed = run_lookups(settings, keys, provider=provider, timeout=100)
     assert len(answers) == 2000 and all(a.status is Status.NOT_SEEN for a in answers.values())
     assert sb.stats()["by_family"]["files"] == {"404": 2000}  # zero 429, zero waste
-    assert client.metrics()["throttled"] == {}
+    assert client.metrics().throttled == {}
     least = min_duration([(100, minute), (1500, hour)], 2000)
     assert least == pytest.approx(32.0)
     # The wall-time ratio to `least` (target <= 1.05) is measured by bench/quota.py (BENCHMARKS.md):
@@ -238,7 +238,7 @@ def test_quota_budget_ten_times_too_high_still_completes(sb):
     records = api_records(sb, "ips")
     refused = [r.time for r in records if r.status == 429]
     assert refused, "a budget 10x too high must meet 429s"
-    assert client.metrics()["throttled"]["ips"] == len(refused)
+    assert client.metrics().throttled["ips"] == len(refused)
     assert collections.Counter(r.status for r in records)[200] == 500
     # Retry-After (>= 1 s here) honoured: once the calls in flight at the 429 have landed,
     # nothing reaches the server until the second is over.
