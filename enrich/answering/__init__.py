@@ -6,10 +6,9 @@ start-up) imports nothing heavy; a new strategy registers here and nowhere else.
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from enrich.errors import UsageError
+from enrich.registry import load
 
 if TYPE_CHECKING:
     from enrich.answering.interface import AnswerOptions, Strategy
@@ -25,11 +24,7 @@ def mode_names() -> list[str]:
 
 def strategy_class(mode: str) -> type[Strategy]:
     """The strategy class `mode` names; UsageError naming the choices otherwise."""
-    try:
-        module, _, name = STRATEGIES[mode].partition(":")
-    except KeyError:
-        raise UsageError(f"mode '{mode}' is not available; use --mode {' or '.join(STRATEGIES)}") from None
-    return getattr(importlib.import_module(module), name)
+    return load(STRATEGIES, mode, "mode", "--mode")
 
 
 def make_strategy(mode: str, options: AnswerOptions | None = None) -> Strategy:

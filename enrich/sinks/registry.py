@@ -1,14 +1,13 @@
 """The output formats by name (`--to`): a new format registers here and nowhere else.
 
-Formats are named by import path, so listing them (the CLI does at start-up) imports nothing heavy.
+Formats are named by import path (see `enrich.registry`).
 """
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
 
-from enrich.errors import UsageError
+from enrich.registry import load
 
 if TYPE_CHECKING:
     from enrich.sinks.interface import Sink
@@ -34,8 +33,4 @@ def output_format(to: str | None, output: str | None) -> str:
 
 def sink_class(fmt: str) -> type[Sink]:
     """The sink writing `fmt`; UsageError naming the choices otherwise."""
-    try:
-        module, _, name = SINKS[fmt].partition(":")
-    except KeyError:
-        raise UsageError(f"unknown output format '{fmt}'; use --to {' or '.join(SINKS)}") from None
-    return getattr(importlib.import_module(module), name)
+    return load(SINKS, fmt, "output format", "--to")
