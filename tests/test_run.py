@@ -198,7 +198,9 @@ def test_secret_appears_nowhere(env, tmp_path):
         assert secret not in text
     # a wrong secret: plain words, no traceback, no secret
     bad = "Wrong~Secret.Value-123456789"
-    result = CliRunner().invoke(cli, ["run", str(SAMPLES), "-o", str(out)], env={"MDE_CLIENT_SECRET": bad})
+    result = CliRunner().invoke(
+        cli, ["run", str(SAMPLES), "-o", str(out), "--no-cache"], env={"MDE_CLIENT_SECRET": bad}
+    )
     assert result.exit_code == 1
     assert "secret" in result.stderr.lower() and "Traceback" not in result.stderr
     assert bad not in result.stderr and bad not in result.stdout

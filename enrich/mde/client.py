@@ -166,13 +166,6 @@ class ClientMetrics:
             calls_started=_add(self.calls_started, other.calls_started),
         )
 
-    def get(self, key: str, default: Any = None) -> Any:
-        """Transitional: `to_dict().get(key, default)`, for callers written for the former dict.
-
-        Read the attributes instead; this method goes once no caller uses it.
-        """
-        return self.to_dict().get(key, default)
-
 
 @dataclass(frozen=True)
 class _Request:

@@ -88,13 +88,6 @@ def test_to_dict_is_the_former_metrics_dict():
         metrics.retries = 5  # type: ignore[misc]
 
 
-def test_transitional_get():
-    metrics = _busy_client().metrics()
-    assert metrics.get("calls", {}) == {"files": 2, "ips": 1}
-    assert metrics.get("reauths", 0) == 1 and metrics.get("no such key", 7) == 7
-    assert metrics.get("throttled") == {"ips": 1} and metrics.get("backoff_seconds") == 0.123
-
-
 def test_adding_snapshots():
     a = ClientMetrics(
         calls={"files": 2},
