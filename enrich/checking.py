@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import TextIO
 
 from enrich.cache import Cache, CacheError
+from enrich.errors import EXIT_FATAL, EXIT_OK, exit_code
 from enrich.mde.errors import MdeError, protect
 from enrich.mde.settings import Settings, load_settings
 
@@ -37,12 +38,12 @@ def check(secrets: str | None, sandbox: bool, out: TextIO | None = None) -> int:
             results = run_check(settings)
     except MdeError as exc:
         print(f"FAIL configuration: {exc}", file=out)
-        return 1
+        return exit_code(exc)
     for result in results:
         print(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.message}", file=out)
     ok = bool(results) and all(r.ok for r in results)
     print("all checks passed" if ok else "some checks failed: see above", file=out)
-    return 0 if ok else 1
+    return EXIT_OK if ok else EXIT_FATAL
 
 
 def cache_stats(path: str | None, out: TextIO | None = None) -> int:
@@ -54,14 +55,14 @@ def cache_stats(path: str | None, out: TextIO | None = None) -> int:
         cache.close()
     except CacheError as exc:
         print(f"enrich cache: {exc}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     print(f"cache {info['path']}: {info['entries']} answers, {info['size_bytes']} bytes", file=out)
     for family, statuses in sorted(info["by_family"].items()):
         detail = ", ".join(f"{status} {count}" for status, count in sorted(statuses.items()))
         print(f"  {family}: {detail}", file=out)
     if info["entries"]:
         print(f"  oldest {info['oldest']}, newest {info['newest']}, {info['tenants']} tenant(s)", file=out)
-    return 0
+    return EXIT_OK
 
 
 def cache_clear(path: str | None, older_than: float | None, out: TextIO | None = None) -> int:
@@ -73,6 +74,6 @@ def cache_clear(path: str | None, older_than: float | None, out: TextIO | None =
         cache.close()
     except CacheError as exc:
         print(f"enrich cache: {exc}", file=sys.stderr)
-        return 1
+        return exit_code(exc)
     print(f"removed {removed} cached answers from {cache.path}", file=out)
-    return 0
+    return EXIT_OK
