@@ -37,3 +37,10 @@ def test_every_command_and_option_is_in_the_readme():
 def test_readme_names_the_contract():
     for word in ("make demo", "make test", "MDE_TENANT_ID", "MDE_CA_BUNDLE", "mde_org_prevalence", "| 3 |"):
         assert word in README
+
+
+def test_every_output_column_is_documented():
+    from enrich.model import MDE_COLUMNS
+
+    missing = [name for name in MDE_COLUMNS if f"`{name}`" not in README]
+    assert not missing, f"README's output table lacks: {missing}"
