@@ -283,6 +283,37 @@ def _converted(convert):
     return callback
 
 
+def _rate_limit(text: str) -> str:
+    from enrich.mde.settings import rate_limit_spec
+
+    return rate_limit_spec(text)
+
+
+def _check_run_options(
+    ctx: click.Context, to: str | None, output: str, cache: str | None, no_cache: bool
+) -> None:
+    """Options that contradict each other or the output format: usage errors (exit 2) before any work."""
+    from click.core import ParameterSource
+
+    from enrich.sinks.registry import output_format
+
+    if no_cache and cache is not None:
+        raise click.UsageError("--no-cache and --cache contradict each other; give one of them", ctx)
+    if output_format(to, output) != "stix":
+        given = [
+            f"--{name.replace('_', '-')}"
+            for name in ("org_name", "negative_sightings", "stix_output")
+            if ctx.get_parameter_source(name) not in (None, ParameterSource.DEFAULT)
+        ]
+        if given:
+            raise click.UsageError(
+                f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to STIX output, "
+                "and this run writes CSV; "
+                "add --to stix (or an OUT ending in .json) or drop them",
+                ctx,
+            )
+
+
 @cli.command("run")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
@@ -325,8 +356,10 @@ def _converted(convert):
     metavar="SPEC",
     envvar="MDE_RATE_LIMIT",
     default=None,
+    callback=_converted(_rate_limit),
     help="Calls allowed per API family, e.g. '100/min,1500/hour' (the default, MDE's documented "
-    "quota; env MDE_RATE_LIMIT). Lower it when other tools share the app's quota.",
+    "quota; env MDE_RATE_LIMIT). Lower it when other tools share the app's quota. Parts after ';' "
+    "name a family (files, ips, domains, hunting): '100/min,1500/hour;hunting=45/min;domains=50/min'.",
 )
 @click.option(
     "--file-info",
@@ -446,6 +479,7 @@ def run_command(
     """
     from enrich.runner import RunRequest, run
 
+    _check_run_options(click.get_current_context(), to, output, cache, no_cache)
     request = RunRequest(
         inputs=list(inputs),
         output=output,

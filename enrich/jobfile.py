@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import glob
 import os
+import string
 import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -18,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from enrich.errors import JobError
+from enrich.mde.settings import rate_limit_spec
 from enrich.request import RunRequest, lookback_hours, max_age_seconds
 
 
@@ -50,6 +52,7 @@ def _job_keys() -> dict[str, JobKey]:
         option = "--neutralise/--no-neutralise" if f.name == "neutralise" else "--" + f.name.replace("_", "-")
         keys[f.name] = JobKey(types, "INPUT..." if f.name == "inputs" else option, f.name)
     keys["column"] = dataclasses.replace(keys["column"], convert=str)
+    keys["rate_limit"] = dataclasses.replace(keys["rate_limit"], convert=rate_limit_spec)
     keys["lookback"] = JobKey((str, int), "--lookback", "lookback_hours", lookback_hours)
     keys["max_age"] = JobKey((str, int), "--max-age", "max_age_seconds", max_age_seconds)
     return keys
@@ -57,6 +60,18 @@ def _job_keys() -> dict[str, JobKey]:
 
 KEYS: dict[str, JobKey] = _job_keys()
 PATH_KEYS = ("output", "summary", "cache", "secrets")
+STIX_KEYS = ("org_name", "negative_sightings", "stix_output")  # only mean something for STIX output
+# strftime directives a `{date:...}` field may use: those Python documents for every platform.
+DATE_DIRECTIVES = frozenset("aAwdbBmyYHIpMSfzZjUWcxXGuV%")
+# How a type error names what TOML holds and what a key wants.
+_TOML_TYPES: dict[type, str] = {
+    bool: "true or false",
+    int: "an integer",
+    float: "a number",
+    str: "a string",
+    list: "a list",
+    dict: "a table",
+}
 
 
 @dataclass(frozen=True)
@@ -67,14 +82,46 @@ class Job:
     request: RunRequest
 
 
+def _check_date_fields(pattern: str) -> None:
+    """JobError when a `{date:...}` field uses a strftime directive outside `DATE_DIRECTIVES`
+    (Python would copy `%Q` through, or not, depending on the platform)."""
+    try:
+        fields = list(string.Formatter().parse(pattern))
+    except ValueError as exc:
+        raise JobError(f"bad placeholder in '{pattern}': {exc}; use {{date:%Y-%m-%d}}") from None
+    for _, name, spec, _ in fields:
+        if name not in ("date", "now") or not spec:
+            continue
+        rest = spec
+        while "%" in rest:
+            _, _, rest = rest.partition("%")
+            directive = rest[:1]
+            if directive not in DATE_DIRECTIVES:
+                what = f"unknown date directive '%{directive}'" if directive else "a '%' ends the date format"
+                raise JobError(
+                    f"{what} in '{pattern}'; use strftime directives "
+                    "such as %Y (year), %m (month), %d (day), %H (hour), %M (minute), e.g. {date:%Y-%m-%d}"
+                )
+            rest = rest[len(directive) :]
+
+
 def expand(pattern: str, when: datetime, base: Path) -> str:
     """Fill `{date:%Y-%m-%d}`-style fields and `~`; relative paths are relative to the job file."""
+    _check_date_fields(pattern)
     try:
         text = pattern.format(date=when, now=when)
     except (KeyError, IndexError, ValueError) as exc:
         raise JobError(f"bad placeholder in '{pattern}': {exc}; use {{date:%Y-%m-%d}}") from None
     path = Path(os.path.expanduser(text))
     return text if text == "-" else os.path.normpath(path if path.is_absolute() else base / path)
+
+
+def _expand(path: str, pattern: str, when: datetime, base: Path) -> str:
+    """`expand`, its JobError naming the job file."""
+    try:
+        return expand(pattern, when, base)
+    except JobError as exc:
+        raise JobError(f"{path}: {exc}") from None
 
 
 def _read(path: str) -> dict[str, Any]:
@@ -95,7 +142,19 @@ def _check_types(path: str, data: dict[str, Any]) -> None:
     for key, value in data.items():
         types = KEYS[key].types
         if not isinstance(value, types) or (bool not in types and isinstance(value, bool)):
-            raise JobError(f"{path}: '{key}' has the wrong type ({type(value).__name__})")
+            raise JobError(f"{path}: '{key}' must be {_wanted(types)}, not {_toml_type(value)}")
+
+
+def _toml_type(value: Any) -> str:
+    """What a TOML value is, in the words of `_TOML_TYPES` ("a date" for TOML's dates and times)."""
+    return next((words for kind, words in _TOML_TYPES.items() if isinstance(value, kind)), "a date")
+
+
+def _wanted(types: tuple[type, ...]) -> str:
+    """The TOML types a key takes: "an integer", "a number" (int or float), "a string or an integer"."""
+    if set(types) == {int, float}:
+        return "a number"
+    return " or ".join(_TOML_TYPES[kind] for kind in types)
 
 
 def _inputs(path: str, patterns: list[Any], when: datetime, base: Path) -> list[str]:
@@ -105,12 +164,28 @@ def _inputs(path: str, patterns: list[Any], when: datetime, base: Path) -> list[
     for pattern in patterns:
         if not isinstance(pattern, str):
             raise JobError(f"{path}: every entry of 'inputs' must be a string")
-        expanded = expand(pattern, when, base)
+        expanded = _expand(path, pattern, when, base)
         matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
         if not matches:
             raise JobError(f"{path}: no file matches '{pattern}'")
         inputs.extend(matches)
     return inputs
+
+
+def _check_combinations(path: str, data: dict[str, Any]) -> None:
+    """Keys that contradict each other or the output format (as `run`'s options do)."""
+    from enrich.sinks.registry import output_format
+
+    if data.get("no_cache") and "cache" in data:
+        raise JobError(f"{path}: 'no_cache' and 'cache' contradict each other; give one of them")
+    if output_format(data.get("to"), data.get("output")) != "stix":
+        given = [key for key in STIX_KEYS if key in data]
+        if given:
+            raise JobError(
+                f"{path}: {', '.join(repr(k) for k in given)} only {'applies' if len(given) == 1 else 'apply'} "
+                'to STIX output, and this job writes CSV; set to = "stix" (or an output ending in .json) '
+                "or remove them"
+            )
 
 
 def load_job(path: str, when: datetime | None = None, *, sandbox: bool = False) -> Job:
@@ -122,14 +197,18 @@ def load_job(path: str, when: datetime | None = None, *, sandbox: bool = False) 
     data["inputs"] = _inputs(path, data.get("inputs") or [], when, base)
     for key in PATH_KEYS:
         if key in data:
-            data[key] = expand(data[key], when, base)
+            data[key] = _expand(path, data[key], when, base)
     values: dict[str, Any] = {}
     for key, value in data.items():
         spec = KEYS[key]
         try:
             values[spec.field] = spec.convert(value)
         except ValueError as exc:
-            raise JobError(f"{path}: '{key}' {exc}") from None
+            words = str(exc)
+            raise JobError(
+                f"{path}: '{key}' {words}" if words.startswith("must") else f"{path}: '{key}': {words}"
+            ) from None
+    _check_combinations(path, data)
     from enrich.answering import mode_names
 
     if values.get("mode", "stats") not in mode_names():

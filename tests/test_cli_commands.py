@@ -41,7 +41,7 @@ def test_job_file_runs_with_dated_output(tmp_path):
         ('inputs = ["x.csv"]\ncolour = "red"', "unknown key"),
         ("inputs = [", "not valid TOML"),
         ('inputs = ["nothing-*.csv"]', "no file matches"),
-        ('inputs = ["a.csv"]\nconcurrency = "many"', "wrong type"),
+        ('inputs = ["a.csv"]\nconcurrency = "many"', "'concurrency' must be an integer, not a string"),
     ],
 )
 def test_bad_job_files_say_what_is_wrong(tmp_path, text, message):

@@ -45,8 +45,8 @@ def test_a_job_reads_into_the_run_request_with_run_defaults(tmp_path):
     [
         ('lookback = "90d"', "'lookback' must be between 1h and 30d"),
         ('mode = "psychic"', "mode 'psychic' is not available"),
-        ("timeout = true", "'timeout' has the wrong type"),
-        ('max_age = "soon"', "'max_age' 'soon' is not a duration"),
+        ("timeout = true", "'timeout' must be a number, not true or false"),
+        ('max_age = "soon"', "'max_age': 'soon' is not a duration"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, message):

@@ -18,6 +18,8 @@ from enrich.units import DEFAULT_RATE_LIMIT
 log = logging.getLogger(__name__)
 
 ENTITY_FAMILIES: tuple[str, ...] = ("files", "ips", "domains")
+# The families a rate limit may name (`hunting=45/min`); the entity families share an unnamed part.
+RATE_LIMIT_FAMILIES: tuple[str, ...] = (*ENTITY_FAMILIES, "hunting")
 # Legacy advanced hunting (`/api/advancedqueries/run`): 45/min and 1,500/hour per tenant.
 DEFAULT_HUNTING_RATE_LIMIT = "45/min,1500/hour"
 DEFAULT_API_URL = "https://api.security.microsoft.com"
@@ -163,7 +165,8 @@ def parse_rate_limits(spec: str) -> RateLimits:
     """Per-family limits: `"100/min,1500/hour"` applies to files, ips and domains.
 
     Parts separated by `;` may name a family: `"100/min,1500/hour;hunting=45/min,1500/hour"`.
-    Families not named keep their defaults (hunting: 45/min, 1500/hour).
+    Families not named keep their defaults (hunting: 45/min, 1500/hour). A family that is not one
+    of `RATE_LIMIT_FAMILIES` is a ConfigError naming them (a typo must not leave a limit unset).
     """
     result: RateLimits = {"hunting": parse_rate_limit(DEFAULT_HUNTING_RATE_LIMIT)}
     entity = parse_rate_limit(DEFAULT_RATE_LIMIT)
@@ -173,13 +176,32 @@ def parse_rate_limits(spec: str) -> RateLimits:
             continue
         if "=" in chunk:
             family, _, limits = chunk.partition("=")
-            named[family.strip().lower()] = parse_rate_limit(limits)
+            family = family.strip().lower()
+            if family not in RATE_LIMIT_FAMILIES:
+                raise ConfigError(
+                    f"unknown API family {family!r} in the rate limit {chunk.strip()!r}; "
+                    f"the families are {', '.join(RATE_LIMIT_FAMILIES)} (e.g. domains=50/min)"
+                )
+            named[family] = parse_rate_limit(limits)
         else:
             entity = parse_rate_limit(chunk)
     for family in ENTITY_FAMILIES:
         result[family] = list(entity)
     result.update(named)
     return result
+
+
+def rate_limit_spec(spec: str) -> str:
+    """`spec` unchanged once `parse_rate_limits` accepts it; ValueError with the reason otherwise.
+
+    What `run --rate-limit` and a job's `rate_limit` check when they are read (a usage error then,
+    not a failure once the run has started).
+    """
+    try:
+        parse_rate_limits(spec)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+    return spec
 
 
 def _read_secrets_file(path: str) -> dict[str, str]:

@@ -11,6 +11,7 @@ import tempfile
 from collections.abc import Sequence
 from typing import BinaryIO
 
+from enrich.errors import UsageError
 from enrich.sources.csv import CsvSource
 from enrich.sources.interface import Source, SourceError
 
@@ -133,5 +134,14 @@ def expand_inputs(paths: Sequence[str]) -> list[str]:
 
 
 def open_sources(paths: Sequence[str], column: str | None = None) -> list[Source]:
-    """open_source() for every input, directories expanded into their files."""
-    return [open_source(p, column) for p in expand_inputs(paths)]
+    """open_source() for every input, directories expanded into their files.
+
+    A `column` with no CSV input among them is a UsageError: it would choose nothing.
+    """
+    sources = [open_source(p, column) for p in expand_inputs(paths)]
+    if column is not None and not any(isinstance(s, CsvSource) for s in sources):
+        raise UsageError(
+            f"--column {column} chooses a CSV column, but no input is CSV (STIX and JSON Lines inputs "
+            "have no columns); drop --column"
+        )
+    return sources
