@@ -3,7 +3,15 @@
 Rules of `MdeClient.get` (and of `MdeClient.post`, which shares them):
 - every attempt first takes a slot of the family's budget (limits.py), so no attempt, retried
   or not, can exceed the quota;
-- 401: the token is dropped and re-acquired, then the call is retried once; a second 401 is fatal;
+- the bearer token is taken after the budget slot (and the connection gate) is obtained, right
+  before the request goes out: a call that waited for the quota (up to an hour on the 1,500/hour
+  window, as long as a token lives) never sends a token that aged while it waited, and the
+  provider renews a token ahead of its expiry (`TokenProvider.cached_token`);
+- 401: the refused token is dropped, a new one obtained and the call retried. It is fatal only
+  when a freshly obtained token is refused at once: the call had already logged in again after a
+  401, and the refused token was obtained by this call less than `fresh_token_seconds` (5 s)
+  before it was sent (wrong host, audience or tenant). A 401 after a wait (a token that aged, or
+  was revoked meanwhile) is never fatal by itself; new logins are bounded by `max_retries` per call;
 - 403: PermissionDenied naming the missing permission (fatal for the run);
 - 429: the wait comes from Retry-After, else from the body's "again in N seconds", else 60 s;
   the whole family pauses that long (`Budget.penalise`), then the call is retried. 429s do not
@@ -13,9 +21,11 @@ Rules of `MdeClient.get` (and of `MdeClient.post`, which shares them):
 - 400, 404 and other 4xx: returned to the caller, never retried.
 
 A call is a loop of four named steps (`MdeClient._call`): `_token_for` (a token, retrying a
-transient failure of the login host), `_attempt` (one HTTP exchange under a budget slot, read
-into a `_Reply` or a retryable `_Problem`), `_classify` (return the reply, re-authenticate,
-403, 429 pause, or a retryable problem) and `_back_off` (count the failure, give up or sleep).
+transient failure of the login host; once up front, so bad credentials fail before any quota
+wait), `_attempt` (one HTTP exchange under a budget slot, the token taken again once the slot is
+held, read into a `_Reply` or a retryable `_Problem`), `_classify` (return the reply,
+re-authenticate, 403, 429 pause, or a retryable problem) and `_back_off` (count the failure, give
+up or sleep).
 """
 
 from __future__ import annotations
@@ -52,6 +62,9 @@ PERMISSIONS: dict[str, str] = {
 DEFAULT_RETRY_AFTER = 60.0  # a 429 without any hint: a full minute window
 MAX_RETRY_AFTER = 3600.0
 TOKEN_RETRY_FLOOR = 5.5  # MSAL replays a token-endpoint 5xx from its cache for 5 s
+# A token refused by a 401 this soon after this call obtained it (after an earlier 401) is
+# "refused at once": a new login will not help, the configuration is wrong.
+FRESH_TOKEN_SECONDS = 5.0
 _RETRYABLE = {408, 500, 502, 503, 504}
 _AGAIN_IN = re.compile(r"again in (\d+(?:\.\d+)?) ?sec", re.IGNORECASE)
 _PERMS_IN = re.compile(r"permissions? \(([^)]*)\)", re.IGNORECASE)
@@ -191,7 +204,9 @@ class _Tries:
 
     failures: int = 0  # against max_retries: token failures, 5xx, 408, timeouts, resets, bad JSON
     throttled: int = 0  # against max_throttled: 429s
-    reauthed: bool = False  # a 401 already led to a new token
+    relogins: int = 0  # 401s that led to a new token (against max_retries, separately)
+    obtained: dict[str, float] = field(default_factory=dict)  # tokens this call logged in for -> when
+    sent_fresh: bool = False  # the last attempt's token was obtained by this call just before it
 
 
 @dataclass(frozen=True)
@@ -230,6 +245,7 @@ class MdeClient:
         backoff_base: float = 0.5,
         backoff_cap: float = 30.0,
         max_throttled: int = 50,
+        fresh_token_seconds: float = FRESH_TOKEN_SECONDS,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self.settings = settings
@@ -238,6 +254,7 @@ class MdeClient:
         self.backoff_base = backoff_base
         self.backoff_cap = backoff_cap
         self.max_throttled = max_throttled
+        self.fresh_token_seconds = fresh_token_seconds
         self._transport = transport
         self._http: httpx.AsyncClient | None = None
         self._gate: asyncio.Semaphore | None = None
@@ -329,8 +346,10 @@ class MdeClient:
             self._token_sources.append(request.tokens)
         tries = _Tries()
         while True:
-            token = await self._token_for(request, tries)
-            outcome: _Reply | _Problem | _RetryNow = await self._attempt(request, token)
+            # A token before queueing for the quota: bad credentials fail before any wait.
+            await self._token_for(request, tries)
+            outcome: _Reply | _Problem | _RetryNow
+            outcome, token = await self._attempt(request, tries)
             if isinstance(outcome, _Reply):
                 outcome = self._classify(request, outcome, token, tries)
             if isinstance(outcome, _Reply):
@@ -341,13 +360,19 @@ class MdeClient:
     # -- step 1: the token --------------------------------------------------------------------
 
     async def _token_for(self, request: _Request, tries: _Tries) -> str:
-        """A bearer token; a transient failure of the login host is retried (it uses up `max_retries`)."""
+        """A bearer token; a transient failure of the login host is retried (it uses up `max_retries`).
+
+        The provider's cached token while it is not near expiry (no I/O), else a new one from
+        Entra ID (MSAL renews ahead of expiry when asked again), noted in `tries.obtained`.
+        """
         while True:
             try:
                 token = request.tokens.cached_token()
                 if token:
                     return token
-                return await asyncio.to_thread(request.tokens.get_token)
+                token = await asyncio.to_thread(request.tokens.get_token)
+                tries.obtained.setdefault(token, time.monotonic())
+                return token
             except AuthError as exc:
                 if not exc.transient:
                     raise
@@ -360,34 +385,45 @@ class MdeClient:
 
     # -- step 2: one attempt ------------------------------------------------------------------
 
-    async def _attempt(self, request: _Request, token: str) -> _Reply | _Problem:
-        """One HTTP exchange under a slot of the family's budget, read into a reply or a problem."""
-        sent = await self._send(request, token)
+    async def _attempt(self, request: _Request, tries: _Tries) -> tuple[_Reply | _Problem, str]:
+        """One HTTP exchange under a slot of the family's budget, read into a reply or a problem;
+        with the token it carried."""
+        sent, token = await self._send(request, tries)
         if isinstance(sent, _Problem):
-            return sent
-        return self._read(sent)
+            return sent, token
+        return self._read(sent), token
 
-    async def _send(self, request: _Request, token: str) -> httpx.Response | _Problem:
+    async def _send(self, request: _Request, tries: _Tries) -> tuple[httpx.Response | _Problem, str]:
+        """Send `request` once the budget slot and a connection are held, with the token taken then."""
         http = self._client()
         gate = self._gate
         assert gate is not None
-        async with self.budget.slot(request.family):
+        async with self.budget.slot(request.family), gate:
+            # Taken now, not before the waits: a token that aged while the call waited for the
+            # quota (or a 429 pause, or a connection) is renewed here, never sent expired.
+            token = await self._token_for(request, tries)
+            obtained = tries.obtained.get(token)
+            tries.sent_fresh = (
+                obtained is not None and time.monotonic() - obtained <= self.fresh_token_seconds
+            )
             self.calls[request.family] += 1
             headers = {"Authorization": f"Bearer {token}"}
             if request.content is not None:
                 headers["Content-Type"] = "application/json; charset=utf-8"
             try:
-                async with gate:
-                    return await http.request(
+                return (
+                    await http.request(
                         request.method,
                         request.url,
                         params=request.params,
                         content=request.content,
                         headers=headers,
-                    )
+                    ),
+                    token,
+                )
             except httpx.TimeoutException:
                 self.responses["timeout"] += 1
-                return _Problem(f"MDE did not answer within {self.settings.timeout:g} s")
+                return _Problem(f"MDE did not answer within {self.settings.timeout:g} s"), token
             except httpx.TransportError as exc:
                 text = scrub(str(exc)) or type(exc).__name__
                 if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
@@ -396,7 +432,7 @@ class MdeClient:
                         "test server signs with its own CA, set MDE_CA_BUNDLE to that CA's PEM file"
                     ) from None
                 self.responses["network"] += 1
-                return _Problem(f"connection to MDE failed ({type(exc).__name__}: {text})")
+                return _Problem(f"connection to MDE failed ({type(exc).__name__}: {text})"), token
 
     def _read(self, response: httpx.Response) -> _Reply | _Problem:
         """The reply; a 2xx without a JSON body is a problem (a non-2xx keeps its status, body None)."""
@@ -431,16 +467,25 @@ class MdeClient:
         return reply
 
     def _reauthenticate(self, request: _Request, reply: _Reply, token: str, tries: _Tries) -> None:
-        """After a 401: drop the token so the next attempt gets a new one; a second 401 is fatal."""
-        if tries.reauthed:
+        """After a 401: drop the token so the next attempt gets a new one.
+
+        Fatal only when a token this call obtained after an earlier 401 is refused at once (see
+        the module docstring); a 401 after a wait means the token aged or was revoked meanwhile.
+        """
+        reason = error_message(reply.body) or "no reason given"
+        if tries.relogins and tries.sent_fresh:
             raise AuthError(
-                "MDE refused a freshly issued token (401 Unauthorized): "
-                f"{error_message(reply.body) or 'no reason given'}; check that {request.host_hint} "
-                "and that the app belongs to the tenant MDE runs in"
+                f"MDE refused a freshly issued token (401 Unauthorized): {reason}; check that "
+                f"{request.host_hint} and that the app belongs to the tenant MDE runs in"
             )
-        tries.reauthed = True
+        if tries.relogins > self.settings.max_retries:
+            raise AuthError(
+                f"MDE kept refusing new tokens (401 Unauthorized, {tries.relogins + 1} times): {reason}; "
+                f"check that {request.host_hint} and that the app belongs to the tenant MDE runs in"
+            )
+        tries.relogins += 1
         self.reauths += 1
-        log.info("MDE answered 401; acquiring a new token")
+        log.info("MDE answered 401 (%s); acquiring a new token", reason)
         request.tokens.invalidate(token)
 
     def _pause_family(self, request: _Request, reply: _Reply, tries: _Tries) -> None:

@@ -75,21 +75,22 @@ def test_post_retries_injected_500s_until_exhausted(mde_sb):
 class _ClearFaultsOnAttempt:
     """A token source that turns the sandbox's faults off just before attempt number `n`.
 
-    Every attempt asks for its token first, so the attempts before `n` meet the faults and the
-    ones from `n` on do not: a deterministic "fails twice, then answers".
+    Every attempt asks for its token twice (before it queues for the quota, and again once it
+    holds a slot, right before sending), so the attempts before `n` meet the faults and the ones
+    from `n` on do not: a deterministic "fails twice, then answers".
     """
 
     def __init__(self, inner: TokenProvider, sb, n: int) -> None:
         self.inner, self.sb, self.n = inner, sb, n
-        self.attempts = 0
+        self.asked = 0
 
     @property
     def acquisitions(self) -> int:
         return self.inner.acquisitions
 
     def cached_token(self) -> str | None:
-        self.attempts += 1
-        if self.attempts == self.n:
+        self.asked += 1
+        if self.asked == 2 * self.n - 1:  # attempt n asks before it queues
             self.sb.configure(faults={})
         return self.inner.cached_token()
 
