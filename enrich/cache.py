@@ -64,23 +64,58 @@ def _iso(epoch: float | None) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+class DamagedCacheError(CacheError):
+    """The file is not a readable SQLite database (damaged, or not an enrich cache)."""
+
+
+# Files SQLite keeps next to a database: the WAL, its shared-memory index, a rollback journal.
+COMPANION_SUFFIXES = ("-wal", "-shm", "-journal")
+
+
+def remove_files(path: str | os.PathLike[str]) -> list[str]:
+    """Delete a cache file and its SQLite companions (`COMPANION_SUFFIXES`); the paths removed.
+
+    For a damaged cache, which cannot be opened to be emptied. CacheError when one cannot be removed.
+    """
+    removed = []
+    for name in (os.fspath(path), *(f"{os.fspath(path)}{suffix}" for suffix in COMPANION_SUFFIXES)):
+        try:
+            os.remove(name)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            raise CacheError(path, f"cannot delete {name}: {exc.strerror or exc}") from None
+        removed.append(name)
+    return removed
+
+
 class Cache:
-    """Answers by (tenant, family, key, lookback hours). One writer; readers may run alongside."""
+    """Answers by (tenant, family, key, lookback hours). One writer; readers may run alongside.
+
+    `create=False` opens an existing cache only (the `cache` commands): a missing file is a
+    CacheError and neither it nor its folder is created.
+    """
 
     def __init__(
-        self, path: str | os.PathLike[str] | None = None, *, clock: Callable[[], float] = time.time
+        self,
+        path: str | os.PathLike[str] | None = None,
+        *,
+        clock: Callable[[], float] = time.time,
+        create: bool = True,
     ) -> None:
         self.path = Path(path) if path is not None else default_cache_path()
         self._clock = clock
         self._db: sqlite3.Connection | None = None
-        self._open()
+        self._open(create)
 
     # -- opening ------------------------------------------------------------------------------
 
     def _fail(self, problem: str) -> CacheError:
         return CacheError(self.path, problem)
 
-    def _open(self) -> None:
+    def _open(self, create: bool = True) -> None:
+        if not create and not self.path.exists():
+            raise self._fail("no such cache file (nothing has been cached there yet)")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         except OSError as exc:
@@ -124,9 +159,13 @@ class Cache:
         text = str(exc)
         lowered = text.lower()
         if "not a database" in lowered or "malformed" in lowered or "corrupt" in lowered:
-            return self._fail(
-                f"the file is damaged or not an enrich cache ({text}); delete it (or run `enrich cache clear`) "
-                "and the answers will be fetched again"
+            clear = "enrich cache clear" + (
+                "" if self.path == default_cache_path() else f" --cache {self.path}"
+            )
+            return DamagedCacheError(
+                self.path,
+                f"the file is damaged or not an enrich cache ({text}); delete it (or run `{clear}`) "
+                "and the answers will be fetched again",
             )
         if (
             "readonly" in lowered

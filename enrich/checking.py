@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 from collections.abc import Iterator
 from typing import TextIO
 
-from enrich.cache import Cache, CacheError
+from enrich.cache import Cache, CacheError, DamagedCacheError, default_cache_path, remove_files
 from enrich.errors import EXIT_FATAL, EXIT_OK, exit_code
 from enrich.mde.errors import MdeError, protect
 from enrich.mde.settings import Settings, load_settings
@@ -47,10 +48,10 @@ def check(secrets: str | None, sandbox: bool, out: TextIO | None = None) -> int:
 
 
 def cache_stats(path: str | None, out: TextIO | None = None) -> int:
-    """Print what the cache holds."""
+    """Print what the cache holds; a missing cache is an error (1), and nothing is created."""
     out = sys.stdout if out is None else out
     try:
-        cache = Cache(path)
+        cache = Cache(path, create=False)
         info = cache.stats()
         cache.close()
     except CacheError as exc:
@@ -65,11 +66,58 @@ def cache_stats(path: str | None, out: TextIO | None = None) -> int:
     return EXIT_OK
 
 
-def cache_clear(path: str | None, older_than: float | None, out: TextIO | None = None) -> int:
-    """Delete cached answers (all, or older than `older_than` seconds)."""
-    out = sys.stdout if out is None else out
+SQLITE_HEADER = b"SQLite format 3\x00"
+
+
+def _deletable(path: str) -> bool:
+    """Whether `cache clear` may delete a damaged cache: the default cache (only enrich writes it),
+    or a file starting like an SQLite database (so a mistyped --cache never deletes, say, a CSV)."""
+    if os.path.abspath(path) == os.path.abspath(default_cache_path()):
+        return True
     try:
-        cache = Cache(path)
+        with open(path, "rb") as handle:
+            return handle.read(len(SQLITE_HEADER)) == SQLITE_HEADER
+    except OSError:
+        return False
+
+
+def cache_clear(path: str | None, older_than: float | None, out: TextIO | None = None) -> int:
+    """Delete cached answers (all, or older than `older_than` seconds).
+
+    Creates nothing: a missing cache has nothing to clear (0). A damaged one, which cannot be
+    emptied, is deleted with its -wal/-shm files when everything is to go (the advice given when
+    a run finds it); with `older_than` it is left alone (1), since what to keep cannot be read.
+    """
+    out = sys.stdout if out is None else out
+    where = str(default_cache_path() if path is None else path)
+    try:
+        try:
+            cache = Cache(where, create=False)
+        except DamagedCacheError:
+            if older_than is not None:
+                raise CacheError(
+                    where,
+                    "the file is damaged or not an enrich cache, so no answer can be kept: "
+                    "run `enrich cache clear` without --older-than to delete it",
+                ) from None
+            if not _deletable(where):
+                raise CacheError(
+                    where,
+                    "cannot be read as an enrich cache and does not start like an SQLite file; it was "
+                    "left alone in case the path is wrong: delete it yourself if it is the cache",
+                ) from None
+            removed_files = remove_files(where)
+            print(
+                f"the cache {where} was damaged or not an enrich cache; deleted {', '.join(removed_files)} "
+                "(the answers will be fetched again)",
+                file=out,
+            )
+            return EXIT_OK
+        except CacheError:
+            if os.path.exists(where):
+                raise
+            print(f"no cache at {where}: nothing to clear", file=out)
+            return EXIT_OK
         removed = cache.clear(older_than)
         cache.close()
     except CacheError as exc:

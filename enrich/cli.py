@@ -566,7 +566,10 @@ def cache_group() -> None:
     help="Cache file (default ~/.cache/enrich/cache.sqlite3).",
 )
 def cache_stats(path: str | None) -> None:
-    """Entries per API family and status, oldest and newest answer, file size."""
+    """Entries per API family and status, oldest and newest answer, file size.
+
+    Exit code 1 when the cache is missing (nothing is created) or cannot be read.
+    """
     from enrich.checking import cache_stats as show
 
     raise SystemExit(show(path))
@@ -588,7 +591,12 @@ def cache_stats(path: str | None) -> None:
     help="Only delete answers older than this (e.g. 30d); default: everything.",
 )
 def cache_clear(path: str | None, older_than: float | None) -> None:
-    """Delete cached answers (all, or those older than --older-than)."""
+    """Delete cached answers (all, or those older than --older-than).
+
+    Creates nothing (a missing cache: nothing to clear). A damaged cache, which cannot be emptied,
+    is deleted with its -wal/-shm files, unless --older-than is given or it is not the default
+    cache and does not start like an SQLite file (exit code 1 then).
+    """
     from enrich.checking import cache_clear as clear
 
     raise SystemExit(clear(path, older_than))
