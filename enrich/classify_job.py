@@ -25,10 +25,11 @@ import numpy as np
 import pandas as pd
 
 from enrich.indicators import extract
+from enrich.locks import hold_outputs
 from enrich.model import Indicator, IndicatorType, Status
 from enrich.outcome import classify_columns, mde_columns
 from enrich.sinks.csv import CsvWriter, mde_text
-from enrich.sinks.targets import output_targets
+from enrich.sinks.targets import check_outputs, output_targets
 from enrich.sources.csv import CsvSource, describe
 from enrich.sources.open import open_sources
 
@@ -397,6 +398,7 @@ def classify_files(
     *,
     err: TextIO | None = None,
     workers: int | None = None,
+    wait: bool = False,
 ) -> Counter:
     """Classify every entry of `inputs` and write them with the `mde_*` columns.
 
@@ -409,6 +411,8 @@ def classify_files(
     use of multiprocessing, a script that calls this must guard its entry point
     (`if __name__ == "__main__":`); the CLI does.
     Raises SourceError / SinkError (one line) when an input or the output cannot be used.
+    As `enrich run`: an output that is an input is a UsageError, each output is locked while it is
+    written (LockError when another run holds it, unless `wait`).
     """
     if to not in (None, "csv"):
         raise ValueError(f"classify writes CSV only, not {to!r}")
@@ -418,11 +422,17 @@ def classify_files(
     memo = CellMemo()
     rows = 0
     targets = output_targets(sources, output, OUTPUT_SUFFIX)
+    check_outputs(targets, sources)
     if workers is None:
         size = sum(_size(s.path) for s in sources if isinstance(s, CsvSource))
         alone = _cpus() < 2 or multiprocessing.current_process().daemon  # daemons have no children
         workers = 1 if size >= PARALLEL_BYTES and not alone else 0
-    with fewer_gc_passes(), CsvTexts(neutralise, workers) as texts:
+    say = lambda line: print(f"enrich classify: {line}", file=err, flush=True)  # noqa: E731
+    with (
+        hold_outputs([t.path for t in targets], wait=wait, say=say),
+        fewer_gc_passes(),
+        CsvTexts(neutralise, workers) as texts,
+    ):
         for path, group in targets:
             with CsvWriter(path, group, neutralise=neutralise) as sink:
                 for src in group:

@@ -62,6 +62,13 @@ class JobError(EnrichError):
     """A job file that cannot be used; the message names the file and the problem."""
 
 
+class LockError(EnrichError):
+    """Another run holds the lock on an output or a job file (exit code 75); the message names it and
+    that run's process id."""
+
+    exit_code = EXIT_LOCKED
+
+
 def exit_code(error: BaseException) -> int:
     """The exit code an error stands for (1 for anything that is not an EnrichError)."""
     return error.exit_code if isinstance(error, EnrichError) else EXIT_FATAL

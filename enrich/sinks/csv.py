@@ -21,7 +21,6 @@
 from __future__ import annotations
 
 import csv
-import os
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain, repeat
@@ -36,6 +35,7 @@ from enrich.model import MDE_COLUMNS
 from enrich.outcome import Outcomes
 from enrich.sinks.atomic import AtomicFile
 from enrich.sinks.interface import Sink
+from enrich.sinks.targets import writable_problem
 from enrich.sources.interface import Source
 
 __all__ = [
@@ -143,13 +143,9 @@ class CsvWriter:
 
     # -- opening and closing ------------------------------------------------------------
     def _open(self) -> AtomicFile:
-        if self.path != "-":
-            target = os.path.abspath(self.path)
-            if os.path.isdir(target):
-                raise SinkError(f"{self.path}: is a directory; give a file name")
-            folder = os.path.dirname(target)
-            if not os.path.isdir(folder):
-                raise SinkError(f"{self.path}: cannot write, the folder {folder} does not exist")
+        problem = writable_problem(self.path)
+        if problem:
+            raise SinkError(f"{self.path}: {problem}")
         try:
             return AtomicFile(self.path, newline="", buffering=1024 * 1024)
         except OSError as exc:
