@@ -1,0 +1,95 @@
+"""SIGTERM and SIGHUP stop a real `enrich run` as Ctrl-C does: answers kept, nothing at the output,
+exit 143 / 129, no temporary file left; the rerun resumes from the cache."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from enrich import signals
+from enrich.errors import EXIT_INTERRUPTED, EXIT_SIGHUP, EXIT_SIGTERM
+from enrich.sandbox import Sandbox, SandboxConfig
+from tests.process_helpers import (
+    CONCURRENCY,
+    Process,
+    api_calls,
+    run_command,
+    sandbox_env,
+    unseen_input,
+)
+
+
+@pytest.mark.timeout(240)
+@pytest.mark.parametrize(
+    ("signum", "code", "name"), [(signal.SIGTERM, 143, "SIGTERM"), (signal.SIGHUP, 129, "SIGHUP")]
+)
+def test_a_signal_mid_lookups_stops_cleanly_and_the_rerun_resumes(tmp_path, signum, code, name):
+    with Sandbox(SandboxConfig(time_scale=60, entity_limits=(100, 1_000_000), seed=11)) as sb:
+        env = sandbox_env(sb)
+        inp = tmp_path / "iocs.csv"
+        distinct = unseen_input(inp, 1200, seed=signum)
+        out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
+        # what a kill -9 of an earlier run left: its temporary file and its lock file (a dead pid)
+        (tmp_path / ".out.csv.0badc0de.tmp").write_text("half an output")
+        (tmp_path / ".out.csv.lock").write_text("999999999\n")
+        (tmp_path / ".other.csv.0badc0de.tmp").write_text("not ours")  # another output's: kept
+
+        victim = Process(run_command(inp, out, cache), env)
+        victim.wait_for_lookups(at_least=50)
+        victim.proc.send_signal(signum)
+        rc, err = victim.finish()
+        assert rc == code, err
+        assert "Traceback" not in err
+        stop_line = err.splitlines()[-1]
+        assert stop_line.startswith(f"enrich: stopped by {name}; "), err
+        assert "run the same command again to resume" in stop_line.lower()
+        assert not out.exists(), "a stopped run writes nothing at the output"
+        left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))
+        assert left == [".other.csv.0badc0de.tmp"], left  # no temporary or lock file of out.csv
+        first = api_calls(sb)
+        assert first > 0
+
+        time.sleep(1.1)  # a new process starts with a fresh budget: let the server's minute window pass
+        again = subprocess.run(
+            run_command(inp, out, cache), env=env, capture_output=True, text=True, timeout=150
+        )
+        assert again.returncode == 0, again.stderr
+        assert "from cache" in again.stderr
+        assert len(out.read_text().splitlines()) == distinct + 1
+        assert api_calls(sb) <= distinct + CONCURRENCY, "answers saved before the stop are not asked again"
+        assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith(".")) == [
+            ".other.csv.0badc0de.tmp"
+        ]
+
+
+def test_stopping_turns_sigterm_and_sighup_into_a_keyboard_interrupt_and_restores_handlers():
+    before = {s: signal.getsignal(s) for s in signals.STOP_SIGNALS}
+    for signum in signals.STOP_SIGNALS:
+        with pytest.raises(signals.Stopped) as stop, signals.stopping():
+            os.kill(os.getpid(), signum)
+            for _ in range(100):  # the handler runs at the next bytecode; bounded anyway
+                time.sleep(0.01)
+        assert isinstance(stop.value, KeyboardInterrupt)
+        assert (
+            signals.exit_code(stop.value)
+            == {signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}[signum]
+        )
+        assert signals.stopped_by(stop.value) == f"stopped by {signal.Signals(signum).name}"
+    assert {s: signal.getsignal(s) for s in signals.STOP_SIGNALS} == before
+    assert signals.exit_code(KeyboardInterrupt()) == EXIT_INTERRUPTED
+    assert signals.stopped_by(KeyboardInterrupt()) == "interrupted"
+
+
+def test_a_hangup_ignored_at_start_stays_ignored():
+    old = signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    try:
+        with signals.stopping():
+            assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN  # nohup enrich ...: keeps running
+            assert signal.getsignal(signal.SIGTERM) not in (signal.SIG_IGN, signal.SIG_DFL)
+        assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
+    finally:
+        signal.signal(signal.SIGHUP, old)
