@@ -27,7 +27,7 @@ import pandas as pd
 from enrich.indicators import extract
 from enrich.locks import hold_outputs
 from enrich.model import Indicator, IndicatorType, Status
-from enrich.outcome import classify_columns, mde_columns
+from enrich.outcome import classify_columns, classify_statuses, mde_columns
 from enrich.sinks.csv import CsvWriter, mde_text
 from enrich.sinks.targets import check_outputs, output_targets
 from enrich.sources.csv import CsvSource, describe
@@ -79,7 +79,8 @@ class CellMemo:
         if len(inds) == 1:  # the row's type and status are the indicator's
             keys: tuple = ((cells[0] or "-", cells[2]),)
         else:
-            keys = tuple((i.type.value if i.type else "-", i.status.value) for i in inds)
+            statuses = classify_statuses(inds)
+            keys = tuple((i.type.value if i.type else "-", st) for i, st in zip(inds, statuses, strict=True))
         group = self._group_ids.get(keys)
         if group is None:
             group = self._group_ids[keys] = len(self.groups)
@@ -151,7 +152,10 @@ class TextMemo:
                 group = self._single[key] = self._group((key,))
         else:
             cells = mde_columns(inds, None)
-            group = self._group(tuple((i.type.value if i.type else "-", i.status.value) for i in inds))
+            statuses = classify_statuses(inds)
+            group = self._group(
+                tuple((i.type.value if i.type else "-", st) for i, st in zip(inds, statuses, strict=True))
+            )
         return mde_text(cells, self.neutralise), group
 
     def _group(self, keys: tuple[tuple[str, str], ...]) -> int:

@@ -73,7 +73,8 @@ def classify_command(inputs: tuple[str, ...], output: str, column: str | None, n
       mde_value           normalised value (refanged, lower-cased where the type allows)
       mde_status          pending      an indicator that `enrich run` can look up
                           unsupported  a real indicator MDE cannot be asked about
-                                       (e-mail, IP range, wildcard domain...)
+                                       (e-mail, IP range, wildcard domain, an MD5
+                                       without its file's SHA-1 or SHA-256...)
                           invalid      not an indicator (mde_error says why)
       mde_org_prevalence, mde_org_first_seen, mde_org_last_seen
                           empty (filled by `enrich run`)

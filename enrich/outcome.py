@@ -27,6 +27,7 @@ _ROW_STATUS_ORDER = (
     Status.INVALID,
 )
 _PENDING = Status.PENDING
+_UNSUPPORTED = Status.UNSUPPORTED.value
 _NO_DETAILS = ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
 NO_ANSWER = "no answer was obtained for this lookup (the run was interrupted or the lookup failed)"
 
@@ -43,13 +44,14 @@ class Entry(NamedTuple):
 
 
 def cell_status(ind: Indicator, key: LookupKey | None, answers: Answers | None) -> Status:
-    """An indicator's status: its classification's, else its answer's (`pending` without answers)."""
+    """An indicator's status: its classification's; `unsupported` when the strategy has no lookup
+    for it (`classify` and `run` alike); else its answer's (`pending` without answers)."""
     if ind.status is not Status.PENDING:
         return ind.status
-    if answers is None:
-        return Status.PENDING
     if key is None:
         return Status.UNSUPPORTED
+    if answers is None:
+        return Status.PENDING
     answer = answers.get(key)
     return answer.status if answer is not None else Status.ERROR
 
@@ -58,10 +60,10 @@ def cell_error(ind: Indicator, key: LookupKey | None, answers: Answers | None, s
     """Why an indicator is invalid, unsupported or in error ("" otherwise)."""
     if ind.status is not Status.PENDING:
         return ind.reason
-    if answers is None:
-        return ""
     if key is None:
         return strategy.unsupported_reason(ind)
+    if answers is None:
+        return ""
     answer = answers.get(key)
     if answer is None:
         return NO_ANSWER
@@ -79,7 +81,8 @@ def cell_note(ind: Indicator, key: LookupKey | None, strategy: Strategy) -> str:
 class Outcomes:
     """Rows' outcomes for one run: the strategy that planned the lookups and the answers obtained.
 
-    `answers` None is `classify`: lookupable indicators stay `pending`.
+    `answers` None is `classify`: lookupable indicators stay `pending`; those the strategy cannot
+    look up are `unsupported` there too, with the same reason.
     """
 
     def __init__(self, strategy: Strategy = STATS, answers: Answers | None = None) -> None:
@@ -102,10 +105,10 @@ class Outcomes:
         answers = self.answers
         if ind.status is not _PENDING:
             return Entry(ind, key, ind.status, None)
-        if answers is None:
-            return Entry(ind, key, _PENDING, None)
         if key is None:
             return Entry(ind, key, Status.UNSUPPORTED, None)
+        if answers is None:
+            return Entry(ind, key, _PENDING, None)
         answer = answers.get(key)
         return Entry(ind, key, Status.ERROR if answer is None else answer.status, answer)
 
@@ -148,9 +151,16 @@ def classify_columns(ind: Indicator) -> tuple[str, ...]:
         note = (
             f"{note}; statistics are for the host {host}" if note else f"statistics are for the host {host}"
         )
-    else:  # MD5: no lookup
-        lookup = ""
+    else:  # no lookup (a lone MD5): unsupported, as `run` says
+        return (text, value, _UNSUPPORTED, "", "", "", STATS.unsupported_reason(ind), note, "", *_NO_DETAILS)
     return (text, value, "pending", "", "", "", "", note, lookup, *_NO_DETAILS)
+
+
+def classify_statuses(indicators: tuple[Indicator, ...]) -> tuple[str, ...]:
+    """Each indicator's status in `classify` (the stats strategy's lookups, no answers): what its
+    summary counts, as the cells say it (a lone MD5 `unsupported`, one beside its file's SHA-1 `pending`)."""
+    keys = STATS.row_keys(indicators)
+    return tuple(cell_status(i, k, None)._value_ for i, k in zip(indicators, keys, strict=True))
 
 
 def mde_columns(
@@ -158,7 +168,8 @@ def mde_columns(
 ) -> tuple[str, ...]:
     """The `mde_*` cells of one row, in `MDE_COLUMNS` order.
 
-    `answers` is None for `classify` (lookupable indicators stay `pending`). A row with several
+    `answers` is None for `classify` (lookupable indicators stay `pending`, the others are
+    `unsupported` as in a run). A row with several
     indicators lists types and values joined by ";", takes the most telling status (error, then
     seen, not_seen, pending, unsupported, invalid), the largest prevalence and the widest
     first/last-seen span; errors and notes name the value they concern.

@@ -35,6 +35,12 @@ FAMILY_OF_TYPE: dict[str, str] = {
 _FILE_TYPES = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
 # Preference among a cell's hashes of one file: which one the stats API is asked about.
 _HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256)
+# Why a lone MD5 is `unsupported` (names only what exists: no mode that is not there yet).
+MD5_REASON = (
+    "MD5 hashes cannot be looked up with the entity statistics APIs (the stats mode); give the file's "
+    'SHA-1 or SHA-256 (in the same cell as the MD5, e.g. "sha256,md5", it is asked once for both); '
+    "looking up MD5 by advanced hunting is planned"
+)
 # Detail entry recording that /api/files/{hash} was asked (so a cached answer without it is not reused).
 FILE_INFO_MARK = "file_info"
 # File fields copied into Answer.detail: (MDE name, detail name).
@@ -105,10 +111,7 @@ class StatsStrategy(Strategy):
 
     def unsupported_reason(self, ind: Indicator) -> str:
         if ind.type is IndicatorType.MD5:
-            return (
-                "MD5 hashes cannot be looked up with the entity statistics APIs (--mode stats); "
-                "give the file's SHA-1 or SHA-256, or use advanced hunting (--mode hunting) when it is available"
-            )
+            return MD5_REASON
         return f"{ind.type} indicators cannot be looked up in this mode"
 
     def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
