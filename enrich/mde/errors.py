@@ -2,7 +2,8 @@
 
 Every message passes through `scrub()`, which replaces any secret registered with
 `register_secret()` (the client secret, a private key) by `***`: a secret must never reach a
-log, an error message or an output file, even when an underlying library echoes it.
+log, an error message or an output file, even when an underlying library echoes it. Which
+values count as secrets, and where they are replaced, is the rule in `scrub()`'s docstring.
 """
 
 from __future__ import annotations
@@ -18,10 +19,31 @@ from enrich.errors import EnrichError, Scope
 _SECRETS: set[str] = set()
 _LOCK = threading.Lock()
 
+MIN_SECRET_LENGTH = 8  # shorter values are never scrubbed by value (they are words, numbers)
+STRONG_SECRET_LENGTH = 16  # from here a value with a non-letter looks like a real secret
+_WORD_CHAR = r"[^\W_]"  # a letter or a digit (of any script): what glues text into one word
+
+
+def secret_like(value: str | None) -> bool:
+    """Whether `value` is scrubbed when registered: 8+ characters, and not a plain word.
+
+    A plain word is letters only and under 16 characters ("wrong", "Password"): such a value
+    cannot be told apart from the words of a message, and no real Entra secret looks like one
+    (their values are ~40 characters of letters, digits and `~ . _ -`).
+    """
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return False
+    return len(value) >= STRONG_SECRET_LENGTH or not value.isalpha()
+
+
+def _strong(secret: str) -> bool:
+    """Looks like a real secret (16+ characters, not only letters): replaced even inside a longer token."""
+    return len(secret) >= STRONG_SECRET_LENGTH and not secret.isalpha()
+
 
 def register_secret(value: str | None) -> None:
-    """Remember a secret so that `scrub()` removes it from any text (values under 4 chars are ignored)."""
-    if value and len(value) >= 4:
+    """Remember a secret so that `scrub()` removes it from any text (only `secret_like` values)."""
+    if value and secret_like(value):
         with _LOCK:
             _SECRETS.add(value)
 
@@ -33,18 +55,33 @@ def protect(connection: object) -> None:
 
 
 def scrub(text: str, also: Iterable[str] = ()) -> str:
-    """Return `text` with every registered secret, and those in `also` (each with its URL-encoded
-    form), replaced by `***`."""
+    """Return `text` with every registered secret, and those in `also`, replaced by `***`.
+
+    The rule:
+    - only `secret_like` values are scrubbed by value: 8 characters or more, and not a plain
+      word (letters only, under 16 characters). A secret such as `wrong` is never registered,
+      so "the client secret is wrong" keeps its words;
+    - a value that looks like a real secret (16+ characters, not only letters: an Entra secret,
+      a private key) is replaced wherever it appears, even glued to other text (`x%2F<secret>`),
+      in clear and in its URL-encoded forms (`quote`, `quote_plus`);
+    - any other registered value is replaced only as a whole token: where it is not part of a
+      longer word (no letter or digit right before or after it), so it never eats into words;
+    - whatever was registered, the value of a `client_secret=` form field and a `Bearer` token
+      never appear in clear.
+    """
     if not text:
         return text
     with _LOCK:
-        secrets = sorted(_SECRETS.union(s for s in also if s and len(s) >= 4), key=len, reverse=True)
+        secrets = sorted(_SECRETS.union(s for s in also if secret_like(s)), key=len, reverse=True)
     for secret in secrets:
-        if secret in text:
-            text = text.replace(secret, "***")
-        for encoded in {quote(secret, safe=""), quote_plus(secret, safe="")}:
-            if encoded != secret and encoded in text:
-                text = text.replace(encoded, "***")
+        forms = {secret, quote(secret, safe=""), quote_plus(secret, safe="")}
+        for form in sorted(forms, key=len, reverse=True):
+            if form not in text:
+                continue
+            if _strong(secret):
+                text = text.replace(form, "***")
+            else:
+                text = re.sub(rf"(?<!{_WORD_CHAR}){re.escape(form)}(?!{_WORD_CHAR})", "***", text)
     # Belt and braces: a client_secret= form field or a Bearer token never appears in clear.
     text = re.sub(r"(client_secret=)[^&\s'\"]+", r"\1***", text)
     text = re.sub(r"(?i)(bearer\s+)[A-Za-z0-9._~+/=-]{16,}", r"\1***", text)
