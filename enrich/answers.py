@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import asyncio
 import sys
+import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TextIO
 
 from enrich.answering.interface import Strategy
@@ -83,10 +84,11 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
     progress.done = from_cache
 
     def on_answer(key: LookupKey, answer: Answer) -> None:
-        answers[key] = answer
+        now = time.time()  # when the answer arrived; the cache's record of it where one is kept
+        answers[key] = answer = replace(answer, answered_at=now, fetched_at=now)
         remaining[key.family] -= 1
         if cache is not None and answer.status is not Status.ERROR:
-            cache.put(settings.tenant_id, lookback, key, answer, strategy.name)
+            answers[key] = cache.put(settings.tenant_id, lookback, key, answer, strategy.name) or answer
         progress.advance()
 
     client = MdeClient(settings, TokenProvider(settings), budget)

@@ -8,6 +8,10 @@ answer, and never corrupts the file. The cost, one fsync per answer, is far belo
 
 ERROR answers are not stored (they are asked again next run); SEEN, NOT_SEEN and INVALID
 (MDE said 400) are.
+
+Each answer keeps when it was last fetched (`fetched_at`) and when MDE first gave that answer
+(`answered_at`: kept while a refetch brings the same answer, set anew when the answer changes);
+both come back on `Answer` as provenance, so outputs dated by them are the same on a rerun.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import os
 import sqlite3
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -25,7 +30,7 @@ from typing import Any
 from enrich.errors import CacheError
 from enrich.model import Answer, LookupKey, Status
 
-SCHEMA_VERSION = 2  # 2: `method`, the strategy that answered
+SCHEMA_VERSION = 3  # 2: `method`, the strategy that answered; 3: `answered_at`
 _CHUNK = 400  # keys per IN (...) query, well under SQLite's variable limit
 
 _SCHEMA = """
@@ -42,6 +47,7 @@ CREATE TABLE IF NOT EXISTS answers (
     detail         TEXT    NOT NULL DEFAULT '[]',
     fetched_at     REAL    NOT NULL,
     method         TEXT    NOT NULL DEFAULT 'stats',
+    answered_at    REAL,  -- when MDE first gave this answer; NULL (schema 2 rows): fetched_at
     PRIMARY KEY (tenant, family, key, lookback_hours)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS answers_fetched_at ON answers (fetched_at);
@@ -147,6 +153,9 @@ class Cache:
             db.executescript(_SCHEMA)
             if 0 < version < 2:  # schema 1 had no `method`: every answer then came from the stats APIs
                 db.execute("ALTER TABLE answers ADD COLUMN method TEXT NOT NULL DEFAULT 'stats'")
+            if "answered_at" not in {row[1] for row in db.execute("PRAGMA table_info(answers)")}:
+                # schema < 3: when an older answer was first given is not known; read as its fetch time
+                db.execute("ALTER TABLE answers ADD COLUMN answered_at REAL")
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM answers WHERE 0").fetchone()
@@ -222,11 +231,12 @@ class Cache:
                     chunk = names[start : start + _CHUNK]
                     marks = ",".join("?" * len(chunk))
                     rows = self.db.execute(
-                        "SELECT key, status, prevalence, first_seen, last_seen, error, detail, method FROM answers "
+                        "SELECT key, status, prevalence, first_seen, last_seen, error, detail, method, "
+                        "coalesce(answered_at, fetched_at), fetched_at FROM answers "
                         f"WHERE tenant = ? AND family = ? AND lookback_hours = ? AND fetched_at >= ? AND key IN ({marks})",
                         (tenant, family, int(lookback_hours), oldest, *chunk),
                     )
-                    for key, status, prevalence, first, last, error, detail, method in rows:
+                    for key, status, prevalence, first, last, error, detail, method, since, at in rows:
                         found[LookupKey(family, key)] = Answer(
                             Status(status),
                             prevalence=prevalence,
@@ -235,6 +245,8 @@ class Cache:
                             error=error,
                             detail=_detail_from_json(detail),
                             method=method,
+                            answered_at=since,
+                            fetched_at=at,
                         )
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
@@ -242,33 +254,47 @@ class Cache:
 
     def put(
         self, tenant: str, lookback_hours: int, key: LookupKey, answer: Answer, method: str = "stats"
-    ) -> bool:
-        """Store one answer (obtained by the strategy `method`), committed before returning; False
-        (not stored) for ERROR answers."""
+    ) -> Answer | None:
+        """Store one answer (obtained by the strategy `method`), committed before returning.
+
+        Returns `answer` with the times stored: `fetched_at` now (the cache's clock), `answered_at`
+        kept from the stored answer when this one is the same, else now. None (not stored) for
+        ERROR answers.
+        """
         if answer.status not in _CACHED:
-            return False
+            return None
+        now = self._clock()
+        detail = json.dumps([list(pair) for pair in answer.detail], ensure_ascii=False)
+        content = (answer.status.value, answer.prevalence, answer.first_seen, answer.last_seen, answer.error)
+        where = (tenant, key.family, key.key, int(lookback_hours))
+        db = self.db
         try:
-            self.db.execute(
-                "INSERT OR REPLACE INTO answers (tenant, family, key, lookback_hours, status, prevalence, "
-                "first_seen, last_seen, error, detail, fetched_at, method) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    tenant,
-                    key.family,
-                    key.key,
-                    int(lookback_hours),
-                    answer.status.value,
-                    answer.prevalence,
-                    answer.first_seen,
-                    answer.last_seen,
-                    answer.error,
-                    json.dumps([list(pair) for pair in answer.detail], ensure_ascii=False),
-                    self._clock(),
-                    answer.method or method,
-                ),
-            )
+            own = not db.in_transaction  # read the stored answer and replace it as one write
+            if own:
+                db.execute("BEGIN IMMEDIATE")
+            try:
+                old = db.execute(
+                    "SELECT status, prevalence, first_seen, last_seen, error, detail, "
+                    "coalesce(answered_at, fetched_at) FROM answers "
+                    "WHERE tenant = ? AND family = ? AND key = ? AND lookback_hours = ?",
+                    where,
+                ).fetchone()
+                since = old[6] if old is not None and old[:6] == (*content, detail) else now
+                db.execute(
+                    "INSERT OR REPLACE INTO answers (tenant, family, key, lookback_hours, status, prevalence, "
+                    "first_seen, last_seen, error, detail, fetched_at, method, answered_at) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (*where, *content, detail, now, answer.method or method, since),
+                )
+            except BaseException:
+                if own and db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
+                    db.execute("ROLLBACK")
+                raise
+            if own:
+                db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
-        return True
+        return replace(answer, answered_at=since, fetched_at=now)
 
     # -- maintenance --------------------------------------------------------------------------
 

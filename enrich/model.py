@@ -101,3 +101,8 @@ class Answer:
     # The strategy that answered (`stats`, ...) as the cache recorded it, "" when fresh: provenance,
     # not content (answers compare equal whichever way they were obtained).
     method: str = field(default="", compare=False)
+    # When MDE first gave this answer (epoch seconds: it stays while MDE keeps answering the same,
+    # and moves when the answer changes) and when it was last fetched, as the cache recorded them,
+    # or when a fresh answer arrived (both the same then); None when unknown. Provenance too.
+    answered_at: float | None = field(default=None, compare=False)
+    fetched_at: float | None = field(default=None, compare=False)

@@ -10,7 +10,7 @@ import time
 
 import pytest
 
-from enrich.cache import Cache, CacheError, default_cache_path
+from enrich.cache import SCHEMA_VERSION, Cache, CacheError, default_cache_path
 from enrich.model import Answer, LookupKey, Status
 
 T = "tenant-1"
@@ -205,5 +205,55 @@ def test_schema_1_cache_is_migrated_and_its_answers_are_stats_answers(tmp_path):
     other = LookupKey("ips", "198.51.100.8")
     cache.put("t", 720, other, Answer(Status.NOT_SEEN, prevalence=0), method="hunting-graph")
     assert cache.get_many("t", 720, [other])[other].method == "hunting-graph"
-    assert cache.db.execute("PRAGMA user_version").fetchone()[0] == 2
+    assert cache.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    cache.close()
+
+
+def test_when_an_answer_was_first_given_stays_until_it_changes(tmp_path):
+    clock = Clock()
+    cache = Cache(tmp_path / "c.sqlite3", clock=clock)
+    key = LookupKey("ips", "198.51.100.7")
+    first = cache.put(T, 720, key, seen())
+    assert first == seen() and first.answered_at == first.fetched_at == clock.t
+    got = cache.get_many(T, 720, [key])[key]
+    assert (got.answered_at, got.fetched_at) == (clock.t, clock.t)
+    clock.t += 3600  # fetched again, MDE answers the same: first given then, fetched now
+    again = cache.put(T, 720, key, seen(), method="hunting-graph")
+    assert (again.answered_at, again.fetched_at) == (1_700_000_000.0, clock.t)
+    got = cache.get_many(T, 720, [key])[key]
+    assert (got.answered_at, got.fetched_at) == (1_700_000_000.0, clock.t)
+    clock.t += 3600  # MDE's answer changed: given now
+    changed = cache.put(T, 720, key, seen(4))
+    assert changed.answered_at == changed.fetched_at == clock.t
+    got = cache.get_many(T, 720, [key])[key]
+    assert got == seen(4) and got.answered_at == clock.t
+    clock.t += 60  # other fields count as a change too (detail, dates)
+    assert cache.put(T, 720, key, Answer(Status.SEEN, 4)).answered_at == clock.t
+    cache.close()
+
+
+def test_schema_2_cache_is_migrated_and_its_answers_were_first_given_when_fetched(tmp_path):
+    path = tmp_path / "old.sqlite3"
+    db = sqlite3.connect(path)
+    db.executescript(
+        """
+        CREATE TABLE answers (tenant TEXT NOT NULL, family TEXT NOT NULL, key TEXT NOT NULL,
+            lookback_hours INTEGER NOT NULL, status TEXT NOT NULL, prevalence INTEGER,
+            first_seen TEXT NOT NULL DEFAULT '', last_seen TEXT NOT NULL DEFAULT '',
+            error TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '[]', fetched_at REAL NOT NULL,
+            method TEXT NOT NULL DEFAULT 'stats',
+            PRIMARY KEY (tenant, family, key, lookback_hours)) WITHOUT ROWID;
+        INSERT INTO answers VALUES ('t', 'ips', '198.51.100.7', 720, 'seen', 3, '', '', '', '[]', 1.5e9, 'stats');
+        PRAGMA user_version = 2;
+        """
+    )
+    db.close()
+    clock = Clock(1.6e9)
+    cache = Cache(path, clock=clock)
+    assert cache.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    key = LookupKey("ips", "198.51.100.7")
+    old = cache.get_many("t", 720, [key])[key]
+    assert old == Answer(Status.SEEN, 3) and old.answered_at == old.fetched_at == 1.5e9
+    again = cache.put("t", 720, key, Answer(Status.SEEN, 3))
+    assert (again.answered_at, again.fetched_at) == (1.5e9, 1.6e9)
     cache.close()

@@ -466,14 +466,17 @@ class _Writer:
             if ind.type is None or not ind.value or ind.status is _INVALID:
                 self.counts["no_sighting_target"] += 1
                 return
-            ours = so.indicator(ind.type, ind.value, markings)
+            # valid from when MDE first answered about the value (see stix_objects), else the run's time
+            valid_from = so.answered_time(answer, self.queried_at)
+            ours = so.indicator(ind.type, ind.value, markings, valid_from)
             sighted = ours["id"]
             self.counts["indicators"] += self._emit(ours)
             if based is not None:
-                self.counts["relationships"] += self._emit(so.based_on(sighted, based, markings))
+                relationship = so.based_on(sighted, based, markings, valid_from)
+                self.counts["relationships"] += self._emit(relationship)
         answered = status is _SEEN or status is _NOT_SEEN  # their reason is never written
         reason = "" if answered else self.outcomes.error(entry)
-        ident, text = self.sightings.text(
+        ident, modified, text = self.sightings.text(
             sighted,
             status,
             key,
@@ -485,7 +488,7 @@ class _Writer:
             self.outcomes.note(entry),
             markings,
         )
-        if self._emit_text(ident, self.queried_at, text):
+        if self._emit_text(ident, modified, text):
             positive = status is _SEEN and answer is not None and (answer.prevalence or 0) > 0
             self.counts["sightings" if positive else "negative_sightings"] += 1
 

@@ -8,13 +8,27 @@ the canonical JSON of stable inputs, so a rerun on the same answers gives the sa
 - our indicators: from the pattern, as OpenCTI's `Indicator.generate_id`;
 - based-on relationships: from (relationship_type, source_ref, target_ref);
 - sightings: from the sighted indicator, the organisation, the MDE lookup (or the entry when
-  there is no lookup) and the lookback window; never from the time of the query.
+  there is no lookup), the lookback window and the sighting's `created` (below).
 
-Timestamps: objects whose content depends only on stable inputs (identities, the
-extension-definition, our indicators and relationships) carry the constant `EPOCH` as
-`created`/`modified` (and `valid_from`), so every run writes them byte for byte the same. A
-sighting keeps `created` = `EPOCH` and takes `modified` = the query time: a rerun writes a newer
-version of the same sighting, which importers keyed on id + modified treat as an update.
+Timestamps come from the answers, never from a constant and, where there is an answer, never
+from the clock of the run, so a rerun on the same cache writes the same bytes:
+- a sighting's `created` is when MDE first gave that answer (`Answer.answered_at`, kept by the
+  cache while MDE keeps answering the same), its `modified` and `mde_queried_at` when the answer
+  was last fetched (`Answer.fetched_at`); without a cache, both are when the answer arrived. A
+  refetch that brings the same answer is a newer version of the same sighting (same id, same
+  `created`, later `modified`); a changed answer is a new sighting (STIX never lets `created`
+  change between versions of one object, so `created` is part of the id). An entry without an
+  answer (unsupported, invalid, or never answered) is dated by the run's time (`queried_at`);
+- our indicator for a value (a CSV cell, an observable) has `valid_from` (and `created`,
+  `modified`) = the earliest time MDE first gave an answer about that value: every entry of one
+  value asks the same lookup, so it is that answer's `answered_at` (when MDE first said what it
+  says of the value is when we hold the value to be an indicator of it); the run's time when the
+  value got no answer (there is no earlier moment we know of); its based-on relationship is dated
+  as the indicator;
+- only the tool identity, the organisation identity (their content is the tool's name, the
+  `--org-name`: no answer dates them, and a time per run or per output would give one id several
+  `created`) and the extension-definition (a constant that changes with its schema) carry
+  constant dates.
 """
 
 from __future__ import annotations
@@ -24,7 +38,7 @@ import hashlib
 import json
 import re
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from enrich.mde.times import parse_mde_time
@@ -33,8 +47,11 @@ from enrich.model import Answer, IndicatorType, LookupKey, Status
 NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 TOOL_NAME = "enrich"
 EXTENSION_ID = "extension-definition--93f177b4-eec6-433b-8e26-5580180aa9b5"
-EXTENSION_VERSION = "1.0.0"
-EPOCH = "2020-01-01T00:00:00.000Z"
+EXTENSION_VERSION = "1.1.0"
+EPOCH = "2020-01-01T00:00:00.000Z"  # `created` of the tool's fixed objects
+# `modified` of the extension-definition: the day its schema last changed (1.1.0: mde_queried_at is
+# when the answer was last fetched, no longer the time of the run)
+EXTENSION_MODIFIED = "2026-12-06T00:00:00.000Z"
 MAX_COUNT = 999_999_999  # the largest `count` STIX allows
 _SEEN, _NOT_SEEN = Status.SEEN, Status.NOT_SEEN  # enum member look-ups are slow in a loop of 100,000
 _ANSWERED = frozenset({Status.SEEN, Status.NOT_SEEN})
@@ -67,8 +84,8 @@ EXTENSION_SCHEMA = (
     "mde_type (string: ipv4 ipv6 domain url md5 sha1 sha256) and mde_value (string, the normalised "
     "value of the entry); mde_path (string, the STIX object path the value came from); "
     "mde_devices (integer, organisation prevalence: devices that saw it in the window; also the "
-    "sighting's count); mde_lookback_hours (integer, the query window); mde_queried_at (timestamp "
-    "of the run); mde_reason (string, why the status is invalid, unsupported or error); "
+    "sighting's count); mde_lookback_hours (integer, the query window); mde_queried_at (timestamp: "
+    "when MDE was last asked and gave this answer, the time of the run when there is no answer); mde_reason (string, why the status is invalid, unsupported or error); "
     "mde_note (string, remarks such as 'statistics are for the host x'); "
     "mde_detail (object of strings: other MDE fields, e.g. global_prevalence, signer). "
     "A sighting with count 0 records a lookup that found nothing or could not be made."
@@ -125,6 +142,26 @@ def stix_time(moment: datetime) -> str:
 
 
 @functools.lru_cache(maxsize=4096)
+def epoch_time(seconds: float) -> str:
+    """`stix_time` of a POSIX time (seconds, e.g. `time.time()`): rounded to the microsecond as
+    `datetime.fromtimestamp` does, then truncated to the millisecond."""
+    millis = round(seconds * 1_000_000) // 1000
+    day, millis = divmod(millis, 86_400_000)
+    hours, millis = divmod(millis, 3_600_000)
+    minutes, millis = divmod(millis, 60_000)
+    secs, millis = divmod(millis, 1000)
+    return f"{_day(day)}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}Z"
+
+
+@functools.lru_cache(maxsize=256)
+def _day(days: int) -> str:
+    return (_UNIX_DAY + timedelta(days=days)).strftime("%Y-%m-%d")
+
+
+_UNIX_DAY = date(1970, 1, 1)
+
+
+@functools.lru_cache(maxsize=4096)
 def mde_time(text: str) -> str | None:
     """An MDE/Answer timestamp as `stix_time` (truncated to milliseconds); None when empty or not one."""
     moment = parse_mde_time(text) if text else None
@@ -174,7 +211,7 @@ def extension_definition() -> dict[str, Any]:
         "id": EXTENSION_ID,
         "created_by_ref": TOOL_ID,
         "created": EPOCH,
-        "modified": EPOCH,
+        "modified": EXTENSION_MODIFIED,
         "name": "enrich-mde-sighting",
         "description": "What Microsoft Defender for Endpoint answered when enrich asked about the "
         "sighted indicator: status, API, lookup key, device count, query window and time.",
@@ -197,29 +234,31 @@ def pattern_for(kind: IndicatorType, value: str) -> str:
     return f"[{_PATTERNS[kind]} = {literal(value)}]"
 
 
-def indicator(kind: IndicatorType, value: str, markings: list[str] | None) -> dict[str, Any]:
-    """An indicator for one value (from a CSV row or an observable), so a sighting can point at it."""
+def indicator(kind: IndicatorType, value: str, markings: list[str] | None, valid_from: str) -> dict[str, Any]:
+    """An indicator for one value (from a CSV row or an observable), so a sighting can point at it;
+    `valid_from` (a `stix_time`) is also its `created` and `modified`."""
     pattern = pattern_for(kind, value)
     obj: dict[str, Any] = {
         "type": "indicator",
         "spec_version": "2.1",
         "id": det_id("indicator", {"pattern": pattern}),
         "created_by_ref": TOOL_ID,
-        "created": EPOCH,
-        "modified": EPOCH,
+        "created": valid_from,
+        "modified": valid_from,
         "name": value,
         "pattern": pattern,
         "pattern_type": "stix",
         "pattern_version": "2.1",
-        "valid_from": EPOCH,
+        "valid_from": valid_from,
     }
     if markings:
         obj["object_marking_refs"] = markings
     return obj
 
 
-def based_on(source_ref: str, target_ref: str, markings: list[str] | None) -> dict[str, Any]:
-    """`source_ref` (our indicator) based-on `target_ref` (the observable or observed-data)."""
+def based_on(source_ref: str, target_ref: str, markings: list[str] | None, created: str) -> dict[str, Any]:
+    """`source_ref` (our indicator) based-on `target_ref` (the observable or observed-data), made
+    at `created` (our indicator's `created`)."""
     obj: dict[str, Any] = {
         "type": "relationship",
         "spec_version": "2.1",
@@ -228,8 +267,8 @@ def based_on(source_ref: str, target_ref: str, markings: list[str] | None) -> di
             {"relationship_type": "based-on", "source_ref": source_ref, "target_ref": target_ref},
         ),
         "created_by_ref": TOOL_ID,
-        "created": EPOCH,
-        "modified": EPOCH,
+        "created": created,
+        "modified": created,
         "relationship_type": "based-on",
         "source_ref": source_ref,
         "target_ref": target_ref,
@@ -258,11 +297,18 @@ def sighting(
     sightings = Sightings(
         org_ref=org_ref, lookback_hours=lookback_hours, queried_at=queried_at, api_url=api_url
     )
-    return json.loads(sightings.text(**entry)[1])
+    return json.loads(sightings.text(**entry)[2])
+
+
+def answered_time(answer: Answer | None, default: str) -> str:
+    """When MDE first gave `answer` (`stix_time`); `default` when there is no answer or no time."""
+    if answer is None or answer.answered_at is None:
+        return default
+    return epoch_time(answer.answered_at)
 
 
 class Sightings:
-    """Sightings by one organisation, for one query window and time, written as JSON text.
+    """Sightings by one organisation, for one query window, written as JSON text.
 
     The output holds one sighting per entry (100,000 for a large feed); building each as a dict,
     then the canonical JSON of its id's inputs and its own JSON through `json`, took three times
@@ -270,23 +316,23 @@ class Sightings:
     The text is exactly what `to_json` gives for the dict (`sighting` is that dict: this text
     parsed), and the id is `det_id` over the same canonical JSON.
 
-    Properties: id from (sighting_of_ref, where_sighted_refs, mde_lookup, mde_lookback_hours);
-    `created` EPOCH (or the query time when earlier), `modified` the query time; first/last_seen
-    when seen; count = organisation prevalence when seen (at most MAX_COUNT), else 0; the
-    property-extension holds status, API, lookup, type, value, path, devices, window, query
-    time, reason (not for answered lookups), note and MDE's other fields (`mde_detail`).
+    Properties: id from (created, sighting_of_ref, where_sighted_refs, mde_lookup,
+    mde_lookback_hours); `created` when MDE first gave the answer, `modified` (and the query time)
+    when it was last fetched, both the run's time (`queried_at`) for an entry without an answer;
+    first/last_seen when seen; count = organisation prevalence when seen (at most MAX_COUNT), else
+    0; the property-extension holds status, API, lookup, type, value, path, devices, window,
+    query time, reason (not for answered lookups), note and MDE's other fields (`mde_detail`).
     """
 
     def __init__(self, *, org_ref: str, lookback_hours: int, queried_at: str, api_url: str) -> None:
         hours = int(lookback_hours)
-        org, at = _str(org_ref), _str(queried_at)
-        self._id_head = f'{{"mde_lookback_hours":{hours},"mde_lookup":['
+        org = _str(org_ref)
+        self.run_time = queried_at  # dates what no answer dates
+        self._id_head = f'","mde_lookback_hours":{hours},"mde_lookup":['
         self._id_tail = f',"where_sighted_refs":[{org}]}}'
-        self._after_id = (
-            f', "created_by_ref": {_TOOL_REF}, "created": {_str(min(EPOCH, queried_at))}, "modified": {at}'
-        )
+        self._after_id = f', "created_by_ref": {_TOOL_REF}, "created": "'
         self._where = f', "where_sighted_refs": [{org}]'
-        self._window = f', "mde_lookback_hours": {hours}, "mde_queried_at": {at}'
+        self._window = f', "mde_lookback_hours": {hours}, "mde_queried_at": "'
         self._api_url = _str(api_url)
         self._families: dict[str, tuple[str, str]] = {}  # family -> (as JSON, API and lookup head)
         self._statuses: dict[Status, str] = {}
@@ -305,9 +351,17 @@ class Sightings:
         reason: str,
         note: str,
         markings: list[str] | None,
-    ) -> tuple[str, str]:
-        """(id, the sighting of `of_ref` as one line of JSON)."""
+    ) -> tuple[str, str, str]:
+        """(id, modified, the sighting of `of_ref` as one line of JSON)."""
         ref = _str(of_ref)
+        if answer is None or answer.fetched_at is None:
+            created = modified = self.run_time
+        else:
+            modified = epoch_time(answer.fetched_at)
+            since = answer.answered_at
+            created = modified if since is None or since == answer.fetched_at else epoch_time(since)
+            if created > modified:  # never: an answer is first given when it is fetched
+                created = modified
         if key is not None:
             family, api = self._families.get(key.family) or self._family(key.family)
             lookup = _str(key.key)
@@ -316,7 +370,8 @@ class Sightings:
             family, api = '""', ""
             lookup = _str(f"{kind or ''}:{value or path}")
         ident = _uuid5_id(
-            "sighting", f'{self._id_head}{family},{lookup}],"sighting_of_ref":{ref}{self._id_tail}'
+            "sighting",
+            f'{{"created":"{created}{self._id_head}{family},{lookup}],"sighting_of_ref":{ref}{self._id_tail}',
         )
         seen = status is _SEEN
         answered = seen or status is _NOT_SEEN
@@ -334,17 +389,19 @@ class Sightings:
             marks = self._markings.get(refs) or self._marking(refs)
         else:
             marks = ""
-        return ident, (
-            f'{{"type": "sighting", "spec_version": "2.1", "id": {_str(ident)}{self._after_id}{span}, '
+        text = (
+            f'{{"type": "sighting", "spec_version": "2.1", "id": {_str(ident)}{self._after_id}{created}", '
+            f'"modified": "{modified}"{span}, '
             f'"count": {count}, "sighting_of_ref": {ref}{self._where}{marks}, "extensions": {{{_EXTENSION_KEY}: '
             f"{self._statuses.get(status) or self._status(status)}{api}"
             f"{'' if kind is None else self._kinds.get(kind) or self._kind(kind)}"
             f"{f', {_VALUE}{_str(value)}' if value else ''}{f', {_PATH}{_str(path)}' if path else ''}"
-            f"{'' if prevalence is None else f', {_DEVICES}{_num(prevalence)}'}{self._window}"
+            f'{"" if prevalence is None else f", {_DEVICES}{_num(prevalence)}"}{self._window}{modified}"'
             f"{f', {_REASON}{_str(reason)}' if reason and not answered else ''}"
             f"{f', {_NOTE}{_str(note)}' if note else ''}"
             f"{f', {_DETAIL}{to_json(dict(answer.detail))}' if answer is not None and answer.detail else ''}}}}}}}"
         )
+        return ident, modified, text
 
     def _family(self, family: str) -> tuple[str, str]:
         head = f', "mde_api": {_str(family + "/stats")}, "mde_api_url": {self._api_url}, '

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -26,6 +27,8 @@ SHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
 SHA1 = "da39a3ee5e6b4b0d3255bfef95601890afd80709"
 MD5 = "d41d8cd98f00b204e9800998ecf8427e"
 TS = "2024-01-01T00:00:00.000Z"
+ANSWERED = 1_748_779_200.25  # when MDE first gave the answers: 2025-06-01T12:00:00.250Z
+FETCHED = 1_748_782_800.5  # when they were last fetched: 2025-06-01T13:00:00.500Z
 
 
 def ind(n: int, pattern: str, **extra) -> dict:
@@ -98,9 +101,11 @@ def answers_for(sources, seen=lambda key, i: True) -> dict[LookupKey, Answer]:
                 "2024-05-20T08:01:02.6785431Z",
                 "2024-05-31T23:59:59Z",
                 detail=(("global_prevalence", "1200"),),
+                answered_at=ANSWERED,
+                fetched_at=FETCHED,
             )
         else:
-            out[key] = Answer(Status.NOT_SEEN, 0)
+            out[key] = Answer(Status.NOT_SEEN, 0, answered_at=ANSWERED, fetched_at=FETCHED)
     return out
 
 
@@ -171,11 +176,12 @@ def test_inputs_unchanged_then_valid_objects_of_ours(feed, tmp_path):
     s1 = sightings[OBJECTS[1]["id"]]
     assert s1["count"] == 3 and s1["first_seen"] == "2024-05-20T08:01:02.678Z"
     assert s1["last_seen"] == "2024-05-31T23:59:59.000Z" and s1["object_marking_refs"] == [TLP]
-    assert s1["modified"] == "2025-06-01T12:00:00.123Z" and s1["created"] == so.EPOCH
+    # dated by the answer: first given, last fetched (not the run's time, QUERIED)
+    assert s1["created"] == "2025-06-01T12:00:00.250Z" and s1["modified"] == "2025-06-01T13:00:00.500Z"
     ext = s1["extensions"][so.EXTENSION_ID]
     assert ext["mde_status"] == "seen" and ext["mde_api"] == "ips/stats" and ext["mde_devices"] == 3
     assert ext["mde_lookup"] == {"family": "ips", "key": "198.51.100.7"}
-    assert ext["mde_lookback_hours"] == 720 and ext["mde_queried_at"] == "2025-06-01T12:00:00.123Z"
+    assert ext["mde_lookback_hours"] == 720 and ext["mde_queried_at"] == "2025-06-01T13:00:00.500Z"
     assert ext["mde_detail"] == {"global_prevalence": "1200"}
     # compound OR pattern: one sighting per seen value
     compound = [s for s in by_type["sighting"] if s["sighting_of_ref"] == OBJECTS[2]["id"]]
@@ -199,15 +205,60 @@ def test_inputs_unchanged_then_valid_objects_of_ours(feed, tmp_path):
 
 
 def test_rerun_gives_the_same_ids_and_bytes(feed, tmp_path):
-    a, b, c = (str(tmp_path / f"{n}.json") for n in "abc")
+    a, b, c, d, e = (str(tmp_path / f"{n}.json") for n in "abcde")
     run([feed], a)
     run([feed], b)
     assert Path(a).read_bytes() == Path(b).read_bytes()
+    # every entry has an answer: the run's clock dates nothing
     run([feed], c, queried_at=datetime(2025, 6, 2, tzinfo=UTC))
-    first, later = read_out(a), read_out(c)
+    assert Path(a).read_bytes() == Path(c).read_bytes()
+    # fetched again, MDE answered the same: the same sightings in a newer version
+    answers = answers_for([open_source(feed)])
+    run([feed], d, {k: replace(v, fetched_at=FETCHED + 86_400) for k, v in answers.items()})
+    first, later = read_out(a), read_out(d)
     assert [o["id"] for o in first] == [o["id"] for o in later]
-    changed = [o for o, p in zip(first, later, strict=True) if o != p]
-    assert changed and all(o["type"] == "sighting" for o in changed)
+    changed = [(o, p) for o, p in zip(first, later, strict=True) if o != p]
+    assert changed and all(o["type"] == "sighting" for o, _ in changed)
+    assert all(o["created"] == p["created"] and o["modified"] < p["modified"] for o, p in changed)
+    assert {p["modified"] for _, p in changed} == {"2025-06-02T13:00:00.500Z"}
+    # MDE's answer changed: new sightings, created when the new answer came; our indicators too
+    moved = {k: replace(v, prevalence=4, answered_at=FETCHED + 86_400) for k, v in answers.items()}
+    run([feed], e, {k: replace(v, fetched_at=FETCHED + 86_400) for k, v in moved.items()})
+    first_ids, again = {o["id"] for o in first}, ours(read_out(e))
+    for obj in again:
+        if obj["type"] == "sighting":
+            assert obj["id"] not in first_ids and obj["created"] == "2025-06-02T13:00:00.500Z"
+        if obj["type"] == "indicator":  # same indicator (from the pattern), valid from the new answer
+            assert obj["id"] in first_ids and obj["valid_from"] == "2025-06-02T13:00:00.500Z"
+
+
+def test_times_come_from_the_answers_and_the_run_never_from_a_constant(feed, tmp_path):
+    out = str(tmp_path / "out.json")
+    sources = [open_source(feed)]
+    answers = answers_for(sources, lambda key, i: key.family != "domains")
+    answers.pop(LookupKey("domains", "bad.example"))  # never answered: an error
+    run([feed], out, answers, negative_sightings=True)
+    mine = ours(read_out(out))
+    check_ours(mine)
+    run_time, answered, fetched = so.stix_time(QUERIED), so.epoch_time(ANSWERED), so.epoch_time(FETCHED)
+    assert (answered, fetched) == ("2025-06-01T12:00:00.250Z", "2025-06-01T13:00:00.500Z")
+    constant = [o["type"] for o in mine if so.EPOCH in json.dumps(o)]
+    assert sorted(constant) == ["extension-definition", "identity", "identity"]
+    indicators = {o["name"]: o for o in mine if o["type"] == "indicator"}
+    assert indicators["203.0.113.9"]["valid_from"] == answered  # an observable, answered
+    assert indicators[MD5]["valid_from"] == run_time  # an MD5: no lookup, no answer
+    for obj in indicators.values():
+        assert obj["created"] == obj["modified"] == obj["valid_from"]
+    for rel in (o for o in mine if o["type"] == "relationship"):
+        source = next(i for i in indicators.values() if i["id"] == rel["source_ref"])
+        assert rel["created"] == rel["modified"] == source["created"]
+    for sighting in (o for o in mine if o["type"] == "sighting"):
+        ext = sighting["extensions"][so.EXTENSION_ID]
+        times = (sighting["created"], sighting["modified"], ext["mde_queried_at"])
+        if ext["mde_status"] in ("seen", "not_seen"):
+            assert times == (answered, fetched, fetched), sighting
+        else:  # unsupported, error: no answer
+            assert times == (run_time, run_time, run_time), sighting
 
 
 def test_a_rerun_on_our_own_output_adds_no_duplicate(feed, tmp_path):
@@ -438,7 +489,7 @@ def test_stix_time():
     ],
 )
 def test_indicator_patterns_validate(kind, value):
-    obj = so.indicator(kind, value, [TLP])
+    obj = so.indicator(kind, value, [TLP], TS)
     parsed = stix2.parse(obj, allow_custom=False)
     assert parsed.pattern == obj["pattern"]
 
