@@ -16,6 +16,7 @@ from typing import TextIO
 from enrich.answering.interface import Strategy
 from enrich.cache import Cache
 from enrich.mde.auth import TokenProvider
+from enrich.mde.budget_store import BudgetStore
 from enrich.mde.client import ClientMetrics, MdeClient
 from enrich.mde.limits import Budget
 from enrich.mde.settings import Settings
@@ -69,7 +70,10 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
         if cache is not None:
             cache.close()
         return Lookups(answers, from_cache, 0, None, 0.0)
-    budget = Budget(settings.rate_limits)
+    # With a cache, the budget's call log lives in its file: one quota for every process of this
+    # tenant and app (a restart after a crash, concurrent runs). Without one, it is this process's.
+    store = BudgetStore(opts.cache_path, settings.tenant_id, settings.client_id) if opts.cache_path else None
+    budget = Budget(settings.rate_limits, store=store)
     remaining = Counter(k.family for k in missing)  # kept up to date: the ETA is read on every answer
     progress = Progress(
         total=len(keys),
@@ -100,6 +104,7 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
         progress.close()
         if cache is not None:
             cache.close()
+        budget.close()
     return Lookups(
         answers, from_cache, len(missing), client.metrics(), max(budget.waited.values(), default=0.0)
     )

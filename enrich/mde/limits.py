@@ -10,6 +10,11 @@ W seconds holding at most N calls implies every fixed window does). A small marg
 
 After a 429 (the quota is shared with other apps of the tenant), `penalise()` keeps the
 family's calls from starting before Retry-After has passed.
+
+MDE counts the calls of every process of an app. With a `store` (budget_store.py: the cache
+database), the log and the pauses live there, shared by every process using the same tenant and
+app, and times are wall-clock (`WallClock`); without one (`--no-cache`), they live in memory,
+private to this process.
 """
 
 from __future__ import annotations
@@ -20,7 +25,10 @@ import contextlib
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from enrich.mde.budget_store import BudgetStore
 
 
 class Clock(Protocol):
@@ -39,6 +47,13 @@ class MonotonicClock:
         await asyncio.sleep(max(0.0, seconds))
 
 
+class WallClock(MonotonicClock):
+    """Wall-clock time (`time.time`), the one clock every process shares: for a shared budget."""
+
+    def now(self) -> float:
+        return time.time()
+
+
 @dataclass
 class _Family:
     limits: list[tuple[int, float]]  # (count, effective window), window ascending
@@ -50,6 +65,8 @@ class _Family:
     waited: float = 0.0  # closed periods with at least one waiter, in seconds
     changed: asyncio.Event | None = None
     changed_loop: asyncio.AbstractEventLoop | None = None  # an Event belongs to one loop
+    turn: asyncio.Lock | None = None  # shared budget: one waiter of this process asks the store
+    turn_loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def horizon(self) -> float:
@@ -62,6 +79,7 @@ class Ticket:
 
     family: str
     started: float
+    call: int | None = None  # the call's row in a shared store
 
 
 class Budget:
@@ -74,8 +92,10 @@ class Budget:
         *,
         margin_fraction: float = 0.002,
         margin_seconds: float = 0.005,
+        store: BudgetStore | None = None,
     ) -> None:
-        self.clock: Clock = clock or MonotonicClock()
+        self.store = store
+        self.clock: Clock = clock or (WallClock() if store is not None else MonotonicClock())
         self._families: dict[str, _Family] = {}
         for family, limits in rate_limits.items():
             effective = sorted(
@@ -83,6 +103,12 @@ class Budget:
             )
             effective.sort(key=lambda item: item[1])
             self._families[family] = _Family(limits=effective)
+        shortest = min(
+            (limits[0][1] for limits in (f.limits for f in self._families.values()) if limits), default=1.0
+        )
+        self.poll_seconds = min(
+            0.25, shortest / 10
+        )  # shared: how often to look for other processes' finishes
         # metrics
         self.acquired: dict[str, int] = {family: 0 for family in self._families}
         self.penalties: dict[str, int] = {family: 0 for family in self._families}
@@ -114,6 +140,8 @@ class Budget:
     async def acquire(self, family: str) -> Ticket:
         """Wait until a call of `family` may start without exceeding any limit, then take the slot."""
         state = self._state(family)
+        if self.store is not None:
+            return await self._acquire_shared(family, state)
         now = self.clock.now()
         delay = self._delay(state, now)
         if delay is None or delay > 0:
@@ -138,6 +166,43 @@ class Budget:
         state.inflight += 1
         self.acquired[family] += 1
         return Ticket(family, now)
+
+    async def _acquire_shared(self, family: str, state: _Family) -> Ticket:
+        """`acquire` with the log in the store: the check and the reservation are one transaction.
+
+        Waiters of this process queue (`state.turn`), so one at a time asks the store; a waiter
+        held by an in-flight call wakes at its release in this process, or polls for the others'.
+        """
+        assert self.store is not None
+        now = self.clock.now()
+        call, delay, in_flight = self.store.take(family, state.limits, now, state.horizon)
+        if call is None:
+            if state.waiters == 0:
+                state.waiting_since = now
+            state.waiters += 1
+            try:
+                loop = asyncio.get_running_loop()
+                if state.turn is None or state.turn_loop is not loop:
+                    state.turn, state.turn_loop = asyncio.Lock(), loop
+                async with state.turn:
+                    while True:
+                        now = self.clock.now()
+                        call, delay, in_flight = self.store.take(family, state.limits, now, state.horizon)
+                        if call is not None:
+                            break
+                        if in_flight:
+                            if state.changed is None or state.changed_loop is not loop:
+                                state.changed, state.changed_loop = asyncio.Event(), loop
+                            await self._sleep_or_event(min(delay, self.poll_seconds), state.changed)
+                        else:
+                            await self.clock.sleep(delay)
+            finally:
+                state.waiters -= 1
+                if state.waiters == 0:
+                    state.waited += max(0.0, self.clock.now() - state.waiting_since)
+        state.inflight += 1
+        self.acquired[family] += 1
+        return Ticket(family, now, call)
 
     @property
     def waited(self) -> dict[str, float]:
@@ -165,6 +230,10 @@ class Budget:
         state = self._state(ticket.family)
         state.inflight = max(0, state.inflight - 1)
         now = self.clock.now()
+        if self.store is not None and ticket.call is not None:
+            self.store.finish(ticket.call, now)
+            self._notify(state)
+            return
         bisect.insort(state.done, now)
         horizon = now - state.horizon
         if state.done and state.done[0] <= horizon:
@@ -185,6 +254,8 @@ class Budget:
         state = self._state(family)
         self.penalties[family] += 1
         state.not_before = max(state.not_before, self.clock.now() + max(0.0, float(retry_after_seconds)))
+        if self.store is not None:
+            self.store.pause(family, state.not_before)
         self._notify(state)
 
     @staticmethod
@@ -203,11 +274,20 @@ class Budget:
             if count <= 0 or family not in self._families:
                 continue
             state = self._families[family]
-            history = [t for t in state.done if t > now - state.horizon] + [now] * state.inflight
-            history.sort()
-            last = schedule_end(state.limits, count, history=history, start=max(now, state.not_before))
+            not_before = state.not_before
+            if self.store is not None:
+                history, not_before = self.store.history(family, now, state.horizon)
+            else:
+                history = [t for t in state.done if t > now - state.horizon] + [now] * state.inflight
+                history.sort()
+            last = schedule_end(state.limits, count, history=history, start=max(now, not_before))
             longest = max(longest, last - now)
         return longest
+
+    def close(self) -> None:
+        """Close the store, if any (the budget is not used afterwards)."""
+        if self.store is not None:
+            self.store.close()
 
 
 def schedule_end(

@@ -1,0 +1,227 @@
+"""The budget's call log in the cache database, so every process of one app shares one quota.
+
+MDE counts calls per tenant, application and API family, whatever process makes them. A run
+restarted after a crash, or several runs of the same app at once, must therefore see each
+other's calls: `Budget(store=BudgetStore(...))` keeps its log here instead of in memory.
+
+Table `budget_calls` holds one row per call, written before the call goes out: `started` and
+`until`, the instant the call is dated at in the windows (its finish once done; while it is in
+flight, `started + inflight_ttl`, so it counts as "now" in every window). Taking a slot is one
+short `BEGIN IMMEDIATE` transaction that checks every window and inserts the row, so two
+processes never take the same last slot. Table `budget_pauses` holds each family's pause after
+a 429 (`not_before`). Times are wall-clock seconds (`time.time`), the one clock processes share.
+
+A process killed mid-call leaves rows marked in flight; a new process of this host dates those
+of dead processes at the moment it finds them (the server counted them before), and any other
+such row ends `inflight_ttl` seconds after it started. Rows older than the longest window (at
+least an hour) are pruned as slots are taken. The tables are apart from the cache's answers and
+outside its schema version; `enrich cache clear` leaves them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import sqlite3
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from enrich.errors import CacheError
+
+INFLIGHT_TTL = 300.0  # seconds an unfinished call of a vanished process keeps counting as in flight
+KEEP_SECONDS = 3600.0 * 1.01 + 1  # rows kept at least this long (MDE's hour window, with margin)
+SWEEP_EVERY = 30.0  # seconds between two looks for the in-flight calls of dead processes
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS budget_calls (
+    id       INTEGER PRIMARY KEY,
+    tenant   TEXT    NOT NULL,
+    app      TEXT    NOT NULL,
+    family   TEXT    NOT NULL,
+    started  REAL    NOT NULL,
+    until    REAL    NOT NULL,
+    done     INTEGER NOT NULL DEFAULT 0,
+    host     TEXT    NOT NULL DEFAULT '',
+    pid      INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS budget_calls_window ON budget_calls (tenant, app, family, until);
+CREATE TABLE IF NOT EXISTS budget_pauses (
+    tenant     TEXT NOT NULL,
+    app        TEXT NOT NULL,
+    family     TEXT NOT NULL,
+    not_before REAL NOT NULL,
+    PRIMARY KEY (tenant, app, family)
+) WITHOUT ROWID;
+"""
+
+Limits = list[tuple[int, float]]  # (count, effective window), window ascending
+
+
+class BudgetStore:
+    """The shared call log of one (tenant, app) in the SQLite file at `path` (the cache file)."""
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        tenant: str,
+        app: str,
+        *,
+        inflight_ttl: float = INFLIGHT_TTL,
+        alive: Callable[[int], bool] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.tenant, self.app = tenant, app
+        self.inflight_ttl = float(inflight_ttl)
+        self._host, self._pid = socket.gethostname(), os.getpid()
+        self._alive = alive or _process_alive
+        self._swept_at: float | None = None
+        try:
+            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        except sqlite3.Error as exc:
+            raise CacheError(self.path, f"cannot open it for the shared budget ({exc})") from None
+        self._db: sqlite3.Connection | None = db
+        with self._errors():
+            db.execute("PRAGMA busy_timeout = 10000")
+            if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                db.execute("PRAGMA journal_mode = WAL")  # as the cache sets it (where the file system allows)
+            # The log need not survive a power cut (a lost row is a call MDE's window forgets
+            # within the hour); a killed process loses nothing in WAL mode either way.
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.executescript(_SCHEMA)
+
+    # -- plumbing -----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _errors(self) -> Iterator[None]:
+        """SQLite errors become a CacheError naming the file."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            text = str(exc)
+            hint = " (another process holds it locked)" if "locked" in text or "busy" in text else ""
+            raise CacheError(self.path, f"the shared budget cannot be used: {text}{hint}") from None
+
+    @property
+    def db(self) -> sqlite3.Connection:
+        if self._db is None:
+            raise CacheError(self.path, "the shared budget is closed")
+        return self._db
+
+    def close(self) -> None:
+        if self._db is not None:
+            self._db.close()
+            self._db = None
+
+    # -- the log ------------------------------------------------------------------------------
+
+    def take(self, family: str, limits: Limits, now: float, keep: float) -> tuple[int | None, float, bool]:
+        """Take a slot of `family` at `now` if every window allows it.
+
+        Returns (row id, 0, False) when taken; else (None, seconds to wait, whether an in-flight
+        call holds the slot, in which case its finish may free it sooner).
+        """
+        key = (self.tenant, self.app, family)
+        with self._errors():
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                if self._swept_at is None or abs(now - self._swept_at) >= SWEEP_EVERY:
+                    self._sweep(now)
+                row = db.execute(
+                    "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?", key
+                ).fetchone()
+                wait = max(0.0, row[0] - now) if row else 0.0
+                in_flight = False
+                for count, window in limits:
+                    since = now - window
+                    (inside,) = db.execute(
+                        "SELECT count(*) FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? AND until > ?",
+                        (*key, since),
+                    ).fetchone()
+                    if inside < count:
+                        continue
+                    # The oldest calls must leave the window until one slot is free.
+                    until, done = db.execute(
+                        "SELECT until, done FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? "
+                        "AND until > ? ORDER BY until LIMIT 1 OFFSET ?",
+                        (*key, since, inside - count),
+                    ).fetchone()
+                    if until + window - now > wait:
+                        wait, in_flight = until + window - now, not done
+                if wait > 0:
+                    db.execute("COMMIT")
+                    return None, wait, in_flight
+                cursor = db.execute(
+                    "INSERT INTO budget_calls (tenant, app, family, started, until, host, pid) "
+                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                    (*key, now, now + self.inflight_ttl, self._host, self._pid),
+                )
+                db.execute(
+                    "DELETE FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? AND until < ?",
+                    (*key, now - max(keep, KEEP_SECONDS)),
+                )
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+        return cursor.lastrowid, 0.0, False
+
+    def finish(self, call: int, now: float) -> None:
+        """The call has finished (answered, failed or abandoned): date it `now`."""
+        with self._errors():
+            self.db.execute("UPDATE budget_calls SET until = ?, done = 1 WHERE id = ?", (now, call))
+
+    def pause(self, family: str, not_before: float) -> None:
+        """No call of `family` starts before `not_before` (a 429's Retry-After), in any process."""
+        with self._errors():
+            self.db.execute(
+                "INSERT INTO budget_pauses (tenant, app, family, not_before) VALUES (?, ?, ?, ?) "
+                "ON CONFLICT (tenant, app, family) DO UPDATE SET not_before = max(not_before, excluded.not_before)",
+                (self.tenant, self.app, family, not_before),
+            )
+
+    def history(self, family: str, now: float, horizon: float) -> tuple[list[float], float]:
+        """(dates of the calls inside `horizon` seconds, ascending, in-flight ones as `now`; not_before)."""
+        key = (self.tenant, self.app, family)
+        with self._errors():
+            rows = self.db.execute(
+                "SELECT min(until, ?) FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? AND until > ? "
+                "ORDER BY until",
+                (now, *key, now - horizon),
+            ).fetchall()
+            pause = self.db.execute(
+                "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?", key
+            ).fetchone()
+        return [t for (t,) in rows], (pause[0] if pause else 0.0)
+
+    def _sweep(self, now: float) -> None:
+        """Date the in-flight calls of dead processes of this host at `now`; drop old rows."""
+        db = self.db
+        owners = db.execute(
+            "SELECT DISTINCT pid FROM budget_calls WHERE done = 0 AND host = ? AND pid != ? AND until > ?",
+            (self._host, self._pid, now),
+        ).fetchall()
+        dead = [pid for (pid,) in owners if not self._alive(pid)]
+        for pid in dead:
+            db.execute(
+                "UPDATE budget_calls SET until = ?, done = 1 WHERE done = 0 AND host = ? AND pid = ? AND until > ?",
+                (now, self._host, pid, now),
+            )
+        db.execute("DELETE FROM budget_calls WHERE until < ?", (now - KEEP_SECONDS,))
+        db.execute("DELETE FROM budget_pauses WHERE not_before < ?", (now - KEEP_SECONDS,))
+        self._swept_at = now
+
+
+def _process_alive(pid: int) -> bool:
+    """Whether process `pid` of this host still runs (unknown, hence True, off POSIX)."""
+    if os.name != "posix" or pid <= 0:
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # e.g. another user's process
+        return True
+    return True
