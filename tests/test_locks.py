@@ -108,3 +108,11 @@ def test_classify_refuses_an_output_another_run_holds(tmp_path):
         f"enrich classify: another run is writing {out}, pid {os.getpid()} (--wait waits for it)"
     )
     assert not out.exists()
+
+
+@pytest.mark.parametrize("command", ["run", "job", "classify"])
+def test_help_documents_wait_and_the_exit_codes(command):
+    text = " ".join(CliRunner().invoke(cli, [command, "--help"]).output.split())
+    assert "--wait" in text and "75" in text
+    if command != "job":  # job: "Exit codes as `run`"
+        assert "143" in text and "129" in text
