@@ -88,6 +88,7 @@ def reset_sandbox(sb, monkeypatch) -> None:
         entity_limits=(100, 1500),
         latency=(0.0, 0.0),
         slow_seconds=30.0,
+        forbidden_wording="permissions",
     )
     sb.reset_quotas()
     sb.reset_stats()

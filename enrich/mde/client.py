@@ -12,7 +12,8 @@ Rules of `MdeClient.get` (and of `MdeClient.post`, which shares them):
   401, and the refused token was obtained by this call less than `fresh_token_seconds` (5 s)
   before it was sent (wrong host, audience or tenant). A 401 after a wait (a token that aged, or
   was revoked meanwhile) is never fatal by itself; new logins are bounded by `max_retries` per call;
-- 403: PermissionDenied naming the missing permission (fatal for the run);
+- 403: PermissionDenied naming the missing permission (fatal for the run), as the 403 names it in
+  either observed wording (`required_permissions`);
 - 429: the wait comes from Retry-After, else from the body's "again in N seconds", else 60 s;
   the whole family pauses that long (`Budget.penalise`), then the call is retried. 429s do not
   use up the retry count but are bounded (`max_throttled`);
@@ -59,6 +60,9 @@ PERMISSIONS: dict[str, str] = {
     "domains": "URL.Read.All",
     "hunting": "AdvancedQuery.Read.All",
 }
+# The same for the API families asked of Microsoft Graph (paths under /v1.0/ or /beta/).
+GRAPH_PERMISSIONS: dict[str, str] = {"hunting": "ThreatHunting.Read.All"}
+_GRAPH_PATHS = ("/v1.0/", "/beta/")
 DEFAULT_RETRY_AFTER = 60.0  # a 429 without any hint: a full minute window
 MAX_RETRY_AFTER = 3600.0
 TOKEN_RETRY_FLOOR = 5.5  # MSAL replays a token-endpoint 5xx from its cache for 5 s
@@ -68,6 +72,8 @@ FRESH_TOKEN_SECONDS = 5.0
 _RETRYABLE = {408, 500, 502, 503, 504}
 _AGAIN_IN = re.compile(r"again in (\d+(?:\.\d+)?) ?sec", re.IGNORECASE)
 _PERMS_IN = re.compile(r"permissions? \(([^)]*)\)", re.IGNORECASE)
+_ROLES_IN = re.compile(r"required roles?:\s*(.+?)\s*(?:\.(?:\s|$)|$)", re.IGNORECASE)
+_PERMISSION_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*(?:\.[A-Za-z0-9_]+)*")
 
 
 def segment(value: str) -> str:
@@ -458,7 +464,8 @@ class MdeClient:
             self._reauthenticate(request, reply, token, tries)
             return _RETRY_NOW
         if status == 403:
-            raise permission_denied(request.family, reply.body)
+            graph = request.path.startswith(_GRAPH_PATHS)
+            raise permission_denied(request.family, reply.body, graph=graph)
         if status == 429:
             self._pause_family(request, reply, tries)
             return _RETRY_NOW
@@ -557,17 +564,38 @@ def _server_problem(reply: _Reply) -> _Problem:
     return _Problem(f"MDE answered HTTP {reply.status}" + (f" ({message})" if message else ""), hint)
 
 
-def permission_denied(family: str, body: Any) -> PermissionDenied:
-    """A PermissionDenied naming what to grant, from MDE's 403 body."""
+def required_permissions(message: str) -> tuple[str, ...]:
+    """The permissions a 403 message says are required, in either observed wording.
+
+    MDE: "The application does not have any of the required application permissions (X, Y) to
+    access the resource."; MDE (2026) and Graph: "Missing application roles. API required roles:
+    X, Y" (Graph adds ". Application roles: ...", the roles the app has, which are not taken).
+    Empty when the message names none.
+    """
+    for pattern in (_PERMS_IN, _ROLES_IN):
+        match = pattern.search(message)
+        if match:
+            names = tuple(
+                name
+                for name in (part.strip().rstrip(".") for part in match.group(1).split(","))
+                if _PERMISSION_NAME.fullmatch(name)
+            )
+            if names:
+                return names
+    return ()
+
+
+def permission_denied(family: str, body: Any, *, graph: bool = False) -> PermissionDenied:
+    """A PermissionDenied naming what to grant, from the 403 body of MDE (or of Graph: `graph`)."""
     message = error_message(body)
-    match = _PERMS_IN.search(message)
-    named = tuple(p.strip() for p in match.group(1).split(",") if p.strip()) if match else ()
-    needed = named or ((PERMISSIONS[family],) if family in PERMISSIONS else ())
+    known = GRAPH_PERMISSIONS if graph else PERMISSIONS
+    needed = required_permissions(message) or ((known[family],) if family in known else ())
     what = " or ".join(needed) if needed else "the application permission for this API"
+    service, api = ("Microsoft Graph", "Microsoft Graph") if graph else ("MDE", "WindowsDefenderATP")
     return PermissionDenied(
-        f"MDE refused the {family} API (403 Forbidden): the app needs the application permission {what} "
-        "of WindowsDefenderATP; add it under API permissions and have an administrator grant admin consent"
-        + (f". MDE said: {message}" if message else ""),
+        f"{service} refused the {family} API (403 Forbidden): the app needs the application permission "
+        f"{what} of {api}; add it under API permissions and have an administrator grant admin consent"
+        + (f". {service} said: {message}" if message else ""),
         family=family,
         permissions=needed,
     )

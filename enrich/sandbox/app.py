@@ -323,13 +323,14 @@ class App:
                 return claims, graph_error(403, "Forbidden", msg, request)
             return claims, None
         if aud not in MDE_AUDIENCES or not roles.intersection(route.roles):
-            return claims, mde_error(
-                403,
-                "Forbidden",
-                f"The application does not have any of the required application permissions "
-                f"({', '.join(route.roles)}) to access the resource.",
-                str(claims.get("tid", "")) or None,
-            )
+            if self.config.forbidden_wording == "roles":  # the wording a 2026 Q&A thread quotes
+                msg = f"Missing application roles. API required roles: {', '.join(route.roles)}"
+            else:
+                msg = (
+                    f"The application does not have any of the required application permissions "
+                    f"({', '.join(route.roles)}) to access the resource."
+                )
+            return claims, mde_error(403, "Forbidden", msg, str(claims.get("tid", "")) or None)
         return claims, None
 
     def _too_many(

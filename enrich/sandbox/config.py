@@ -67,6 +67,10 @@ class SandboxConfig:
     its rate per request. `lookback_policy` says what a `lookBackHours` outside 1..720 gets:
     `"reject"` (400 InvalidInput) or `"clamp"`. `md5_policy` says what `/api/files/{md5}` gets:
     `"reject"` (400 InvalidHashValue) or `"accept"` (looked up like SHA-1/SHA-256).
+    `forbidden_wording` says how an MDE 403 for a missing role is worded (both are observed):
+    `"permissions"` ("The application does not have any of the required application permissions
+    (X, Y) to access the resource.") or `"roles"` ("Missing application roles. API required
+    roles: X, Y"). Graph's 403 always uses the roles wording.
     `sample_dir` is scanned for indicators to seed the dataset (None: the repository's
     `sample_data/` when present, "" to skip).
     """
@@ -84,6 +88,7 @@ class SandboxConfig:
     clients: list[ClientSpec] | None = None
     lookback_policy: str = "reject"
     md5_policy: str = "reject"
+    forbidden_wording: str = "permissions"
     sample_dir: str | None = None
     host: str = "127.0.0.1"
 
@@ -110,5 +115,7 @@ class SandboxConfig:
             raise ValueError("lookback_policy must be 'reject' or 'clamp'")
         if self.md5_policy not in ("reject", "accept"):
             raise ValueError("md5_policy must be 'reject' or 'accept'")
+        if self.forbidden_wording not in ("permissions", "roles"):
+            raise ValueError("forbidden_wording must be 'permissions' or 'roles'")
         if self.token_lifetime < 1:
             raise ValueError("token_lifetime must be >= 1 second")

@@ -300,7 +300,7 @@ class Sandbox:
 
     def configure(self, **knobs) -> None:
         """Change knobs at run time: faults, latency, token_lifetime, slow_seconds, entity_limits,
-        hunting_limits, time_scale, lookback_policy, md5_policy."""
+        hunting_limits, time_scale, lookback_policy, md5_policy, forbidden_wording."""
         allowed = {
             "faults",
             "latency",
@@ -311,6 +311,7 @@ class Sandbox:
             "time_scale",
             "lookback_policy",
             "md5_policy",
+            "forbidden_wording",
         }
         unknown = set(knobs) - allowed
         if unknown:
