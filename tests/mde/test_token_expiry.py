@@ -11,6 +11,7 @@ import asyncio
 import csv
 import io
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -105,7 +106,9 @@ class _Tampered:
 def test_a_fresh_token_refused_at_once_is_fatal(mde_sb):
     settings = settings_for(mde_sb)
     with pytest.raises(AuthError, match=r"freshly issued token \(401 Unauthorized\)") as info:
-        run_lookups(settings, [LookupKey("ips", "198.51.100.10")], provider=_Tampered(TokenProvider(settings)))
+        run_lookups(
+            settings, [LookupKey("ips", "198.51.100.10")], provider=_Tampered(TokenProvider(settings))
+        )
     assert "MDE_API_URL" in str(info.value)
     assert mde_sb.stats()["by_endpoint"]["ips/stats"] == {"401": 2}  # one new login, then fatal
 
@@ -116,7 +119,7 @@ def test_a_run_whose_tokens_every_api_call_refuses_stops_with_exit_1(mde_sb, mon
     with Sandbox(SandboxConfig(time_scale=60, sample_dir="", clients=clients)) as login:
         bundle = tmp_path / "cas.pem"
         bundle.write_text(
-            open(mde_sb.ca_file, encoding="ascii").read() + open(login.ca_file, encoding="ascii").read()
+            Path(mde_sb.ca_file).read_text(encoding="ascii") + Path(login.ca_file).read_text(encoding="ascii")
         )
         _use_sandbox(mde_sb, monkeypatch, MDE_LOGIN_URL=login.base_url, MDE_CA_BUNDLE=str(bundle))
         assert mde_sb.tenant_id == TENANT == login.tenant_id
