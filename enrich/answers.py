@@ -97,7 +97,7 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
 
     client = MdeClient(settings, TokenProvider(settings), budget)
     try:
-        asyncio.run(_answer(client, strategy, missing, on_answer))
+        asyncio.run(_answer(client, strategy, missing, on_answer, progress))
     except KeyboardInterrupt:
         raise Interrupted(len(answers) - from_cache, cache is not None) from None
     finally:
@@ -110,6 +110,12 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
     )
 
 
-async def _answer(client: MdeClient, strategy: Strategy, keys: Sequence[LookupKey], on_answer) -> None:  # noqa: ANN001
-    async with client:
+async def _answer(
+    client: MdeClient,
+    strategy: Strategy,
+    keys: Sequence[LookupKey],
+    on_answer,  # noqa: ANN001
+    progress: Progress,
+) -> None:
+    async with client, progress.ticking():
         await strategy.answer_all(client, keys, on_answer)

@@ -315,6 +315,28 @@ def _check_run_options(
             )
 
 
+def _log_options(command):  # noqa: ANN001, ANN202 - a click decorator
+    """`-v/--verbose` and `-q/--quiet` (enrich/logs.py), shared by `run` and `job`."""
+    command = click.option(
+        "-q",
+        "--quiet",
+        is_flag=True,
+        help="Only errors and the final summary lines on stderr: no plan line, progress or warnings.",
+    )(command)
+    return click.option(
+        "-v",
+        "--verbose",
+        count=True,
+        help="Also log every HTTP request to MDE (method, path, status, time; never a header or "
+        "token) and 401/429 notices; -vv adds retry details.",
+    )(command)
+
+
+def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
+    if verbose and quiet:
+        raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one of them", ctx)
+
+
 @cli.command("run")
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
@@ -438,8 +460,10 @@ def _check_run_options(
     type=click.FloatRange(min=1),
     default=30.0,
     show_default=True,
-    help="Seconds between progress lines when stderr is not a terminal.",
+    help="Seconds between progress lines (UTC-stamped) when stderr is not a terminal; they come also "
+    "while every call waits on quota. Repeated warnings are counted at most this often.",
 )
+@_log_options
 def run_command(
     inputs: tuple[str, ...],
     output: str,
@@ -462,6 +486,8 @@ def run_command(
     stix_output: str,
     sandbox: bool,
     progress_interval: float,
+    verbose: int,
+    quiet: bool,
 ) -> None:
     """Enrich INPUT... with what MDE has seen of each indicator.
 
@@ -481,6 +507,7 @@ def run_command(
     from enrich.runner import RunRequest, run
 
     _check_run_options(click.get_current_context(), to, output, cache, no_cache)
+    _check_verbosity(click.get_current_context(), verbose, quiet)
     request = RunRequest(
         inputs=list(inputs),
         output=output,
@@ -503,6 +530,8 @@ def run_command(
         stix_output=stix_output,
         sandbox=sandbox,
         progress_interval=progress_interval,
+        verbose=verbose,
+        quiet=quiet,
     )
     raise SystemExit(run(request))
 
@@ -510,23 +539,31 @@ def run_command(
 @cli.command("job")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--sandbox", is_flag=True, help="Run the job against an in-process MDE sandbox.")
-def job_command(file: str, sandbox: bool) -> None:
+@_log_options
+def job_command(file: str, sandbox: bool, verbose: int, quiet: bool) -> None:
     """Run a job file (TOML): inputs, output pattern with date, mode, limits.
 
     Keys: inputs (list of files, folders or globs), output and summary (may hold
     {date:%Y-%m-%d}), to, column, mode, lookback, rate_limit, file_info, cache, no_cache,
     max_age, secrets, concurrency, timeout, neutralise, org_name, negative_sightings,
-    stix_output, progress_interval: the `run` options of the same names.
+    stix_output, progress_interval, verbose (a number), quiet: the `run` options of the same
+    names; -v or -q on the command line wins over the file's verbose and quiet.
     Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`.
     """
+    import dataclasses
+
     from enrich.jobfile import load_job
     from enrich.runner import run
 
+    _check_verbosity(click.get_current_context(), verbose, quiet)
     try:
         job = load_job(file, sandbox=sandbox)
     except EnrichError as exc:
         _fail("job", exc)
-    raise SystemExit(run(job.request))
+    request = job.request
+    if verbose or quiet:
+        request = dataclasses.replace(request, verbose=verbose, quiet=quiet)
+    raise SystemExit(run(request))
 
 
 @cli.command("check")

@@ -42,6 +42,7 @@ def _job_keys() -> dict[str, JobKey]:
         "concurrency": (int,),
         "timeout": (int, float),
         "progress_interval": (int, float),
+        "verbose": (int,),
     }
     keys: dict[str, JobKey] = {}
     for f in dataclasses.fields(RunRequest):

@@ -1,13 +1,25 @@
-"""Progress of the lookups: a tqdm bar on a terminal, a log line every N seconds elsewhere."""
+"""Progress of the lookups: a tqdm bar on a terminal, a UTC-stamped line every N seconds elsewhere.
+
+The lines come every `interval` seconds while lookups run, also when no answer arrives (every
+call waiting on quota, a login host that does not answer): `ticking()` runs a ticker task in the
+event loop that writes a line when one is due, refreshes the bar on a terminal, and has the run's
+log print its repeat counts (`enrich.logs.tick`).
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from typing import TextIO
 
 from tqdm import tqdm
+
+from enrich import logs
+
+BAR_REFRESH = 1.0  # seconds between refreshes of the bar's figures while no answer arrives
 
 
 def _clock(seconds: float) -> str:
@@ -75,21 +87,54 @@ class Progress:
             self._postfix()
             self.bar.update(n)
             return
-        now = time.monotonic()
-        if now - self._last_line >= self.interval:
-            self._last_line = now
+        if time.monotonic() - self._last_line >= self.interval:
             self.line()
 
+    def poll(self) -> None:
+        """What the ticker does on waking: a line if one is due (the bar's figures on a terminal)."""
+        if self.bar is not None:
+            self._postfix()
+            self.bar.refresh()
+        elif time.monotonic() - self._last_line >= self.interval:
+            self.line()
+        logs.tick()
+
+    def _next_poll(self) -> float:
+        """Seconds until the ticker should wake."""
+        if self.bar is not None:
+            return BAR_REFRESH
+        return max(0.05, self._last_line + self.interval - time.monotonic())
+
+    @contextlib.asynccontextmanager
+    async def ticking(self) -> AsyncIterator[Progress]:
+        """Within the block, a ticker task keeps the progress going in the running event loop."""
+
+        async def ticker() -> None:
+            while True:
+                await asyncio.sleep(self._next_poll())
+                with contextlib.suppress(OSError, ValueError):  # stderr gone: the run goes on
+                    self.poll()
+
+        task = asyncio.create_task(ticker())
+        try:
+            yield self
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     def line(self) -> None:
-        """Write one plain progress line."""
+        """Write one plain progress line, stamped with the UTC time."""
+        self._last_line = time.monotonic()
         print(
-            f"enrich: {self.done}/{self.total} lookups done, {self.cache_hits} from cache, "
+            f"{logs.utc_stamp()} enrich: {self.done}/{self.total} lookups done, {self.cache_hits} from cache, "
             f"{_clock(self.quota_wait())} waited on quota, about {_clock(self.eta())} left",
             file=self.stream,
             flush=True,
         )
 
     def close(self) -> None:
-        """Finish the bar (or nothing on a plain stream)."""
+        """Finish the bar (or nothing on a plain stream); print the log's pending repeat counts."""
         if self.bar is not None:
             self.bar.close()
+        logs.flush()

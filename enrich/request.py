@@ -53,3 +53,5 @@ class RunRequest:
     stix_output: str = "merged"
     sandbox: bool = False
     progress_interval: float = 30.0
+    verbose: int = 0  # -v: every request; -vv: also retry details (enrich.logs)
+    quiet: bool = False  # -q: only errors and the final lines

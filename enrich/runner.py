@@ -14,6 +14,7 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TextIO
 
+from enrich import logs
 from enrich.answering import make_strategy
 from enrich.answering.interface import AnswerOptions, Strategy
 from enrich.answers import Interrupted, Lookups, ResolveOptions, resolve
@@ -30,6 +31,7 @@ from enrich.sinks.summary import (
     LookupCounts,
     RunSummary,
     count_answers,
+    failed_summary,
     format_counts,
     print_summary,
     write_summary,
@@ -45,26 +47,52 @@ __all__ = ["RunRequest", "run"]
 
 
 def run(req: RunRequest, err: TextIO | None = None) -> int:
-    """Run the job; returns the exit code (0, 1, 3, or 130 when interrupted)."""
+    """Run the job; returns the exit code (0, 1, 3, or 130 when interrupted).
+
+    Log lines go to `err` at the request's verbosity (`enrich.logs`); a fatal error still writes
+    `--summary` (status "failed", the error and the exit code).
+    """
     err = sys.stderr if err is None else err
+    started = time.monotonic()
+    with logs.configured(logs.verbosity_of(req.verbose, req.quiet), err, req.progress_interval):
+        try:
+            return _run(req, err)
+        except EnrichError as exc:
+            print(f"enrich: {exc}", file=err)
+            code = exit_code(exc)
+            if not isinstance(exc, _SummaryNotWritten):
+                _write_failed_summary(req, str(exc), code, started, err)
+            return code
+        except KeyboardInterrupt:
+            print(
+                "enrich: interrupted; nothing was written to the output. Answers obtained so far are in the "
+                "cache: run the same command again to resume.",
+                file=err,
+            )
+            return EXIT_INTERRUPTED
+
+
+class _SummaryNotWritten(OutputError):
+    """`--summary` itself could not be written (so no failure summary is tried either)."""
+
+
+def _write_failed_summary(req: RunRequest, error: str, code: int, started: float, err: TextIO) -> None:
+    """`--summary` (when given) for a run stopped by a fatal error; a summary that cannot be written is said."""
+    if not req.summary:
+        return
     try:
-        return _run(req, err)
-    except EnrichError as exc:
-        print(f"enrich: {exc}", file=err)
-        return exit_code(exc)
-    except KeyboardInterrupt:
-        print(
-            "enrich: interrupted; nothing was written to the output. Answers obtained so far are in the "
-            "cache: run the same command again to resume.",
-            file=err,
+        write_summary(
+            req.summary, failed_summary(req.inputs, req.output, error, code, time.monotonic() - started)
         )
-        return EXIT_INTERRUPTED
+    except OSError as exc:
+        print(f"enrich: {req.summary}: cannot write the summary ({exc.strerror or exc})", file=err)
 
 
 def _run(req: RunRequest, err: TextIO) -> int:
     started = time.monotonic()
+    info = logs.chatter(err, req.quiet)  # what -q silences: the sandbox and plan lines, progress
     sink_kind = sink_class(output_format(req.to, req.output))
-    with _connection(req, err) as (settings, cache_path):
+    with _connection(req, info) as (settings, cache_path):
         strategy = make_strategy(req.mode, _answer_options(req, settings))
         sources = open_sources(req.inputs, req.column)
         targets = output_targets(sources, req.output, sink_kind.suffix)
@@ -73,13 +101,13 @@ def _run(req: RunRequest, err: TextIO) -> int:
         print(
             f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
             f"({format_counts(plan.per_family())})",
-            file=err,
+            file=info,
         )
         opts = ResolveOptions(
             cache_path=cache_path,
             max_age_seconds=req.max_age_seconds,
             progress_interval=req.progress_interval,
-            stream=err,
+            stream=info,
         )
         try:
             lookups = resolve(plan, strategy, settings, opts)
@@ -104,7 +132,9 @@ def _run(req: RunRequest, err: TextIO) -> int:
         try:
             write_summary(req.summary, summary)
         except OSError as exc:
-            raise OutputError(f"{req.summary}: cannot write the summary ({exc.strerror or exc})") from None
+            raise _SummaryNotWritten(
+                f"{req.summary}: cannot write the summary ({exc.strerror or exc})"
+            ) from None
     return EXIT_ROW_ERRORS if rows.get("error") else EXIT_OK
 
 

@@ -395,6 +395,7 @@ class MdeClient:
         """One HTTP exchange under a slot of the family's budget, read into a reply or a problem;
         with the token it carried."""
         sent, token = await self._send(request, tries)
+        _log_request(request, sent)
         if isinstance(sent, _Problem):
             return sent, token
         return self._read(sent), token
@@ -553,6 +554,25 @@ class MdeClient:
             quota_wait_seconds=dict(self.budget.waited),
             calls_started=dict(self.budget.acquired),
         )
+
+
+_requests_log = logging.getLogger(__name__ + ".requests")
+
+
+def _log_request(request: _Request, sent: httpx.Response | _Problem) -> None:
+    """With `-v`: one line per HTTP attempt (method, path, status or failure, time); never a header or token."""
+    if not _requests_log.isEnabledFor(logging.INFO):
+        return
+    if isinstance(sent, _Problem):
+        _requests_log.info("%s %s -> %s", request.method, request.path, sent.reason, extra={"every": True})
+        return
+    try:
+        seconds = f" in {sent.elapsed.total_seconds():.3f} s"
+    except RuntimeError:  # not read to the end (cannot happen for a non-streamed request)
+        seconds = ""
+    _requests_log.info(
+        "%s %s -> %d%s", request.method, request.path, sent.status_code, seconds, extra={"every": True}
+    )
 
 
 def _server_problem(reply: _Reply) -> _Problem:

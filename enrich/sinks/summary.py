@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO
 
 from enrich import __version__
+from enrich.errors import EXIT_OK, EXIT_ROW_ERRORS
 from enrich.mde.client import ClientMetrics
 from enrich.model import MDE_COLUMNS
 from enrich.sinks.atomic import write_text_atomic
@@ -68,6 +69,9 @@ class RunSummary:
         lookups = self.lookups
         data: dict[str, Any] = {
             "version": self.version,
+            "status": "finished",
+            "exit_code": EXIT_ROW_ERRORS if self.rows_by_status.get("error") else EXIT_OK,
+            "error": None,
             "inputs": self.inputs,
             "output": self.output,
             "columns": self.columns,
@@ -98,9 +102,42 @@ class RunSummary:
         return data
 
 
-def write_summary(path: str, summary: RunSummary) -> None:
-    """`summary` as JSON at `path`, whole or not at all."""
-    write_text_atomic(path, json.dumps(summary.to_dict(), indent=2, sort_keys=False) + "\n")
+def write_summary(path: str, summary: RunSummary | Mapping[str, Any]) -> None:
+    """`summary` (a RunSummary, or a dict such as `failed_summary`'s) as JSON at `path`, whole or not at all."""
+    data = summary.to_dict() if isinstance(summary, RunSummary) else dict(summary)
+    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False) + "\n")
+
+
+def failed_summary(
+    inputs: list[str],
+    output: str | None,
+    error: str,
+    exit_code: int,
+    duration_seconds: float,
+    status: str = "failed",
+) -> dict[str, Any]:
+    """The summary of a run that stopped before its end (fatal error: `status` "failed").
+
+    The keys of a finished run's summary, in the same order; what the run did not get to is None.
+    """
+    return {
+        "version": __version__,
+        "status": status,
+        "exit_code": exit_code,
+        "error": error,
+        "inputs": inputs,
+        "output": output or "-",
+        "columns": list(MDE_COLUMNS),
+        "rows": None,
+        "indicators": None,
+        "lookups": None,
+        "calls": None,
+        "quota_wait_seconds": None,
+        "duration_seconds": round(duration_seconds, 3),
+        "endpoints": None,
+        "lookback_hours": None,
+        "tenant_id": None,
+    }
 
 
 def format_counts(counts: Mapping[str, int]) -> str:
