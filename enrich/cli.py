@@ -327,8 +327,8 @@ def _log_options(command):  # noqa: ANN001, ANN202 - a click decorator
         "-v",
         "--verbose",
         count=True,
-        help="Also log every HTTP request to MDE (method, path, status, time; never a header or "
-        "token) and 401/429 notices; -vv adds retry details.",
+        help="Also log every HTTP request to MDE and to the login host (method, path, status, time; "
+        "never a header or token) and 401/429 notices; -vv adds retry details.",
     )(command)
 
 

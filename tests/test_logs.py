@@ -187,6 +187,11 @@ def test_verbose_logs_every_request(tmp_path):
         rf"^{STAMP} enrich: GET /api/ips/198\.18\.7\.\d/stats -> 200 in \d+\.\d+ s$", result.stderr, re.M
     )
     assert len(requests) == 3, result.stderr
+    assert re.search(
+        rf"^{STAMP} enrich: POST 127\.0\.0\.1:\d+/[-0-9a-f]+/oauth2/v2\.0/token -> 200 in ",
+        result.stderr,
+        re.M,
+    )
     assert "Bearer" not in result.stderr and "eyJ" not in result.stderr
 
 

@@ -104,7 +104,32 @@ class LoginSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         kwargs["verify"] = True
-        return super().request(method, url, *args, **kwargs)
+        started = time.monotonic()
+        try:
+            response = super().request(method, url, *args, **kwargs)
+        except requests.exceptions.RequestException as exc:
+            _log_login_request(method, url, f"failed ({type(exc).__name__})", started)
+            raise
+        _log_login_request(method, url, str(response.status_code), started)
+        return response
+
+
+_requests_log = logging.getLogger("enrich.mde.client.requests")  # the API requests' logger (-v)
+
+
+def _log_login_request(method: Any, url: Any, outcome: str, started: float) -> None:
+    """With `-v`: one line per request to the login host (host and path only: no query, body or header)."""
+    if _requests_log.isEnabledFor(logging.INFO):
+        parts = urlsplit(str(url))
+        _requests_log.info(
+            "%s %s%s -> %s in %.3f s",
+            str(method).upper(),
+            parts.netloc,
+            parts.path,
+            outcome,
+            time.monotonic() - started,
+            extra={"every": True},
+        )
 
 
 def load_certificate_credential(path: str) -> dict[str, str]:
