@@ -218,3 +218,34 @@ def test_job_quiet_key_and_verbose_flag(tmp_path):
     loud = CliRunner().invoke(cli, ["job", str(job), "--sandbox", "-v"])
     assert loud.exit_code == 0, loud.stderr
     assert "distinct lookups (" in loud.stderr and re.search(r"GET /api/ips/\S+ -> 200", loud.stderr)
+
+
+def test_missing_permission_still_writes_the_summary(tmp_path, monkeypatch):
+    from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
+
+    tenant = "0c0c0c0c-0000-4000-8000-0000000000dd"
+    app = ClientSpec("dddddddd-0000-4000-8000-000000000001", "Secret~Value.9876543210", tenant, roles=())
+    summary = tmp_path / "s.json"
+    with Sandbox(SandboxConfig(clients=[app], time_scale=60)) as sb:
+        for name, value in sb.env().items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setenv("MDE_TENANT_ID", tenant)
+        monkeypatch.setenv("MDE_CLIENT_ID", app.client_id)
+        monkeypatch.setenv("MDE_CLIENT_SECRET", app.secret)
+        result = CliRunner().invoke(
+            cli,
+            [
+                "run",
+                str(_ips(tmp_path, 2)),
+                "-o",
+                str(tmp_path / "o.csv"),
+                "--no-cache",
+                "--summary",
+                str(summary),
+            ],
+        )
+    assert result.exit_code == 1, result.stderr
+    data = json.loads(summary.read_text())
+    assert (data["status"], data["exit_code"]) == ("failed", 1)
+    assert "Ip.Read.All" in data["error"] and data["error"] in result.stderr
+    assert app.secret not in summary.read_text()
