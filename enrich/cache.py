@@ -237,16 +237,18 @@ class Cache:
                         (tenant, family, int(lookback_hours), oldest, *chunk),
                     )
                     for key, status, prevalence, first, last, error, detail, method, since, at in rows:
+                        # positional (status, prevalence, first_seen, last_seen, error, detail, method,
+                        # answered_at, fetched_at): keywords cost a second per million answers
                         found[LookupKey(family, key)] = Answer(
                             Status(status),
-                            prevalence=prevalence,
-                            first_seen=first,
-                            last_seen=last,
-                            error=error,
-                            detail=_detail_from_json(detail),
-                            method=method,
-                            answered_at=since,
-                            fetched_at=at,
+                            prevalence,
+                            first,
+                            last,
+                            error,
+                            _detail_from_json(detail),
+                            method,
+                            since,
+                            at,
                         )
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None

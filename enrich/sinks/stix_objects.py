@@ -36,6 +36,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import math
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -141,16 +142,21 @@ def stix_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-@functools.lru_cache(maxsize=4096)
 def epoch_time(seconds: float) -> str:
     """`stix_time` of a POSIX time (seconds, e.g. `time.time()`): rounded to the microsecond as
-    `datetime.fromtimestamp` does, then truncated to the millisecond."""
-    millis = round(seconds * 1_000_000) // 1000
+    `datetime.fromtimestamp` does, then truncated to the millisecond. One per sighting: the day
+    and the hour and minute are made once."""
+    fraction, whole = math.modf(seconds)  # as datetime: the fraction rounded, half to even
+    millis = (int(whole) * 1_000_000 + round(fraction * 1_000_000)) // 1000
     day, millis = divmod(millis, 86_400_000)
-    hours, millis = divmod(millis, 3_600_000)
-    minutes, millis = divmod(millis, 60_000)
-    secs, millis = divmod(millis, 1000)
-    return f"{_day(day)}T{hours:02d}:{minutes:02d}:{secs:02d}.{millis:03d}Z"
+    minute, millis = divmod(millis, 60_000)
+    clock = _MINUTES.get(minute)
+    if clock is None:
+        clock = _MINUTES[minute] = f"T{minute // 60:02d}:{minute % 60:02d}:"
+    return f"{_day(day)}{clock}{millis // 1000:02d}.{millis % 1000:03d}Z"
+
+
+_MINUTES: dict[int, str] = {}  # minute of the day -> "THH:MM:" (at most 1,440)
 
 
 @functools.lru_cache(maxsize=256)

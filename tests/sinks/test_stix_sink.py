@@ -478,6 +478,14 @@ def test_stix_time():
 
 
 @pytest.mark.parametrize(
+    "seconds",
+    [0.0, 0.0009995, 59.9999, 86_399.9995, ANSWERED, FETCHED, 1_335_348_760.0079994, 4_102_444_800.5],
+)
+def test_epoch_time_is_stix_time_of_the_moment(seconds):
+    assert so.epoch_time(seconds) == so.stix_time(datetime.fromtimestamp(seconds, UTC))
+
+
+@pytest.mark.parametrize(
     "kind, value",
     [
         (IndicatorType.URL, "http://evil.example/it's\\x"),
