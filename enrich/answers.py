@@ -48,11 +48,12 @@ class Lookups:
 
 
 class Interrupted(Exception):
-    """The run was stopped (Ctrl-C) after `saved` answers had been stored."""
+    """The run was stopped (Ctrl-C, or SIGTERM/SIGHUP: `stop` is the KeyboardInterrupt raised) after
+    `saved` answers had been stored."""
 
-    def __init__(self, saved: int, cached: bool) -> None:
+    def __init__(self, saved: int, cached: bool, stop: BaseException | None = None) -> None:
         super().__init__(saved)
-        self.saved, self.cached = saved, cached
+        self.saved, self.cached, self.stop = saved, cached, stop
 
 
 def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOptions) -> Lookups:
@@ -98,8 +99,8 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
     client = MdeClient(settings, TokenProvider(settings), budget)
     try:
         asyncio.run(_answer(client, strategy, missing, on_answer, progress))
-    except KeyboardInterrupt:
-        raise Interrupted(len(answers) - from_cache, cache is not None) from None
+    except KeyboardInterrupt as stop:
+        raise Interrupted(len(answers) - from_cache, cache is not None, stop) from None
     finally:
         progress.close()
         if cache is not None:

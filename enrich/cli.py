@@ -6,7 +6,7 @@ import click
 
 from enrich import __version__
 from enrich.answering import mode_names
-from enrich.errors import EXIT_FATAL, EXIT_INTERRUPTED, EnrichError, exit_code
+from enrich.errors import EXIT_FATAL, EnrichError, exit_code
 from enrich.request import DEFAULT_LOOKBACK, DEFAULT_MAX_AGE, lookback_hours, max_age_seconds
 from enrich.sinks.registry import format_names
 from enrich.units import parse_duration
@@ -18,13 +18,25 @@ def _fail(command: str, exc: EnrichError) -> None:
     raise SystemExit(exit_code(exc)) from None
 
 
+def _wait_option(command):  # noqa: ANN001, ANN202 - a click decorator
+    """`--wait` (enrich/locks.py), shared by `run`, `job` and `classify`."""
+    return click.option(
+        "--wait",
+        is_flag=True,
+        help="When another run is writing the same output (or running the same job), wait for it to "
+        "finish instead of exiting at once with code 75.",
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="enrich")
 def cli() -> None:
     """Enrich threat indicators (CSV, STIX) with what Microsoft Defender for Endpoint has seen of them.
 
     Exit codes: 0 finished with no row in error; 3 finished but some rows are `error`;
-    1 fatal (authentication failed, input unreadable, output not writable); 2 usage error.
+    1 fatal (authentication failed, input unreadable, output not writable); 2 usage error;
+    75 another run is writing the same output (see --wait); 130, 143, 129 stopped by Ctrl-C,
+    SIGTERM, SIGHUP (answers kept in the cache: rerun the same command to resume).
     """
 
 
@@ -54,7 +66,10 @@ def cli() -> None:
     help="Write cells exactly as read. By default a cell starting with = + - @ tab or CR "
     "(other than a plain number) gets a leading ' so spreadsheets do not run it as a formula.",
 )
-def classify_command(inputs: tuple[str, ...], output: str, column: str | None, no_neutralise: bool) -> None:
+@_wait_option
+def classify_command(
+    inputs: tuple[str, ...], output: str, column: str | None, no_neutralise: bool, wait: bool
+) -> None:
     """Type, normalise and validate every entry, without calling any API.
 
     INPUT is a CSV/TXT list, a STIX 2.x bundle or a JSON Lines file (told apart by content), a
@@ -89,19 +104,22 @@ def classify_command(inputs: tuple[str, ...], output: str, column: str | None, n
     source_file, then the union of the inputs' columns. The output file is replaced only when
     complete. A summary (indicators per type and status) is printed on stderr.
 
-    Exit codes: 0 done; 1 an input cannot be read or the output cannot be written; 2 usage error;
-    130 interrupted (nothing written at OUT).
+    Exit codes: 0 done; 1 an input cannot be read or the output cannot be written; 2 usage error
+    (e.g. OUT is an input); 75 another run is writing OUT (see --wait); 130, 143, 129 stopped by
+    Ctrl-C, SIGTERM, SIGHUP (nothing written at OUT).
     """
+    from enrich import signals
     from enrich.classify_job import classify_files
 
     try:
-        classify_files(list(inputs), output, column, not no_neutralise, None)
+        with signals.stopping():
+            classify_files(list(inputs), output, column, not no_neutralise, None, wait=wait)
     except EnrichError as exc:
         _quiet_broken_pipe()
         _fail("classify", exc)
-    except KeyboardInterrupt:
-        click.echo("enrich classify: interrupted; no output written", err=True)
-        raise SystemExit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as stop:
+        click.echo(f"enrich classify: {signals.stopped_by(stop)}; no output written", err=True)
+        raise SystemExit(signals.exit_code(stop)) from None
 
 
 def _quiet_broken_pipe() -> None:
@@ -463,6 +481,7 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     help="Seconds between progress lines (UTC-stamped) when stderr is not a terminal; they come also "
     "while every call waits on quota. Repeated warnings are counted at most this often.",
 )
+@_wait_option
 @_log_options
 def run_command(
     inputs: tuple[str, ...],
@@ -488,6 +507,7 @@ def run_command(
     progress_interval: float,
     verbose: int,
     quiet: bool,
+    wait: bool,
 ) -> None:
     """Enrich INPUT... with what MDE has seen of each indicator.
 
@@ -500,8 +520,15 @@ def run_command(
     invalid, unsupported, error), mde_org_prevalence, mde_org_first_seen, mde_org_last_seen,
     mde_error, mde_note. STIX output: the input objects, then sightings of what MDE saw.
 
+    OUT may be a symlink (its target is replaced, the link kept) or a device or FIFO such as
+    /dev/stdout (written in place); OUT (or --summary) being one of the inputs is a usage error.
+    While it runs, the run holds a lock on each output (.OUT.lock next to it): a second run on
+    the same output exits at once with code 75, or waits with --wait. SIGTERM and SIGHUP stop it
+    as Ctrl-C does: answers kept in the cache, nothing written at OUT.
+
     Exit codes: 0 done, no row in error; 3 done, some rows are `error` (rerun to retry them);
-    1 fatal (credentials, permission, input or output); 2 usage error; 130 interrupted (rerun
+    1 fatal (credentials, permission, input or output); 2 usage error; 75 another run is
+    writing OUT (see --wait); 143 stopped by SIGTERM, 129 by SIGHUP, 130 interrupted (rerun
     the same command to resume).
     """
     from enrich.runner import RunRequest, run
@@ -532,6 +559,7 @@ def run_command(
         progress_interval=progress_interval,
         verbose=verbose,
         quiet=quiet,
+        wait=wait,
     )
     raise SystemExit(run(request))
 
@@ -539,8 +567,9 @@ def run_command(
 @cli.command("job")
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--sandbox", is_flag=True, help="Run the job against an in-process MDE sandbox.")
+@_wait_option
 @_log_options
-def job_command(file: str, sandbox: bool, verbose: int, quiet: bool) -> None:
+def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool) -> None:
     """Run a job file (TOML): inputs, output pattern with date, mode, limits.
 
     Keys: inputs (list of files, folders or globs), output and summary (may hold
@@ -548,7 +577,9 @@ def job_command(file: str, sandbox: bool, verbose: int, quiet: bool) -> None:
     max_age, secrets, concurrency, timeout, neutralise, org_name, negative_sightings,
     stix_output, progress_interval, verbose (a number), quiet: the `run` options of the same
     names; -v or -q on the command line wins over the file's verbose and quiet.
-    Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`.
+    Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`;
+    the job file is locked while it runs: a second run of it exits with code 75 (wait: key
+    `wait = true`, or --wait).
     """
     import dataclasses
 
@@ -563,7 +594,9 @@ def job_command(file: str, sandbox: bool, verbose: int, quiet: bool) -> None:
     request = job.request
     if verbose or quiet:
         request = dataclasses.replace(request, verbose=verbose, quiet=quiet)
-    raise SystemExit(run(request))
+    if wait:
+        request = dataclasses.replace(request, wait=True)
+    raise SystemExit(run(request, job_file=file))
 
 
 @cli.command("check")

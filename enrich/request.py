@@ -53,5 +53,6 @@ class RunRequest:
     stix_output: str = "merged"
     sandbox: bool = False
     progress_interval: float = 30.0
+    wait: bool = False  # --wait: wait for another run's lock on an output (or the job file)
     verbose: int = 0  # -v: every request; -vv: also retry details (enrich.logs)
     quiet: bool = False  # -q: only errors and the final lines

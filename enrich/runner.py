@@ -14,12 +14,12 @@ from collections import Counter
 from collections.abc import Iterator
 from typing import TextIO
 
-from enrich import logs
+from enrich import locks, logs, signals
 from enrich.answering import make_strategy
 from enrich.answering.interface import AnswerOptions, Strategy
 from enrich.answers import Interrupted, Lookups, ResolveOptions, resolve
 from enrich.cache import default_cache_path
-from enrich.errors import EXIT_INTERRUPTED, EXIT_OK, EXIT_ROW_ERRORS, EnrichError, OutputError, exit_code
+from enrich.errors import EXIT_OK, EXIT_ROW_ERRORS, EnrichError, LockError, OutputError, exit_code
 from enrich.mde.errors import protect
 from enrich.mde.settings import Settings, load_settings
 from enrich.outcome import Outcomes
@@ -36,7 +36,7 @@ from enrich.sinks.summary import (
     print_summary,
     write_summary,
 )
-from enrich.sinks.targets import Target, check_writable, output_targets
+from enrich.sinks.targets import Target, check_outputs, output_targets
 from enrich.sources.open import open_sources
 
 # `run --sandbox` serves a time-scaled sandbox (one quota minute lasts one second) and matches it.
@@ -46,30 +46,42 @@ SANDBOX_RATE_LIMIT = "100/1s,1500/60s"
 __all__ = ["RunRequest", "run"]
 
 
-def run(req: RunRequest, err: TextIO | None = None) -> int:
-    """Run the job; returns the exit code (0, 1, 3, or 130 when interrupted).
+def run(req: RunRequest, err: TextIO | None = None, *, job_file: str | None = None) -> int:
+    """Run the job; returns the exit code (0, 1, 3, 75 when another run holds an output's lock,
+    130/143/129 when stopped by Ctrl-C/SIGTERM/SIGHUP).
+
+    The outputs (and `job_file`, for `enrich job`) are locked from before the lookups to the end
+    (`enrich.locks`); SIGTERM and SIGHUP stop the run as Ctrl-C does (`enrich.signals`).
 
     Log lines go to `err` at the request's verbosity (`enrich.logs`); a fatal error still writes
     `--summary` (status "failed", the error and the exit code).
     """
     err = sys.stderr if err is None else err
     started = time.monotonic()
-    with logs.configured(logs.verbosity_of(req.verbose, req.quiet), err, req.progress_interval):
+    with (
+        logs.configured(logs.verbosity_of(req.verbose, req.quiet), err, req.progress_interval),
+        signals.stopping(),
+        contextlib.ExitStack() as held,
+    ):
         try:
-            return _run(req, err)
+            if job_file is not None:
+                held.enter_context(locks.hold_job(job_file, wait=req.wait, say=_say(err)))
+            return _run(req, err, held)
         except EnrichError as exc:
             print(f"enrich: {exc}", file=err)
             code = exit_code(exc)
-            if not isinstance(exc, _SummaryNotWritten):
+            # not over another run's summary (locked), nor at a --summary refused as it stands
+            untouchable = isinstance(exc, (_SummaryNotWritten, LockError))
+            if not untouchable and getattr(exc, "path", 0) != req.summary:
                 _write_failed_summary(req, str(exc), code, started, err)
             return code
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as stop:
             print(
-                "enrich: interrupted; nothing was written to the output. Answers obtained so far are in the "
-                "cache: run the same command again to resume.",
+                f"enrich: {signals.stopped_by(stop)}; nothing was written to the output. Answers obtained "
+                "so far are in the cache: run the same command again to resume.",
                 file=err,
             )
-            return EXIT_INTERRUPTED
+            return signals.exit_code(stop)
 
 
 class _SummaryNotWritten(OutputError):
@@ -88,7 +100,7 @@ def _write_failed_summary(req: RunRequest, error: str, code: int, started: float
         print(f"enrich: {req.summary}: cannot write the summary ({exc.strerror or exc})", file=err)
 
 
-def _run(req: RunRequest, err: TextIO) -> int:
+def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
     started = time.monotonic()
     info = logs.chatter(err, req.quiet)  # what -q silences: the sandbox and plan lines, progress
     sink_kind = sink_class(output_format(req.to, req.output))
@@ -96,7 +108,9 @@ def _run(req: RunRequest, err: TextIO) -> int:
         strategy = make_strategy(req.mode, _answer_options(req, settings))
         sources = open_sources(req.inputs, req.column)
         targets = output_targets(sources, req.output, sink_kind.suffix)
-        check_writable(t.path for t in targets)
+        check_outputs(targets, sources, req.summary)
+        outputs = [t.path for t in targets] + ([req.summary] if req.summary else [])
+        held.enter_context(locks.hold_outputs(outputs, wait=req.wait, say=_say(err)))
         plan = make_plan(sources, strategy)
         print(
             f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
@@ -113,7 +127,7 @@ def _run(req: RunRequest, err: TextIO) -> int:
             lookups = resolve(plan, strategy, settings, opts)
         except Interrupted as stop:
             _say_interrupted(stop, cache_path, err)
-            return EXIT_INTERRUPTED
+            return signals.exit_code(stop.stop)
         sink_options = SinkOptions(
             neutralise=req.neutralise,
             org_name=req.org_name,
@@ -232,12 +246,18 @@ def _summary(
 
 
 def _say_interrupted(stop: Interrupted, cache_path: str | None, err: TextIO) -> None:
+    how = signals.stopped_by(stop.stop)  # "interrupted", "stopped by SIGTERM", "stopped by SIGHUP"
     if stop.cached:
         print(
-            f"enrich: interrupted; {stop.saved} new answers are saved in the cache ({cache_path}). "
+            f"enrich: {how}; {stop.saved} new answers are saved in the cache ({cache_path}). "
             "Nothing was written to the output. Run the same command again to resume: "
             "answers already obtained are not asked again.",
             file=err,
         )
     else:
-        print("enrich: interrupted; nothing was written (no cache, so a rerun starts over).", file=err)
+        print(f"enrich: {how}; nothing was written (no cache, so a rerun starts over).", file=err)
+
+
+def _say(err: TextIO) -> locks.Say:
+    """A printer of one `enrich: ...` line on `err` (what a lock says while it waits)."""
+    return lambda line: print(f"enrich: {line}", file=err, flush=True)

@@ -44,8 +44,9 @@ def test_a_signal_mid_lookups_stops_cleanly_and_the_rerun_resumes(tmp_path, sign
         rc, err = victim.finish()
         assert rc == code, err
         assert "Traceback" not in err
-        stop_line = err.splitlines()[-1]
-        assert stop_line.startswith(f"enrich: stopped by {name}; "), err
+        said = [line for line in err.splitlines() if line.startswith(f"enrich: stopped by {name}; ")]
+        assert len(said) == 1, err  # one line, saying how to resume
+        stop_line = said[0]
         assert "run the same command again to resume" in stop_line.lower()
         assert not out.exists(), "a stopped run writes nothing at the output"
         left = sorted(p.name for p in tmp_path.iterdir() if p.name.startswith("."))

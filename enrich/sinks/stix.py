@@ -37,7 +37,6 @@ import tempfile
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
-from pathlib import Path
 from typing import IO, Any
 
 from enrich.answering.interface import Strategy
@@ -102,12 +101,12 @@ class StixSink(Sink):
             queried_at=so.stix_time(options.query_time()),
             api_url=options.api_url,
         )
-        spool_dir = None if self.path == "-" else str(Path(self.path).resolve().parent)
         try:
             self._out = AtomicFile(self.path, newline="\n")
-            # our objects wait here while the inputs are copied; unnamed, so gone even on Ctrl-C
+            # our objects wait here while the inputs are copied; unnamed, so gone even on Ctrl-C or
+            # kill -9; next to the output's temporary file (a stream's in the system's temporary folder)
             self._spool = tempfile.TemporaryFile(  # noqa: SIM115 - closed by commit or abort
-                "w+", encoding="utf-8", newline="\n", dir=spool_dir
+                "w+", encoding="utf-8", newline="\n", dir=self._out.folder
             )
         except OSError as exc:
             self.abort()
