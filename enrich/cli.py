@@ -424,7 +424,13 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     help="Cached answers older than this are asked again (a bare number is hours).",
 )
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the cache (no resume).")
-@click.option("--summary", metavar="FILE", default=None, help="Also write the run summary as JSON to FILE.")
+@click.option(
+    "--summary",
+    metavar="FILE",
+    default=None,
+    help="Also write the run summary as JSON to FILE, whole or not at all; also when the run stops on a "
+    'fatal error ("status": "failed", "error", "exit_code").',
+)
 @click.option(
     "--secrets",
     metavar="FILE",
