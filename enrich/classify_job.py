@@ -18,7 +18,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TextIO
 
 import numpy as np
@@ -28,9 +28,10 @@ from enrich.indicators import extract
 from enrich.locks import hold_outputs
 from enrich.model import Indicator, IndicatorType, Status
 from enrich.outcome import classify_columns, classify_statuses, mde_columns
-from enrich.sinks.csv import CsvWriter, mde_text
+from enrich.sinks.atomic import destination
+from enrich.sinks.csv import ColumnsChanged, CsvWriter, mde_text
 from enrich.sinks.targets import check_outputs, output_targets
-from enrich.sources.csv import CsvSource, describe
+from enrich.sources.csv import CsvSource, describe_stray, how_read
 from enrich.sources.open import open_sources
 
 __all__ = [
@@ -403,6 +404,7 @@ def classify_files(
     err: TextIO | None = None,
     workers: int | None = None,
     wait: bool = False,
+    bom: bool = False,
 ) -> Counter:
     """Classify every entry of `inputs` and write them with the `mde_*` columns.
 
@@ -417,6 +419,7 @@ def classify_files(
     Raises SourceError / SinkError (one line) when an input or the output cannot be used.
     As `enrich run`: an output that is an input is a UsageError, each output is locked while it is
     written (LockError when another run holds it, unless `wait`).
+    `bom`: outputs start with a UTF-8 byte order mark (they do anyway when an input has one).
     """
     if to not in (None, "csv"):
         raise ValueError(f"classify writes CSV only, not {to!r}")
@@ -438,16 +441,63 @@ def classify_files(
         CsvTexts(neutralise, workers) as texts,
     ):
         for path, group in targets:
-            with CsvWriter(path, group, neutralise=neutralise) as sink:
+            rows += _write_target(path, group, _Writing(neutralise, bom, texts, counts, memo, err))
+    print(summary_table(counts, rows, len(sources), [t for t, _ in targets]), file=err)
+    for src in sources:
+        stray = describe_stray(src) if isinstance(src, CsvSource) else None
+        if stray:
+            print(f"  {stray}", file=err)
+    return counts
+
+
+@dataclass
+class _Writing:
+    """What writing every output of a classify run shares."""
+
+    neutralise: bool
+    bom: bool
+    texts: CsvTexts
+    counts: Counter
+    memo: CellMemo
+    err: TextIO
+    described: set[int] = field(default_factory=set)  # ids of the sources whose reading was told
+
+
+def _write_target(path: str, group: Sequence, w: _Writing) -> int:
+    """Write one output; its rows. A CSV input may turn out wider than its sniffed sample (a ragged
+    row further on): the output is then written again from the start, with the input's columns
+    settled first (one more read). An output written in place (stdout, a FIFO) cannot start
+    again: its CSV inputs are settled before it is opened."""
+    if destination(path).stream:
+        _settle(group)
+    counts = w.counts
+    for attempt in (1, 2):
+        before = counts.copy()
+        try:
+            with CsvWriter(path, group, neutralise=w.neutralise, bom=w.bom) as sink:
                 for src in group:
-                    print(
-                        describe(src) if isinstance(src, CsvSource) else f"{src.name}: {src.format}", file=err
-                    )
+                    if id(src) not in w.described:
+                        w.described.add(id(src))
+                        print(how_read(src), file=w.err)
                     if isinstance(src, CsvSource):  # from the cell text straight to the CSV text
-                        texts.write(src, sink, counts)
+                        w.texts.write(src, sink, counts)
                     else:
                         for chunk in src.chunks():
-                            sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts, memo))
-                rows += sink.rows
-    print(summary_table(counts, rows, len(sources), [t for t, _ in targets]), file=err)
-    return counts
+                            sink.write(src, chunk.frame, classify_cells(chunk.indicators, counts, w.memo))
+            return sink.rows
+        except ColumnsChanged as exc:
+            if attempt == 2:
+                raise
+            counts.clear()
+            counts.update(before)
+            _settle(group)
+            shown = "stdout" if path == "-" else path
+            print(f"{exc.source.name}: rows further on have more fields; writing {shown} again", file=w.err)
+    raise AssertionError("unreachable")
+
+
+def _settle(group: Sequence) -> None:
+    """Make every CSV input's columns final (see `CsvSource.settle_columns`)."""
+    for src in group:
+        if isinstance(src, CsvSource):
+            src.settle_columns()

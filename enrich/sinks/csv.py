@@ -15,7 +15,12 @@
 - Several sources in one file: a first column `source_file` (the input as given), then the union
   of the inputs' columns in order of first appearance (matched by name; a name repeated within
   one input is matched by occurrence), empty where an input lacks a column, then `mde_*`.
-- UTF-8 without BOM, `\n` line ends, fields quoted only when needed.
+- UTF-8, `\n` line ends, fields quoted only when needed. A byte order mark when an input had
+  one (a UTF-16 input's becomes UTF-8's) or when asked (`bom=True`: Excel reads UTF-8 without
+  a BOM as the local code page).
+- A source whose rows grew wider than its columns when the header was written (a ragged row
+  after the sampled part of a CSV file) raises `ColumnsChanged`: write again from the start
+  (`enrich.classify_job` does; `enrich run` has read every input once before it writes).
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from enrich.sources.interface import Source
 
 __all__ = [
     "SOURCE_COLUMN",
+    "ColumnsChanged",
     "CsvSink",
     "CsvWriter",
     "SinkError",
@@ -75,6 +81,17 @@ _checked = itemgetter(*_CHECKED_MDE)
 
 class SinkError(OutputError):
     """The output cannot be written. The message is one line naming the output and the problem."""
+
+
+class ColumnsChanged(SinkError):
+    """A source has more columns than when the output's header was written."""
+
+    def __init__(self, source: Source) -> None:
+        super().__init__(
+            f"{source.name}: a row has more fields than the columns written in the output's header "
+            "(did the file change while it was read?)"
+        )
+        self.source = source
 
 
 def neutralise_cell(value: str) -> str:
@@ -123,15 +140,19 @@ class CsvWriter:
     The file is opened (and its header written) when the writer is made; `commit` or `abort`.
     """
 
-    def __init__(self, path: str, sources: Sequence[Source], *, neutralise: bool = True) -> None:
+    def __init__(
+        self, path: str, sources: Sequence[Source], *, neutralise: bool = True, bom: bool = False
+    ) -> None:
         if not sources:
             raise ValueError("CsvSink needs at least one source")
         self.path = path
         self.neutralise = neutralise
+        self.bom = bom or any(getattr(s, "bom", False) for s in sources)
         self.rows = 0
         self._multi = len(sources) > 1
         self._cells = _CellsCache()
         self._header, self._positions = _plan(sources)
+        self._widths = {id(s): len(s.columns()) for s in sources}
         self._file = self._open()
         self._out: IO[str] = self._file.file
         header = self._header + list(MDE_COLUMNS)
@@ -139,7 +160,7 @@ class CsvWriter:
         self._echo = csv.writer(_Echo(), lineterminator="\r\n")
         self._flat = csv.writer(_Echo(), lineterminator="").writerow  # for rows without line breaks
         header = [neutralise_cell(h) for h in header] if neutralise else header
-        self._guard(self._out.write, next(self._lines([header])) + "\n")
+        self._guard(self._out.write, "\ufeff" * self.bom + next(self._lines([header])) + "\n")
 
     # -- opening and closing ------------------------------------------------------------
     def _open(self) -> AtomicFile:
@@ -229,6 +250,8 @@ class CsvWriter:
 
         And per column: whether a cell holds a `,` or `"` (to quote)."""
         n = len(frame)
+        if frame.shape[1] != self._widths[id(source)]:
+            raise ColumnsChanged(source)
         values = [_texts(frame.iloc[:, j]) for j in range(frame.shape[1])]
         if self._multi:
             columns: list[list[str]] = [[""] * n for _ in self._header]
@@ -385,7 +408,9 @@ class CsvSink(Sink):
     _writer: CsvWriter | None = None
 
     def begin(self) -> None:
-        self._writer = CsvWriter(self.path, self.sources, neutralise=self.options.neutralise)
+        self._writer = CsvWriter(
+            self.path, self.sources, neutralise=self.options.neutralise, bom=self.options.bom
+        )
 
     def write(self, source: Source, outcomes: Outcomes) -> None:
         writer = self._writer

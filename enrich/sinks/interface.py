@@ -28,6 +28,7 @@ class SinkOptions:
     """What a run asks of its outputs (each format reads what concerns it)."""
 
     neutralise: bool = True  # CSV: a leading ' on cells a spreadsheet would run as formulas
+    bom: bool = False  # CSV: start with a UTF-8 byte order mark (also kept when an input has one)
     org_name: str = "Our organisation"  # STIX: the identity where sightings were made
     negative_sightings: bool = False  # STIX: count-0 sightings for rows not seen
     separate: bool = False  # STIX: only our objects, not the input's

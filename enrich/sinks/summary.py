@@ -47,6 +47,8 @@ class RunSummary:
     stix: dict[str, int] | None = None
     version: str = __version__
     columns: list[str] = field(default_factory=lambda: list(MDE_COLUMNS))
+    # CSV inputs whose bytes were not all UTF-8: {"input", "lines" (how many), "first_lines"}
+    encoding_fallbacks: list[dict[str, Any]] = field(default_factory=list)
 
     def calls(self) -> dict[str, Any]:
         """The API calls made: totals, per family and status, throttling, retries, sign-ins."""
@@ -99,6 +101,8 @@ class RunSummary:
         }
         if self.stix is not None:
             data["stix"] = self.stix
+        if self.encoding_fallbacks:
+            data["encoding_fallbacks"] = self.encoding_fallbacks
         return data
 
 
@@ -167,6 +171,14 @@ def print_summary(summary: Mapping[str, Any], stream: TextIO) -> None:
             f"enrich: STIX: {stix.get('sightings', 0)} sightings, {stix.get('negative_sightings', 0)} negative "
             f"sightings, {stix.get('indicators', 0)} indicators created for observables and values, "
             f"{stix.get('objects_without_indicator', 0)} input objects carried no indicator",
+            file=stream,
+        )
+    for fallback in summary.get("encoding_fallbacks") or ():
+        count, first = fallback["lines"], fallback["first_lines"]
+        shown = ", ".join(map(str, first)) + (", ..." if count > len(first) else "")
+        print(
+            f"enrich: {fallback['input']}: {count} line{'s' * (count != 1)} with bytes that are not UTF-8, "
+            f"read as cp1252: line{'s' * (count != 1)} {shown}",
             file=stream,
         )
     print(f"enrich: finished in {summary['duration_seconds']:.1f}s", file=stream)

@@ -1,11 +1,17 @@
 """CSV and plain-list input: rows streamed with the layout `enrich.sources.csv_layout.sniff` found.
 
-Rows are then streamed with pandas' C parser (all text, nothing turned into NaN). Rows with more
-fields than the header keep their extra text, joined to the last column with the delimiter
-(trailing empty fields are dropped); rows with fewer fields are padded with "". When the C parser
-rejects a row that the sample did not foresee, reading continues with Python's csv module from
-that row on. A row whose first cell starts with `#` and whose other cells are empty is a comment
-(`# END 28 entries`) and is skipped; blank lines too. Every other row is kept.
+Rows are then streamed with pandas' C parser (all text, nothing turned into NaN). Cells are kept
+exactly as read, leading and trailing spaces included (the classifier trims what it reads, not
+the cell). Every field is kept: the layout has a column for each field of the widest record of
+the sample (`extra_1`, `extra_2`, ... after the header's names), trailing empty fields included;
+rows with fewer fields are padded with "". When the C parser rejects a row wider than that,
+reading continues with Python's csv module from that row on and the source gets more columns
+(`columns()` grows: a writer that already wrote its header must start again, see `widened`).
+A row whose first cell starts with `#` and whose other cells are empty is a comment
+(`# END 28 entries`) and is skipped; blank lines (and lines of spaces) too. Every other row is kept.
+
+Bytes that are not UTF-8 in a UTF-8 file are read one by one as cp1252 characters; once a pass
+met some, `stray_lines()` says which lines hold them.
 """
 
 from __future__ import annotations
@@ -28,15 +34,27 @@ from enrich.sources.csv_layout import (
     MEMO_CELLS,
     ONE_VALUE,
     CsvLayout,
-    _effective_width,
     _fail,
     _fit,
     _is_blank,
+    extra_names,
+    fallback_count,
     sniff,
+    stray_lines,
 )
 from enrich.sources.interface import Chunk, Source
 
-__all__ = ["CHUNK_ROWS", "ONE_VALUE", "CsvLayout", "CsvSource", "describe", "sniff"]
+__all__ = [
+    "CHUNK_ROWS",
+    "ONE_VALUE",
+    "CsvLayout",
+    "CsvSource",
+    "describe",
+    "describe_stray",
+    "encoding_fallbacks",
+    "how_read",
+    "sniff",
+]
 
 
 class _Ragged(Exception):
@@ -55,8 +73,37 @@ class CsvSource(Source):
         self.name = path if name is None else name
         self.chunk_rows = chunk_rows
         self.layout = sniff(path, self.name, column)
+        self.bom = self.layout.bom
+        self._columns = list(self.layout.columns)  # grows when a row wider than the sample's is read
         self._python_reader = False  # set once the C parser failed on this file
         self._memo: dict[str, tuple[Indicator, ...]] = {}
+        self._stray: tuple[int, list[int]] | None = None  # see stray_lines()
+        self._scanned = False  # the file was scanned for stray bytes
+        self._settled = self.layout.whole  # columns() is final (the file was read whole once)
+
+    def settle_columns(self) -> None:
+        """Make `columns()` final: read the file once unless that was done (or the sniffer saw it whole)."""
+        if not self._settled:
+            for _ in self.frames():
+                pass
+
+    def stray_lines(self) -> tuple[int, list[int]]:
+        """(lines holding bytes that are not UTF-8, the first 20 line numbers, 1-based, counted
+        from the start of the file) in a UTF-8 file; (0, []) for other encodings. Known once the
+        file has been read whole (a pass of `chunks()` or `frames()`), or at once when the sniffed
+        sample already held such bytes."""
+        if self._stray is None and self.layout.stray_bytes:
+            self._scan()
+        return self._stray or (0, [])
+
+    def _scan(self) -> None:
+        if self._scanned or self.layout.encoding != "utf-8":
+            return
+        self._scanned = True
+        try:
+            self._stray = stray_lines(self.path)
+        except OSError as exc:
+            raise _fail(self.name, f"read failed ({exc.strerror or exc})") from None
 
     @property
     def indicator_column(self) -> str:
@@ -64,7 +111,11 @@ class CsvSource(Source):
         return self.layout.columns[self.layout.indicator_column]
 
     def columns(self) -> list[str]:
-        return list(self.layout.columns)
+        return list(self._columns)
+
+    def _widen(self, width: int) -> None:
+        """Columns for `width` fields: the reader met a row wider than any before."""
+        self._columns += extra_names(self._columns, width, self.layout.header_source != "none")
 
     def chunks(self) -> Iterator[Chunk]:
         for frame in self.frames():
@@ -93,6 +144,13 @@ class CsvSource(Source):
         `rows`: rows per frame (at most; default `chunk_rows`).
         """
         rows = self.chunk_rows if rows is None else rows
+        before = fallback_count()
+        yield from self._frames(rows)
+        self._settled = True
+        if fallback_count() != before:  # some bytes did not decode: which lines hold them?
+            self._scan()
+
+    def _frames(self, rows: int) -> Iterator[pd.DataFrame]:
         done = 0
         if not self._python_reader:
             try:
@@ -125,12 +183,12 @@ class CsvSource(Source):
                     fh,
                     sep=lay.delimiter,
                     header=0 if lay.has_header else None,
-                    names=[f"c{k}" for k in range(lay.read_width)],
+                    names=[f"c{k}" for k in range(len(self._columns))],
                     index_col=False,
                     dtype=str,
                     keep_default_na=False,
                     na_filter=False,
-                    skipinitialspace=True,
+                    skipinitialspace=lay.skip_space,
                     encoding=lay.encoding,
                     encoding_errors=DECODE_ERRORS,
                     chunksize=rows,
@@ -153,36 +211,28 @@ class CsvSource(Source):
 
     def _python_frames(self, skip: int, rows: int) -> Iterator[pd.DataFrame]:
         lay = self.layout
-        names = [f"c{k}" for k in range(lay.read_width)]
         with self._open() as fh:
             text = io.TextIOWrapper(fh, encoding=lay.encoding, errors=DECODE_ERRORS, newline="")
-            reader = csv.reader(text, delimiter=lay.delimiter, skipinitialspace=True, strict=False)
+            reader = csv.reader(text, delimiter=lay.delimiter, skipinitialspace=lay.skip_space, strict=False)
             rows_read: Iterator[list[str]] = (r for r in reader if not _is_blank(r))
             try:
                 if lay.has_header:
                     next(rows_read, None)
                 records = islice(rows_read, skip, None)
-                while batch := [_fit(r, lay.read_width, lay.delimiter) for r in islice(records, rows)]:
-                    yield pd.DataFrame(batch, columns=names, dtype=str)
+                while batch := list(islice(records, rows)):
+                    width = max(map(len, batch))
+                    if width > len(self._columns):
+                        self._widen(width)
+                    width = len(self._columns)
+                    batch = [_fit(r, width) for r in batch]
+                    yield pd.DataFrame(batch, columns=[f"c{k}" for k in range(width)], dtype=str)
             except csv.Error as exc:
                 raise _fail(self.name, f"unreadable CSV near record {reader.line_num}: {exc}") from None
             except OSError as exc:
                 raise _fail(self.name, f"read failed ({exc.strerror or exc})") from None
 
     def _finish(self, raw: pd.DataFrame) -> pd.DataFrame:
-        """Join extra fields to the last column, drop comment rows, set the column names."""
-        lay = self.layout
-        width = len(lay.columns)
-        if raw.shape[1] > width:
-            extra = raw.iloc[:, width:].to_numpy(dtype=object)
-            wide = np.flatnonzero((extra != "").any(axis=1))
-            if len(wide):
-                last = raw.iloc[:, width - 1].to_numpy(dtype=object).copy()
-                for i in wide:
-                    fields = [last[i], *extra[i]]
-                    last[i] = lay.delimiter.join(fields[: _effective_width(fields, 1)])
-                raw[raw.columns[width - 1]] = pd.array(last, dtype=raw.dtypes.iloc[width - 1])
-            raw = raw.iloc[:, :width]
+        """Drop comment rows, set the column names."""
         first = raw.iloc[:, 0].to_numpy(dtype=object)
         if "#" in "".join(first):  # cheap test first; most chunks have no comment rows
             maybe = np.fromiter((v.lstrip().startswith("#") for v in first), dtype=bool, count=len(first))
@@ -190,7 +240,7 @@ class CsvSource(Source):
             if (maybe & rest_empty).any():
                 raw = raw[~(maybe & rest_empty)]
         raw = raw.reset_index(drop=True)
-        raw.columns = list(lay.columns)
+        raw.columns = self._columns[: raw.shape[1]]
         return raw
 
 
@@ -199,7 +249,39 @@ def describe(source: CsvSource) -> str:
     lay = source.layout
     delim = {"\t": "tab", ONE_VALUE: "one value per line"}.get(lay.delimiter, repr(lay.delimiter))
     header = {"row": "header row", "comment": "header in a # comment line", "none": "no header"}
+    encoding = lay.encoding + " with BOM" * lay.bom
+    if lay.stray_bytes:
+        encoding += " (bytes that are not UTF-8 read as cp1252)"
     return (
-        f"{source.name}: {lay.encoding}, delimiter {delim}, {header[lay.header_source]}, "
+        f"{source.name}: {encoding}, delimiter {delim}, {header[lay.header_source]}, "
         f"indicators from column {source.indicator_column!r}"
     )
+
+
+def how_read(source: Source) -> str:
+    """One line on how an input was read: `describe` for CSV, the format for the others."""
+    return describe(source) if isinstance(source, CsvSource) else f"{source.name}: {source.format}"
+
+
+def describe_stray(source: CsvSource) -> str | None:
+    """One line naming the lines of `source` with bytes that are not UTF-8, None when it has none."""
+    count, lines = source.stray_lines()
+    if not count:
+        return None
+    shown = ", ".join(map(str, lines)) + (", ..." if count > len(lines) else "")
+    return (
+        f"{source.name}: {count} line{'s' * (count != 1)} with bytes that are not UTF-8, "
+        f"read as cp1252: line{'s' * (count != 1)} {shown}"
+    )
+
+
+def encoding_fallbacks(sources: list[Source]) -> list[dict[str, object]]:
+    """For the run summary: each CSV input (read whole) with lines holding bytes that are not UTF-8:
+    {"input", "lines" (how many), "first_lines" (up to 20 line numbers)}."""
+    out: list[dict[str, object]] = []
+    for src in sources:
+        if isinstance(src, CsvSource):
+            count, lines = src.stray_lines()
+            if count:
+                out.append({"input": src.name, "lines": count, "first_lines": lines})
+    return out

@@ -2,8 +2,11 @@
 
 `sniff()` reads the first 256 KiB once and decides, in this order:
 - the encoding: UTF-8 (BOM or not), UTF-16 (BOM, or NUL-byte pattern without one), else cp1252.
-  Bytes that do not decode (a stray cp1252 byte deep in a UTF-8 file, bytes cp1252 leaves
-  undefined) are read as their cp1252/Latin-1 character; reading never fails on encoding.
+  A sample that is not valid UTF-8 is still UTF-8 when it holds at least as many valid multi-byte
+  UTF-8 characters as invalid bytes (a few cp1252 bytes pasted into a UTF-8 file); cp1252 when
+  it holds none or fewer. Bytes that do not decode (those stray bytes, anywhere in the file; bytes
+  cp1252 leaves undefined) are read one by one as their cp1252/Latin-1 character (the error
+  handler `DECODE_ERRORS`); reading never fails on encoding.
 - the banner: leading `#` and blank lines are skipped; the last `#` line may be the header
   (abuse.ch: `# id,dateadded,url,...`) when it has as many fields as the data rows.
 - the delimiter (`,` tab `;` `|`): the one that splits the sample into the most consistent number
@@ -15,7 +18,13 @@
   `reference`, `mde_*`), then by position. `column=` (a name or a 1-based number) overrides.
 - the header: the first row is data when its cell in that column holds an indicator that fits
   the column (not of another type than a single-typed column's); otherwise it is the header.
-  Header-less files get `column_1..N`.
+  Header-less files get `column_1..N`. Header names are kept as written (outer spaces too).
+- the width: every field of every record of the sample gets a column (trailing empty fields too);
+  fields beyond the header's are named `extra_1`, `extra_2`, ... (`column_K` without a header).
+  Rows found wider later widen the source (`CsvSource`).
+- spaces: cells keep their leading and trailing spaces, except in files that pad quoted fields
+  after the delimiter (`"a", "b"`: ThreatFox), where spaces before a field are skipped so that
+  the quotes still quote (`skip_space`).
 
 """
 
@@ -23,8 +32,10 @@ from __future__ import annotations
 
 import codecs
 import csv
+import dataclasses
 import io
 import re
+import threading
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -34,7 +45,7 @@ from enrich.model import IndicatorType, Status
 from enrich.outcome import url_host
 from enrich.sources.interface import SourceError
 
-__all__ = ["CHUNK_ROWS", "DECODE_ERRORS", "ONE_VALUE", "CsvLayout", "sniff"]
+__all__ = ["CHUNK_ROWS", "DECODE_ERRORS", "ONE_VALUE", "CsvLayout", "fallback_count", "sniff", "stray_lines"]
 
 SAMPLE_BYTES = 256 * 1024
 SAMPLE_RECORDS = 500
@@ -51,17 +62,55 @@ _GOOD_NAMES = re.compile(
 _BAD_NAMES = re.compile(r"(link|reference|^refs?$|^source|report|^mde_)", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _CP1252 = [bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)]
+_STRAY = re.compile("[\udc80-\udcff]")  # bytes `surrogateescape` could not decode
+_PADDED_QUOTE = re.compile(r' +"')  # a field that is a quoted one after padding spaces
 csv.field_size_limit(2**31 - 1)  # one cell may be long (a pasted report); the classifier caps it
+_fallbacks = threading.local()  # .count: bytes the handler decoded in this thread
 
 
 def _decode_fallback(exc: UnicodeError) -> tuple[str, int]:
-    """Decode error handler: undecodable bytes become their cp1252 (or Latin-1) character."""
+    """Decode error handler: undecodable bytes become their cp1252 (or Latin-1) character, one by one."""
     if not isinstance(exc, UnicodeDecodeError):
         raise exc
+    _fallbacks.count = getattr(_fallbacks, "count", 0) + 1
     return "".join(_CP1252[b] for b in exc.object[exc.start : exc.end]), exc.end
 
 
 codecs.register_error(DECODE_ERRORS, _decode_fallback)
+
+
+def fallback_count() -> int:
+    """How many times this thread's decoding met bytes that did not decode (a counter, for noticing)."""
+    return getattr(_fallbacks, "count", 0)
+
+
+def stray_lines(path: str, limit: int = 20) -> tuple[int, list[int]]:
+    """(how many lines of the file at `path` hold bytes that are not UTF-8, the first `limit` of
+    their 1-based numbers). Lines end at LF; valid blocks are skipped at C speed."""
+    count, line, rest = 0, 1, b""
+    first: list[int] = []
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            data = rest + block
+            cut = data.rfind(b"\n") + 1 if block else len(data)
+            if block and not cut:
+                rest = data
+                continue
+            data, rest = data[:cut], data[cut:]
+            if not data:
+                return count, first
+            try:
+                data.decode("utf-8")
+            except UnicodeDecodeError:
+                for k, text in enumerate(data.split(b"\n")):
+                    try:
+                        text.decode("utf-8")
+                    except UnicodeDecodeError:
+                        count += 1
+                        if len(first) < limit:
+                            first.append(line + k)
+            line += data.count(b"\n")
 
 
 @dataclass(frozen=True)
@@ -73,10 +122,14 @@ class CsvLayout:
     delimiter: str  # "," "\t" ";" "|" or ONE_VALUE
     has_header: bool  # the record at data_offset is the header row
     header_source: str  # "row", "comment" (a `#` banner line) or "none"
-    columns: tuple[str, ...]
-    read_width: int  # fields the C parser is given room for (>= len(columns))
+    columns: tuple[str, ...]  # one per field of the widest record of the sample
+    read_width: int  # fields the C parser is given room for (== len(columns))
     indicator_column: int  # 0-based
     scores: tuple[float, ...]  # per column, on the sample
+    bom: bool = False  # the file starts with a byte order mark
+    skip_space: bool = False  # spaces after a delimiter are padding (fields quoted as `, "x"`)
+    stray_bytes: bool = False  # the sample holds bytes that are not valid in `encoding`
+    whole: bool = False  # the sample is the whole file (so no row is wider than `columns`)
 
 
 # ---------------------------------------------------------------------------- sniffing
@@ -86,17 +139,24 @@ def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvL
     head, complete = _read_head(path, name)
     if not head.strip():
         raise _fail(name, "is empty" if not head else "is empty (only blank lines)")
-    codec, bom = _encoding(head, complete, name)
+    codec, bom, stray = _encoding(head, complete, name)
     banner = _split_banner(_lines(head[bom:], codec))
     offset = bom + banner.size
     if not banner.text.strip():
-        return _layout_without_data(name, codec, offset, banner, complete, column)
-    if _looks_binary(banner.text):
-        raise _fail(name, "is binary data, not text (CSV or STIX expected)")
-    delimiter = _delimiter(banner.text, complete)
-    records = _records(banner.text, delimiter, SAMPLE_RECORDS, complete)
-    commented = _comment_header(banner.comments, delimiter)
-    return _layout(name, codec, offset, delimiter, records, commented, column)
+        lay = _layout_without_data(name, codec, offset, banner, complete, column)
+    else:
+        if _looks_binary(banner.text):
+            raise _fail(name, "is binary data, not text (CSV or STIX expected)")
+        delimiter = _delimiter(banner.text, complete)
+        records = _records(banner.text, delimiter, len(banner.text) + 1, complete, skip_space=False)
+        skip_space = any(_PADDED_QUOTE.match(f) for r in records for f in r[1:])
+        if skip_space:
+            records = _records(banner.text, delimiter, len(banner.text) + 1, complete)
+        width = max((len(r) for r in records), default=1)
+        commented = _comment_header(banner.comments, delimiter)
+        lay = _layout(name, codec, offset, delimiter, records[:SAMPLE_RECORDS], commented, column, width)
+        lay = dataclasses.replace(lay, skip_space=skip_space)
+    return dataclasses.replace(lay, bom=bom > 0, stray_bytes=stray, whole=complete)
 
 
 def _layout(
@@ -107,11 +167,13 @@ def _layout(
     records: list[list[str]],
     commented: list[str] | None,
     column: str | None,
+    width: int = 1,
 ) -> CsvLayout:
-    """The layout from the sample records: header row or not, column names, indicator column."""
+    """The layout from the sample records (`width`: fields of the widest record of the sample):
+    header row or not, column names, indicator column."""
     commented = _fitting_comment_header(commented, records)
-    as_data = _data_reading(records, commented, delimiter)
-    as_header = _header_reading(records, delimiter) if records else None
+    as_data = _data_reading(records, commented, width)
+    as_header = _header_reading(records, width) if records else None
     header_pick = _choose(as_header.names, as_header.rows) if as_header is not None else None
     has_header = header_pick is not None and _is_header(records[0], header_pick)
     if column is not None:
@@ -169,26 +231,30 @@ def _utf16_guess(head: bytes) -> str | None:
     return None
 
 
-def _encoding(head: bytes, complete: bool, name: str) -> tuple[str, int]:
-    """(codec, BOM length) for the head of a file; SourceError for binary data."""
-    if head.startswith(codecs.BOM_UTF8):
-        return "utf-8", 3
+def _encoding(head: bytes, complete: bool, name: str) -> tuple[str, int, bool]:
+    """(codec, BOM length, whether the head holds bytes invalid in that codec) for the head of a
+    file; SourceError for binary data."""
     if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
-        return ("utf-16-le" if head.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"), 2
+        return ("utf-16-le" if head.startswith(codecs.BOM_UTF16_LE) else "utf-16-be"), 2, False
     if head.startswith(b"\x1f\x8b"):
         raise _fail(name, "is gzip-compressed; decompress it first")
     if head.startswith(b"PK\x03\x04"):
         raise _fail(name, "is a zip archive; extract the files first")
-    if b"\x00" in head:
+    bom = 3 if head.startswith(codecs.BOM_UTF8) else 0
+    if not bom and b"\x00" in head:
         guess = _utf16_guess(head)
         if guess is None:
             raise _fail(name, "is binary data, not text (CSV or STIX expected)")
-        return guess, 0
+        return guess, 0, False
     try:
         codecs.getincrementaldecoder("utf-8")().decode(head, final=complete)
     except UnicodeDecodeError:
-        return "cp1252", 0
-    return "utf-8", 0
+        text = codecs.getincrementaldecoder("utf-8")("surrogateescape").decode(head, final=complete)
+        stray = len(_STRAY.findall(text))
+        valid = len(text) - len(text.encode("ascii", "ignore")) - stray  # multi-byte characters
+        utf8 = bool(bom) or 0 < stray <= valid
+        return ("utf-8" if utf8 else "cp1252"), bom, utf8
+    return "utf-8", bom, False
 
 
 def _lines(head: bytes, codec: str) -> Iterator[tuple[str, int]]:
@@ -266,13 +332,15 @@ def _is_comment(rec: Sequence[str]) -> bool:
     return rec[0].lstrip().startswith("#") and not any(rec[1:])
 
 
-def _records(text: str, delimiter: str, limit: int, complete: bool) -> list[list[str]]:
+def _records(
+    text: str, delimiter: str, limit: int, complete: bool, *, skip_space: bool = True
+) -> list[list[str]]:
     """Up to `limit` records of `text`, blank and comment records left out.
 
     When the sample is not the whole file, its last record (possibly cut short) is dropped.
     """
     reader = csv.reader(
-        io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=True, strict=False
+        io.StringIO(text, newline=""), delimiter=delimiter, skipinitialspace=skip_space, strict=False
     )
     out: list[list[str]] = []
     try:
@@ -327,22 +395,19 @@ class _Score:
 _Pick = tuple[int, list[_Score]]  # (index of the indicator column, the score of every column)
 
 
-def _effective_width(rec: Sequence[str], floor: int) -> int:
-    """The length of `rec` without its trailing empty fields (at least `floor`)."""
-    n = len(rec)
-    while n > floor and not rec[n - 1]:
-        n -= 1
-    return n
-
-
-def _fit(rec: list[str], width: int, delimiter: str) -> list[str]:
-    """A record made `width` long: padded with "", or extra fields joined to the last one."""
-    if len(rec) == width:
+def _fit(rec: list[str], width: int) -> list[str]:
+    """A record padded with "" to `width` fields (a longer one is left as it is)."""
+    if len(rec) >= width:
         return rec
-    if len(rec) < width:
-        return rec + [""] * (width - len(rec))
-    extra = rec[width - 1 : _effective_width(rec, width)]
-    return rec[: width - 1] + [delimiter.join(extra)]
+    return rec + [""] * (width - len(rec))
+
+
+def extra_names(names: Sequence[str], width: int, header: bool) -> list[str]:
+    """The names of columns len(names)+1..width: `extra_K` after a header, else `column_N`."""
+    first = len(names) + 1
+    if header:
+        return [f"extra_{k - first + 1}" for k in range(first, width + 1)]
+    return [f"column_{k}" for k in range(first, width + 1)]
 
 
 def _fitting_comment_header(commented: list[str] | None, records: list[list[str]]) -> list[str] | None:
@@ -353,33 +418,23 @@ def _fitting_comment_header(commented: list[str] | None, records: list[list[str]
     return commented
 
 
-def _as_header(header: Sequence[str], data: list[list[str]]) -> tuple[list[str], int]:
-    """Column names from a header record (widened when nearly every data row is wider)."""
-    names = [h.strip() for h in header]
-    widths = Counter(_effective_width(r, len(names)) for r in data)
-    wide, count = widths.most_common(1)[0] if widths else (0, 0)
-    if wide > len(names) and count >= 0.9 * len(data):  # the header lacks names
-        names += [f"column_{k}" for k in range(len(names) + 1, wide + 1)]
-    return names, max([len(names)] + [len(r) for r in data])
+def _as_header(header: Sequence[str], width: int) -> list[str]:
+    """Column names from a header record, as written; `extra_K` for fields up to `width`."""
+    return [*header, *extra_names(header, width, True)]
 
 
-def _header_reading(records: list[list[str]], delimiter: str) -> _Reading:
+def _header_reading(records: list[list[str]], width: int) -> _Reading:
     """The reading where the first (of 1 or more) records is the header row."""
     first, rest = records[0], records[1:]
-    names, read_width = _as_header(first, rest)
-    rows = [_fit(r, len(names), delimiter) for r in rest] or [_fit(first, len(names), delimiter)]
-    return _Reading(names, read_width, rows)
+    names = _as_header(first, width)
+    rows = [_fit(r, len(names)) for r in rest] or [_fit(first, len(names))]
+    return _Reading(names, len(names), rows)
 
 
-def _data_reading(records: list[list[str]], commented: list[str] | None, delimiter: str) -> _Reading:
+def _data_reading(records: list[list[str]], commented: list[str] | None, width: int) -> _Reading:
     """The reading where every record is data: names from the `#` header line, else `column_N`."""
-    if commented:
-        names, read_width = _as_header(commented, records)
-    else:
-        width = max((_effective_width(r, 1) for r in records), default=1)
-        names = [f"column_{k}" for k in range(1, width + 1)]
-        read_width = max([width] + [len(r) for r in records])
-    return _Reading(names, read_width, [_fit(r, len(names), delimiter) for r in records])
+    names = _as_header(commented, width) if commented else extra_names([], max(width, 1), False)
+    return _Reading(names, len(names), [_fit(r, len(names)) for r in records])
 
 
 def _score_column(cells: Sequence[str]) -> _Score:

@@ -135,3 +135,58 @@ def test_sink_round_trips_any_text(rows, neutralise, chunk):
     assert back == [
         [fix(a), fix(b), *(fix(v) if k else v for k, v in enumerate(pool[i]))] for a, b, i in rows
     ]
+
+
+# Cells for the round trip: no other delimiter (so "," is the one found), spaces at either end.
+PLAIN_CELL = st.lists(
+    st.sampled_from(
+        list("ab19.:/[]()-_@=+#,\"' \u00e9\u4e2d") + ["  ", "\n", "198.51.100.7", "evil.example"]
+    ),
+    max_size=6,
+).map("".join)
+
+
+@SETTINGS
+@given(
+    st.lists(st.lists(PLAIN_CELL, min_size=2, max_size=5), min_size=1, max_size=15),
+    st.integers(min_value=1, max_value=4),
+)
+def test_ragged_rows_come_back_whole_spaces_and_all(rows, chunk_rows):
+    """Every field of every row, as written (outer spaces, trailing empty fields); fields past the
+    header's go under extra_1, extra_2, ..."""
+    header = ["h1", "h2", "h3"]
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\n").writerows([header, *rows])
+    kept = [r for r in rows if not (r[0].lstrip().startswith("#") and not any(r[1:]))]
+    width = max(len(r) for r in [header, *rows])
+
+    def check(path):
+        source = CsvSource(path, chunk_rows=chunk_rows)
+        assert source.columns() == header + [f"extra_{k}" for k in range(1, width - 2)]
+        got = [r for c in source.chunks() for r in c.frame.values.tolist()]
+        assert got == [r + [""] * (width - len(r)) for r in kept]
+
+    _with_file(buf.getvalue().encode("utf-8"), check)
+
+
+@SETTINGS
+@given(st.lists(st.one_of(st.none(), st.integers(0x80, 0xFF)), min_size=1, max_size=12))
+def test_stray_bytes_in_utf8_are_read_one_by_one_as_cp1252(strays):
+    """A UTF-8 file with a stray byte here and there stays UTF-8; each stray byte is its cp1252
+    (else Latin-1) character; the lines holding them are named."""
+    lines, want = [b"ip,city\n"], []
+    for i, stray in enumerate(strays):
+        extra = b"" if stray is None else bytes([stray])
+        lines.append(f"198.51.100.{i + 1},Zürich ".encode() + extra + b"x\n")
+        shown = "" if stray is None else (bytes([stray]).decode("cp1252", errors="ignore") or chr(stray))
+        want.append(f"Zürich {shown}x")
+    bad = [k + 2 for k, stray in enumerate(strays) if stray is not None]
+
+    def check(path):
+        source = CsvSource(path)
+        assert source.layout.encoding == "utf-8"
+        got = [r[1] for c in source.chunks() for r in c.frame.values.tolist()]
+        assert got == want
+        assert source.stray_lines() == (len(bad), bad)
+
+    _with_file(b"".join(lines), check)

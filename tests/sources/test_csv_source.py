@@ -79,6 +79,50 @@ def test_late_invalid_byte_in_utf8_file(tmp_path):
     assert inds[-1][0].value == "203.0.113.5"
 
 
+def test_utf8_with_a_few_invalid_bytes_stays_utf8(tmp_path):
+    """Not re-read whole as cp1252 (`Zürich` -> `ZÃ¼rich` in every row): only the stray bytes are
+    read as cp1252, one by one; the lines holding them are named."""
+    rows = [f"198.51.100.{i},Zürich {i}\n".encode() for i in range(1, 9)]
+    rows[2] = b"198.51.100.3,caf\xe9 \x93quoted\x94\n"  # cp1252 bytes in a UTF-8 file
+    rows[6] = "198.51.100.7,Zürich \x81".encode() + b"\x81\n"
+    path = put(tmp_path, b"ip,city\n" + b"".join(rows))
+    src, frame, _ = read(path)
+    assert src.layout.encoding == "utf-8" and src.layout.stray_bytes
+    assert frame["city"].tolist()[:2] == ["Zürich 1", "Zürich 2"]
+    assert frame["city"].iloc[2] == "café \u201cquoted\u201d"
+    assert frame["city"].iloc[6] == "Zürich \x81\x81"
+    assert src.stray_lines() == (2, [4, 8])
+    assert "(bytes that are not UTF-8 read as cp1252)" in describe(src)
+
+
+def test_mostly_cp1252_file_is_read_as_cp1252(tmp_path):
+    data = "ioc,Bemerkung\n198.51.100.7,Prüfung für Größe\n198.51.100.8,".encode("cp1252") + "é".encode()
+    src, frame, _ = read(put(tmp_path, data + b"\n"))
+    assert src.layout.encoding == "cp1252" and not src.layout.stray_bytes
+    assert frame["Bemerkung"].iloc[0] == "Prüfung für Größe"
+    assert src.stray_lines() == (0, [])
+
+
+def test_late_invalid_bytes_are_found_once_the_file_was_read(tmp_path):
+    rows = "".join(f"198.51.{i // 250}.{i % 250 + 1},ok\n" for i in range(30_000))
+    data = ("ip,note\n" + rows).encode() + b"203.0.113.5,caf\xe9\n203.0.113.6,fine\n"
+    src = CsvSource(put(tmp_path, data))
+    assert not src.layout.stray_bytes and src.stray_lines() == (0, [])  # not in the sample
+    for _ in src.chunks():
+        pass
+    assert src.stray_lines() == (1, [30_002])
+
+
+def test_bom_is_noted(tmp_path):
+    body = "value\n198.51.100.1\n"
+    assert not CsvSource(put(tmp_path, body, "a.csv")).bom
+    src = CsvSource(put(tmp_path, b"\xef\xbb\xbf" + body.encode(), "b.csv"))
+    assert src.bom and "utf-8 with BOM," in describe(src)
+    for codec in ("utf-16", "utf-16-le"):  # with BOM, and without (told from its NUL bytes)
+        src = CsvSource(put(tmp_path, body.encode(codec), "c.csv"))
+        assert src.bom == (codec == "utf-16")
+
+
 # ------------------------------------------------------------------------------ delimiters
 @pytest.mark.parametrize("delim", [",", ";", "\t", "|"])
 def test_delimiters(tmp_path, delim):
@@ -163,10 +207,15 @@ def test_header_only_file_has_no_rows(tmp_path):
 
 
 def test_header_with_spaces_after_commas(tmp_path):
+    """Header names and cells keep their spaces (they are written back as read); --column matches
+    a name without its outer spaces."""
     text = "IOC, Valid From, Link\n198.51.100.5:2222, 2026-01-01, https://ref.example/1\n"
-    src, frame, _ = read(put(tmp_path, text))
-    assert src.columns() == ["IOC", "Valid From", "Link"]
-    assert frame["Valid From"].tolist() == ["2026-01-01"]
+    path = put(tmp_path, text)
+    src, frame, inds = read(path)
+    assert src.columns() == ["IOC", " Valid From", " Link"]
+    assert frame[" Valid From"].tolist() == [" 2026-01-01"]
+    assert inds[0][0].value == "198.51.100.5"
+    assert CsvSource(path, column="Valid From").indicator_column == " Valid From"
 
 
 # ------------------------------------------------------------------------------ column choice
@@ -232,7 +281,7 @@ def test_quoted_newlines_and_leading_spaces(tmp_path):
     text = 'Indicator,Kill chain,Context\n198.51.100.1,"command-and-control \n",  Ryuk\r\nevil.example,"a, b",x\n'
     _, frame, inds = read(put(tmp_path, text))
     assert frame["Kill chain"].tolist() == ["command-and-control \n", "a, b"]
-    assert frame["Context"].tolist() == ["Ryuk", "x"]
+    assert frame["Context"].tolist() == ["  Ryuk", "x"]
     assert len(inds) == 2
 
 
@@ -242,35 +291,81 @@ def test_na_like_strings_stay_text(tmp_path):
 
 
 def test_ragged_rows_keep_everything(tmp_path):
-    text = "value,type,description\n198.51.100.1,ip,Seen in X, Y and Z\nevil.example,domain\nbad.example\n"
-    _, frame, inds = read(put(tmp_path, text))
+    """Extra fields go under added columns extra_1, extra_2, ... (not merged into the last cell)."""
+    text = (
+        "value,type,description\n198.51.100.1,ip,Seen in X, Y and Z\nevil.example,domain\nbad.example\n"
+        "worse.example,domain,a,b, c\n"
+    )
+    src, frame, inds = read(put(tmp_path, text))
+    assert src.columns() == ["value", "type", "description", "extra_1", "extra_2"]
     assert frame.values.tolist() == [
-        ["198.51.100.1", "ip", "Seen in X,Y and Z"],
-        ["evil.example", "domain", ""],
-        ["bad.example", "", ""],
+        ["198.51.100.1", "ip", "Seen in X", " Y and Z", ""],
+        ["evil.example", "domain", "", "", ""],
+        ["bad.example", "", "", "", ""],
+        ["worse.example", "domain", "a", "b", " c"],
     ]
-    assert types(inds) == ["ipv4", "domain", "domain"]
+    assert types(inds) == ["ipv4", "domain", "domain", "domain"]
 
 
-def test_trailing_delimiters_are_dropped_when_empty(tmp_path):
-    _, frame, _ = read(
+def test_trailing_empty_fields_are_kept(tmp_path):
+    src, frame, _ = read(
         put(tmp_path, "Indicator,Data,Note\nsha1,0123456789abcdef0123456789abcdef01234567,n,,,\n")
     )
-    assert frame.values.tolist() == [["sha1", "0123456789abcdef0123456789abcdef01234567", "n"]]
+    assert src.columns() == ["Indicator", "Data", "Note", "extra_1", "extra_2", "extra_3"]
+    assert frame.values.tolist() == [["sha1", "0123456789abcdef0123456789abcdef01234567", "n", "", "", ""]]
+
+
+def test_headerless_ragged_rows_get_more_numbered_columns(tmp_path):
+    src, frame, _ = read(put(tmp_path, "198.51.100.1,ip\nevil.example,domain,x,\n"))
+    assert src.columns() == ["column_1", "column_2", "column_3", "column_4"]
+    assert frame.values.tolist() == [["198.51.100.1", "ip", "", ""], ["evil.example", "domain", "x", ""]]
+
+
+def test_leading_and_trailing_spaces_are_kept(tmp_path):
+    text = 'value,note, tag \n  007 ,  x ,"  quoted  "\n 198.51.100.1,\ty,\n'
+    src, frame, inds = read(put(tmp_path, text))
+    assert not src.layout.skip_space
+    assert src.columns() == ["value", "note", " tag "]
+    assert frame.values.tolist() == [["  007 ", "  x ", "  quoted  "], [" 198.51.100.1", "\ty", ""]]
+    assert inds[0][0].value == "007" and inds[1][0].value == "198.51.100.1"  # classified trimmed
+
+
+def test_fields_padded_before_their_quotes_are_still_quoted(tmp_path):
+    """ThreatFox pads with `, "`: the spaces are skipped so the quotes quote (and commas stay inside)."""
+    text = (
+        '"first_seen_utc", "ioc_value", "tags"\n'
+        '"2026-01-01 00:00:00", "198.51.100.7:80", "elf, mips"\n'
+        '"2026-01-02 00:00:00", "evil.example", "None"\n'
+    )
+    src, frame, inds = read(put(tmp_path, text))
+    assert src.layout.skip_space
+    assert src.columns() == ["first_seen_utc", "ioc_value", "tags"]
+    assert frame["tags"].tolist() == ["elf, mips", "None"]
+    assert types(inds) == ["ipv4", "domain"]
 
 
 def test_ragged_row_after_the_sample_switches_reader(tmp_path):
+    """A wider row after the sniffed sample: the source gets more columns from there on; the next
+    pass has them from the start."""
     good = "".join(f"198.51.{i // 250}.{i % 250 + 1},ip,plain\n" for i in range(20_000))
     text = "value,type,description\n" + good + "evil.example,domain,has, two, extra\n" + good
-    src, frame, inds = read(put(tmp_path, text), chunk_rows=3_000)
+    src = CsvSource(put(tmp_path, text), chunk_rows=3_000)
+    assert src.columns() == ["value", "type", "description"] and not src.layout.whole
+    widths = [c.frame.shape[1] for c in src.chunks()]
+    assert widths[0] == 3 and widths[-1] == 5
+    assert src.columns() == ["value", "type", "description", "extra_1", "extra_2"]
+    src2 = CsvSource(src.path, chunk_rows=3_000)
+    src2.settle_columns()  # one pass, so that the next one has every column from the start
+    assert src2.columns() == src.columns()
+    frames = [c.frame for c in src2.chunks()]
+    assert all(f.shape[1] == 5 for f in frames)
+    frame = pd.concat(frames, ignore_index=True)
     assert len(frame) == 40_001
-    assert frame["description"].iloc[20_000] == "has,two,extra"
+    assert frame.iloc[20_000].tolist() == ["evil.example", "domain", "has", " two", " extra"]
     assert frame["value"].iloc[19_999] == good.splitlines()[-1].split(",")[0]
     assert frame["value"].tolist()[:20_000] == frame["value"].tolist()[20_001:]
-    assert len(inds) == 40_001
-    assert src._python_reader  # the second pass reads with the csv module from the start
-    _, again, _ = read(src.path, chunk_rows=3_000)
-    assert again.equals(frame)
+    assert (frame["extra_1"] != "").sum() == 1
+    assert src2._python_reader  # the second pass reads with the csv module from the start
 
 
 def test_unterminated_quote_keeps_the_rest(tmp_path):
