@@ -1,6 +1,6 @@
 """How close the MDE client gets to the quota's minimum time, and how many calls it spends.
 
-Usage: .venv/bin/python bench/quota.py [--scale 120] [--keys 2000] [--no-write]
+Usage: .venv/bin/python bench/quota.py [--scale 120] [--keys 2000] [--budget shared|memory] [--no-write]
 
 Runs the client against an in-process sandbox whose quota clock is sped up (`--scale`: with
 120, the 100/minute window lasts 0.5 s and the 1,500/hour window 30 s) with the client's budget
@@ -11,6 +11,9 @@ and calls per distinct lookup:
 2. the three families at once (they have separate quotas and run in parallel);
 3. a client budget 10x too high (e.g. another app shares the quota): 429s, Retry-After honoured;
 4. end to end through the engine's plan (rows repeat, URLs share hosts): calls == distinct lookups.
+
+Runs 1-3 keep the budget's call log where `enrich run` keeps it (`--budget shared`, the default:
+a fresh SQLite file, as with a cache) or in memory (`--budget memory`, as with `--no-cache`).
 
 The results replace the "## quota" section of BENCHMARKS.md (unless --no-write).
 """
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from enrich.answering.stats import lookup_many  # noqa: E402
 from enrich.mde.auth import TokenProvider  # noqa: E402
+from enrich.mde.budget_store import BudgetStore  # noqa: E402
 from enrich.mde.client import MdeClient  # noqa: E402
 from enrich.mde.limits import Budget, min_duration  # noqa: E402
 from enrich.mde.settings import load_settings  # noqa: E402
@@ -42,6 +46,10 @@ from enrich.sandbox import Sandbox, SandboxConfig  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 FAMILIES = ("files", "ips", "domains")
+BUDGETS = {
+    "shared": "in a SQLite file (`enrich.mde.budget_store`, as `enrich run` keeps it in the cache)",
+    "memory": "in memory (as with `--no-cache`)",
+}
 
 
 def keys_for(family: str, count: int, seed: int) -> list[LookupKey]:
@@ -73,7 +81,7 @@ def fresh(sb, scale: float) -> None:
     sb.reset_stats()
 
 
-def run_keys(sb, scale: float, keys: list[LookupKey], budget_factor: int = 1) -> dict:
+def run_keys(sb, scale: float, keys: list[LookupKey], budget_factor: int = 1, shared: bool = True) -> dict:
     minute, hour = 60 / scale, 3600 / scale
     settings = load_settings(
         None, environ=sb.env(), rate_limit=f"{100 * budget_factor}/{minute}s,{1500 * budget_factor}/{hour}s"
@@ -83,13 +91,23 @@ def run_keys(sb, scale: float, keys: list[LookupKey], budget_factor: int = 1) ->
     fresh(sb, scale)
     answers = {}
 
-    async def main() -> tuple[float, dict]:
-        async with MdeClient(settings, provider, Budget(settings.rate_limits)) as client:
+    async def main(budget: Budget) -> tuple[float, dict]:
+        async with MdeClient(settings, provider, budget) as client:
             start = time.perf_counter()
             await lookup_many(client, keys, 720, False, answers.__setitem__, settings.concurrency)
             return time.perf_counter() - start, client.metrics()
 
-    elapsed, metrics = asyncio.run(main())
+    with tempfile.TemporaryDirectory() as tmp:
+        store = (
+            BudgetStore(os.path.join(tmp, "cache.sqlite3"), settings.tenant_id, settings.client_id)
+            if shared
+            else None
+        )
+        budget = Budget(settings.rate_limits, store=store)
+        try:
+            elapsed, metrics = asyncio.run(main(budget))
+        finally:
+            budget.close()
     per_family = collections.Counter(k.family for k in keys)
     least = max(min_duration([(100, minute), (1500, hour)], n) for n in per_family.values())
     calls = api_calls(sb)
@@ -166,13 +184,14 @@ def section(args, results: dict, engine: dict | None) -> str:
         "## quota",
         "",
         f"Command: `.venv/bin/python bench/quota.py --scale {args.scale:g} --keys {args.keys} "
-        f"--mix-scale {args.mix_scale:g}` "
+        f"--mix-scale {args.mix_scale:g} --budget {args.budget}` "
         f"({platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} CPUs, "
         f"{time.strftime('%Y-%m-%d')}).",
         "",
         "The sandbox's quota clock is sped up (scale 120x: 100/minute = 100 per 0.5 s, 1,500/hour = 1,500 "
         "per 30 s, per API family); the client's budget is set to the same scaled limits "
-        'unless noted; concurrency 8 per family. "Minimum" is the earliest the last call may start under '
+        f"unless noted; the budget's call log is {BUDGETS[args.budget]}; concurrency 8 per family. "
+        '"Minimum" is the earliest the last call may start under '
         "the limits (computed by `enrich.mde.limits.min_duration`), so the ratio includes the last calls' "
         "round trips. The 10x run pays whole seconds per 429 because the sandbox rounds Retry-After up "
         "to at least 1 real second (a 0.5 s window at this scale); against MDE (60 s windows) the same "
@@ -229,6 +248,12 @@ def main() -> None:
         help="speed-up of the three-family run (default 30; three families at 120x would need more calls/s "
         "than an in-process sandbox serves, measuring the sandbox instead of the client)",
     )
+    parser.add_argument(
+        "--budget",
+        choices=sorted(BUDGETS),
+        default="shared",
+        help="runs 1-3: the budget's call log in a SQLite file, as `enrich run` with a cache (default), or in memory",
+    )
     parser.add_argument("--no-write", action="store_true", help="print only; leave BENCHMARKS.md alone")
     args = parser.parse_args()
     for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):  # irrelevant to the client; set for clarity
@@ -236,10 +261,15 @@ def main() -> None:
     os.environ.setdefault("NO_PROXY", "127.0.0.1,localhost")
     results = {}
     with Sandbox(SandboxConfig(time_scale=args.scale, sample_dir="")) as sb:
-        results["1 family, both limits bind"] = run_keys(sb, args.scale, keys_for("files", args.keys, 1))
+        shared = args.budget == "shared"
+        results["1 family, both limits bind"] = run_keys(
+            sb, args.scale, keys_for("files", args.keys, 1), shared=shared
+        )
         mix = [k for i in range(700) for k in (keys_for(f, 700, 2)[i] for f in FAMILIES)]
-        results["3 families in parallel"] = run_keys(sb, args.mix_scale, mix)
-        results["budget 10x too high"] = run_keys(sb, args.scale, keys_for("ips", 500, 3), budget_factor=10)
+        results["3 families in parallel"] = run_keys(sb, args.mix_scale, mix, shared=shared)
+        results["budget 10x too high"] = run_keys(
+            sb, args.scale, keys_for("ips", 500, 3), budget_factor=10, shared=shared
+        )
         engine = run_engine(sb, args.scale, rows=3000)
     text = section(args, results, engine)
     print(text)

@@ -11,27 +11,33 @@ short `BEGIN IMMEDIATE` transaction that checks every window and inserts the row
 processes never take the same last slot. Table `budget_pauses` holds each family's pause after
 a 429 (`not_before`). Times are wall-clock seconds (`time.time`), the one clock processes share.
 
-A process killed mid-call leaves rows marked in flight; a new process of this host dates those
+Each write stamps its rows with the next number of `budget_seq`, so a store keeps a copy of its
+families' rows in memory and reads only the rows changed since it last looked: a slot costs a
+few small statements whatever the number of calls in the windows.
+
+A process killed mid-call leaves rows marked in flight; a process of the same host dates those
 of dead processes at the moment it finds them (the server counted them before), and any other
 such row ends `inflight_ttl` seconds after it started. Rows older than the longest window (at
-least an hour) are pruned as slots are taken. The tables are apart from the cache's answers and
+least an hour) are pruned now and then. The tables are apart from the cache's answers and
 outside its schema version; `enrich cache clear` leaves them.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import os
 import socket
 import sqlite3
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from enrich.errors import CacheError
 
 INFLIGHT_TTL = 300.0  # seconds an unfinished call of a vanished process keeps counting as in flight
 KEEP_SECONDS = 3600.0 * 1.01 + 1  # rows kept at least this long (MDE's hour window, with margin)
-SWEEP_EVERY = 30.0  # seconds between two looks for the in-flight calls of dead processes
+SWEEP_EVERY = 30.0  # seconds between two looks for dead processes' calls and old rows
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS budget_calls (
@@ -43,9 +49,15 @@ CREATE TABLE IF NOT EXISTS budget_calls (
     until    REAL    NOT NULL,
     done     INTEGER NOT NULL DEFAULT 0,
     host     TEXT    NOT NULL DEFAULT '',
-    pid      INTEGER NOT NULL DEFAULT 0
+    pid      INTEGER NOT NULL DEFAULT 0,
+    seq      INTEGER NOT NULL
 );
-CREATE INDEX IF NOT EXISTS budget_calls_window ON budget_calls (tenant, app, family, until);
+CREATE INDEX IF NOT EXISTS budget_calls_seq ON budget_calls (tenant, app, family, seq);
+CREATE TABLE IF NOT EXISTS budget_seq (
+    one INTEGER PRIMARY KEY CHECK (one = 1),
+    seq INTEGER NOT NULL
+);
+INSERT OR IGNORE INTO budget_seq (one, seq) VALUES (1, 0);
 CREATE TABLE IF NOT EXISTS budget_pauses (
     tenant     TEXT NOT NULL,
     app        TEXT NOT NULL,
@@ -56,6 +68,31 @@ CREATE TABLE IF NOT EXISTS budget_pauses (
 """
 
 Limits = list[tuple[int, float]]  # (count, effective window), window ascending
+
+
+@dataclass
+class _Log:
+    """This store's copy of one family's rows: date and whether done, by id; dates sorted."""
+
+    seen: int = 0  # the highest `seq` read
+    rows: dict[int, tuple[float, bool]] = field(default_factory=dict)
+    dates: list[tuple[float, int]] = field(default_factory=list)  # (until, id), ascending
+
+    def put(self, call: int, until: float, done: bool, oldest: float) -> None:
+        old = self.rows.pop(call, None)
+        if old is not None:
+            index = bisect.bisect_left(self.dates, (old[0], call))
+            if index < len(self.dates) and self.dates[index] == (old[0], call):
+                del self.dates[index]
+        if until > oldest:
+            self.rows[call] = (until, done)
+            bisect.insort(self.dates, (until, call))
+
+    def prune(self, oldest: float) -> None:
+        cut = bisect.bisect_right(self.dates, (oldest, float("inf")))
+        for _, call in self.dates[:cut]:
+            self.rows.pop(call, None)
+        del self.dates[:cut]
 
 
 class BudgetStore:
@@ -76,6 +113,7 @@ class BudgetStore:
         self._host, self._pid = socket.gethostname(), os.getpid()
         self._alive = alive or _process_alive
         self._swept_at: float | None = None
+        self._logs: dict[str, _Log] = {}
         try:
             db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
         except sqlite3.Error as exc:
@@ -102,6 +140,20 @@ class BudgetStore:
             hint = " (another process holds it locked)" if "locked" in text or "busy" in text else ""
             raise CacheError(self.path, f"the shared budget cannot be used: {text}{hint}") from None
 
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        """One `BEGIN IMMEDIATE` transaction: committed at the end, rolled back on an error."""
+        with self._errors():
+            db = self.db
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+                db.execute("COMMIT")
+            except BaseException:
+                if db.in_transaction:
+                    db.execute("ROLLBACK")
+                raise
+
     @property
     def db(self) -> sqlite3.Connection:
         if self._db is None:
@@ -113,65 +165,76 @@ class BudgetStore:
             self._db.close()
             self._db = None
 
+    def _next_seq(self, db: sqlite3.Connection) -> int:
+        db.execute("UPDATE budget_seq SET seq = seq + 1")
+        return int(db.execute("SELECT seq FROM budget_seq").fetchone()[0])
+
+    def _sync(self, family: str, now: float, horizon: float) -> _Log:
+        """This store's copy of `family`'s rows, brought up to date (rows changed since last read)."""
+        log = self._logs.setdefault(family, _Log())
+        oldest = now - horizon
+        for call, until, done, seq in self.db.execute(
+            "SELECT id, until, done, seq FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? "
+            "AND seq > ? ORDER BY seq",
+            (self.tenant, self.app, family, log.seen),
+        ):
+            log.put(call, until, bool(done), oldest)
+            log.seen = seq
+        log.prune(oldest)
+        return log
+
     # -- the log ------------------------------------------------------------------------------
 
     def take(self, family: str, limits: Limits, now: float, keep: float) -> tuple[int | None, float, bool]:
-        """Take a slot of `family` at `now` if every window allows it.
+        """Take a slot of `family` at `now` if every window allows it (`keep`: the longest window).
 
         Returns (row id, 0, False) when taken; else (None, seconds to wait, whether an in-flight
         call holds the slot, in which case its finish may free it sooner).
         """
-        key = (self.tenant, self.app, family)
-        with self._errors():
-            db = self.db
-            db.execute("BEGIN IMMEDIATE")
-            try:
-                if self._swept_at is None or abs(now - self._swept_at) >= SWEEP_EVERY:
-                    self._sweep(now)
-                row = db.execute(
-                    "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?", key
-                ).fetchone()
-                wait = max(0.0, row[0] - now) if row else 0.0
-                in_flight = False
-                for count, window in limits:
-                    since = now - window
-                    (inside,) = db.execute(
-                        "SELECT count(*) FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? AND until > ?",
-                        (*key, since),
-                    ).fetchone()
-                    if inside < count:
-                        continue
-                    # The oldest calls must leave the window until one slot is free.
-                    until, done = db.execute(
-                        "SELECT until, done FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? "
-                        "AND until > ? ORDER BY until LIMIT 1 OFFSET ?",
-                        (*key, since, inside - count),
-                    ).fetchone()
-                    if until + window - now > wait:
-                        wait, in_flight = until + window - now, not done
-                if wait > 0:
-                    db.execute("COMMIT")
-                    return None, wait, in_flight
-                cursor = db.execute(
-                    "INSERT INTO budget_calls (tenant, app, family, started, until, host, pid) "
-                    "VALUES (?, ?, ?, ?, ?, ?, ?)",
-                    (*key, now, now + self.inflight_ttl, self._host, self._pid),
-                )
-                db.execute(
-                    "DELETE FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? AND until < ?",
-                    (*key, now - max(keep, KEEP_SECONDS)),
-                )
-                db.execute("COMMIT")
-            except BaseException:
-                if db.in_transaction:
-                    db.execute("ROLLBACK")
-                raise
-        return cursor.lastrowid, 0.0, False
+        with self._writing() as db:
+            if self._swept_at is None or abs(now - self._swept_at) >= SWEEP_EVERY:
+                self._sweep(db, now, keep)
+            log = self._sync(family, now, keep)
+            row = db.execute(
+                "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?",
+                (self.tenant, self.app, family),
+            ).fetchone()
+            wait = max(0.0, row[0] - now) if row else 0.0
+            in_flight = False
+            dates = log.dates
+            for count, window in limits:
+                first = bisect.bisect_right(dates, (now - window, float("inf")))
+                inside = len(dates) - first
+                if inside < count:
+                    continue
+                # The oldest calls must leave the window until one slot is free.
+                until, call = dates[first + inside - count]
+                if until + window - now > wait:
+                    wait, in_flight = until + window - now, not log.rows[call][1]
+            if wait > 0:
+                return None, wait, in_flight
+            seq = self._next_seq(db)
+            until = now + self.inflight_ttl
+            cursor = db.execute(
+                "INSERT INTO budget_calls (tenant, app, family, started, until, host, pid, seq) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (self.tenant, self.app, family, now, until, self._host, self._pid, seq),
+            )
+            call = int(cursor.lastrowid or 0)
+            log.put(call, until, False, now - keep)
+            log.seen = seq  # every other change came before ours: this transaction read them
+        return call, 0.0, False
 
-    def finish(self, call: int, now: float) -> None:
+    def finish(self, family: str, call: int, now: float) -> None:
         """The call has finished (answered, failed or abandoned): date it `now`."""
-        with self._errors():
-            self.db.execute("UPDATE budget_calls SET until = ?, done = 1 WHERE id = ?", (now, call))
+        with self._writing() as db:
+            db.execute(
+                "UPDATE budget_calls SET until = ?, done = 1, seq = ? WHERE id = ?",
+                (now, self._next_seq(db), call),
+            )
+        log = self._logs.get(family)
+        if log is not None and call in log.rows:
+            log.put(call, now, True, float("-inf"))
 
     def pause(self, family: str, not_before: float) -> None:
         """No call of `family` starts before `not_before` (a 429's Retry-After), in any process."""
@@ -184,32 +247,30 @@ class BudgetStore:
 
     def history(self, family: str, now: float, horizon: float) -> tuple[list[float], float]:
         """(dates of the calls inside `horizon` seconds, ascending, in-flight ones as `now`; not_before)."""
-        key = (self.tenant, self.app, family)
         with self._errors():
-            rows = self.db.execute(
-                "SELECT min(until, ?) FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? AND until > ? "
-                "ORDER BY until",
-                (now, *key, now - horizon),
-            ).fetchall()
+            log = self._sync(family, now, horizon)
             pause = self.db.execute(
-                "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?", key
+                "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?",
+                (self.tenant, self.app, family),
             ).fetchone()
-        return [t for (t,) in rows], (pause[0] if pause else 0.0)
+        return [min(until, now) for until, _ in log.dates], (pause[0] if pause else 0.0)
 
-    def _sweep(self, now: float) -> None:
+    def _sweep(self, db: sqlite3.Connection, now: float, keep: float) -> None:
         """Date the in-flight calls of dead processes of this host at `now`; drop old rows."""
-        db = self.db
         owners = db.execute(
             "SELECT DISTINCT pid FROM budget_calls WHERE done = 0 AND host = ? AND pid != ? AND until > ?",
             (self._host, self._pid, now),
         ).fetchall()
         dead = [pid for (pid,) in owners if not self._alive(pid)]
-        for pid in dead:
-            db.execute(
-                "UPDATE budget_calls SET until = ?, done = 1 WHERE done = 0 AND host = ? AND pid = ? AND until > ?",
-                (now, self._host, pid, now),
-            )
-        db.execute("DELETE FROM budget_calls WHERE until < ?", (now - KEEP_SECONDS,))
+        if dead:
+            seq = self._next_seq(db)
+            for pid in dead:
+                db.execute(
+                    "UPDATE budget_calls SET until = ?, done = 1, seq = ? "
+                    "WHERE done = 0 AND host = ? AND pid = ? AND until > ?",
+                    (now, seq, self._host, pid, now),
+                )
+        db.execute("DELETE FROM budget_calls WHERE until < ?", (now - max(keep, KEEP_SECONDS),))
         db.execute("DELETE FROM budget_pauses WHERE not_before < ?", (now - KEEP_SECONDS,))
         self._swept_at = now
 

@@ -231,7 +231,7 @@ class Budget:
         state.inflight = max(0, state.inflight - 1)
         now = self.clock.now()
         if self.store is not None and ticket.call is not None:
-            self.store.finish(ticket.call, now)
+            self.store.finish(ticket.family, ticket.call, now)
             self._notify(state)
             return
         bisect.insort(state.done, now)

@@ -158,10 +158,10 @@ def test_old_rows_are_pruned(tmp_path):
     for t in (0.0, 1.0, 2.0):
         call, _, _ = store.take("ips", [(100, 1.0)], t, 1.0)
         assert call is not None
-        store.finish(call, t + 0.1)
+        store.finish("ips", call, t + 0.1)
     store.take("ips", [(100, 1.0)], KEEP_SECONDS + 1.5, 1.0)
     (left,) = sqlite3.connect(db).execute("SELECT count(*) FROM budget_calls").fetchone()
-    assert left == 2  # the call dated 0.1 is older than an hour and a bit: gone
+    assert left == 2  # the calls dated 0.1 and 1.1 are older than an hour and a bit: gone
 
 
 def test_lives_beside_the_cache_answers(tmp_path):
