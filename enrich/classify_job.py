@@ -28,6 +28,7 @@ from enrich.indicators import extract
 from enrich.locks import hold_outputs
 from enrich.model import Indicator, IndicatorType, Status
 from enrich.outcome import classify_columns, classify_statuses, mde_columns
+from enrich.signals import shielded_children
 from enrich.sinks.atomic import destination
 from enrich.sinks.csv import ColumnsChanged, CsvWriter, mde_text
 from enrich.sinks.targets import check_outputs, output_targets
@@ -195,7 +196,8 @@ _worker_memo: TextMemo | None = None  # in the worker process
 
 
 def _worker_start(neutralise: bool) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C and the like are the parent's
+        signal.signal(signum, signal.SIG_IGN)
     gc.set_threshold(100_000, 50, 100)  # see fewer_gc_passes
     parent = multiprocessing.parent_process()
     if parent is not None:  # a parent killed outright cannot stop its workers: they stop themselves
@@ -257,12 +259,14 @@ class CsvTexts:
         self._pieces = 0
         if workers > 0:
             self._dir = tempfile.mkdtemp(prefix="enrich-classify-")
-            self._pool = ProcessPoolExecutor(
-                max_workers=1,
-                mp_context=multiprocessing.get_context("spawn"),
-                initializer=_worker_start,
-                initargs=(neutralise,),
-            )
+            # the resource tracker this starts outlives a hangup of the process group (we stop it)
+            with shielded_children():
+                self._pool = ProcessPoolExecutor(
+                    max_workers=1,
+                    mp_context=multiprocessing.get_context("spawn"),
+                    initializer=_worker_start,
+                    initargs=(neutralise,),
+                )
 
     def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -323,7 +327,8 @@ class CsvTexts:
         path = os.path.join(self._dir, str(self._pieces))
         with open(path, "wb") as fh:
             pickle.dump(distinct, fh, protocol=pickle.HIGHEST_PROTOCOL)
-        return self._pool.submit(_worker_found, path), path
+        with shielded_children():  # the first submit starts the worker: it outlives a hangup (we stop it)
+            return self._pool.submit(_worker_found, path), path
 
     def _take_back(self, pending: deque[_Piece]) -> bool:
         """Classify in-process the newest piece not yet handed to the worker (it keeps those it

@@ -18,7 +18,7 @@ from typing import Any
 
 from enrich.errors import EXIT_INTERRUPTED, EXIT_SIGHUP, EXIT_SIGTERM
 
-__all__ = ["STOP_SIGNALS", "Stopped", "exit_code", "stopped_by", "stopping"]
+__all__ = ["STOP_SIGNALS", "Stopped", "exit_code", "shielded_children", "stopped_by", "stopping"]
 
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _CODES = {signal.SIGINT: EXIT_INTERRUPTED, signal.SIGTERM: EXIT_SIGTERM, signal.SIGHUP: EXIT_SIGHUP}
@@ -47,6 +47,22 @@ def stopped_by(stop: BaseException | int | None) -> str:
     """Words for what stopped the run: "interrupted", "stopped by SIGTERM", "stopped by SIGHUP"."""
     signum = stop if isinstance(stop, int) else signal_of(stop)
     return "interrupted" if signum == signal.SIGINT else f"stopped by {signal.Signals(signum).name}"
+
+
+@contextlib.contextmanager
+def shielded_children() -> Iterator[None]:
+    """Processes started within the block have SIGTERM and SIGHUP blocked (a signal mask is inherited),
+    so a hangup of the whole process group does not kill helpers such as multiprocessing's resource
+    tracker: the parent handles the signal and stops them. Here the signals only wait for the block's end.
+    """
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 @contextlib.contextmanager

@@ -69,11 +69,14 @@ def _default_signals() -> None:
 class Process:
     """A `python -m enrich` process whose stderr is read line by line as it comes."""
 
-    def __init__(self, args: list[str], env: dict[str, str], cwd: Path | None = None) -> None:
+    def __init__(
+        self, args: list[str], env: dict[str, str], cwd: Path | None = None, *, new_group: bool = False
+    ) -> None:
         self.proc = subprocess.Popen(
             args,
             env=env,
             cwd=cwd,
+            process_group=0 if new_group else None,  # its own group: the test can signal all of it
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,

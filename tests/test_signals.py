@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
+import sys
 import time
 
 import pytest
@@ -94,3 +95,53 @@ def test_a_hangup_ignored_at_start_stays_ignored():
         assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN
     finally:
         signal.signal(signal.SIGHUP, old)
+
+
+def _group_commands(pgid: int) -> list[str]:
+    """The command lines of the processes in process group `pgid` (Linux /proc)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                if os.getpgid(int(entry)) == pgid:
+                    with open(f"/proc/{entry}/cmdline", "rb") as fh:
+                        found.append(fh.read().replace(b"\0", b" ").decode(errors="replace"))
+            except (OSError, ProcessLookupError):
+                continue
+    return found
+
+
+@pytest.mark.timeout(180)
+@pytest.mark.skipif(not os.path.isdir("/proc") or (os.cpu_count() or 1) < 2, reason="needs Linux and 2 CPUs")
+def test_a_hangup_of_the_whole_process_group_stops_classify_and_its_helpers_cleanly(tmp_path):
+    """A closed terminal sends SIGHUP to every process of the group: classify's worker and
+    multiprocessing's resource tracker must not die first and print tracebacks."""
+    from enrich.classify_job import PARALLEL_BYTES
+
+    big = tmp_path / "big.csv"
+    with open(big, "w") as fh:
+        fh.write("indicator,comment\n")
+        line, n = 0, 0
+        while n < PARALLEL_BYTES * 1.5:
+            text = f"10.{line % 250}.{line // 250 % 250}.{line % 7},row {line}\n"
+            fh.write(text)
+            n += len(text)
+            line += 1
+    out = tmp_path / "out.csv"
+    run = Process(
+        [sys.executable, "-m", "enrich", "classify", str(big), "-o", str(out)],
+        dict(os.environ),
+        new_group=True,
+    )
+    run.wait_for(lambda text: text.startswith(f"{big}: "))
+    for _ in range(300):  # until the worker and the resource tracker run (bounded: 30 s)
+        commands = " ".join(_group_commands(run.pid))
+        if "resource_tracker" in commands and "spawn_main" in commands:
+            break
+        time.sleep(0.1)
+    os.killpg(run.pid, signal.SIGHUP)
+    rc, err = run.finish()
+    assert rc == EXIT_SIGHUP, err
+    assert "Traceback" not in err and "Error" not in err, err
+    assert "enrich classify: stopped by SIGHUP; no output written" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.csv"]
