@@ -28,6 +28,16 @@ def _wait_option(command):  # noqa: ANN001, ANN202 - a click decorator
     )(command)
 
 
+def _bom_option(command):  # noqa: ANN001, ANN202 - a click decorator
+    """`--bom` (CSV output), shared by `run` and `classify`."""
+    return click.option(
+        "--bom",
+        is_flag=True,
+        help="CSV output: start with a UTF-8 byte order mark, so that Excel reads it as UTF-8 (without "
+        "one it assumes the local code page). An input's BOM is kept anyway (UTF-16 in: UTF-8 BOM out).",
+    )(command)
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="enrich")
 def cli() -> None:
@@ -67,8 +77,9 @@ def cli() -> None:
     "(other than a plain number) gets a leading ' so spreadsheets do not run it as a formula.",
 )
 @_wait_option
+@_bom_option
 def classify_command(
-    inputs: tuple[str, ...], output: str, column: str | None, no_neutralise: bool, wait: bool
+    inputs: tuple[str, ...], output: str, column: str | None, no_neutralise: bool, wait: bool, bom: bool
 ) -> None:
     """Type, normalise and validate every entry, without calling any API.
 
@@ -113,7 +124,7 @@ def classify_command(
 
     try:
         with signals.stopping():
-            classify_files(list(inputs), output, column, not no_neutralise, None, wait=wait)
+            classify_files(list(inputs), output, column, not no_neutralise, None, wait=wait, bom=bom)
     except EnrichError as exc:
         _quiet_broken_pipe()
         _fail("classify", exc)
@@ -489,6 +500,7 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
 )
 @_wait_option
 @_log_options
+@_bom_option
 def run_command(
     inputs: tuple[str, ...],
     output: str,
@@ -514,6 +526,7 @@ def run_command(
     verbose: int,
     quiet: bool,
     wait: bool,
+    bom: bool,
 ) -> None:
     """Enrich INPUT... with what MDE has seen of each indicator.
 
@@ -566,6 +579,7 @@ def run_command(
         verbose=verbose,
         quiet=quiet,
         wait=wait,
+        bom=bom,
     )
     raise SystemExit(run(request))
 
@@ -581,7 +595,7 @@ def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool)
     Keys: inputs (list of files, folders or globs), output and summary (may hold
     {date:%Y-%m-%d}), to, column, mode, lookback, rate_limit, file_info, cache, no_cache,
     max_age, secrets, concurrency, timeout, neutralise, org_name, negative_sightings,
-    stix_output, progress_interval, verbose (a number), quiet: the `run` options of the same
+    stix_output, progress_interval, verbose (a number), quiet, bom: the `run` options of the same
     names; -v or -q on the command line wins over the file's verbose and quiet.
     Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`;
     the job file is locked while it runs: a second run of it exits with code 75 (wait: key

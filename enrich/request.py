@@ -56,3 +56,4 @@ class RunRequest:
     wait: bool = False  # --wait: wait for another run's lock on an output (or the job file)
     verbose: int = 0  # -v: every request; -vv: also retry details (enrich.logs)
     quiet: bool = False  # -q: only errors and the final lines
+    bom: bool = False  # --bom: CSV output starts with a UTF-8 byte order mark

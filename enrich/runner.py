@@ -6,6 +6,7 @@ sources -> plan -> answers (cache, then the strategy) -> outcomes -> sinks -> su
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import sys
 import tempfile
@@ -37,6 +38,7 @@ from enrich.sinks.summary import (
     write_summary,
 )
 from enrich.sinks.targets import Target, check_outputs, output_targets
+from enrich.sources.csv import encoding_fallbacks, how_read
 from enrich.sources.open import open_sources
 
 # `run --sandbox` serves a time-scaled sandbox (one quota minute lasts one second) and matches it.
@@ -111,6 +113,8 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
         check_outputs(targets, sources, req.summary)
         outputs = [t.path for t in targets] + ([req.summary] if req.summary else [])
         held.enter_context(locks.hold_outputs(outputs, wait=req.wait, say=_say(err)))
+        for source in sources:
+            print(f"enrich: {how_read(source)}", file=info)
         plan = make_plan(sources, strategy)
         print(
             f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
@@ -135,9 +139,11 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
             separate=req.stix_output == "separate",
             lookback_hours=strategy.options.lookback_hours,
             api_url=settings.api_url,
+            bom=req.bom,
         )
         rows, extra = _write(targets, sink_kind, sink_options, Outcomes(strategy, lookups.answers))
         summary = _summary(req, plan, rows, extra, lookups, settings, strategy, started, targets)
+        summary = dataclasses.replace(summary, encoding_fallbacks=encoding_fallbacks(sources))
     print_summary(summary.to_dict(), err)
     for target in targets:
         if target.path != "-":
