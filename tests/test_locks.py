@@ -17,6 +17,9 @@ from enrich.locks import FileLock, hold_job, hold_outputs, lock_path
 from enrich.sandbox import Sandbox, SandboxConfig
 from tests.process_helpers import Process, run_command, sandbox_env, unseen_input
 
+# the first run goes slowly (1000 lookups: 40 s), so the second surely starts while it runs; it is stopped
+SLOW = ("--rate-limit", "25/1s,1500/60s")
+
 
 @pytest.mark.timeout(240)
 def test_a_second_run_on_the_same_output_exits_75_and_waits_with_wait(tmp_path):
@@ -25,7 +28,7 @@ def test_a_second_run_on_the_same_output_exits_75_and_waits_with_wait(tmp_path):
         inp = tmp_path / "iocs.csv"
         distinct = unseen_input(inp, 1000, seed=12)
         out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
-        first = Process(run_command(inp, out, cache), env)
+        first = Process(run_command(inp, out, cache, *SLOW), env)
         first.wait_for_lookups()
 
         # the same output spelled otherwise (relative, from the output's folder): refused at once
@@ -63,7 +66,7 @@ def test_a_second_run_of_the_same_job_exits_75(tmp_path):
         job = tmp_path / "nightly.toml"
         job.write_text(
             'inputs = ["iocs.csv"]\noutput = "out-{date:%Y%m%d%H%M%S%f}.csv"\ncache = "c.sqlite3"\n'
-            'rate_limit = "100/1s,1500/60s"\nprogress_interval = 1\n'
+            f'rate_limit = "{SLOW[1]}"\nprogress_interval = 1\n'
         )
         command = [sys.executable, "-m", "enrich", "job", str(job)]
         first = Process(command, env)
