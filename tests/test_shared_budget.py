@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import random
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -150,3 +151,23 @@ def test_two_concurrent_runs_of_one_app_share_the_budget(tmp_path):
             assert len(out.read_text().splitlines()) == count + 1
         assert throttled(sb) == 0, sb.stats()
         assert calls(sb) == sum(count for _, _, count in runs), sb.stats()
+
+
+def test_a_cache_whose_budget_tables_cannot_be_used_stops_the_run(tmp_path):
+    """The budget is part of the cache: a file it cannot use is a cache error (exit 1), not 429s."""
+    from click.testing import CliRunner
+
+    from enrich.cli import cli
+
+    cache = tmp_path / "cache.sqlite3"
+    with sqlite3.connect(cache) as db:
+        db.execute("CREATE TABLE budget_calls (something TEXT)")  # not the budget's table
+    db.close()
+    inp = tmp_path / "iocs.csv"
+    inp.write_text("indicator\n198.51.100.7\n")
+    result = CliRunner().invoke(
+        cli, ["run", "--sandbox", str(inp), "-o", str(tmp_path / "out.csv"), "--cache", str(cache)]
+    )
+    assert result.exit_code == 1, result.stderr
+    assert "shared budget" in result.stderr and str(cache) in result.stderr
+    assert not (tmp_path / "out.csv").exists()

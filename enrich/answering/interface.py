@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from enrich.errors import UsageError
+from enrich.errors import CacheError, UsageError
 from enrich.mde.errors import MdeError
 from enrich.model import Answer, Indicator, LookupKey, Status
 from enrich.request import MAX_LOOKBACK_HOURS
@@ -85,8 +85,9 @@ class Strategy(ABC):
 
         Default: a fixed pool of `options.concurrency` workers per API family pulls keys from that
         family's list, so a family waiting on its quota never holds up the others. An MdeError
-        (authentication, permission, TLS) or an exception from `on_answer` cancels the remaining
-        work and propagates; any other failure of one lookup becomes that lookup's ERROR answer.
+        (authentication, permission, TLS), a CacheError (the shared budget's database) or an exception
+        from `on_answer` cancels the remaining work and propagates; any other failure of one lookup
+        becomes that lookup's ERROR answer.
         """
         await run_per_family(keys, self._answer_safely(client), on_answer, self.options.concurrency)
 
@@ -94,7 +95,7 @@ class Strategy(ABC):
         async def one(key: LookupKey) -> Answer:
             try:
                 return await self.answer(client, key)
-            except (MdeError, asyncio.CancelledError):
+            except (MdeError, CacheError, asyncio.CancelledError):
                 raise
             except Exception as exc:  # a bug or an odd answer must not stop the night's run
                 log.exception("lookup of %s %s failed unexpectedly", key.family, key.key)

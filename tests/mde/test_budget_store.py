@@ -232,3 +232,24 @@ def test_real_processes_share_the_windows(tmp_path):
     assert len(starts) == 90
     # Starts are recorded a little after the slot is taken; the budget's own margin covers that.
     assert max_in_window(starts, 10, 0.2 - 0.004) and max_in_window(starts, 40, 2.0 - 0.004)
+
+
+def test_a_budget_database_failure_stops_the_answers_instead_of_erroring_each_lookup(tmp_path):
+    from enrich.answering.interface import AnswerOptions
+    from enrich.model import Answer, LookupKey
+    from tests.answering.test_interface import Md5Only
+
+    store = BudgetStore(tmp_path / "cache.sqlite3", TENANT, APP)
+    budget = Budget({"md5s": SCALED}, store=store)
+    store.close()  # as if the file went away: every slot fails
+
+    class Budgeted(Md5Only):
+        async def answer(self, client, key: LookupKey) -> Answer:
+            async with budget.slot("md5s"):
+                return await super().answer(client, key)
+
+    got: dict[LookupKey, Answer] = {}
+    keys = [LookupKey("md5s", f"k{i}") for i in range(3)]
+    with pytest.raises(CacheError, match="shared budget"):
+        asyncio.run(Budgeted(AnswerOptions(concurrency=1)).answer_all(None, keys, got.__setitem__))  # type: ignore[arg-type]
+    assert got == {}
