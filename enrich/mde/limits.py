@@ -103,12 +103,9 @@ class Budget:
             )
             effective.sort(key=lambda item: item[1])
             self._families[family] = _Family(limits=effective)
-        shortest = min(
-            (limits[0][1] for limits in (f.limits for f in self._families.values()) if limits), default=1.0
-        )
-        self.poll_seconds = min(
-            0.25, shortest / 10
-        )  # shared: how often to look for other processes' finishes
+        # Shared budget: how often a waiter held by another process's call in flight looks again.
+        shortest = min((f.limits[0][1] for f in self._families.values() if f.limits), default=1.0)
+        self.poll_seconds = min(0.25, shortest / 10)
         # metrics
         self.acquired: dict[str, int] = {family: 0 for family in self._families}
         self.penalties: dict[str, int] = {family: 0 for family in self._families}
