@@ -62,8 +62,8 @@ def run(req: RunRequest, err: TextIO | None = None, *, job_file: str | None = No
     started = time.monotonic()
     with (
         logs.configured(logs.verbosity_of(req.verbose, req.quiet), err, req.progress_interval),
+        contextlib.ExitStack() as held,  # the locks: released after the handlers below are put back
         signals.stopping(),
-        contextlib.ExitStack() as held,
     ):
         try:
             if job_file is not None:
