@@ -9,7 +9,9 @@ Table `budget_calls` holds one row per call, written before the call goes out: `
 flight, `started + inflight_ttl`, so it counts as "now" in every window). Taking a slot is one
 short `BEGIN IMMEDIATE` transaction that checks every window and inserts the row, so two
 processes never take the same last slot. Table `budget_pauses` holds each family's pause after
-a 429 (`not_before`). Times are wall-clock seconds (`time.time`), the one clock processes share.
+a 429 (`not_before`). Times are wall-clock seconds (`time.time`), the one clock processes share
+(a step back of the clock only makes the budget stricter for a while; a step forward may cost
+429s, which the client honours).
 
 Each write stamps its rows with the next number of `budget_seq`, so a store keeps a copy of its
 families' rows in memory and reads only the rows changed since it last looked: a slot costs a
