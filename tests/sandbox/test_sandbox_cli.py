@@ -75,7 +75,7 @@ def test_run_and_sandbox_refuse_a_bad_rate_limit_alike(tmp_path, spec, clean_mde
     assert served.exit_code == 2 and str(refused.value) in served.stderr
     args = ["run", "--sandbox", "--no-cache", str(PLAIN_LIST), "-o", str(tmp_path / "o.csv")]
     ran = CliRunner().invoke(cli, [*args, "--rate-limit", spec])
-    assert ran.exit_code == 1 and str(refused.value) in ran.stderr
+    assert ran.exit_code == 2 and str(refused.value) in ran.stderr  # a usage error in both
 
 
 def test_parse_faults_and_latency():
