@@ -63,7 +63,6 @@ _BAD_NAMES = re.compile(r"(link|reference|^refs?$|^source|report|^mde_)", re.I)
 _CONTROL = re.compile(r"[\x00-\x08\x0e-\x1a\x1c-\x1f]")
 _CP1252 = [bytes([b]).decode("cp1252", errors="ignore") or chr(b) for b in range(256)]
 _STRAY = re.compile("[\udc80-\udcff]")  # bytes `surrogateescape` could not decode
-_PADDED_QUOTE = re.compile(r' +"')  # a field that is a quoted one after padding spaces
 csv.field_size_limit(2**31 - 1)  # one cell may be long (a pasted report); the classifier caps it
 _fallbacks = threading.local()  # .count: bytes the handler decoded in this thread
 
@@ -149,9 +148,14 @@ def sniff(path: str, name: str | None = None, column: str | None = None) -> CsvL
             raise _fail(name, "is binary data, not text (CSV or STIX expected)")
         delimiter = _delimiter(banner.text, complete)
         records = _records(banner.text, delimiter, len(banner.text) + 1, complete, skip_space=False)
-        skip_space = any(_PADDED_QUOTE.match(f) for r in records for f in r[1:])
+        skipped = (
+            _records(banner.text, delimiter, len(banner.text) + 1, complete)
+            if " " in banner.text
+            else records
+        )
+        skip_space = _padded(records, skipped)
         if skip_space:
-            records = _records(banner.text, delimiter, len(banner.text) + 1, complete)
+            records = skipped
         width = max((len(r) for r in records), default=1)
         commented = _comment_header(banner.comments, delimiter)
         lay = _layout(name, codec, offset, delimiter, records[:SAMPLE_RECORDS], commented, column, width)
@@ -354,6 +358,19 @@ def _records(
     if len(out) > limit:
         return out[:limit]
     return out if complete or len(out) < 2 else out[:-1]  # the last one may be cut short
+
+
+def _padded(kept: list[list[str]], skipped: list[list[str]]) -> bool:
+    """Whether the sample pads quoted fields after the delimiter (`a, "b, c"`): reading it with the
+    spaces skipped changes more than the spaces (fields are split otherwise, or quotes quote)."""
+    if len(kept) != len(skipped):
+        return True
+    for a, b in zip(kept, skipped, strict=True):
+        if a != b and (
+            len(a) != len(b) or any(x != y and x.lstrip(" ") != y for x, y in zip(a, b, strict=True))
+        ):
+            return True
+    return False
 
 
 def _delimiter(text: str, complete: bool) -> str:

@@ -8,7 +8,7 @@ import os
 import tempfile
 
 import pandas as pd
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from enrich.sources.csv import CsvSource
@@ -151,6 +151,7 @@ PLAIN_CELL = st.lists(
     st.lists(st.lists(PLAIN_CELL, min_size=2, max_size=5), min_size=1, max_size=15),
     st.integers(min_value=1, max_value=4),
 )
+@example(rows=[["  ", '  "']], chunk_rows=1)  # a quoted cell starting with spaces then a quote
 def test_ragged_rows_come_back_whole_spaces_and_all(rows, chunk_rows):
     """Every field of every row, as written (outer spaces, trailing empty fields); fields past the
     header's go under extra_1, extra_2, ..."""

@@ -330,6 +330,13 @@ def test_leading_and_trailing_spaces_are_kept(tmp_path):
     assert inds[0][0].value == "007" and inds[1][0].value == "198.51.100.1"  # classified trimmed
 
 
+def test_a_quote_inside_a_spaced_cell_is_not_padding(tmp_path):
+    text = 'value,size,note\n198.51.100.1,  5" floppy,"  ""a"", b"\n'
+    src, frame, _ = read(put(tmp_path, text))
+    assert not src.layout.skip_space
+    assert frame.values.tolist() == [["198.51.100.1", '  5" floppy', '  "a", b']]
+
+
 def test_fields_padded_before_their_quotes_are_still_quoted(tmp_path):
     """ThreatFox pads with `, "`: the spaces are skipped so the quotes quote (and commas stay inside)."""
     text = (
