@@ -37,6 +37,7 @@ from enrich.sources.csv_layout import (
     _fail,
     _fit,
     _is_blank,
+    _is_comment,
     extra_names,
     fallback_count,
     sniff,
@@ -220,11 +221,13 @@ class CsvSource(Source):
                     next(rows_read, None)
                 records = islice(rows_read, skip, None)
                 while batch := list(islice(records, rows)):
-                    width = max(map(len, batch))
+                    # a comment line (dropped by `_finish`) never widens the source
+                    width = max((len(r) for r in batch if not _is_comment(r)), default=0)
                     if width > len(self._columns):
                         self._widen(width)
                     width = len(self._columns)
-                    batch = [_fit(r, width) for r in batch]
+                    # only a comment line can be wider now, and its cells past the first are empty
+                    batch = [r[:width] if len(r) > width else _fit(r, width) for r in batch]
                     yield pd.DataFrame(batch, columns=[f"c{k}" for k in range(width)], dtype=str)
             except csv.Error as exc:
                 raise _fail(self.name, f"unreadable CSV near record {reader.line_num}: {exc}") from None

@@ -538,3 +538,12 @@ def test_commented_header_with_no_entries(tmp_path):
 def test_describe_says_how_a_file_was_read(tmp_path):
     src = CsvSource(put(tmp_path, "a;b\n198.51.100.1;x\n198.51.100.2;y\n"))
     assert describe(src).endswith("utf-8, delimiter ';', header row, indicators from column 'a'")
+
+
+@pytest.mark.parametrize("chunk_rows", [1, 1000])
+def test_a_wide_comment_line_never_widens_the_columns(tmp_path, chunk_rows):
+    path = tmp_path / "c.csv"
+    path.write_text("h1,h2,h3\n,\n#,,,\n,\n", encoding="utf-8")
+    source = CsvSource(str(path), chunk_rows=chunk_rows)
+    rows = [r for c in source.chunks() for r in c.frame.values.tolist()]
+    assert rows == [["", "", ""], ["", "", ""]] and source.columns() == ["h1", "h2", "h3"]
