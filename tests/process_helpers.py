@@ -39,7 +39,10 @@ def unseen_input(path: Path, count: int, seed: int) -> int:
     return len(values)
 
 
-def run_command(inp: Path | str, out: Path | str, cache: Path | str, *extra: str) -> list[str]:
+def run_command(
+    inp: Path | str, out: Path | str, cache: Path | str, *extra: str, rate: str = RATE
+) -> list[str]:
+    """`python -m enrich run INP -o OUT --cache CACHE` with the test budget, progress every second."""
     return [
         sys.executable,
         "-m",
@@ -51,7 +54,7 @@ def run_command(inp: Path | str, out: Path | str, cache: Path | str, *extra: str
         "--cache",
         str(cache),
         "--rate-limit",
-        RATE,
+        rate,
         "--concurrency",
         str(CONCURRENCY),
         "--progress-interval",

@@ -6,21 +6,13 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from enrich.sandbox import Sandbox, SandboxConfig
-
-API_FAMILIES = ("files", "ips", "domains")
-CONCURRENCY = 4
-
-
-def api_calls(sb) -> int:
-    fams = sb.stats()["by_family"]
-    return sum(sum(fams.get(f, {}).values()) for f in API_FAMILIES)
+from tests.process_helpers import CONCURRENCY, api_calls, run_command
 
 
 def make_input(sb, path: Path, rng: random.Random) -> int:
@@ -40,26 +32,6 @@ def make_input(sb, path: Path, rng: random.Random) -> int:
     return len(values)
 
 
-def command(inp: Path, out: Path, cache: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "enrich",
-        "run",
-        str(inp),
-        "-o",
-        str(out),
-        "--cache",
-        str(cache),
-        "--rate-limit",
-        "100/1s,1500/60s",
-        "--concurrency",
-        str(CONCURRENCY),
-        "--progress-interval",
-        "1",
-    ]
-
-
 @pytest.mark.timeout(180)
 def test_kill_9_then_resume_gives_identical_output(tmp_path):
     seed = int(os.environ.get("RESUME_SEED", time.time_ns() % 10_000))
@@ -72,7 +44,7 @@ def test_kill_9_then_resume_gives_identical_output(tmp_path):
 
         reference = tmp_path / "reference.csv"
         done = subprocess.run(
-            command(inp, reference, tmp_path / "ref.sqlite3"),
+            run_command(inp, reference, tmp_path / "ref.sqlite3"),
             env=env,
             capture_output=True,
             text=True,
@@ -85,7 +57,7 @@ def test_kill_9_then_resume_gives_identical_output(tmp_path):
         sb.reset_stats()
         out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
         victim = subprocess.Popen(
-            command(inp, out, cache), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            run_command(inp, out, cache), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         started = time.monotonic()  # kill it once it has started asking (start-up is slow under load)
         while api_calls(sb) == 0 and victim.poll() is None and time.monotonic() - started < 60:
@@ -97,7 +69,9 @@ def test_kill_9_then_resume_gives_identical_output(tmp_path):
         first = api_calls(sb)
 
         time.sleep(1.1)  # a new process starts with a fresh budget: let the server's minute window pass
-        again = subprocess.run(command(inp, out, cache), env=env, capture_output=True, text=True, timeout=120)
+        again = subprocess.run(
+            run_command(inp, out, cache), env=env, capture_output=True, text=True, timeout=120
+        )
         assert again.returncode == 0, again.stderr
         total = api_calls(sb)
         assert out.read_bytes() == reference.read_bytes(), f"seed {seed}"
@@ -115,7 +89,11 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         distinct = make_input(sb, inp, rng)
         out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
         run = subprocess.Popen(
-            command(inp, out, cache), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+            run_command(inp, out, cache),
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         time.sleep(2.5)
         run.send_signal(signal.SIGINT)
@@ -125,7 +103,9 @@ def test_ctrl_c_stops_cleanly_and_says_how_to_resume(tmp_path):
         assert not out.exists()
         assert not [p for p in tmp_path.iterdir() if p.name.startswith(".out.csv")], "temporary file left"
         time.sleep(1.1)
-        again = subprocess.run(command(inp, out, cache), env=env, capture_output=True, text=True, timeout=90)
+        again = subprocess.run(
+            run_command(inp, out, cache), env=env, capture_output=True, text=True, timeout=90
+        )
         assert again.returncode == 0, again.stderr
         assert api_calls(sb) <= distinct + CONCURRENCY
         assert len(out.read_text().splitlines()) == distinct + 1

@@ -14,11 +14,11 @@ from click.testing import CliRunner
 
 from enrich.cli import cli
 from enrich.sandbox import Sandbox, SandboxConfig
+from tests.process_helpers import API_FAMILIES, api_calls
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLES = REPO / "sample_data"
 FEEDS = REPO.parent / "shared" / "feeds"
-API_FAMILIES = ("files", "ips", "domains")
 FAST = "100/1s,1500/60s"  # the sandbox's quota at time scale 60
 
 
@@ -36,11 +36,6 @@ def env(sandbox, monkeypatch):
         monkeypatch.setenv(name, value)
     sandbox.configure(faults={}, token_lifetime=3599)
     return sandbox
-
-
-def api_calls(sb) -> int:
-    fams = sb.stats()["by_family"]
-    return sum(sum(fams.get(f, {}).values()) for f in API_FAMILIES)
 
 
 def run_cli(*args: str) -> tuple[int, str]:

@@ -18,16 +18,14 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
 from enrich.sandbox import Sandbox, SandboxConfig
+from tests.process_helpers import API_FAMILIES, CONCURRENCY, run_command
 
-API_FAMILIES = ("files", "ips", "domains")
-CONCURRENCY = 4
 SCALE = 6
 
 
@@ -69,26 +67,6 @@ def rate_limit(scale: float) -> str:
     return f"100/{60 / scale:g}s,1500/{3600 / scale:g}s"
 
 
-def command(inp: Path, out: Path, cache: Path) -> list[str]:
-    return [
-        sys.executable,
-        "-m",
-        "enrich",
-        "run",
-        str(inp),
-        "-o",
-        str(out),
-        "--cache",
-        str(cache),
-        "--rate-limit",
-        rate_limit(SCALE),
-        "--concurrency",
-        str(CONCURRENCY),
-        "--progress-interval",
-        "1",
-    ]
-
-
 def environment(sb) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k not in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE")}
     env.update(sb.env())
@@ -104,7 +82,7 @@ def test_restart_right_after_kill_9_draws_no_429(tmp_path):
         inp = tmp_path / "iocs.csv"
         distinct = write_input(inp, rng, 600, "k")
         out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
-        run = command(inp, out, cache)
+        run = run_command(inp, out, cache, rate=rate_limit(SCALE))
         victim = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill once the first minute's calls are made (the sandbox's window is full); restart at once.
         deadline = time.monotonic() + 60
@@ -136,7 +114,7 @@ def test_two_concurrent_runs_of_one_app_share_the_budget(tmp_path):
             runs.append((inp, tmp_path / f"{name}-out.csv", count))
         procs = [
             subprocess.Popen(
-                command(inp, out, cache),
+                run_command(inp, out, cache, rate=rate_limit(SCALE)),
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
