@@ -36,9 +36,10 @@ _FILE_TYPES = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
 # Preference among a cell's hashes of one file: which one the stats API is asked about.
 _HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256)
 # Why a lone MD5 is `unsupported` (names only what exists: no mode that is not there yet).
+# No comma or double quote: a CSV cell that needs no quoting (classify writes it for every lone MD5).
 MD5_REASON = (
     "MD5 hashes cannot be looked up with the entity statistics APIs (the stats mode); give the file's "
-    'SHA-1 or SHA-256 (in the same cell as the MD5, e.g. "sha256,md5", it is asked once for both); '
+    "SHA-1 or SHA-256 (beside the MD5 in the same cell it is asked once for both); "
     "looking up MD5 by advanced hunting is planned"
 )
 # Detail entry recording that /api/files/{hash} was asked (so a cached answer without it is not reused).
