@@ -23,7 +23,7 @@ import asyncio
 import bisect
 import contextlib
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
@@ -80,6 +80,14 @@ class Ticket:
     family: str
     started: float
     call: int | None = None  # the call's row in a shared store
+
+
+def _changed(state: _Family) -> asyncio.Event:
+    """The event set when a slot of `state` may have freed (one per event loop: an Event belongs to one)."""
+    loop = asyncio.get_running_loop()
+    if state.changed is None or state.changed_loop is not loop:
+        state.changed, state.changed_loop = asyncio.Event(), loop
+    return state.changed
 
 
 class Budget:
@@ -142,27 +150,31 @@ class Budget:
         now = self.clock.now()
         delay = self._delay(state, now)
         if delay is None or delay > 0:
-            if state.waiters == 0:
-                state.waiting_since = now
-            state.waiters += 1
-            try:
+            with self._waiting(state, now):
                 while delay is None or delay > 0:
-                    loop = asyncio.get_running_loop()
-                    if state.changed is None or state.changed_loop is not loop:
-                        state.changed, state.changed_loop = asyncio.Event(), loop
+                    changed = _changed(state)
                     if delay is None:
-                        await state.changed.wait()
+                        await changed.wait()
                     else:
-                        await self._sleep_or_event(delay, state.changed)
+                        await self._sleep_or_event(delay, changed)
                     now = self.clock.now()
                     delay = self._delay(state, now)
-            finally:
-                state.waiters -= 1
-                if state.waiters == 0:
-                    state.waited += max(0.0, self.clock.now() - state.waiting_since)
         state.inflight += 1
         self.acquired[family] += 1
         return Ticket(family, now)
+
+    @contextlib.contextmanager
+    def _waiting(self, state: _Family, now: float) -> Iterator[None]:
+        """Count a waiter of `state`; the family's wait time runs while any waits."""
+        if state.waiters == 0:
+            state.waiting_since = now
+        state.waiters += 1
+        try:
+            yield
+        finally:
+            state.waiters -= 1
+            if state.waiters == 0:
+                state.waited += max(0.0, self.clock.now() - state.waiting_since)
 
     async def _acquire_shared(self, family: str, state: _Family) -> Ticket:
         """`acquire` with the log in the store: the check and the reservation are one transaction.
@@ -174,10 +186,7 @@ class Budget:
         now = self.clock.now()
         call, delay, in_flight = self.store.take(family, state.limits, now, state.horizon)
         if call is None:
-            if state.waiters == 0:
-                state.waiting_since = now
-            state.waiters += 1
-            try:
+            with self._waiting(state, now):
                 loop = asyncio.get_running_loop()
                 if state.turn is None or state.turn_loop is not loop:
                     state.turn, state.turn_loop = asyncio.Lock(), loop
@@ -188,15 +197,9 @@ class Budget:
                         if call is not None:
                             break
                         if in_flight:
-                            if state.changed is None or state.changed_loop is not loop:
-                                state.changed, state.changed_loop = asyncio.Event(), loop
-                            await self._sleep_or_event(min(delay, self.poll_seconds), state.changed)
+                            await self._sleep_or_event(min(delay, self.poll_seconds), _changed(state))
                         else:
                             await self.clock.sleep(delay)
-            finally:
-                state.waiters -= 1
-                if state.waiters == 0:
-                    state.waited += max(0.0, self.clock.now() - state.waiting_since)
         state.inflight += 1
         self.acquired[family] += 1
         return Ticket(family, now, call)
