@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
@@ -91,7 +91,7 @@ class Strategy(ABC):
         """
         await run_per_family(keys, self._answer_safely(client), on_answer, self.options.concurrency)
 
-    def _answer_safely(self, client: MdeClient) -> Callable[[LookupKey], asyncio.Future[Answer]]:
+    def _answer_safely(self, client: MdeClient) -> Callable[[LookupKey], Awaitable[Answer]]:
         async def one(key: LookupKey) -> Answer:
             try:
                 return await self.answer(client, key)
@@ -101,12 +101,12 @@ class Strategy(ABC):
                 log.exception("lookup of %s %s failed unexpectedly", key.family, key.key)
                 return Answer(Status.ERROR, error=f"unexpected failure: {type(exc).__name__}: {exc}")
 
-        return one  # type: ignore[return-value]
+        return one
 
 
 async def run_per_family(
     keys: Iterable[LookupKey],
-    answer: Callable[[LookupKey], asyncio.Future[Answer]],
+    answer: Callable[[LookupKey], Awaitable[Answer]],
     on_answer: OnAnswer,
     concurrency: int,
 ) -> None:
