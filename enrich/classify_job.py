@@ -32,7 +32,7 @@ from enrich.signals import shielded_children
 from enrich.sinks.atomic import destination
 from enrich.sinks.csv import ColumnsChanged, CsvWriter, mde_text
 from enrich.sinks.targets import check_outputs, output_targets
-from enrich.sources.csv import CsvSource, describe_stray, how_read
+from enrich.sources.csv import CsvSource, describe_stray
 from enrich.sources.open import open_sources
 
 __all__ = [
@@ -483,7 +483,7 @@ def _write_target(path: str, group: Sequence, w: _Writing) -> int:
                 for src in group:
                     if id(src) not in w.described:
                         w.described.add(id(src))
-                        print(how_read(src), file=w.err)
+                        print(src.describe(), file=w.err)
                     if isinstance(src, CsvSource):  # from the cell text straight to the CSV text
                         w.texts.write(src, sink, counts)
                     else:

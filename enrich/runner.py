@@ -38,7 +38,7 @@ from enrich.sinks.summary import (
     write_summary,
 )
 from enrich.sinks.targets import Target, check_outputs, output_targets
-from enrich.sources.csv import encoding_fallbacks, how_read
+from enrich.sources.interface import encoding_fallbacks
 from enrich.sources.open import open_sources
 
 # `run --sandbox` serves a time-scaled sandbox (one quota minute lasts one second) and matches it.
@@ -114,7 +114,7 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
         outputs = [t.path for t in targets] + ([req.summary] if req.summary else [])
         held.enter_context(locks.hold_outputs(outputs, wait=req.wait, say=_say(err)))
         for source in sources:
-            print(f"enrich: {how_read(source)}", file=info)
+            print(f"enrich: {source.describe()}", file=info)
         plan = make_plan(sources, strategy)
         print(
             f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "

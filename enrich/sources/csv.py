@@ -52,8 +52,6 @@ __all__ = [
     "CsvSource",
     "describe",
     "describe_stray",
-    "encoding_fallbacks",
-    "how_read",
     "sniff",
 ]
 
@@ -87,6 +85,9 @@ class CsvSource(Source):
         if not self._settled:
             for _ in self.frames():
                 pass
+
+    def describe(self) -> str:
+        return describe(self)
 
     def stray_lines(self) -> tuple[int, list[int]]:
         """(lines holding bytes that are not UTF-8, the first 20 line numbers, 1-based, counted
@@ -261,11 +262,6 @@ def describe(source: CsvSource) -> str:
     )
 
 
-def how_read(source: Source) -> str:
-    """One line on how an input was read: `describe` for CSV, the format for the others."""
-    return describe(source) if isinstance(source, CsvSource) else f"{source.name}: {source.format}"
-
-
 def describe_stray(source: CsvSource) -> str | None:
     """One line naming the lines of `source` with bytes that are not UTF-8, None when it has none."""
     count, lines = source.stray_lines()
@@ -276,15 +272,3 @@ def describe_stray(source: CsvSource) -> str | None:
         f"{source.name}: {count} line{'s' * (count != 1)} with bytes that are not UTF-8, "
         f"read as cp1252: line{'s' * (count != 1)} {shown}"
     )
-
-
-def encoding_fallbacks(sources: list[Source]) -> list[dict[str, object]]:
-    """For the run summary: each CSV input (read whole) with lines holding bytes that are not UTF-8:
-    {"input", "lines" (how many), "first_lines" (up to 20 line numbers)}."""
-    out: list[dict[str, object]] = []
-    for src in sources:
-        if isinstance(src, CsvSource):
-            count, lines = src.stray_lines()
-            if count:
-                out.append({"input": src.name, "lines": count, "first_lines": lines})
-    return out

@@ -42,3 +42,22 @@ class Source(ABC):
     @abstractmethod
     def chunks(self) -> Iterator[Chunk]:
         """Yield the rows in input order; may be called more than once (re-reads the input)."""
+
+    def describe(self) -> str:
+        """One line on how the input was read (printed by `run` and `classify`)."""
+        return f"{self.name}: {self.format}"
+
+    def stray_lines(self) -> tuple[int, list[int]]:
+        """(lines holding bytes not in the input's encoding, the first line numbers); (0, []) by default."""
+        return 0, []
+
+
+def encoding_fallbacks(sources: list[Source]) -> list[dict[str, object]]:
+    """For the run summary: each input with lines holding bytes not in its encoding (read whole first):
+    {"input", "lines" (how many), "first_lines" (up to 20 line numbers)}."""
+    out: list[dict[str, object]] = []
+    for src in sources:
+        count, lines = src.stray_lines()
+        if count:
+            out.append({"input": src.name, "lines": count, "first_lines": lines})
+    return out
