@@ -183,21 +183,29 @@ def test_concurrent_reader_while_writing(tmp_path):
     assert reader.stats()["entries"] == 1
 
 
-def test_schema_1_cache_is_migrated_and_its_answers_are_stats_answers(tmp_path):
+def _old_cache(tmp_path, version: int, row: str):
+    """A cache file as schema `version` (1: no `method`; 2: `method`, no answer times) holding `row`."""
     path = tmp_path / "old.sqlite3"
+    method = "method TEXT NOT NULL DEFAULT 'stats'," if version >= 2 else ""
     db = sqlite3.connect(path)
     db.executescript(
-        """
+        f"""
         CREATE TABLE answers (tenant TEXT NOT NULL, family TEXT NOT NULL, key TEXT NOT NULL,
             lookback_hours INTEGER NOT NULL, status TEXT NOT NULL, prevalence INTEGER,
             first_seen TEXT NOT NULL DEFAULT '', last_seen TEXT NOT NULL DEFAULT '',
             error TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '[]', fetched_at REAL NOT NULL,
+            {method}
             PRIMARY KEY (tenant, family, key, lookback_hours)) WITHOUT ROWID;
-        INSERT INTO answers VALUES ('t', 'ips', '198.51.100.7', 720, 'seen', 3, '', '', '', '[]', 1e12);
-        PRAGMA user_version = 1;
+        INSERT INTO answers VALUES {row};
+        PRAGMA user_version = {version};
         """
     )
     db.close()
+    return path
+
+
+def test_schema_1_cache_is_migrated_and_its_answers_are_stats_answers(tmp_path):
+    path = _old_cache(tmp_path, 1, "('t', 'ips', '198.51.100.7', 720, 'seen', 3, '', '', '', '[]', 1e12)")
     cache = Cache(path)
     key = LookupKey("ips", "198.51.100.7")
     old = cache.get_many("t", 720, [key])[key]
@@ -233,21 +241,9 @@ def test_when_an_answer_was_first_given_stays_until_it_changes(tmp_path):
 
 
 def test_schema_2_cache_is_migrated_and_its_answers_were_first_given_when_fetched(tmp_path):
-    path = tmp_path / "old.sqlite3"
-    db = sqlite3.connect(path)
-    db.executescript(
-        """
-        CREATE TABLE answers (tenant TEXT NOT NULL, family TEXT NOT NULL, key TEXT NOT NULL,
-            lookback_hours INTEGER NOT NULL, status TEXT NOT NULL, prevalence INTEGER,
-            first_seen TEXT NOT NULL DEFAULT '', last_seen TEXT NOT NULL DEFAULT '',
-            error TEXT NOT NULL DEFAULT '', detail TEXT NOT NULL DEFAULT '[]', fetched_at REAL NOT NULL,
-            method TEXT NOT NULL DEFAULT 'stats',
-            PRIMARY KEY (tenant, family, key, lookback_hours)) WITHOUT ROWID;
-        INSERT INTO answers VALUES ('t', 'ips', '198.51.100.7', 720, 'seen', 3, '', '', '', '[]', 1.5e9, 'stats');
-        PRAGMA user_version = 2;
-        """
+    path = _old_cache(
+        tmp_path, 2, "('t', 'ips', '198.51.100.7', 720, 'seen', 3, '', '', '', '[]', 1.5e9, 'stats')"
     )
-    db.close()
     clock = Clock(1.6e9)
     cache = Cache(path, clock=clock)
     assert cache.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
