@@ -19,8 +19,8 @@ datetimes in that form, the way the hunting APIs return them.
 Rows are read through typed column getters, so table rows are never copied: a
 ``where`` over 10,000 rows costs a few milliseconds.
 
-Layout: values, conversions and errors in :mod:`enrich.sandbox.kql_values`, the tokenizer in
-:mod:`enrich.sandbox.kql_lexer`; this module holds the parser, one recursive-descent class whose
+Layout: values, conversions and errors in :mod:`enrich.sandbox.kql.values`, the tokenizer in
+:mod:`enrich.sandbox.kql.lexer`; this module holds the parser, one recursive-descent class whose
 methods compile each grammar rule into closures (kept together: they share the parser's state).
 """
 
@@ -31,8 +31,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import cast
 
-from enrich.sandbox.kql_lexer import _line_col, _parse_error, _Token, _tokenize
-from enrich.sandbox.kql_values import (
+from enrich.sandbox.kql.lexer import _line_col, _parse_error, _Token, _tokenize
+from enrich.sandbox.kql.values import (
     _COMPARISONS,
     _NUMERIC,
     _SUBSET_HINT,

@@ -6,7 +6,7 @@ import math
 import re
 from dataclasses import dataclass
 
-from enrich.sandbox.kql_values import _NEGATABLE, _PUNCTUATION, _TIMESPAN_UNITS, KqlError, parse_datetime
+from enrich.sandbox.kql.values import _NEGATABLE, _PUNCTUATION, _TIMESPAN_UNITS, KqlError, parse_datetime
 
 # ---------------------------------------------------------------------------
 # Tokenizer
