@@ -48,11 +48,12 @@ from enrich.model import Answer, IndicatorType, LookupKey, Status
 NAMESPACE = uuid.UUID("00abedb4-aa42-466c-9c01-fed23315a9b7")
 TOOL_NAME = "enrich"
 EXTENSION_ID = "extension-definition--93f177b4-eec6-433b-8e26-5580180aa9b5"
-EXTENSION_VERSION = "1.1.0"
+EXTENSION_VERSION = "1.2.0"
 EPOCH = "2020-01-01T00:00:00.000Z"  # `created` of the tool's fixed objects
 # `modified` of the extension-definition: the day its schema last changed (1.1.0: mde_queried_at is
-# when the answer was last fetched, no longer the time of the run)
-EXTENSION_MODIFIED = "2026-12-06T00:00:00.000Z"
+# when the answer was last fetched, no longer the time of the run; 1.2.0: hunting answers, with
+# mde_answered_by, mde_events and mde_device_names)
+EXTENSION_MODIFIED = "2026-12-07T00:00:00.000Z"
 MAX_COUNT = 999_999_999  # the largest `count` STIX allows
 _SEEN, _NOT_SEEN = Status.SEEN, Status.NOT_SEEN  # enum member look-ups are slow in a loop of 100,000
 _ANSWERED = frozenset({Status.SEEN, Status.NOT_SEEN})
@@ -79,13 +80,18 @@ to_json = json.JSONEncoder(ensure_ascii=False).encode  # one object on one line,
 EXTENSION_SCHEMA = (
     "Property extension (extension_type 'property-extension') on sighting objects written by enrich. "
     "Properties: mde_status (string: seen, not_seen, invalid, unsupported, error); "
-    "mde_api (string, the MDE API that answered, e.g. 'files/stats'); "
-    "mde_api_url (string, the MDE API base URL); "
-    "mde_lookup (object: family = files|ips|domains, key = the hash, address or host asked about); "
+    "mde_api (string, the API that answered: 'files/stats', 'ips/stats', 'domains/stats', or for advanced "
+    "hunting 'security/runHuntingQuery' (Microsoft Graph) or 'advancedqueries/run' (legacy MDE)); "
+    "mde_api_url (string, the MDE API base URL; absent for Microsoft Graph); "
+    "mde_answered_by (string: stats, hunting-graph, hunting-legacy: how the answer was obtained); "
+    "mde_lookup (object: family = files|ips|domains|urls, key = the hash, address, host or full URL "
+    "asked about); "
     "mde_type (string: ipv4 ipv6 domain url md5 sha1 sha256) and mde_value (string, the normalised "
     "value of the entry); mde_path (string, the STIX object path the value came from); "
     "mde_devices (integer, organisation prevalence: devices that saw it in the window; also the "
-    "sighting's count); mde_lookback_hours (integer, the query window); mde_queried_at (timestamp: "
+    "sighting's count); mde_events (integer, hunting answers: the events that matched); "
+    "mde_device_names (list of strings, hunting answers: names of devices that saw it, sorted, at most "
+    "the run's --max-devices); mde_lookback_hours (integer, the query window); mde_queried_at (timestamp: "
     "when MDE was last asked and gave this answer, the time of the run when there is no answer); "
     "mde_reason (string, why the status is invalid, unsupported or error); "
     "mde_note (string, remarks such as 'statistics are for the host x'); "
@@ -221,7 +227,8 @@ def extension_definition() -> dict[str, Any]:
         "modified": EXTENSION_MODIFIED,
         "name": "enrich-mde-sighting",
         "description": "What Microsoft Defender for Endpoint answered when enrich asked about the "
-        "sighted indicator: status, API, lookup key, device count, query window and time.",
+        "sighted indicator: status, API, lookup key, device count (and for hunting answers the events "
+        "and device names), query window and time.",
         "schema": EXTENSION_SCHEMA,
         "version": EXTENSION_VERSION,
         "extension_types": ["property-extension"],
@@ -341,7 +348,8 @@ class Sightings:
         self._where = f', "where_sighted_refs": [{org}]'
         self._window = f', "mde_lookback_hours": {hours}, "mde_queried_at": "'
         self._api_url = _str(api_url)
-        self._families: dict[str, tuple[str, str]] = {}  # family -> (as JSON, API and lookup head)
+        # (family, how answered) -> (family as JSON, API and lookup head)
+        self._families: dict[tuple[str, str], tuple[str, str]] = {}
         self._statuses: dict[Status, str] = {}
         self._kinds: dict[IndicatorType, str] = {}
         self._markings: dict[tuple[str, ...], str] = {}
@@ -370,7 +378,8 @@ class Sightings:
             if created > modified:  # never: an answer is first given when it is fetched
                 created = modified
         if key is not None:
-            family, api = self._families.get(key.family) or self._family(key.family)
+            method = "" if answer is None else answer.method
+            family, api = self._families.get((key.family, method)) or self._family(key.family, method)
             lookup = _str(key.key)
             api = f"{api}{lookup}}}"
         else:
@@ -403,17 +412,27 @@ class Sightings:
             f"{self._statuses.get(status) or self._status(status)}{api}"
             f"{'' if kind is None else self._kinds.get(kind) or self._kind(kind)}"
             f"{f', {_VALUE}{_str(value)}' if value else ''}{f', {_PATH}{_str(path)}' if path else ''}"
-            f'{"" if prevalence is None else f", {_DEVICES}{_num(prevalence)}"}{self._window}{modified}"'
+            f"{'' if prevalence is None else f', {_DEVICES}{_num(prevalence)}'}"
+            f"{_hunted(answer.detail) if answered and answer is not None and answer.detail else ''}"
+            f'{self._window}{modified}"'
             f"{f', {_REASON}{_str(reason)}' if reason and not answered else ''}"
             f"{f', {_NOTE}{_str(note)}' if note else ''}"
-            f"{f', {_DETAIL}{to_json(dict(answer.detail))}' if answer is not None and answer.detail else ''}}}}}}}"
+            f"{_other_detail(answer.detail) if answer is not None and answer.detail else ''}}}}}}}"
         )
         return ident, modified, text
 
-    def _family(self, family: str) -> tuple[str, str]:
-        head = f', "mde_api": {_str(family + "/stats")}, "mde_api_url": {self._api_url}, '
+    def _family(self, family: str, method: str) -> tuple[str, str]:
+        """The API properties and the head of `mde_lookup` for answers of `family` obtained by `method`."""
+        if method == HUNTING_GRAPH:
+            head = f', "mde_api": "security/runHuntingQuery", "mde_answered_by": {_str(method)}, '
+        elif method == HUNTING_LEGACY:
+            head = f', "mde_api": "advancedqueries/run", "mde_api_url": {self._api_url}, '
+            head += f'"mde_answered_by": {_str(method)}, '
+        else:
+            head = f', "mde_api": {_str(family + "/stats")}, "mde_api_url": {self._api_url}, '
+            head += f'"mde_answered_by": {_str(method)}, ' if method else ""
         head += f'"mde_lookup": {{"family": {_str(family)}, "key": '
-        self._families[family] = found = (_str(family), head)
+        self._families[family, method] = found = (_str(family), head)
         return found
 
     def _status(self, status: Status) -> str:
@@ -431,6 +450,31 @@ class Sightings:
 
 
 _VALUE, _PATH, _DEVICES = '"mde_value": ', '"mde_path": ', '"mde_devices": '
+HUNTING_GRAPH, HUNTING_LEGACY = "hunting-graph", "hunting-legacy"  # `Answer.method` of hunting answers
+# `Answer.detail` names hunting fills: written as their own extension properties, not in mde_detail
+EVENTS, DEVICE_NAMES = "events", "devices"
+_HUNTED = frozenset({EVENTS, DEVICE_NAMES})
+
+
+def _hunted(detail: tuple[tuple[str, str], ...]) -> str:
+    """`, "mde_events": N, "mde_device_names": [...]` from a hunting answer's detail ("" for others)."""
+    text = ""
+    for name, value in detail:
+        if name == EVENTS and value.strip().isdigit():
+            text += f', "mde_events": {min(int(value), MAX_COUNT)}'
+        elif name == DEVICE_NAMES:
+            names = [part for part in value.split(";") if part]
+            if names:  # a STIX list property is never empty
+                text += f', "mde_device_names": {to_json(names)}'
+    return text
+
+
+def _other_detail(detail: tuple[tuple[str, str], ...]) -> str:
+    """`, "mde_detail": {...}` of MDE's other fields ("" when there are none)."""
+    rest = {name: value for name, value in detail if name not in _HUNTED}
+    return f", {_DETAIL}{to_json(rest)}" if rest else ""
+
+
 _REASON, _NOTE, _DETAIL = '"mde_reason": ', '"mde_note": ', '"mde_detail": '
 
 
