@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -10,9 +9,9 @@ from enrich.sandbox.api import EntityApi
 from enrich.sandbox.data import FAMILIES, Dataset
 from enrich.sandbox.faults import Faults
 from enrich.sandbox.login import GRAPH_AUDIENCE, MDE_AUDIENCES, Login, Tokens
-from enrich.sandbox.quotas import Quotas
+from enrich.sandbox.quotas import HUNTING_FAMILIES, CpuQuota, Quotas, cpu_message
 from enrich.sandbox.stats import RequestLog
-from enrich.sandbox.wire import Request, Response, graph_error, json_response, mde_error
+from enrich.sandbox.wire import Request, Response, graph_error, json_response, mde_error, new_id
 
 ALERT_ROLES = ("Alert.Read.All", "Alert.ReadWrite.All")
 MACHINE_ROLES = ("Machine.Read.All", "Machine.ReadWrite.All")
@@ -44,6 +43,7 @@ class App:
         faults: Faults,
         log: RequestLog,
         base_url: Callable[[], str],
+        cpu: CpuQuota | None = None,
     ) -> None:
         self.config = config
         self.data = data
@@ -53,6 +53,7 @@ class App:
         self.faults = faults
         self.log = log
         self.base_url = base_url
+        self.cpu = cpu or CpuQuota(config.hunting_cpu_quota, config.time_scale)
         self.api = EntityApi(data, config)
         self.sleep: Callable[[float], object] = lambda s: None  # replaced by the server (interruptible)
 
@@ -251,9 +252,14 @@ class App:
         refusal = self.quotas.admit(route.family, tenant, app)
         if refusal:
             return self._too_many(
-                request, route, tenant, refusal.limit, refusal.window, refusal.retry_after
+                request, route, tenant, refusal.limit, refusal.window, refusal.retry_after, refusal.key
             ), claims
-        fault = self.faults.api_fault()
+        hunting = route.family in HUNTING_FAMILIES
+        if hunting:
+            cpu_wait = self.cpu.check(tenant)
+            if cpu_wait is not None:
+                return self._cpu_exhausted(request, route, tenant, cpu_wait), claims
+        fault = self.faults.api_fault(route.family)
         if fault:
             self.log.fault(fault)
         if fault == "reset":
@@ -273,7 +279,11 @@ class App:
                 "The server temporarily failed to handle the request. Try sending the HTTP request again.",
                 headers=[("Retry-After", "1")],
             ), claims
+        if fault == "preempted":
+            return self._preempted(request, graph), claims
         resp = route.handler(request, *route.args)
+        if hunting:
+            self.cpu.charge(tenant, resp.cpu_seconds)
         if fault == "malformed":
             resp.body = resp.body[: max(1, len(resp.body) // 2)]
         delay = self.faults.delay()
@@ -334,49 +344,86 @@ class App:
         return claims, None
 
     def _too_many(
-        self, request: Request, route: Route, tenant: str, limit: int, window: str, retry_after: int
+        self,
+        request: Request,
+        route: Route,
+        tenant: str,
+        limit: int,
+        window: str,
+        retry_after: int,
+        key: str | None = None,
     ) -> Response:
-        headers = [("Retry-After", str(retry_after))]
+        if key is None:
+            key = "Destination+TenantID" if route.family in HUNTING_FAMILIES else "Destination+TenantID+AppID"
         message = (
             f"API calls quota exceeded! Maximum allowed {limit} per {window} for the key "
-            f"Destination+TenantID+AppID. You can send requests again in {retry_after} seconds."
+            f"{key}. You can send requests again in {retry_after} seconds."
         )
+        return self._429(request, route, tenant, message, retry_after)
+
+    def _cpu_exhausted(self, request: Request, route: Route, tenant: str, retry_after: int) -> Response:
+        return self._429(request, route, tenant, cpu_message(self.cpu.quota, retry_after), retry_after)
+
+    def _429(self, request: Request, route: Route, tenant: str, message: str, retry_after: int) -> Response:
+        headers = [("Retry-After", str(retry_after))]
         if route.kind == "graph":
             return graph_error(429, "TooManyRequests", message, request, headers)
         return json_response(429, {"error": {"code": "429", "message": message, "target": tenant}}, headers)
 
+    def _preempted(self, request: Request, graph: bool) -> Response:
+        from enrich.sandbox import hunting
+
+        if graph:
+            rid = new_id()
+            answer = hunting.preempted_graph(
+                self.data.now_datetime(), rid, request.headers.get("client-request-id")
+            )
+            return json_response(answer.status, answer.body, [("request-id", rid)])
+        answer = hunting.preempted_legacy()
+        return json_response(answer.status, answer.body)
+
     # --- hunting ----------------------------------------------------------------------------
 
-    def _hunting_legacy(self, request: Request) -> Response:
-        try:
-            doc = json.loads(request.body or b"null")
-        except (ValueError, UnicodeDecodeError):
-            doc = None
-        if not isinstance(doc, dict) or not isinstance(doc.get("Query"), str):
-            return mde_error(400, "InvalidRequestBody", "Missing query.")
-        try:
-            from enrich.sandbox import hunting
-        except ImportError:
-            return mde_error(
-                501, "NotImplemented", "Advanced hunting is not available in this sandbox build."
-            )
-        status, body = hunting.run_legacy(request.body, self.data.tables, self.data.now_datetime())
-        return json_response(status, body)
+    def _hunting_limits(self):
+        from enrich.sandbox.hunting import HuntingLimits
 
-    def _hunting_graph(self, request: Request) -> Response:
-        try:
-            from enrich.sandbox import hunting
-        except ImportError:
-            return graph_error(
-                501, "NotImplemented", "Hunting is not available in this sandbox build.", request
-            )
-        status, body = hunting.run_graph(
+        cfg = self.config
+        return HuntingLimits(cfg.hunting_max_rows, cfg.hunting_max_result_bytes, cfg.hunting_timeout)
+
+    def _file_profile(self):
+        """The dataset's FileProfile lookup for `invoke FileProfile()`, when the engine takes one."""
+        return None
+
+    def _hunting_legacy(self, request: Request) -> Response:
+        from enrich.sandbox import hunting
+
+        answer = hunting.answer_legacy(
             request.body,
             self.data.tables,
             self.data.now_datetime(),
-            client_request_id=request.headers.get("client-request-id"),
+            limits=self._hunting_limits(),
+            file_profile=self._file_profile(),
         )
-        return json_response(status, body)
+        resp = json_response(answer.status, answer.body, answer.headers)
+        resp.cpu_seconds = answer.cpu_seconds
+        return resp
+
+    def _hunting_graph(self, request: Request) -> Response:
+        from enrich.sandbox import hunting
+
+        rid = new_id()
+        answer = hunting.answer_graph(
+            request.body,
+            self.data.tables,
+            self.data.now_datetime(),
+            limits=self._hunting_limits(),
+            request_id=rid,
+            client_request_id=request.headers.get("client-request-id"),
+            file_profile=self._file_profile(),
+        )
+        resp = json_response(answer.status, answer.body, [("request-id", rid), *answer.headers])
+        resp.cpu_seconds = answer.cpu_seconds
+        return resp
 
     # --- sandbox control --------------------------------------------------------------------
 

@@ -33,7 +33,21 @@ DEFAULT_ROLES: tuple[str, ...] = (
 )
 
 # Fault kinds applied to API requests (rates per request), and to the token endpoints.
-API_FAULTS: tuple[str, ...] = ("500", "503", "reset", "malformed", "slow")
+API_FAULTS: tuple[str, ...] = ("500", "503", "reset", "malformed", "slow", "preempted")
+# Fault kinds that only the advanced-hunting routes can get ("preempted": MDE's 400 for a query
+# stopped for its CPU or memory use); on other routes they draw as no fault.
+HUNTING_ONLY_FAULTS: frozenset[str] = frozenset({"preempted"})
+# API families a fault may be limited to (`fault_families`).
+FAULT_FAMILIES: tuple[str, ...] = (
+    "files",
+    "ips",
+    "domains",
+    "alerts",
+    "machines",
+    "hunting",
+    "graph_hunting",
+)
+CLOUDS: tuple[str, ...] = ("global", "gcc", "gcc-high", "dod")
 TOKEN_FAULTS: tuple[str, ...] = ("token_429", "token_500", "token_503", "token_slow")
 
 
@@ -73,6 +87,16 @@ class SandboxConfig:
     roles: X, Y"). Graph's 403 always uses the roles wording.
     `sample_dir` is scanned for indicators to seed the dataset (None: the repository's
     `sample_data/` when present, "" to skip).
+
+    Advanced hunting (`enrich.sandbox.hunting`, `enrich.sandbox.quotas`): `hunting_limits` is
+    the legacy endpoint's (per minute, per hour) call quota and `graph_hunting_limits` Graph's
+    (per minute, per hour or None: no hourly cap; None as a whole: the legacy per-minute quota,
+    no hourly cap); both count per tenant, each endpoint on its own. `hunting_max_rows` cuts
+    longer results; a result over `hunting_max_result_bytes` is a 400; a query whose modelled
+    run time exceeds `hunting_timeout` seconds is a 504; each tenant may spend
+    `hunting_cpu_quota` modelled CPU seconds per 15-minute cycle (scaled by `time_scale`), then
+    gets 429 until the cycle ends. `fault_families` limits the `faults` to those API families
+    (None: every family). `cloud` picks the audiences and hosts served (global, gcc, gcc-high, dod).
     """
 
     port: int = 0
@@ -91,6 +115,13 @@ class SandboxConfig:
     forbidden_wording: str = "permissions"
     sample_dir: str | None = None
     host: str = "127.0.0.1"
+    graph_hunting_limits: tuple[int, int | None] | None = None
+    hunting_max_rows: int = 100_000
+    hunting_max_result_bytes: int = 50 * 1024 * 1024
+    hunting_timeout: float = 200.0
+    hunting_cpu_quota: float = 150.0
+    fault_families: tuple[str, ...] | None = None
+    cloud: str = "global"
 
     def validate(self) -> None:
         """Raise ValueError for settings the server cannot honour."""
@@ -119,3 +150,20 @@ class SandboxConfig:
             raise ValueError("forbidden_wording must be 'permissions' or 'roles'")
         if self.token_lifetime < 1:
             raise ValueError("token_lifetime must be >= 1 second")
+        if self.graph_hunting_limits is not None:
+            per_min, per_hour = self.graph_hunting_limits
+            if per_min < 1 or (per_hour is not None and per_hour < 1):
+                raise ValueError("graph_hunting_limits must be positive")
+        if self.hunting_max_rows < 1:
+            raise ValueError("hunting_max_rows must be >= 1")
+        if self.hunting_max_result_bytes < 1:
+            raise ValueError("hunting_max_result_bytes must be >= 1 byte")
+        if not self.hunting_timeout > 0:
+            raise ValueError("hunting_timeout must be > 0 seconds")
+        if not self.hunting_cpu_quota > 0:
+            raise ValueError("hunting_cpu_quota must be > 0 CPU seconds")
+        for family in self.fault_families or ():
+            if family not in FAULT_FAMILIES:
+                raise ValueError(f"unknown fault family {family!r} (known: {', '.join(FAULT_FAMILIES)})")
+        if self.cloud not in CLOUDS:
+            raise ValueError(f"unknown cloud {self.cloud!r} (known: {', '.join(CLOUDS)})")

@@ -1,4 +1,10 @@
-"""Fault injection: seeded random faults per request, latency, and forced 429s."""
+"""Fault injection: seeded random faults per request, latency, and forced 429s.
+
+API faults apply to every API family unless `families` names some (e.g. only the two hunting
+families); "preempted" (hunting's 400 for a query stopped for its CPU or memory use) only ever
+lands on hunting routes. The dice are thrown for every API request either way, so limiting the
+families does not change which later requests of those families get a fault.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,8 @@ import random
 import threading
 from dataclasses import dataclass
 
-from enrich.sandbox.config import API_FAULTS, TOKEN_FAULTS
+from enrich.sandbox.config import API_FAULTS, HUNTING_ONLY_FAULTS, TOKEN_FAULTS
+from enrich.sandbox.quotas import HUNTING_FAMILIES
 
 
 @dataclass
@@ -19,13 +26,20 @@ class _Forced:
 class Faults:
     """Decides, per request, which fault (if any) to inject. Thread-safe; seeded."""
 
-    def __init__(self, rates: dict[str, float], latency: tuple[float, float], seed: int) -> None:
+    def __init__(
+        self,
+        rates: dict[str, float],
+        latency: tuple[float, float],
+        seed: int,
+        families: tuple[str, ...] | None = None,
+    ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(f"faults/{seed}")
         self._latency_rng = random.Random(f"latency/{seed}")
         self._forced: list[_Forced] = []
         self.rates = dict(rates)
         self.latency = latency
+        self.families = None if families is None else frozenset(families)
 
     def configure(
         self, rates: dict[str, float] | None = None, latency: tuple[float, float] | None = None
@@ -35,6 +49,11 @@ class Faults:
                 self.rates = dict(rates)
             if latency is not None:
                 self.latency = latency
+
+    def limit_to(self, families: tuple[str, ...] | None) -> None:
+        """API faults land only on requests of these families (None: every family)."""
+        with self._lock:
+            self.families = None if families is None else frozenset(families)
 
     def _draw(self, kinds: tuple[str, ...]) -> str | None:
         with self._lock:
@@ -46,9 +65,17 @@ class Faults:
                     return kind
         return None
 
-    def api_fault(self) -> str | None:
-        """One of "500", "503", "reset", "malformed", "slow", or None."""
-        return self._draw(API_FAULTS)
+    def api_fault(self, family: str | None = None) -> str | None:
+        """One of "500", "503", "reset", "malformed", "slow", "preempted", or None for a
+        request of `family` (None: any family)."""
+        kind = self._draw(API_FAULTS)
+        if kind is None or family is None:
+            return kind
+        if self.families is not None and family not in self.families:
+            return None
+        if kind in HUNTING_ONLY_FAULTS and family not in HUNTING_FAMILIES:
+            return None
+        return kind
 
     def token_fault(self) -> str | None:
         """One of "token_429", "token_500", "token_503", "token_slow", or None."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import shlex
 import signal
 import sys
@@ -23,6 +24,40 @@ def parse_quota(spec: str, default: tuple[int, int]) -> tuple[int, int]:
     evenly is refused (`quotas.minute_hour_quota`).
     """
     return minute_hour_quota(parse_rate_limit(spec), default) if spec.strip() else default
+
+
+def parse_graph_quota(spec: str) -> tuple[int, int | None] | None:
+    """`--graph-hunting-rate-limit`: (per minute, per hour or None) for a spec, None for a blank
+    one (Graph then takes the legacy per-minute quota with no hourly cap)."""
+    if not spec.strip():
+        return None
+    per_minute, per_hour = minute_hour_quota(parse_rate_limit(spec), (45, 0))
+    return per_minute, per_hour or None
+
+
+_SIZE_UNITS = {
+    "": 1,
+    "b": 1,
+    "kb": 1024,
+    "kib": 1024,
+    "mb": 1024**2,
+    "mib": 1024**2,
+    "gb": 1024**3,
+    "gib": 1024**3,
+}
+_SIZE_RE = re.compile(r"\s*(\d+(?:\.\d+)?)\s*([a-zA-Z]*)\s*")
+
+
+def parse_size(text: str) -> int:
+    """'50MB' -> 52428800 (KB, MB, GB count 1024s, as in MDE's "50 MB"); '2000' -> 2000 bytes."""
+    match = _SIZE_RE.fullmatch(text)
+    unit = match.group(2).lower() if match else ""
+    if match is None or unit not in _SIZE_UNITS:
+        raise ValueError(f"cannot read size {text!r}; expected e.g. 50MB, 64KB or 2000 (bytes)")
+    size = int(float(match.group(1)) * _SIZE_UNITS[unit])
+    if size < 1:
+        raise ValueError(f"size {text!r} must be at least 1 byte")
+    return size
 
 
 def parse_faults(items: Iterable[str]) -> dict[str, float]:

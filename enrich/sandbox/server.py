@@ -23,7 +23,7 @@ from enrich.sandbox.config import ClientSpec, SandboxConfig
 from enrich.sandbox.data import Dataset, ticks_now
 from enrich.sandbox.faults import Faults
 from enrich.sandbox.login import Login, Tokens
-from enrich.sandbox.quotas import Quotas
+from enrich.sandbox.quotas import CpuQuota, Quotas
 from enrich.sandbox.stats import RequestLog, RequestRecord
 from enrich.sandbox.tls import server_context, write_certificates
 from enrich.sandbox.wire import Request
@@ -185,8 +185,14 @@ class Sandbox:
             self.data = generate.build(cfg.seed, ticks_now(), first.tenant_id, cfg.sample_dir)
         self._log = RequestLog()
         self._tokens = Tokens(cfg.token_lifetime)
-        self._faults = Faults(cfg.faults, cfg.latency, cfg.seed)
-        self._quotas = Quotas(cfg.entity_limits, cfg.hunting_limits, cfg.time_scale)
+        self._faults = Faults(cfg.faults, cfg.latency, cfg.seed, cfg.fault_families)
+        self._quotas = Quotas(
+            cfg.entity_limits,
+            cfg.hunting_limits,
+            cfg.time_scale,
+            graph_hunting_limits=cfg.graph_hunting_limits,
+        )
+        self._cpu = CpuQuota(cfg.hunting_cpu_quota, cfg.time_scale)
         self._login = Login(self.clients, self._tokens, on_issue=self._log.token_issued)
         self._app = App(
             cfg,
@@ -197,6 +203,7 @@ class Sandbox:
             self._faults,
             self._log,
             lambda: self.base_url,
+            self._cpu,
         )
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
@@ -296,12 +303,26 @@ class Sandbox:
         self._log.reset()
 
     def reset_quotas(self) -> None:
+        """Forget every call counted and every hunting CPU second spent."""
         self._quotas.reset()
+        self._cpu.reset()
+
+    def hunting_cpu_spent(self, tenant: str | None = None) -> float:
+        """Modelled hunting CPU seconds `tenant` (default: the first client's) spent this cycle."""
+        return self._cpu.spent(tenant or self.tenant_id)
 
     def configure(self, **knobs) -> None:
-        """Change knobs at run time: faults, latency, token_lifetime, slow_seconds, entity_limits,
-        hunting_limits, time_scale, lookback_policy, md5_policy, forbidden_wording."""
+        """Change knobs at run time: faults, fault_families, latency, token_lifetime, slow_seconds,
+        entity_limits, hunting_limits, graph_hunting_limits, hunting_max_rows,
+        hunting_max_result_bytes, hunting_timeout, hunting_cpu_quota, time_scale, lookback_policy,
+        md5_policy, forbidden_wording."""
         allowed = {
+            "fault_families",
+            "graph_hunting_limits",
+            "hunting_max_rows",
+            "hunting_max_result_bytes",
+            "hunting_timeout",
+            "hunting_cpu_quota",
             "faults",
             "latency",
             "token_lifetime",
@@ -321,10 +342,14 @@ class Sandbox:
         for name, value in knobs.items():
             setattr(self.config, name, dict(value) if name == "faults" else value)
         self._faults.configure(self.config.faults, self.config.latency)
+        self._faults.limit_to(self.config.fault_families)
         self._tokens.lifetime = self.config.token_lifetime
         self._quotas.entity_limits = self.config.entity_limits
         self._quotas.hunting_limits = self.config.hunting_limits
+        self._quotas.graph_hunting_limits = self.config.graph_hunting_limits
         self._quotas.time_scale = self.config.time_scale
+        self._cpu.quota = self.config.hunting_cpu_quota
+        self._cpu.time_scale = self.config.time_scale
 
     def force_429(self, count: int = 5, retry_after: int = 2, family: str | None = None) -> None:
         """The next `count` API requests of `family` (None: any) get 429 with this Retry-After."""

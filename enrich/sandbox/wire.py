@@ -59,6 +59,7 @@ class Response:
     family: str = "other"
     endpoint: str = ""
     client_id: str = ""
+    cpu_seconds: float = 0.0  # modelled CPU of a hunting query (charged to the tenant's quota)
 
 
 def json_response(status: int, payload: object, headers: list[tuple[str, str]] | None = None) -> Response:

@@ -16,6 +16,7 @@ from enrich.sandbox.hunting import (
     MAX_RESULT_BYTES,
     MAX_ROWS,
     RESULT_SIZE_MESSAGE,
+    HuntingLimits,
     run_graph,
     run_legacy,
 )
@@ -203,14 +204,15 @@ def test_rows_beyond_the_row_limit_are_cut(runner):
 
 
 @pytest.mark.parametrize("runner", [run_legacy, run_graph])
-def test_result_size_limit_gives_documented_400(runner, monkeypatch):
+def test_result_size_limit_gives_documented_400(runner):
     status, payload = runner(body(Query="DeviceNetworkEvents"), TABLES, NOW, max_result_bytes=200)
     assert status == 400
     assert payload["error"]["code"] == "BadRequest"
     assert payload["error"]["message"] == RESULT_SIZE_MESSAGE
-    monkeypatch.setattr(hunting, "MAX_RESULT_BYTES", 10)  # the module constant is the default
-    assert runner(body(Query="DeviceNetworkEvents | take 1"), TABLES, NOW)[0] == 400
-    assert runner(body(Query="DeviceNetworkEvents | take 0"), TABLES, NOW)[0] == 200
+    small = HuntingLimits(max_result_bytes=10)
+    assert runner(body(Query="DeviceNetworkEvents | take 1"), TABLES, NOW, limits=small)[0] == 400
+    assert runner(body(Query="DeviceNetworkEvents | take 0"), TABLES, NOW, limits=small)[0] == 200
+    assert HuntingLimits() == HuntingLimits(MAX_ROWS, MAX_RESULT_BYTES, hunting.QUERY_TIMEOUT)
 
 
 # ---------------------------------------------------------------------------
@@ -233,15 +235,15 @@ def test_graph_success_body():
     ("timespan", "expected_days"),
     [
         (None, 30),
-        ("P90D", 90),
+        ("P90D", 30),  # never further back than 30 days
         ("P1D", 1.5),
         ("PT36H", 1.5),
         ("P1W", 7),
         (
             f"{(NOW - timedelta(days=90)).strftime('%Y-%m-%dT%H:%M:%SZ')}/{NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}",
-            90,
+            30,
         ),
-        (f"P70D/{NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}", 70),
+        (f"P70D/{NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}", 30),
         (f"{(NOW - timedelta(days=2, hours=12)).strftime('%Y-%m-%dT%H:%M:%SZ')}/P10D", 2.5),
         ((NOW - timedelta(days=2, hours=12)).strftime("%Y-%m-%dT%H:%M:%SZ"), 2.5),
     ],
@@ -255,6 +257,17 @@ def test_graph_timespan_window(timespan, expected_days):
     assert payload["results"] == [
         {"DeviceId": r["DeviceId"], "Timestamp": r["Timestamp"]} for r in within(expected_days)
     ]
+
+
+def test_graph_timespan_never_shows_data_older_than_30_days():
+    # the row 60 days old falls inside each of these windows, and is still not visible
+    end = (NOW - timedelta(days=55)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    start = (NOW - timedelta(days=65)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    for timespan in (f"P10D/{end}", f"{start}/{end}", f"{start}/P10D", "P365D", start):
+        status, payload = run_graph(
+            body(Query="DeviceNetworkEvents | where DeviceId == 'd3' | count", Timespan=timespan), TABLES, NOW
+        )
+        assert (status, payload["results"]) == (200, [{"Count": 0}]), timespan
 
 
 def test_graph_interval_end_excludes_later_rows():
@@ -302,7 +315,7 @@ def test_graph_missing_query_or_bad_body(raw):
 def test_graph_accepts_lower_case_property_names():
     status, payload = run_graph(b'{"query": "DeviceNetworkEvents | count", "timespan": "P90D"}', TABLES, NOW)
     assert status == 200
-    assert payload["results"] == [{"Count": len(NETWORK)}]
+    assert payload["results"] == [{"Count": len(within(30))}]
 
 
 @settings(max_examples=150, deadline=None)
