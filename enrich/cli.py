@@ -187,7 +187,54 @@ def _quiet_broken_pipe() -> None:
     metavar="SPEC",
     default="45/min,1500/hour",
     show_default=True,
-    help="Quota of advanced hunting (legacy and Graph, counted separately), written as --rate-limit.",
+    help="Call quota of legacy advanced hunting (/api/advancedqueries/run) per tenant, written as "
+    "--rate-limit.",
+)
+@click.option(
+    "--graph-hunting-rate-limit",
+    metavar="SPEC",
+    default="",
+    help="Call quota of Graph runHuntingQuery per tenant, written as --rate-limit "
+    "(default: the per-minute quota of --hunting-rate-limit, no hourly cap).",
+)
+@click.option(
+    "--hunting-max-rows",
+    type=click.IntRange(min=1),
+    default=100_000,
+    show_default=True,
+    help="Rows a hunting answer keeps; longer results are cut to this many.",
+)
+@click.option(
+    "--hunting-max-result-bytes",
+    metavar="SIZE",
+    default="50MB",
+    show_default=True,
+    help="Largest hunting result (rows as JSON), e.g. 50MB, 64KB, 2000; larger is a 400 with MDE's message.",
+)
+@click.option(
+    "--hunting-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=200.0,
+    show_default=True,
+    help="Seconds of modelled run time after which a hunting query gets 504 (modelled CPU: 1 s per "
+    "million rows read plus 1 s per 100 MB returned).",
+)
+@click.option(
+    "--hunting-cpu-quota",
+    type=click.FloatRange(min=0, min_open=True),
+    default=150.0,
+    show_default=True,
+    help="Modelled CPU seconds a tenant's hunting queries may use per 15-minute cycle (scaled by "
+    "--time-scale); then 429 with Retry-After until the cycle ends.",
+)
+@click.option(
+    "--cloud",
+    type=click.Choice(["global", "gcc", "gcc-high", "dod"]),
+    default="global",
+    show_default=True,
+    help="Serve this cloud's token audiences and name its hosts: gcc (api-gcc.securitycenter.microsoft.us), "
+    "gcc-high and dod (api-gov.securitycenter.microsoft.us, login.microsoftonline.us, Graph "
+    "graph.microsoft.us or dod-graph.microsoft.us).",
 )
 @click.option(
     "--token-lifetime",
@@ -203,7 +250,17 @@ def _quiet_broken_pipe() -> None:
     multiple=True,
     help="Inject a fault into that share of API calls; repeatable. KIND: 500, 503, reset "
     "(connection closed without answer), malformed (truncated JSON), slow (answer after "
-    "--slow-seconds), token_429, token_500, token_503, token_slow (token endpoint).",
+    "--slow-seconds), preempted (hunting's 400 for a preempted query), token_429, token_500, "
+    "token_503, token_slow (token endpoint).",
+)
+@click.option(
+    "--fault-family",
+    "fault_families",
+    metavar="FAMILY",
+    multiple=True,
+    type=click.Choice(["files", "ips", "domains", "alerts", "machines", "hunting", "graph_hunting"]),
+    help="Inject API faults only into these families; repeatable (default: every family). "
+    "hunting is /api/advancedqueries/run, graph_hunting Graph runHuntingQuery.",
 )
 @click.option(
     "--slow-seconds",
@@ -248,8 +305,15 @@ def sandbox_command(
     time_scale: float,
     rate_limit: str,
     hunting_rate_limit: str,
+    graph_hunting_rate_limit: str,
+    hunting_max_rows: int,
+    hunting_max_result_bytes: str,
+    hunting_timeout: float,
+    hunting_cpu_quota: float,
+    cloud: str,
     token_lifetime: int,
     faults: tuple[str, ...],
+    fault_families: tuple[str, ...],
     slow_seconds: float,
     latency: str,
     data_file: str | None,
@@ -264,7 +328,14 @@ def sandbox_command(
     GET /_sandbox/stats shows requests per endpoint and status.
     """
     from enrich.sandbox import SandboxConfig
-    from enrich.sandbox.serve import parse_faults, parse_latency, parse_quota, serve
+    from enrich.sandbox.serve import (
+        parse_faults,
+        parse_graph_quota,
+        parse_latency,
+        parse_quota,
+        parse_size,
+        serve,
+    )
     from enrich.sandbox.userdata import DataFileError
 
     try:
@@ -274,9 +345,16 @@ def sandbox_command(
             time_scale=time_scale,
             entity_limits=parse_quota(rate_limit, (100, 1500)),
             hunting_limits=parse_quota(hunting_rate_limit, (45, 1500)),
+            graph_hunting_limits=parse_graph_quota(graph_hunting_rate_limit),
+            hunting_max_rows=hunting_max_rows,
+            hunting_max_result_bytes=parse_size(hunting_max_result_bytes),
+            hunting_timeout=hunting_timeout,
+            hunting_cpu_quota=hunting_cpu_quota,
+            cloud=cloud,
             token_lifetime=token_lifetime,
             latency=parse_latency(latency),
             faults=parse_faults(faults),
+            fault_families=tuple(fault_families) or None,
             slow_seconds=slow_seconds,
             data_file=data_file,
             lookback_policy=lookback_policy,
