@@ -13,9 +13,13 @@ if TYPE_CHECKING:
     from enrich.sinks.interface import Sink
 
 # `--to` name -> "module:class" of its sink.
-SINKS: dict[str, str] = {"csv": "enrich.sinks.csv:CsvSink", "stix": "enrich.sinks.stix:StixSink"}
+SINKS: dict[str, str] = {
+    "csv": "enrich.sinks.csv:CsvSink",
+    "stix": "enrich.sinks.stix:StixSink",
+    "xlsx": "enrich.sinks.xlsx:XlsxSink",
+}
 # Output extensions that choose a format when `--to` is not given (anything else: csv).
-EXTENSIONS: dict[str, str] = {".json": "stix", ".jsonl": "stix"}
+EXTENSIONS: dict[str, str] = {".json": "stix", ".jsonl": "stix", ".xlsx": "xlsx"}
 
 
 def format_names() -> list[str]:
