@@ -22,6 +22,9 @@ of dead processes at the moment it finds them (the server counted them before), 
 such row ends `inflight_ttl` seconds after it started. Rows older than the longest window (at
 least an hour) are pruned now and then. The tables are apart from the cache's answers and
 outside its schema version; `enrich cache clear` leaves them.
+
+MDE counts advanced hunting per tenant, not per application (`settings.TENANT_FAMILIES`): the
+rows and pauses of those families are kept with an empty `app`, shared by every app of the tenant.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from enrich.errors import CacheError
+from enrich.mde.settings import TENANT_FAMILIES
 
 INFLIGHT_TTL = 300.0  # seconds an unfinished call of a vanished process keeps counting as in flight
 KEEP_SECONDS = 3600.0 * 1.01 + 1  # rows kept at least this long (MDE's hour window, with margin)
@@ -167,6 +171,10 @@ class BudgetStore:
             self._db.close()
             self._db = None
 
+    def _app_of(self, family: str) -> str:
+        """The `app` a family's rows are kept under: empty for a quota counted per tenant."""
+        return "" if family in TENANT_FAMILIES else self.app
+
     def _next_seq(self, db: sqlite3.Connection) -> int:
         db.execute("UPDATE budget_seq SET seq = seq + 1")
         return int(db.execute("SELECT seq FROM budget_seq").fetchone()[0])
@@ -178,7 +186,7 @@ class BudgetStore:
         for call, until, done, seq in self.db.execute(
             "SELECT id, until, done, seq FROM budget_calls WHERE tenant = ? AND app = ? AND family = ? "
             "AND seq > ? ORDER BY seq",
-            (self.tenant, self.app, family, log.seen),
+            (self.tenant, self._app_of(family), family, log.seen),
         ):
             log.put(call, until, bool(done), oldest)
             log.seen = seq
@@ -199,7 +207,7 @@ class BudgetStore:
             log = self._sync(family, now, keep)
             row = db.execute(
                 "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?",
-                (self.tenant, self.app, family),
+                (self.tenant, self._app_of(family), family),
             ).fetchone()
             wait = max(0.0, row[0] - now) if row else 0.0
             in_flight = False
@@ -220,7 +228,7 @@ class BudgetStore:
             cursor = db.execute(
                 "INSERT INTO budget_calls (tenant, app, family, started, until, host, pid, seq) "
                 "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (self.tenant, self.app, family, now, until, self._host, self._pid, seq),
+                (self.tenant, self._app_of(family), family, now, until, self._host, self._pid, seq),
             )
             call = int(cursor.lastrowid or 0)
             log.put(call, until, False, now - keep)
@@ -244,7 +252,7 @@ class BudgetStore:
             self.db.execute(
                 "INSERT INTO budget_pauses (tenant, app, family, not_before) VALUES (?, ?, ?, ?) "
                 "ON CONFLICT (tenant, app, family) DO UPDATE SET not_before = max(not_before, excluded.not_before)",
-                (self.tenant, self.app, family, not_before),
+                (self.tenant, self._app_of(family), family, not_before),
             )
 
     def history(self, family: str, now: float, horizon: float) -> tuple[list[float], float]:
@@ -253,7 +261,7 @@ class BudgetStore:
             log = self._sync(family, now, horizon)
             pause = self.db.execute(
                 "SELECT not_before FROM budget_pauses WHERE tenant = ? AND app = ? AND family = ?",
-                (self.tenant, self.app, family),
+                (self.tenant, self._app_of(family), family),
             ).fetchone()
         return [min(until, now) for until, _ in log.dates], (pause[0] if pause else 0.0)
 

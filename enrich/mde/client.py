@@ -61,7 +61,10 @@ PERMISSIONS: dict[str, str] = {
     "hunting": "AdvancedQuery.Read.All",
 }
 # The same for the API families asked of Microsoft Graph (paths under /v1.0/ or /beta/).
-GRAPH_PERMISSIONS: dict[str, str] = {"hunting": "ThreatHunting.Read.All"}
+GRAPH_PERMISSIONS: dict[str, str] = {
+    "hunting": "ThreatHunting.Read.All",
+    "hunting-graph": "ThreatHunting.Read.All",
+}
 _GRAPH_PATHS = ("/v1.0/", "/beta/")
 DEFAULT_RETRY_AFTER = 60.0  # a 429 without any hint: a full minute window
 MAX_RETRY_AFTER = 3600.0
@@ -198,6 +201,8 @@ class _Request:
     content: bytes | None  # a JSON body (UTF-8), or None
     tokens: TokenSource
     host_hint: str = "MDE_API_URL is an MDE API host"  # what to check after a second 401
+    timeout: float | None = None  # seconds for this call's attempts (None: the settings' timeout)
+    retry_timeouts: bool = True  # False: a time-out (ours, or a 408/504) is returned as 408/504
 
     @property
     def url(self) -> str:
@@ -230,6 +235,7 @@ class _Problem:
 
     reason: str
     retry_hint: float = 0.0  # a Retry-After sent with a 5xx: the least wait
+    timed_out: bool = False  # no answer within the time-out
 
 
 class _RetryNow:
@@ -328,6 +334,8 @@ class MdeClient:
         *,
         base_url: str | None = None,
         tokens: TokenSource | None = None,
+        timeout: float | None = None,
+        retry_timeouts: bool = True,
     ) -> tuple[int, Any]:
         """POST `json_body` as JSON to `path` of `base_url` (default: the API host); like `get`.
 
@@ -335,13 +343,27 @@ class MdeClient:
         `/v1.0/security/runHuntingQuery` on `settings.graph_url`): a POST is retried by the same
         rules as a GET. `tokens` supplies the bearer token when the host needs another audience
         (a Graph-scoped provider); by default the client's own provider. `family` names the
-        budget the call counts against (e.g. "hunting").
+        budget the call counts against (e.g. "hunting"). `timeout` replaces the settings' time-out
+        for this call (a hunting query may run 200 s); with `retry_timeouts=False` a time-out is
+        not retried but returned: 408 with `{"error": {"code": "Timeout", "message"}}` when we
+        gave up waiting, the server's own 408 or 504 as it came (a query too heavy to finish in time
+        is split by its caller, not repeated).
         """
         base = base_url.rstrip("/") if base_url else self.settings.api_url
         if urlsplit(base).scheme.lower() != "https":
             raise ValueError(f"refusing to send a token to {base!r}: not an https:// address")
         content = json.dumps(json_body, ensure_ascii=False, allow_nan=False).encode("utf-8")
-        request = _Request(family, "POST", base, path, None, content, tokens or self.tokens)
+        request = _Request(
+            family,
+            "POST",
+            base,
+            path,
+            None,
+            content,
+            tokens or self.tokens,
+            timeout=timeout,
+            retry_timeouts=retry_timeouts,
+        )
         if base_url:
             request = replace(request, host_hint=f"{base} accepts the audience of this token")
         return await self._call(request)
@@ -397,6 +419,9 @@ class MdeClient:
         sent, token = await self._send(request, tries)
         _log_request(request, sent)
         if isinstance(sent, _Problem):
+            if sent.timed_out and not request.retry_timeouts:
+                body = {"error": {"code": "Timeout", "message": sent.reason}}
+                return _Reply(408, body, httpx.Headers()), token
             return sent, token
         return self._read(sent), token
 
@@ -425,12 +450,14 @@ class MdeClient:
                         params=request.params,
                         content=request.content,
                         headers=headers,
+                        timeout=httpx.USE_CLIENT_DEFAULT if request.timeout is None else request.timeout,
                     ),
                     token,
                 )
             except httpx.TimeoutException:
                 self.responses["timeout"] += 1
-                return _Problem(f"MDE did not answer within {self.settings.timeout:g} s"), token
+                waited = self.settings.timeout if request.timeout is None else request.timeout
+                return _Problem(f"MDE did not answer within {waited:g} s", timed_out=True), token
             except httpx.TransportError as exc:
                 text = scrub(str(exc)) or type(exc).__name__
                 if "CERTIFICATE_VERIFY_FAILED" in text or "certificate verify failed" in text.lower():
@@ -471,6 +498,8 @@ class MdeClient:
             self._pause_family(request, reply, tries)
             return _RETRY_NOW
         if status in _RETRYABLE or status >= 500:
+            if status in (408, 504) and not request.retry_timeouts:
+                return reply
             return _server_problem(reply)
         return reply
 

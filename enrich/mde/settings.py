@@ -19,9 +19,13 @@ log = logging.getLogger(__name__)
 
 ENTITY_FAMILIES: tuple[str, ...] = ("files", "ips", "domains")
 # The families a rate limit may name (`hunting=45/min`); the entity families share an unnamed part.
-RATE_LIMIT_FAMILIES: tuple[str, ...] = (*ENTITY_FAMILIES, "hunting")
+RATE_LIMIT_FAMILIES: tuple[str, ...] = (*ENTITY_FAMILIES, "hunting", "hunting-graph")
 # Legacy advanced hunting (`/api/advancedqueries/run`): 45/min and 1,500/hour per tenant.
 DEFAULT_HUNTING_RATE_LIMIT = "45/min,1500/hour"
+# Microsoft Graph runHuntingQuery: "at least 45 calls per minute per tenant", no hourly cap stated.
+DEFAULT_GRAPH_HUNTING_RATE_LIMIT = "45/min"
+# Families whose quota MDE counts per tenant, whatever the application (hunting): budget_store.py.
+TENANT_FAMILIES: frozenset[str] = frozenset({"hunting", "hunting-graph"})
 DEFAULT_API_URL = "https://api.security.microsoft.com"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
@@ -165,10 +169,14 @@ def parse_rate_limits(spec: str) -> RateLimits:
     """Per-family limits: `"100/min,1500/hour"` applies to files, ips and domains.
 
     Parts separated by `;` may name a family: `"100/min,1500/hour;hunting=45/min,1500/hour"`.
-    Families not named keep their defaults (hunting: 45/min, 1500/hour). A family that is not one
+    Families not named keep their defaults (hunting, the legacy hunting endpoint: 45/min,
+    1500/hour; hunting-graph, Graph's runHuntingQuery: 45/min). A family that is not one
     of `RATE_LIMIT_FAMILIES` is a ConfigError naming them (a typo must not leave a limit unset).
     """
-    result: RateLimits = {"hunting": parse_rate_limit(DEFAULT_HUNTING_RATE_LIMIT)}
+    result: RateLimits = {
+        "hunting": parse_rate_limit(DEFAULT_HUNTING_RATE_LIMIT),
+        "hunting-graph": parse_rate_limit(DEFAULT_GRAPH_HUNTING_RATE_LIMIT),
+    }
     entity = parse_rate_limit(DEFAULT_RATE_LIMIT)
     named: RateLimits = {}
     for chunk in (spec or "").split(";"):

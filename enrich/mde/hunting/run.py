@@ -1,0 +1,231 @@
+"""`hunt`: every value of a family asked chunk by chunk, a chunk too big split in two, Graph then legacy.
+
+For each chunk (chunks.py) the query (queries.py) goes to the first usable path (paths.py); a
+403 or a refused token makes that path unusable for the rest of the run and the chunk goes to
+the next. An answer that says the query was too big or too slow (the result-size 400, the
+pre-emption 400, a time-out) splits the chunk in two and asks each half (a lone value that still
+fails becomes that value's error). A 429 (calls or CPU quota) is waited out by the client
+(Retry-After; the family's budget pauses meanwhile). Each finished chunk is handed to `on_chunk`.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from enrich.mde.client import MdeClient, error_message
+from enrich.mde.errors import AuthError, PermissionDenied, RetriesExhausted
+from enrich.mde.hunting.chunks import halves, plan_chunks
+from enrich.mde.hunting.interface import HUNT_FAMILIES, PATH_GRAPH, ChunkResult, HuntOptions, Sighting
+from enrich.mde.hunting.literals import canonical_values
+from enrich.mde.hunting.paths import (
+    BUDGET_FAMILY,
+    GRAPH_ROUTE,
+    LEGACY_ROUTE,
+    base_url,
+    hunting_paths,
+    mark_unusable,
+    no_path_error,
+    tokens_for,
+)
+from enrich.mde.hunting.queries import QueryPlan, build
+
+log = logging.getLogger(__name__)
+
+MAX_SPLITS = 24  # halvings of one chunk at most (2**24 values: far beyond any chunk)
+# What MDE and Graph say when a query is too big or too slow for one request.
+_TOO_BIG = re.compile(
+    r"exceeded the allowed (?:result size|limits)|preempted|time ?out|timed out|execution time|too large",
+    re.IGNORECASE,
+)
+
+
+class _Split(Exception):
+    """The chunk was too big or too slow for one request: ask it in halves."""
+
+
+class _Answer:
+    """One path's answer to one chunk: the rows, or why there are none."""
+
+    def __init__(self, path: str, rows: list[Mapping[str, Any]] | None, error: str = "") -> None:
+        self.path, self.rows, self.error = path, rows, error
+
+
+async def hunt(
+    client: MdeClient,
+    family: str,
+    values: Sequence[str],
+    options: HuntOptions,
+    on_chunk: Callable[[ChunkResult], None],
+) -> None:
+    """Ask every value of `family`, chunk by chunk, calling `on_chunk` once per finished chunk.
+
+    Values must be normalised as enrich normalises them (literals.canonical); anything else is
+    refused with UnsafeValue (a ValueError) before any call. Raises MdeError as the client does
+    (sign-in, a permission missing on every path).
+    """
+    if family not in HUNT_FAMILIES:
+        raise ValueError(f"hunting answers {', '.join(HUNT_FAMILIES)}; not {family!r}")
+    asked = canonical_values(family, values)
+    if not asked:
+        return
+    chunks = plan_chunks(
+        family,
+        asked,
+        lookback_hours=options.lookback_hours,
+        max_devices=options.max_devices,
+        max_values=options.chunk_values,
+    )
+    log.info("hunting %d %s values in %d queries", len(asked), family, len(chunks))
+    for chunk in chunks:
+        await _answer_chunk(client, family, chunk, options, on_chunk, 0)
+
+
+async def _answer_chunk(
+    client: MdeClient,
+    family: str,
+    chunk: tuple[str, ...],
+    options: HuntOptions,
+    on_chunk: Callable[[ChunkResult], None],
+    depth: int,
+) -> None:
+    plan = build(family, chunk, options.lookback_hours, options.max_devices)
+    try:
+        answer = await _ask(client, plan, options)
+    except _Split as exc:
+        if len(chunk) == 1 or depth >= MAX_SPLITS:
+            on_chunk(ChunkResult(family, chunk, {}, "", f"hunting could not answer: {exc}"))
+            return
+        first, second = halves(chunk)
+        log.info(
+            "hunting %s: %d values were too many for one query (%s); asking them in halves",
+            family,
+            len(chunk),
+            exc,
+        )
+        await _answer_chunk(client, family, first, options, on_chunk, depth + 1)
+        await _answer_chunk(client, family, second, options, on_chunk, depth + 1)
+        return
+    if answer.rows is None:
+        on_chunk(ChunkResult(family, chunk, {}, answer.path, answer.error))
+        return
+    sightings = read_sightings(answer.rows, plan, options.max_devices)
+    log.debug("hunting %s: %d values, %d seen (%s)", family, len(chunk), len(sightings), answer.path)
+    on_chunk(ChunkResult(family, chunk, sightings, answer.path))
+
+
+async def _ask(client: MdeClient, plan: QueryPlan, options: HuntOptions) -> _Answer:
+    """The chunk's answer from the first usable path; raises _Split, or the error when no path is left."""
+    reasons = await hunting_paths(client)
+    for path in options.paths:
+        if reasons.get(path):
+            continue
+        body: dict[str, str] = {"Query": plan.text}
+        if path == PATH_GRAPH:
+            body["Timespan"] = f"PT{options.lookback_hours}H"
+        try:
+            status, reply = await client.post(
+                BUDGET_FAMILY[path],
+                GRAPH_ROUTE if path == PATH_GRAPH else LEGACY_ROUTE,
+                body,
+                base_url=base_url(client, path),
+                tokens=tokens_for(client, path),
+                timeout=options.request_timeout,
+                retry_timeouts=False,
+            )
+        except PermissionDenied as exc:
+            mark_unusable(client, path, str(exc), exc)
+            log.warning("hunting: %s is not usable (%s); trying the next path", path, exc)
+            reasons = await hunting_paths(client)
+            continue
+        except AuthError as exc:
+            if path != PATH_GRAPH:
+                raise
+            mark_unusable(client, path, f"Microsoft Graph refused our token: {exc}", exc)
+            log.warning("hunting: %s is not usable (%s); trying the next path", path, exc)
+            reasons = await hunting_paths(client)
+            continue
+        except RetriesExhausted as exc:
+            return _Answer(path, None, str(exc))
+        return _read(path, status, reply)
+    raise no_path_error(client, options.paths)
+
+
+def _read(path: str, status: int, body: Any) -> _Answer:
+    """An HTTP answer as rows, a split, or an error."""
+    message = error_message(body) if not 200 <= status < 300 else ""
+    if status in (408, 504) or (status == 400 and _TOO_BIG.search(message)):
+        raise _Split(message or f"HTTP {status}")
+    if not 200 <= status < 300:
+        return _Answer(
+            path, None, f"hunting refused the query (HTTP {status})" + (f": {message}" if message else "")
+        )
+    rows = result_rows(body)
+    if rows is None:
+        return _Answer(path, None, "hunting sent an answer without results")
+    return _Answer(path, rows)
+
+
+def result_rows(body: Any) -> list[Mapping[str, Any]] | None:
+    """The result rows of either endpoint's answer (`Results` legacy, `results` Graph; any key casing)."""
+    if not isinstance(body, dict):
+        return None
+    for key, value in body.items():
+        if isinstance(key, str) and key.lower() == "results" and isinstance(value, list):
+            return [row for row in value if isinstance(row, dict)]
+    return None
+
+
+def _count(value: Any) -> int:
+    try:
+        return max(0, int(value))
+    except (TypeError, ValueError):
+        return 0
+
+
+def _names(value: Any, max_devices: int) -> tuple[str, ...]:
+    """The DeviceNames cell (a JSON array, or its text as some endpoints send dynamic values)."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return ()
+    if not isinstance(value, list):
+        return ()
+    names = sorted({str(name) for name in value if isinstance(name, str) and name})
+    return tuple(names[:max_devices])
+
+
+def _column(row: Mapping[str, Any], name: str) -> Any:
+    if name in row:
+        return row[name]
+    low = name.lower()
+    return next((v for k, v in row.items() if isinstance(k, str) and k.lower() == low), None)
+
+
+def read_sightings(
+    rows: Sequence[Mapping[str, Any]], plan: QueryPlan, max_devices: int
+) -> dict[str, Sighting]:
+    """value -> Sighting from the result rows (a row whose Value was not asked is ignored)."""
+    out: dict[str, Sighting] = {}
+    for row in rows:
+        key = _column(row, "Value")
+        owners = plan.owners.get(key) if isinstance(key, str) else None
+        if not owners:
+            continue
+        events = _count(_column(row, "Events"))
+        if events <= 0:
+            continue
+        sighting = Sighting(
+            devices=_count(_column(row, "Devices")),
+            events=events,
+            first_seen=str(_column(row, "FirstSeen") or ""),
+            last_seen=str(_column(row, "LastSeen") or ""),
+            device_names=_names(_column(row, "DeviceNames"), max_devices) if max_devices > 0 else (),
+        )
+        for value in owners:
+            out[value] = sighting
+    return out
