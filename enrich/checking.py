@@ -29,21 +29,25 @@ def _settings(secrets: str | None, sandbox: bool) -> Iterator[Settings]:
         yield settings
 
 
-def check(secrets: str | None, sandbox: bool, out: TextIO | None = None) -> int:
-    """Run the preflight checks; 0 when all pass, 1 otherwise."""
+def check(secrets: str | None, sandbox: bool, out: TextIO | None = None, mode: str = "auto") -> int:
+    """Run the preflight checks for `mode` (`stats`, `hunt`, `auto`); 0 when what it needs passes, 1 otherwise.
+
+    Lines that do not count for `mode` (what another mode would meet) start with `--` when they fail.
+    """
     from enrich.mde.check import run_check
 
     out = sys.stdout if out is None else out
     try:
         with _settings(secrets, sandbox) as settings:
-            results = run_check(settings)
+            results = run_check(settings, mode=mode)
     except MdeError as exc:
         print(f"FAIL configuration: {exc}", file=out)
         return exit_code(exc)
     for result in results:
-        print(f"{'ok  ' if result.ok else 'FAIL'} {result.name}: {result.message}", file=out)
-    ok = bool(results) and all(r.ok for r in results)
-    print("all checks passed" if ok else "some checks failed: see above", file=out)
+        mark = "ok  " if result.ok else "FAIL" if result.counts else "--  "
+        print(f"{mark} {result.name}: {result.message}", file=out)
+    ok = bool(results) and all(r.ok for r in results if r.counts)
+    print(f"all checks passed (for --mode {mode})" if ok else "some checks failed: see above", file=out)
     return EXIT_OK if ok else EXIT_FATAL
 
 

@@ -710,15 +710,27 @@ def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool)
     is_flag=True,
     help="Check against an in-process sandbox (shows what a good check looks like).",
 )
-def check_command(secrets: str | None, sandbox: bool) -> None:
-    """Preflight: credentials, token, the roles in the token, one cheap call per API family.
+@click.option(
+    "--mode",
+    "mode",
+    type=click.Choice(["stats", "hunt", "auto"]),
+    default="auto",
+    show_default=True,
+    help="The `enrich run --mode` whose needs decide the exit code; every mode's line is shown.",
+)
+def check_command(secrets: str | None, sandbox: bool, mode: str) -> None:
+    """Preflight: credentials, token, roles, one cheap call per API family, the hunting paths, and
+    what each --mode can answer.
 
     Says in plain words what is missing (a variable, a wrong secret, a permission without admin
-    consent). Exit code 0 when everything works, 1 otherwise.
+    consent), per mode: stats (File.Read.All, Ip.Read.All, URL.Read.All), hunt (ThreatHunting.Read.All
+    on Microsoft Graph, or AdvancedQuery.Read.All on the legacy endpoint), auto (hunting when a
+    path is usable, else stats). Spends no quota where the token's roles already tell; runs no
+    hunting query. Exit code 0 when what --mode needs works, 1 otherwise.
     """
     from enrich.checking import check
 
-    raise SystemExit(check(secrets, sandbox))
+    raise SystemExit(check(secrets, sandbox, mode=mode))
 
 
 @cli.group("cache")

@@ -29,10 +29,16 @@ def test_all_good(mde_sb):
         "api:files",
         "api:ips",
         "api:domains",
+        "hunting:graph",
+        "hunting:legacy",
+        "mode:stats",
+        "mode:hunt",
+        "mode:auto",
     ]
     assert all(r.ok for r in results), results
     assert "File.Read.All" in by_name(results)["roles"].message
-    # one cheap call per family
+    assert "Microsoft Graph" in by_name(results)["mode:auto"].message
+    # one cheap call per entity family, no hunting query (the roles tell)
     assert {k: sum(v.values()) for k, v in mde_sb.stats()["by_family"].items() if k != "login"} == {
         "files": 1,
         "ips": 1,
@@ -63,6 +69,9 @@ def test_missing_role_named_with_consent_and_403(mde_sb):
     assert "Ip.Read.All" not in results["roles"].message.split("(has:")[0]
     assert not results["api:files"].ok and "File.Read.All" in results["api:files"].message
     assert results["api:ips"].ok and results["api:domains"].ok
+    # the roles rule files out: not asked, no quota spent on a sure 403
+    assert "files" not in mde_sb.stats()["by_family"]
+    assert not results["mode:auto"].ok and results["mode:auto"].counts
 
 
 def test_no_roles_at_all(mde_sb):
