@@ -47,6 +47,23 @@ class Lookups:
     quota_wait: float
 
 
+def prepare(strategy: Strategy, settings: Settings) -> None:
+    """Run `strategy.prepare` (when it `needs_prepare`: auto asks which hunting paths the app may
+    use) with a client of its own; only sign-ins, no entity or hunting quota."""
+    if not strategy.needs_prepare:
+        return
+
+    async def go() -> None:
+        budget = Budget(settings.rate_limits)
+        try:
+            async with MdeClient(settings, TokenProvider(settings), budget) as client:
+                await strategy.prepare(client)
+        finally:
+            budget.close()
+
+    asyncio.run(go())
+
+
 class Interrupted(Exception):
     """The run was stopped (Ctrl-C, or SIGTERM/SIGHUP: `stop` is the KeyboardInterrupt raised) after
     `saved` answers had been stored."""
@@ -63,7 +80,9 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
     keys = list(plan.keys)
     answers: dict[LookupKey, Answer] = {}
     if cache is not None:
-        cached = cache.get_many(settings.tenant_id, lookback, keys, opts.max_age_seconds)
+        cached = cache.get_many(
+            settings.tenant_id, lookback, keys, opts.max_age_seconds, methods=strategy.cache_methods
+        )
         answers.update((k, a) for k, a in cached.items() if strategy.reusable(k, a))
     from_cache = len(answers)
     missing = [k for k in keys if k not in answers]
@@ -80,7 +99,7 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
         total=len(keys),
         rows=plan.rows,
         cache_hits=from_cache,
-        quota_eta=lambda: budget.eta(remaining),
+        quota_eta=lambda: budget.eta(strategy.budget_calls(remaining)),
         quota_wait=lambda: max(budget.waited.values(), default=0.0),
         stream=opts.stream,
         interval=opts.progress_interval,
@@ -88,13 +107,7 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
     )
     progress.done = from_cache
 
-    def on_answer(key: LookupKey, answer: Answer) -> None:
-        now = time.time()  # when the answer arrived; the cache's record of it where one is kept
-        answers[key] = answer = replace(answer, answered_at=now, fetched_at=now)
-        remaining[key.family] -= 1
-        if cache is not None and answer.status is not Status.ERROR:
-            answers[key] = cache.put(settings.tenant_id, lookback, key, answer, strategy.name) or answer
-        progress.advance()
+    on_answer = _Store(answers, cache, settings.tenant_id, lookback, strategy.name, remaining, progress)
 
     client = MdeClient(settings, TokenProvider(settings), budget)
     try:
@@ -109,6 +122,43 @@ def resolve(plan: Plan, strategy: Strategy, settings: Settings, opts: ResolveOpt
     return Lookups(
         answers, from_cache, len(missing), client.metrics(), max(budget.waited.values(), default=0.0)
     )
+
+
+class _Store:
+    """The answers stage's `on_answer`: keeps each answer (method and times set) and stores it in the
+    cache, one commit per answer, or per batch through `together` (a hunting chunk: the checkpoint)."""
+
+    def __init__(
+        self,
+        answers: dict[LookupKey, Answer],
+        cache: Cache | None,
+        tenant: str,
+        lookback: int,
+        method: str,
+        remaining: Counter[str],
+        progress: Progress,
+    ) -> None:
+        self.answers, self.cache, self.tenant, self.lookback = answers, cache, tenant, lookback
+        self.method, self.remaining, self.progress = method, remaining, progress
+
+    def __call__(self, key: LookupKey, answer: Answer) -> None:
+        now = time.time()  # when the answer arrived; the cache's record of it where one is kept
+        answer = replace(answer, method=answer.method or self.method, answered_at=now, fetched_at=now)
+        self.answers[key] = answer
+        self.remaining[key.family] -= 1
+        if self.cache is not None and answer.status is not Status.ERROR:
+            self.answers[key] = self.cache.put(self.tenant, self.lookback, key, answer) or answer
+        self.progress.advance()
+
+    def together(self, pairs: Sequence[tuple[LookupKey, Answer]]) -> None:
+        """A batch's answers, committed to the cache in one transaction."""
+        if self.cache is None:
+            for key, answer in pairs:
+                self(key, answer)
+            return
+        with self.cache.transaction():
+            for key, answer in pairs:
+                self(key, answer)
 
 
 async def _answer(

@@ -1,6 +1,9 @@
 """The answer cache (SQLite), which is also the checkpoint a stopped run resumes from.
 
-One row per (tenant, API family, key, lookback hours). Every answer is committed as it arrives.
+One row per (tenant, API family, key, lookback hours, method): the method is how the answer was
+obtained (`stats`, `hunting-graph`, `hunting-legacy`), so an answer is only ever reused by a run
+that accepts that method (`Strategy.cache_methods`). Every answer is committed as it arrives, or
+a batch's answers together (`transaction`: hunting commits each chunk so).
 Durability: WAL journal with `synchronous=FULL`, so each commit is on disk (fsynced) before
 `put` returns; a power cut or a kill loses at most the calls still in flight, never a stored
 answer, and never corrupts the file. The cost, one fsync per answer, is far below MDE's pace
@@ -21,7 +24,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,11 +33,11 @@ from typing import Any
 from enrich.errors import CacheError
 from enrich.model import Answer, LookupKey, Status
 
-SCHEMA_VERSION = 3  # 2: `method`, the strategy that answered; 3: `answered_at`
+SCHEMA_VERSION = 4  # 2: `method`, the strategy that answered; 3: `answered_at`; 4: method in the key
 _CHUNK = 400  # keys per IN (...) query, well under SQLite's variable limit
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS answers (
+_TABLE = """
+CREATE TABLE IF NOT EXISTS {name} (
     tenant         TEXT    NOT NULL,
     family         TEXT    NOT NULL,
     key            TEXT    NOT NULL,
@@ -48,10 +51,15 @@ CREATE TABLE IF NOT EXISTS answers (
     fetched_at     REAL    NOT NULL,
     method         TEXT    NOT NULL DEFAULT 'stats',
     answered_at    REAL,  -- when MDE first gave this answer; NULL (schema 2 rows): fetched_at
-    PRIMARY KEY (tenant, family, key, lookback_hours)
+    PRIMARY KEY (tenant, family, key, lookback_hours, method)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS answers_fetched_at ON answers (fetched_at);
 """
+_INDEX = "CREATE INDEX IF NOT EXISTS answers_fetched_at ON answers (fetched_at);"
+_SCHEMA = _TABLE.format(name="answers") + _INDEX
+_COLUMNS = (
+    "tenant, family, key, lookback_hours, status, prevalence, first_seen, last_seen, error, detail, "
+    "fetched_at, method, answered_at"
+)
 _CACHED = (Status.SEEN, Status.NOT_SEEN, Status.INVALID)
 
 
@@ -156,6 +164,8 @@ class Cache:
             if "answered_at" not in {row[1] for row in db.execute("PRAGMA table_info(answers)")}:
                 # schema < 3: when an older answer was first given is not known; read as its fetch time
                 db.execute("ALTER TABLE answers ADD COLUMN answered_at REAL")
+            if version < 4:
+                _key_by_method(db)
             if version < SCHEMA_VERSION:
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
             db.execute("SELECT count(*) FROM answers WHERE 0").fetchone()
@@ -218,8 +228,15 @@ class Cache:
         lookback_hours: int,
         keys: Iterable[LookupKey],
         max_age_seconds: float | None = None,
+        methods: Iterable[str] | None = None,
     ) -> dict[LookupKey, Answer]:
-        """The cached answers among `keys` (fresher than `max_age_seconds` when given)."""
+        """The cached answers among `keys` (fresher than `max_age_seconds` when given), obtained by
+        one of `methods` (any when None; the latest fetched when a key has several), each marked
+        `from_cache`."""
+        allowed = None if methods is None else tuple(dict.fromkeys(methods))
+        if allowed == ():
+            return {}
+        by_method = "" if allowed is None else f" AND method IN ({','.join('?' * len(allowed))})"
         by_family: dict[str, list[str]] = {}
         for key in keys:
             by_family.setdefault(key.family, []).append(key.key)
@@ -233,12 +250,13 @@ class Cache:
                     rows = self.db.execute(
                         "SELECT key, status, prevalence, first_seen, last_seen, error, detail, method, "
                         "coalesce(answered_at, fetched_at), fetched_at FROM answers "
-                        f"WHERE tenant = ? AND family = ? AND lookback_hours = ? AND fetched_at >= ? AND key IN ({marks})",
-                        (tenant, family, int(lookback_hours), oldest, *chunk),
+                        f"WHERE tenant = ? AND family = ? AND lookback_hours = ? AND fetched_at >= ?{by_method} "
+                        f"AND key IN ({marks}) ORDER BY fetched_at",
+                        (tenant, family, int(lookback_hours), oldest, *(allowed or ()), *chunk),
                     )
                     for key, status, prevalence, first, last, error, detail, method, since, at in rows:
                         # positional (status, prevalence, first_seen, last_seen, error, detail, method,
-                        # answered_at, fetched_at): keywords cost a second per million answers
+                        # answered_at, fetched_at, from_cache): keywords cost a second per million answers
                         found[LookupKey(family, key)] = Answer(
                             Status(status),
                             prevalence,
@@ -249,6 +267,7 @@ class Cache:
                             method,
                             since,
                             at,
+                            True,
                         )
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
@@ -268,7 +287,8 @@ class Cache:
         now = self._clock()
         detail = json.dumps([list(pair) for pair in answer.detail], ensure_ascii=False)
         content = (answer.status.value, answer.prevalence, answer.first_seen, answer.last_seen, answer.error)
-        where = (tenant, key.family, key.key, int(lookback_hours))
+        method = answer.method or method
+        where = (tenant, key.family, key.key, int(lookback_hours), method)
         db = self.db
         try:
             own = not db.in_transaction  # read the stored answer and replace it as one write
@@ -278,15 +298,15 @@ class Cache:
                 old = db.execute(
                     "SELECT status, prevalence, first_seen, last_seen, error, detail, "
                     "coalesce(answered_at, fetched_at) FROM answers "
-                    "WHERE tenant = ? AND family = ? AND key = ? AND lookback_hours = ?",
+                    "WHERE tenant = ? AND family = ? AND key = ? AND lookback_hours = ? AND method = ?",
                     where,
                 ).fetchone()
                 since = old[6] if old is not None and old[:6] == (*content, detail) else now
                 db.execute(
-                    "INSERT OR REPLACE INTO answers (tenant, family, key, lookback_hours, status, prevalence, "
-                    "first_seen, last_seen, error, detail, fetched_at, method, answered_at) "
+                    "INSERT OR REPLACE INTO answers (tenant, family, key, lookback_hours, method, status, "
+                    "prevalence, first_seen, last_seen, error, detail, fetched_at, answered_at) "
                     "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (*where, *content, detail, now, answer.method or method, since),
+                    (*where, *content, detail, now, since),
                 )
             except BaseException:
                 if own and db.in_transaction:  # SQLite may have rolled back already (e.g. disk full)
@@ -296,7 +316,33 @@ class Cache:
                 db.execute("COMMIT")
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
-        return replace(answer, answered_at=since, fetched_at=now)
+        return replace(answer, method=method, answered_at=since, fetched_at=now)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Every `put` inside commits together at the end (one fsync), or none if it raises."""
+        db = self.db
+        if db.in_transaction:  # nested: the outer one commits
+            yield
+            return
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.DatabaseError as exc:
+            raise self._explain(exc) from None
+        try:
+            yield
+        except BaseException:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.DatabaseError as exc:
+            if db.in_transaction:
+                with contextlib.suppress(sqlite3.DatabaseError):
+                    db.execute("ROLLBACK")
+            raise self._explain(exc) from None
 
     # -- maintenance --------------------------------------------------------------------------
 
@@ -345,6 +391,25 @@ class Cache:
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
         return removed
+
+
+def _key_by_method(db: sqlite3.Connection) -> None:
+    """Schema 4: `method` joins the primary key (a table keyed without it is copied into one keyed
+    with it, in one transaction; another process doing the same first leaves nothing to do)."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        keyed = {row[1] for row in db.execute("PRAGMA table_info(answers)") if row[5]}
+        if "method" not in keyed:
+            db.execute(_TABLE.format(name="answers_v4"))
+            db.execute(f"INSERT INTO answers_v4 ({_COLUMNS}) SELECT {_COLUMNS} FROM answers")
+            db.execute("DROP TABLE answers")
+            db.execute("ALTER TABLE answers_v4 RENAME TO answers")
+            db.execute(_INDEX)
+    except BaseException:
+        if db.in_transaction:
+            db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
 
 
 def _detail_from_json(text: str) -> tuple[tuple[str, str], ...]:

@@ -24,10 +24,11 @@ from typing import TextIO
 import numpy as np
 import pandas as pd
 
+from enrich.answering.interface import Strategy
 from enrich.indicators import extract
 from enrich.locks import hold_outputs
 from enrich.model import Indicator, IndicatorType, Status
-from enrich.outcome import classify_columns, classify_statuses, mde_columns
+from enrich.outcome import STATS, classify_columns, classify_statuses, mde_columns
 from enrich.signals import shielded_children
 from enrich.sinks.atomic import destination
 from enrich.sinks.csv import ColumnsChanged, CsvWriter, mde_text
@@ -60,8 +61,9 @@ class CellMemo:
     An entry is (tuple, mde cells, count group): the group numbers the tuple's (type, status) keys.
     """
 
-    def __init__(self, size: int = 1 << 17) -> None:
+    def __init__(self, size: int = 1 << 17, strategy: Strategy = STATS) -> None:
         self.size = size
+        self.strategy = strategy
         self._entries: dict[int, tuple[tuple[Indicator, ...], tuple[str, ...], int]] = {}
         self.groups: list[tuple[tuple[str, str], ...]] = []
         self._group_ids: dict[tuple[tuple[str, str], ...], int] = {}
@@ -77,11 +79,11 @@ class CellMemo:
         return out
 
     def _add(self, inds: tuple[Indicator, ...]) -> tuple:
-        cells = mde_columns(inds, None)
+        cells = mde_columns(inds, None, self.strategy)
         if len(inds) == 1:  # the row's type and status are the indicator's
             keys: tuple = ((cells[0] or "-", cells[2]),)
         else:
-            statuses = classify_statuses(inds)
+            statuses = classify_statuses(inds, self.strategy)
             keys = tuple((i.type.value if i.type else "-", st) for i, st in zip(inds, statuses, strict=True))
         group = self._group_ids.get(keys)
         if group is None:
@@ -125,9 +127,10 @@ class TextMemo:
     Bounded: cleared when full. Groups number the (type, status) keys of a cell's indicators.
     """
 
-    def __init__(self, neutralise: bool, size: int = 1 << 17) -> None:
+    def __init__(self, neutralise: bool, size: int = 1 << 17, strategy: Strategy = STATS) -> None:
         self.neutralise = neutralise
         self.size = size
+        self.strategy = strategy
         self._known: dict[str, tuple[str, int]] = {}
         self.groups: list[tuple[tuple[str, str], ...]] = []
         self._group_ids: dict[tuple[tuple[str, str], ...], int] = {}
@@ -147,14 +150,14 @@ class TextMemo:
     def _work(self, text: str) -> tuple[str, int]:
         inds = extract(text)
         if len(inds) == 1:
-            cells = classify_columns(inds[0])
+            cells = classify_columns(inds[0], self.strategy)
             key = (cells[0] or "-", cells[2])  # the row's type and status are the indicator's
             group = self._single.get(key)
             if group is None:
                 group = self._single[key] = self._group((key,))
         else:
-            cells = mde_columns(inds, None)
-            statuses = classify_statuses(inds)
+            cells = mde_columns(inds, None, self.strategy)
+            statuses = classify_statuses(inds, self.strategy)
             group = self._group(
                 tuple((i.type.value if i.type else "-", st) for i, st in zip(inds, statuses, strict=True))
             )
@@ -195,7 +198,14 @@ _MAX_PENDING = 8  # pieces not yet written (bounds memory)
 _worker_memo: TextMemo | None = None  # in the worker process
 
 
-def _worker_start(neutralise: bool) -> None:
+def classify_strategy(mode: str) -> Strategy:
+    """The strategy whose lookups `classify --mode` shows (stats: the one the fast paths know)."""
+    from enrich.answering import make_strategy
+
+    return STATS if mode == "stats" else make_strategy(mode)
+
+
+def _worker_start(neutralise: bool, mode: str = "stats") -> None:
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):  # Ctrl-C and the like are the parent's
         signal.signal(signum, signal.SIG_IGN)
     gc.set_threshold(100_000, 50, 100)  # see fewer_gc_passes
@@ -203,7 +213,7 @@ def _worker_start(neutralise: bool) -> None:
     if parent is not None:  # a parent killed outright cannot stop its workers: they stop themselves
         threading.Thread(target=_exit_with, args=(parent.sentinel,), daemon=True).start()
     global _worker_memo
-    _worker_memo = TextMemo(neutralise)
+    _worker_memo = TextMemo(neutralise, strategy=classify_strategy(mode))
 
 
 def _exit_with(sentinel: int) -> None:
@@ -252,8 +262,8 @@ class CsvTexts:
     start, its pieces are classified in-process.
     """
 
-    def __init__(self, neutralise: bool, workers: int = 0) -> None:
-        self.memo = TextMemo(neutralise)
+    def __init__(self, neutralise: bool, workers: int = 0, mode: str = "stats") -> None:
+        self.memo = TextMemo(neutralise, strategy=classify_strategy(mode))
         self._pool: ProcessPoolExecutor | None = None
         self._dir: str | None = None
         self._pieces = 0
@@ -265,7 +275,7 @@ class CsvTexts:
                     max_workers=1,
                     mp_context=multiprocessing.get_context("spawn"),
                     initializer=_worker_start,
-                    initargs=(neutralise,),
+                    initargs=(neutralise, mode),
                 )
 
     def close(self) -> None:
@@ -410,6 +420,7 @@ def classify_files(
     workers: int | None = None,
     wait: bool = False,
     bom: bool = False,
+    mode: str = "stats",
 ) -> Counter:
     """Classify every entry of `inputs` and write them with the `mde_*` columns.
 
@@ -425,13 +436,15 @@ def classify_files(
     As `enrich run`: an output that is an input is a UsageError, each output is locked while it is
     written (LockError when another run holds it, unless `wait`).
     `bom`: outputs start with a UTF-8 byte order mark (they do anyway when an input has one).
+    `mode`: the `enrich run --mode` whose lookups the cells show (`classify_strategy`); the CLI's
+    default is auto, which shows hunting's (MD5 hashes and full URLs `pending`) and says so.
     """
     if to not in (None, "csv"):
         raise ValueError(f"classify writes CSV only, not {to!r}")
     err = sys.stderr if err is None else err
     sources = open_sources(inputs, column)
     counts: Counter = Counter()
-    memo = CellMemo()
+    memo = CellMemo(strategy=classify_strategy(mode))
     rows = 0
     targets = output_targets(sources, output, OUTPUT_SUFFIX)
     check_outputs(targets, sources)
@@ -443,7 +456,7 @@ def classify_files(
     with (
         hold_outputs([t.path for t in targets], wait=wait, say=say),
         fewer_gc_passes(),
-        CsvTexts(neutralise, workers) as texts,
+        CsvTexts(neutralise, workers, mode) as texts,
     ):
         for path, group in targets:
             rows += _write_target(path, group, _Writing(neutralise, bom, texts, counts, memo, err))

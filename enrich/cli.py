@@ -7,7 +7,15 @@ import click
 from enrich import __version__
 from enrich.answering import mode_names
 from enrich.errors import EXIT_FATAL, EnrichError, exit_code
-from enrich.request import DEFAULT_LOOKBACK, DEFAULT_MAX_AGE, lookback_hours, max_age_seconds
+from enrich.request import (
+    DEFAULT_LOOKBACK,
+    DEFAULT_MAX_AGE,
+    DEFAULT_MAX_DEVICES,
+    DEFAULT_MODE,
+    MAX_DEVICES,
+    lookback_hours,
+    max_age_seconds,
+)
 from enrich.sinks.registry import format_names
 from enrich.units import parse_duration
 
@@ -76,10 +84,25 @@ def cli() -> None:
     help="Write cells exactly as read. By default a cell starting with = + - @ tab or CR "
     "(other than a plain number) gets a leading ' so spreadsheets do not run it as a formula.",
 )
+@click.option(
+    "--mode",
+    type=click.Choice(mode_names()),
+    default=DEFAULT_MODE,
+    show_default=True,
+    help="The `enrich run --mode` whose lookups mde_lookup shows: in stats mode a lone MD5 is "
+    "unsupported and a URL is asked by its host; hunt and auto (which assumes the app may hunt) "
+    "also ask MD5 hashes and full URLs.",
+)
 @_wait_option
 @_bom_option
 def classify_command(
-    inputs: tuple[str, ...], output: str, column: str | None, no_neutralise: bool, wait: bool, bom: bool
+    inputs: tuple[str, ...],
+    output: str,
+    column: str | None,
+    no_neutralise: bool,
+    mode: str,
+    wait: bool,
+    bom: bool,
 ) -> None:
     """Type, normalise and validate every entry, without calling any API.
 
@@ -99,16 +122,16 @@ def classify_command(
       mde_value           normalised value (refanged, lower-cased where the type allows)
       mde_status          pending      an indicator that `enrich run` can look up
                           unsupported  a real indicator MDE cannot be asked about
-                                       (e-mail, IP range, wildcard domain, an MD5
-                                       without its file's SHA-1 or SHA-256...)
+                                       (e-mail, IP range, wildcard domain; in stats
+                                       mode an MD5 without its file's SHA-1 or SHA-256)
                           invalid      not an indicator (mde_error says why)
       mde_org_prevalence, mde_org_first_seen, mde_org_last_seen
                           empty (filled by `enrich run`)
       mde_error           why a row is invalid or unsupported
       mde_note            remarks (was defanged, port dropped, private address...)
       mde_lookup          the question `enrich run` asks MDE (e.g. domains/evil.example;
-                          a URL is looked up by its host)
-      mde_global_*, mde_top_file_names, mde_file_*
+                          a URL is looked up by its host, and by hunting also as a whole)
+      mde_global_*, mde_top_file_names, mde_file_*, mde_events, mde_devices, mde_answered_by
                           empty (filled by `enrich run`)
 
     One output row per input row, in order. Several inputs into one file: a first column
@@ -124,7 +147,9 @@ def classify_command(
 
     try:
         with signals.stopping():
-            classify_files(list(inputs), output, column, not no_neutralise, None, wait=wait, bom=bom)
+            classify_files(
+                list(inputs), output, column, not no_neutralise, None, wait=wait, bom=bom, mode=mode
+            )
     except EnrichError as exc:
         _quiet_broken_pipe()
         _fail("classify", exc)
@@ -469,9 +494,19 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
 @click.option(
     "--mode",
     type=click.Choice(mode_names()),
-    default="stats",
+    default=DEFAULT_MODE,
     show_default=True,
-    help="How MDE is asked: stats = the entity statistics APIs (files, ips, domains).",
+    help="How MDE is asked: stats = the entity statistics APIs (files, ips, domains; one call per "
+    "lookup); hunt = advanced hunting (thousands of values per call; also MD5 and full URLs, with "
+    "events and device names); auto = hunt when the app may hunt (ThreatHunting.Read.All or "
+    "AdvancedQuery.Read.All), else stats. The summary says what auto chose and why.",
+)
+@click.option(
+    "--max-devices",
+    type=click.IntRange(0, MAX_DEVICES),
+    default=DEFAULT_MAX_DEVICES,
+    show_default=True,
+    help="Hunting: device names kept per value in mde_devices (0: none).",
 )
 @click.option(
     "--lookback",
@@ -585,6 +620,7 @@ def run_command(
     to: str | None,
     column: str | None,
     mode: str,
+    max_devices: int,
     lookback: int,
     rate_limit: str | None,
     file_info: bool,
@@ -638,6 +674,7 @@ def run_command(
         to=to,
         column=column,
         mode=mode,
+        max_devices=max_devices,
         lookback_hours=lookback,
         rate_limit=rate_limit,
         file_info=file_info,
@@ -671,7 +708,7 @@ def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool)
     """Run a job file (TOML): inputs, output pattern with date, mode, limits.
 
     Keys: inputs (list of files, folders or globs), output and summary (may hold
-    {date:%Y-%m-%d}), to, column, mode, lookback, rate_limit, file_info, cache, no_cache,
+    {date:%Y-%m-%d}), to, column, mode, max_devices, lookback, rate_limit, file_info, cache, no_cache,
     max_age, secrets, concurrency, timeout, neutralise, org_name, negative_sightings,
     stix_output, progress_interval, verbose (a number), quiet, bom: the `run` options of the same
     names; -v or -q on the command line wins over the file's verbose and quiet.

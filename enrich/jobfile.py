@@ -20,7 +20,7 @@ from typing import Any
 
 from enrich.errors import JobError
 from enrich.mde.settings import rate_limit_spec
-from enrich.request import RunRequest, lookback_hours, max_age_seconds
+from enrich.request import DEFAULT_MODE, MAX_DEVICES, RunRequest, lookback_hours, max_age_seconds
 
 
 @dataclass(frozen=True)
@@ -43,6 +43,7 @@ def _job_keys() -> dict[str, JobKey]:
         "timeout": (int, float),
         "progress_interval": (int, float),
         "verbose": (int,),
+        "max_devices": (int,),
     }
     keys: dict[str, JobKey] = {}
     for f in dataclasses.fields(RunRequest):
@@ -53,10 +54,17 @@ def _job_keys() -> dict[str, JobKey]:
         option = "--neutralise/--no-neutralise" if f.name == "neutralise" else "--" + f.name.replace("_", "-")
         keys[f.name] = JobKey(types, "INPUT..." if f.name == "inputs" else option, f.name)
     keys["column"] = dataclasses.replace(keys["column"], convert=str)
+    keys["max_devices"] = dataclasses.replace(keys["max_devices"], convert=_max_devices)
     keys["rate_limit"] = dataclasses.replace(keys["rate_limit"], convert=rate_limit_spec)
     keys["lookback"] = JobKey((str, int), "--lookback", "lookback_hours", lookback_hours)
     keys["max_age"] = JobKey((str, int), "--max-age", "max_age_seconds", max_age_seconds)
     return keys
+
+
+def _max_devices(value: int) -> int:
+    if not 0 <= value <= MAX_DEVICES:
+        raise ValueError(f"must be between 0 and {MAX_DEVICES}; got {value}")
+    return value
 
 
 KEYS: dict[str, JobKey] = _job_keys()
@@ -212,6 +220,6 @@ def load_job(path: str, when: datetime | None = None, *, sandbox: bool = False) 
     _check_combinations(path, data)
     from enrich.answering import mode_names
 
-    if values.get("mode", "stats") not in mode_names():
+    if values.get("mode", DEFAULT_MODE) not in mode_names():
         raise JobError(f"{path}: mode '{values['mode']}' is not available; use {' or '.join(mode_names())}")
     return Job(path, RunRequest(sandbox=sandbox, **values))

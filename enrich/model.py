@@ -74,18 +74,27 @@ MDE_DETAIL_COLUMNS: tuple[tuple[str, str], ...] = (
     ("mde_file_product", "file_product_name"),
     ("mde_file_determination_type", "determination_type"),
     ("mde_file_determination_value", "determination_value"),
+    # Filled by hunting (`--mode hunt`, or `auto` when it hunts): events matching the value over
+    # the lookback, and up to `--max-devices` device names (";"-joined); empty in stats mode.
+    ("mde_events", "events"),
+    ("mde_devices", "devices"),
 )
+# Who answered each lookup of a row: `stats`, `hunting-graph`, `hunting-legacy`, or `cache` for an
+# answer read from the cache (";"-joined when a row's lookups were answered differently).
+ANSWERED_BY_COLUMN = "mde_answered_by"
 
 # Every column appended to each output row, in order.
-MDE_COLUMNS: tuple[str, ...] = CONTRACT_COLUMNS + tuple(name for name, _ in MDE_DETAIL_COLUMNS)
+MDE_COLUMNS: tuple[str, ...] = (
+    CONTRACT_COLUMNS + tuple(name for name, _ in MDE_DETAIL_COLUMNS) + (ANSWERED_BY_COLUMN,)
+)
 
 
 @dataclass(frozen=True, slots=True)
 class LookupKey:
     """One distinct question to MDE: an API family and the key it is asked about."""
 
-    family: str  # "files" | "ips" | "domains"
-    key: str  # normalised hash, IP address or host name
+    family: str  # "files" | "ips" | "domains" | "urls" (hunting only)
+    key: str  # normalised hash, IP address, host name or URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,11 +107,13 @@ class Answer:
     last_seen: str = ""
     error: str = ""  # MDE's message for INVALID, the failure for ERROR
     detail: tuple[tuple[str, str], ...] = ()  # extra named fields (file info, global prevalence)
-    # The strategy that answered (`stats`, ...) as the cache recorded it, "" when fresh: provenance,
-    # not content (answers compare equal whichever way they were obtained).
+    # How it was obtained (`stats`, `hunting-graph`, `hunting-legacy`: the cache keys answers by it),
+    # "" when not said: provenance, not content (answers compare equal whichever way they were obtained).
     method: str = field(default="", compare=False)
     # When MDE first gave this answer (epoch seconds: it stays while MDE keeps answering the same,
     # and moves when the answer changes) and when it was last fetched, as the cache recorded them,
     # or when a fresh answer arrived (both the same then); None when unknown. Provenance too.
     answered_at: float | None = field(default=None, compare=False)
     fetched_at: float | None = field(default=None, compare=False)
+    # True when the run read this answer from the cache (`mde_answered_by` says `cache`). Provenance.
+    from_cache: bool = field(default=False, compare=False)

@@ -15,6 +15,8 @@ from enrich.indicators.hosts import is_ip_host, url_host
 from enrich.model import MDE_DETAIL_COLUMNS, Answer, Indicator, IndicatorType, LookupKey, Status
 from enrich.sources.interface import Chunk, Source
 
+CACHE = "cache"  # `mde_answered_by` of an answer read from the cache
+
 # What `classify` shows (`mde_lookup`, notes): the lookups `enrich run --mode stats` would make.
 STATS = StatsStrategy()
 # When a row holds several indicators, its status is the first of these that any of them has.
@@ -28,7 +30,8 @@ _ROW_STATUS_ORDER = (
 )
 _PENDING = Status.PENDING
 _UNSUPPORTED = Status.UNSUPPORTED.value
-_NO_DETAILS = ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
+_NO_DETAILS = ("",) * len(MDE_DETAIL_COLUMNS)  # the detail cells after mde_lookup, and mde_answered_by
+_NO_EXTRAS: tuple[LookupKey, ...] = ()
 NO_ANSWER = "no answer was obtained for this lookup (the run was interrupted or the lookup failed)"
 
 Answers = Mapping[LookupKey, Answer]
@@ -43,9 +46,19 @@ class Entry(NamedTuple):
     answer: Answer | None
 
 
-def cell_status(ind: Indicator, key: LookupKey | None, answers: Answers | None) -> Status:
+def extra_keys(ind: Indicator, key: LookupKey | None, strategy: Strategy) -> tuple[LookupKey, ...]:
+    """The further lookups an indicator needs besides `key` (`Strategy.extra_keys`)."""
+    if key is None or not strategy.has_extra_keys or ind.status is not _PENDING:
+        return _NO_EXTRAS
+    return strategy.extra_keys(ind, key)
+
+
+def cell_status(
+    ind: Indicator, key: LookupKey | None, answers: Answers | None, extras: tuple[LookupKey, ...] = ()
+) -> Status:
     """An indicator's status: its classification's; `unsupported` when the strategy has no lookup
-    for it (`classify` and `run` alike); else its answer's (`pending` without answers)."""
+    for it (`classify` and `run` alike); else its answer's (`pending` without answers), `error`
+    when an extra lookup (`extras`) failed."""
     if ind.status is not Status.PENDING:
         return ind.status
     if key is None:
@@ -53,10 +66,22 @@ def cell_status(ind: Indicator, key: LookupKey | None, answers: Answers | None) 
     if answers is None:
         return Status.PENDING
     answer = answers.get(key)
-    return answer.status if answer is not None else Status.ERROR
+    if answer is None:
+        return Status.ERROR
+    for extra in extras:
+        got = answers.get(extra)
+        if got is None or got.status is Status.ERROR:
+            return Status.ERROR
+    return answer.status
 
 
-def cell_error(ind: Indicator, key: LookupKey | None, answers: Answers | None, strategy: Strategy) -> str:
+def cell_error(
+    ind: Indicator,
+    key: LookupKey | None,
+    answers: Answers | None,
+    strategy: Strategy,
+    extras: tuple[LookupKey, ...] = (),
+) -> str:
     """Why an indicator is invalid, unsupported or in error ("" otherwise)."""
     if ind.status is not Status.PENDING:
         return ind.reason
@@ -67,14 +92,23 @@ def cell_error(ind: Indicator, key: LookupKey | None, answers: Answers | None, s
     answer = answers.get(key)
     if answer is None:
         return NO_ANSWER
-    return answer.error
+    errors = [answer.error] if answer.error else []
+    for extra in extras:
+        got = answers.get(extra)
+        if got is None or got.status is Status.ERROR:
+            errors.append(f"{extra.family}/{extra.key}: {got.error if got is not None else NO_ANSWER}")
+    return "; ".join(errors)
 
 
-def cell_note(ind: Indicator, key: LookupKey | None, strategy: Strategy) -> str:
-    """The indicator's remarks, then the one its lookup adds."""
+def cell_note(
+    ind: Indicator, key: LookupKey | None, strategy: Strategy, answers: Answers | None = None
+) -> str:
+    """The indicator's remarks, then the one its lookup adds, then the one its answers add."""
     parts = [ind.note] if ind.note else []
     if key is not None and (extra := strategy.lookup_note(ind, key)):
         parts.append(extra)
+    if key is not None and answers is not None and (said := strategy.answer_note(ind, key, answers)):
+        parts.append(said)
     return "; ".join(parts)
 
 
@@ -110,7 +144,9 @@ class Outcomes:
         if answers is None:
             return Entry(ind, key, _PENDING, None)
         answer = answers.get(key)
-        return Entry(ind, key, Status.ERROR if answer is None else answer.status, answer)
+        if answer is None:
+            return Entry(ind, key, Status.ERROR, None)
+        return Entry(ind, key, cell_status(ind, key, answers, extra_keys(ind, key, self.strategy)), answer)
 
     def entries(self, indicators: tuple[Indicator, ...]) -> list[Entry]:
         """The outcome of each indicator of a row (lookups as the strategy groups them)."""
@@ -118,24 +154,34 @@ class Outcomes:
         out = []
         for ind, key in zip(indicators, self.strategy.row_keys(indicators), strict=True):
             answer = answers.get(key) if answers is not None and key is not None else None
-            out.append(Entry(ind, key, cell_status(ind, key, answers), answer))
+            extras = extra_keys(ind, key, self.strategy)
+            out.append(Entry(ind, key, cell_status(ind, key, answers, extras), answer))
         return out
 
     def error(self, entry: Entry) -> str:
         """Why the entry is invalid, unsupported or in error."""
-        return cell_error(entry.indicator, entry.key, self.answers, self.strategy)
+        extras = extra_keys(entry.indicator, entry.key, self.strategy)
+        return cell_error(entry.indicator, entry.key, self.answers, self.strategy, extras)
 
     def note(self, entry: Entry) -> str:
         """The entry's remarks."""
-        return cell_note(entry.indicator, entry.key, self.strategy)
+        return cell_note(entry.indicator, entry.key, self.strategy, self.answers)
+
+    def extra_answers(self, entry: Entry) -> list[tuple[LookupKey, Answer | None]]:
+        """The entry's further lookups (a URL's exact address in hunting) with their answers."""
+        answers = self.answers
+        extras = extra_keys(entry.indicator, entry.key, self.strategy)
+        return [(k, answers.get(k) if answers is not None else None) for k in extras]
 
 
-def classify_columns(ind: Indicator) -> tuple[str, ...]:
-    """`mde_columns((ind,), None)`: the `mde_*` cells `classify` writes for a row of one indicator.
+def classify_columns(ind: Indicator, strategy: Strategy = STATS) -> tuple[str, ...]:
+    """`mde_columns((ind,), None, strategy)`: the `mde_*` cells `classify` writes for a row of one indicator.
 
-    The same cells as the general case with the stats strategy (lookup key, note, `mde_lookup`),
+    For the stats strategy, the same cells as the general case (lookup key, note, `mde_lookup`),
     without its work.
     """
+    if strategy is not STATS:
+        return _mde_columns((ind,), None, strategy)
     kind, state = ind.type, ind.status
     if (kind is not None and kind.__class__ is not IndicatorType) or state.__class__ is not Status:
         return _mde_columns((ind,), None, STATS)  # not enum members: the general case says what to do
@@ -156,10 +202,11 @@ def classify_columns(ind: Indicator) -> tuple[str, ...]:
     return (text, value, "pending", "", "", "", "", note, lookup, *_NO_DETAILS)
 
 
-def classify_statuses(indicators: tuple[Indicator, ...]) -> tuple[str, ...]:
-    """Each indicator's status in `classify` (the stats strategy's lookups, no answers): what its
-    summary counts, as the cells say it (a lone MD5 `unsupported`, one beside its file's SHA-1 `pending`)."""
-    keys = STATS.row_keys(indicators)
+def classify_statuses(indicators: tuple[Indicator, ...], strategy: Strategy = STATS) -> tuple[str, ...]:
+    """Each indicator's status in `classify` (the strategy's lookups, no answers): what its
+    summary counts, as the cells say it (in stats mode a lone MD5 `unsupported`, one beside its
+    file's SHA-1 `pending`)."""
+    keys = strategy.row_keys(indicators)
     return tuple(cell_status(i, k, None)._value_ for i, k in zip(indicators, keys, strict=True))
 
 
@@ -183,9 +230,11 @@ def _mde_columns(
     indicators: tuple[Indicator, ...], answers: Answers | None, strategy: Strategy
 ) -> tuple[str, ...]:
     keys = strategy.row_keys(indicators)
+    extras = [extra_keys(i, k, strategy) for i, k in zip(indicators, keys, strict=True)]
+    asked = [*keys, *(e for group in extras for e in group)]
     if len(indicators) == 1:
         ind, key = indicators[0], keys[0]
-        status = cell_status(ind, key, answers)
+        status = cell_status(ind, key, answers, extras[0])
         answer = answers.get(key) if answers is not None and key is not None else None
         return (
             ind.type.value if ind.type else "",
@@ -194,21 +243,21 @@ def _mde_columns(
             _prevalence(answer),
             answer.first_seen if answer else "",
             answer.last_seen if answer else "",
-            cell_error(ind, key, answers, strategy),
-            cell_note(ind, key, strategy),
-            *detail_cells(keys, answers),
+            cell_error(ind, key, answers, strategy, extras[0]),
+            cell_note(ind, key, strategy, answers),
+            *detail_cells(keys, answers, asked),
         )
-    statuses = [cell_status(i, k, answers) for i, k in zip(indicators, keys, strict=True)]
+    statuses = [cell_status(i, k, answers, e) for i, k, e in zip(indicators, keys, extras, strict=True)]
     row_status = next(s for s in _ROW_STATUS_ORDER if s in statuses)
     got = [answers[k] for k in keys if answers is not None and k is not None and k in answers]
     prevalences = [a.prevalence for a in got if a.prevalence is not None]
     firsts = [a.first_seen for a in got if a.first_seen]
     lasts = [a.last_seen for a in got if a.last_seen]
     errors, notes = [], []
-    for ind, key in zip(indicators, keys, strict=True):
-        if err := cell_error(ind, key, answers, strategy):
+    for ind, key, extra in zip(indicators, keys, extras, strict=True):
+        if err := cell_error(ind, key, answers, strategy, extra):
             errors.append(f"{ind.value or '(empty)'}: {err}")
-        if note := cell_note(ind, key, strategy):
+        if note := cell_note(ind, key, strategy, answers):
             notes.append(f"{ind.value}: {note}")
     return (
         ";".join(i.type.value if i.type else "" for i in indicators),
@@ -219,24 +268,35 @@ def _mde_columns(
         max(lasts) if lasts else "",
         "; ".join(dict.fromkeys(errors)),
         "; ".join(dict.fromkeys(notes)),
-        *detail_cells(keys, answers),
+        *detail_cells(keys, answers, asked),
     )
 
 
-def detail_cells(keys: list[LookupKey | None], answers: Answers | None) -> tuple[str, ...]:
-    """The `MDE_DETAIL_COLUMNS` cells: the lookups asked, then the rest of MDE's answers.
+def answered_by(answer: Answer) -> str:
+    """The `mde_answered_by` value of an answer: `cache`, else how it was obtained."""
+    return CACHE if answer.from_cache else answer.method
+
+
+def detail_cells(
+    keys: list[LookupKey | None], answers: Answers | None, asked: list[LookupKey | None] | None = None
+) -> tuple[str, ...]:
+    """The cells after the contract's: `mde_lookup` (every lookup `asked`, default `keys`), the
+    rest of the answers of `keys` (`MDE_DETAIL_COLUMNS`), then `mde_answered_by` (of every lookup).
 
     With several lookups in a row, each cell lists the distinct values, ";"-joined.
     """
     distinct = [k for k in dict.fromkeys(keys) if k is not None]
-    lookup = ";".join(f"{k.family}/{k.key}" for k in distinct)
+    everything = distinct if asked is None else [k for k in dict.fromkeys(asked) if k is not None]
+    lookup = ";".join(f"{k.family}/{k.key}" for k in everything)
     got = [answers[k] for k in distinct if k in answers] if answers is not None else []
     if not got:
-        return (lookup,) + ("",) * (len(MDE_DETAIL_COLUMNS) - 1)
+        return (lookup, *_NO_DETAILS)
     details = [dict(a.detail) for a in got]
     cells = [lookup]
     for _, name in MDE_DETAIL_COLUMNS[1:]:
         cells.append(";".join(dict.fromkeys(d[name] for d in details if d.get(name))))
+    every = [answers[k] for k in everything if k in answers] if answers is not None else []
+    cells.append(";".join(dict.fromkeys(by for a in every if (by := answered_by(a)))))
     return tuple(cells)
 
 

@@ -13,6 +13,9 @@ from enrich.units import parse_duration
 DEFAULT_LOOKBACK = "30d"
 DEFAULT_MAX_AGE = "7d"
 MAX_LOOKBACK_HOURS = 720  # MDE keeps 30 days
+DEFAULT_MODE = "auto"
+DEFAULT_MAX_DEVICES = 10  # hunting: device names kept per value
+MAX_DEVICES = 1000
 
 
 def lookback_hours(text: str | int) -> int:
@@ -36,7 +39,8 @@ class RunRequest:
     output: str | None = None
     to: str | None = None
     column: str | None = None
-    mode: str = "stats"
+    mode: str = DEFAULT_MODE  # stats, hunt or auto (enrich.answering.STRATEGIES)
+    max_devices: int = DEFAULT_MAX_DEVICES  # --max-devices: device names kept per value (hunting)
     lookback_hours: int = field(default_factory=lambda: lookback_hours(DEFAULT_LOOKBACK))
     rate_limit: str | None = None
     file_info: bool = False

@@ -18,7 +18,7 @@ from typing import TextIO
 from enrich import locks, logs, signals
 from enrich.answering import make_strategy
 from enrich.answering.interface import AnswerOptions, Strategy
-from enrich.answers import Interrupted, Lookups, ResolveOptions, resolve
+from enrich.answers import Interrupted, Lookups, ResolveOptions, prepare, resolve
 from enrich.cache import default_cache_path
 from enrich.errors import EXIT_OK, EXIT_ROW_ERRORS, EnrichError, LockError, OutputError, exit_code
 from enrich.mde.errors import protect
@@ -32,6 +32,7 @@ from enrich.sinks.summary import (
     LookupCounts,
     RunSummary,
     count_answers,
+    describe_mode,
     failed_summary,
     format_counts,
     print_summary,
@@ -115,12 +116,15 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
         held.enter_context(locks.hold_outputs(outputs, wait=req.wait, say=_say(err)))
         for source in sources:
             print(f"enrich: {source.describe()}", file=info)
+        prepare(strategy, settings)  # auto: which hunting paths the app may use (sign-ins only)
         plan = make_plan(sources, strategy)
         print(
             f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
             f"({format_counts(plan.per_family())})",
             file=info,
         )
+        mode = mode_summary(strategy, plan, settings)
+        print(f"enrich: {describe_mode(mode)}", file=info)
         opts = ResolveOptions(
             cache_path=cache_path,
             max_age_seconds=req.max_age_seconds,
@@ -143,6 +147,7 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
         )
         rows, extra = _write(targets, sink_kind, sink_options, Outcomes(strategy, lookups.answers))
         summary = _summary(req, plan, rows, extra, lookups, settings, strategy, started, targets)
+        summary = dataclasses.replace(summary, mode=mode)
         summary = dataclasses.replace(summary, encoding_fallbacks=encoding_fallbacks(sources))
     print_summary(summary.to_dict(), err)
     for target in targets:
@@ -178,7 +183,21 @@ def _answer_options(req: RunRequest, settings: Settings) -> AnswerOptions:
         lookback_hours=req.lookback_hours,
         file_info=req.file_info,
         concurrency=settings.concurrency,
+        max_devices=req.max_devices,
     )
+
+
+def mode_summary(strategy: Strategy, plan: Plan, settings: Settings) -> dict[str, object]:
+    """The summary's `mode`: what answered and why (`Strategy.choice`), and the least seconds each
+    mode would take under the quotas for this plan (`estimated_seconds`)."""
+    from enrich.answering.auto import hunting_path, mode_estimates
+
+    choice = dict(strategy.choice())
+    hunted = choice.get("chosen") == "hunt"
+    choice["estimated_seconds"] = mode_estimates(
+        plan.keys, plan.by_type, hunted, settings.rate_limits, hunting_path(strategy)
+    )
+    return choice
 
 
 @contextlib.contextmanager

@@ -226,7 +226,7 @@ def test_when_an_answer_was_first_given_stays_until_it_changes(tmp_path):
     got = cache.get_many(T, 720, [key])[key]
     assert (got.answered_at, got.fetched_at) == (clock.t, clock.t)
     clock.t += 3600  # fetched again, MDE answers the same: first given then, fetched now
-    again = cache.put(T, 720, key, seen(), method="hunting-graph")
+    again = cache.put(T, 720, key, seen())
     assert (again.answered_at, again.fetched_at) == (1_700_000_000.0, clock.t)
     got = cache.get_many(T, 720, [key])[key]
     assert (got.answered_at, got.fetched_at) == (1_700_000_000.0, clock.t)

@@ -14,7 +14,11 @@ if TYPE_CHECKING:
     from enrich.answering.interface import AnswerOptions, Strategy
 
 # `--mode` name -> "module:class" of its strategy.
-STRATEGIES: dict[str, str] = {"stats": "enrich.answering.stats:StatsStrategy"}
+STRATEGIES: dict[str, str] = {
+    "stats": "enrich.answering.stats:StatsStrategy",
+    "hunt": "enrich.answering.hunting:HuntingStrategy",
+    "auto": "enrich.answering.auto:AutoStrategy",
+}
 
 
 def mode_names() -> list[str]:

@@ -12,14 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from enrich.errors import CacheError, UsageError
 from enrich.mde.errors import MdeError
 from enrich.model import Answer, Indicator, LookupKey, Status
-from enrich.request import MAX_LOOKBACK_HOURS
+from enrich.request import DEFAULT_MAX_DEVICES, MAX_DEVICES, MAX_LOOKBACK_HOURS
 
 if TYPE_CHECKING:
     from enrich.mde.client import MdeClient
@@ -27,6 +27,21 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 OnAnswer = Callable[[LookupKey, Answer], None]
+Answers = Mapping[LookupKey, Answer]
+
+
+def answer_together(on_answer: OnAnswer, pairs: Sequence[tuple[LookupKey, Answer]]) -> None:
+    """Hand a batch's answers to `on_answer` as one checkpoint.
+
+    When `on_answer` has a `together(pairs)` method (the answers stage's does: one cache
+    transaction for the lot), it takes them at once; else each answer is passed in turn.
+    """
+    together = getattr(on_answer, "together", None)
+    if together is not None:
+        together(pairs)
+        return
+    for key, answer in pairs:
+        on_answer(key, answer)
 
 
 @dataclass(frozen=True)
@@ -36,8 +51,11 @@ class AnswerOptions:
     lookback_hours: int = MAX_LOOKBACK_HOURS
     file_info: bool = False  # files: also ask /api/files/{hash} (signer, publisher, ...)
     concurrency: int = 8  # lookups in flight per API family (per-lookup strategies)
+    max_devices: int = DEFAULT_MAX_DEVICES  # hunting: device names kept per value (0: none)
 
     def __post_init__(self) -> None:
+        if not 0 <= int(self.max_devices) <= MAX_DEVICES:
+            raise UsageError(f"max devices must be between 0 and {MAX_DEVICES}; got {self.max_devices}")
         if not 1 <= int(self.lookback_hours) <= MAX_LOOKBACK_HOURS:
             raise UsageError(
                 f"lookback hours must be between 1 and {MAX_LOOKBACK_HOURS} (30 days, MDE's maximum); "
@@ -48,7 +66,11 @@ class AnswerOptions:
 class Strategy(ABC):
     """One way of answering lookups. Subclasses set `name` and implement the abstract methods."""
 
-    name: ClassVar[str]  # as `--mode` and the cache spell it
+    name: ClassVar[str]  # as `--mode` spells it
+    # Whether `extra_keys` may return anything (the join skips asking when not).
+    has_extra_keys: ClassVar[bool] = False
+    # Whether `prepare(client)` must run before the plan (it decides which lookups rows need).
+    needs_prepare: ClassVar[bool] = False
 
     def __init__(self, options: AnswerOptions | None = None) -> None:
         self.options = options or AnswerOptions()
@@ -66,14 +88,42 @@ class Strategy(ABC):
     def unsupported_reason(self, ind: Indicator) -> str:
         """Why a valid indicator cannot be looked up by this strategy, in words a user can act on."""
 
+    def extra_keys(self, ind: Indicator, key: LookupKey) -> tuple[LookupKey, ...]:
+        """Further lookups an indicator needs besides `key` (e.g. a URL's full address beside its
+        host): asked and cached like any other, they add to the row's note (`answer_note`) and
+        make it `error` when they fail, but the row's other cells are `key`'s answer's."""
+        return ()
+
     def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
         """A remark the lookup adds to the indicator's row ("" for none)."""
         return ""
 
+    def answer_note(self, ind: Indicator, key: LookupKey, answers: Answers) -> str:
+        """A remark that depends on the answers (e.g. whether the exact URL was seen; "" for none)."""
+        return ""
+
+    def budget_calls(self, remaining: Mapping[str, int]) -> Mapping[str, int]:
+        """The calls still needed per budget family for `remaining` lookups per lookup family
+        (the progress line's quota ETA); one call per lookup by default."""
+        return remaining
+
+    # -- before planning -----------------------------------------------------------------------
+    async def prepare(self, client: MdeClient) -> None:  # noqa: B027 - a hook, empty by default
+        """Settle what depends on the tenant before the plan (`needs_prepare`); no entity quota."""
+
+    def choice(self) -> dict[str, Any]:
+        """What this strategy answers with and why (the summary's `mode`)."""
+        return {"asked": self.name, "chosen": self.name, "reason": f"--mode {self.name}"}
+
     # -- cached answers ------------------------------------------------------------------------
+    @property
+    def cache_methods(self) -> tuple[str, ...]:
+        """The `Answer.method` values of the cached answers this run may reuse."""
+        return (self.name,)
+
     def reusable(self, key: LookupKey, answer: Answer) -> bool:
-        """Whether a cached answer serves this run (default: any answer this strategy gave)."""
-        return answer.method in ("", self.name)
+        """Whether a cached answer serves this run (default: one obtained by a `cache_methods` way)."""
+        return answer.method == "" or answer.method in self.cache_methods
 
     # -- answering -----------------------------------------------------------------------------
     async def answer(self, client: MdeClient, key: LookupKey) -> Answer:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import html
 from collections.abc import Iterable
+from dataclasses import replace
 from typing import Any
 
 from enrich.answering.interface import AnswerOptions, OnAnswer, Strategy
@@ -40,7 +41,7 @@ _HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256)
 MD5_REASON = (
     "MD5 hashes cannot be looked up with the entity statistics APIs (the stats mode); give the file's "
     "SHA-1 or SHA-256 (beside the MD5 in the same cell it is asked once for both); "
-    "looking up MD5 by advanced hunting is planned"
+    "or run with --mode hunt (advanced hunting looks MD5 up)"
 )
 # Detail entry recording that /api/files/{hash} was asked (so a cached answer without it is not reused).
 FILE_INFO_MARK = "file_info"
@@ -127,7 +128,8 @@ class StatsStrategy(Strategy):
         return super().reusable(key, answer) and not (self.options.file_info and lacks_file_info(key, answer))
 
     async def answer(self, client: MdeClient, key: LookupKey) -> Answer:
-        return await lookup(client, key, self.options.lookback_hours, self.options.file_info)
+        answer = await lookup(client, key, self.options.lookback_hours, self.options.file_info)
+        return replace(answer, method=METHOD)
 
 
 # ----------------------------------------------------------------------------- MDE's answers

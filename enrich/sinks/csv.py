@@ -74,6 +74,7 @@ _CHECKED_MDE = tuple(
         "mde_file_publisher",
         "mde_file_product",
         "mde_file_determination_value",
+        "mde_devices",
     )
 )
 _checked = itemgetter(*_CHECKED_MDE)

@@ -45,6 +45,8 @@ class RunSummary:
     lookback_hours: int | None
     tenant_id: str | None
     stix: dict[str, int] | None = None
+    # How lookups were answered: asked/chosen mode, why, per-path usability, estimated seconds per mode
+    mode: dict[str, Any] | None = None
     version: str = __version__
     columns: list[str] = field(default_factory=lambda: list(MDE_COLUMNS))
     # CSV inputs whose bytes were not all UTF-8: {"input", "lines" (how many), "first_lines"}
@@ -92,6 +94,7 @@ class RunSummary:
                 "asked": lookups.asked,
                 "by_answer": lookups.by_answer,
             },
+            "mode": self.mode,
             "calls": self.calls(),
             "quota_wait_seconds": round(self.quota_wait_seconds, 3),
             "duration_seconds": round(self.duration_seconds, 3),
@@ -135,6 +138,7 @@ def failed_summary(
         "rows": None,
         "indicators": None,
         "lookups": None,
+        "mode": None,
         "calls": None,
         "quota_wait_seconds": None,
         "duration_seconds": round(duration_seconds, 3),
@@ -165,6 +169,8 @@ def print_summary(summary: Mapping[str, Any], stream: TextIO) -> None:
             f"{calls['retries']} retries, {summary['quota_wait_seconds']:.1f}s waited on quota",
             file=stream,
         )
+    if summary.get("mode"):
+        print(f"enrich: {describe_mode(summary['mode'])}", file=stream)
     stix = summary.get("stix")
     if stix:
         print(
@@ -182,6 +188,26 @@ def print_summary(summary: Mapping[str, Any], stream: TextIO) -> None:
             file=stream,
         )
     print(f"enrich: finished in {summary['duration_seconds']:.1f}s", file=stream)
+
+
+def describe_mode(mode: Mapping[str, Any]) -> str:
+    """One line: the mode asked, what answered and why, and each mode's least time under the quotas."""
+    asked, chosen = mode.get("asked"), mode.get("chosen")
+    head = f"mode {asked}" + (f": {chosen}" if chosen != asked else "")
+    line = f"{head} ({mode.get('reason', '')})"
+    estimates = mode.get("estimated_seconds") or {}
+    if estimates:
+        shown = ", ".join(f"{name} {_duration(seconds)}" for name, seconds in estimates.items())
+        line += f"; least time under the quotas for these lookups: {shown}"
+    return line
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
 
 
 def count_answers(answers: Mapping[Any, Any]) -> dict[str, int]:

@@ -96,7 +96,7 @@ def test_an_unexpected_failure_of_one_lookup_is_that_lookups_error():
 
 
 def test_mode_registry_and_options():
-    assert mode_names() == ["stats"]
+    assert mode_names() == ["stats", "hunt", "auto"]
     assert make_strategy("stats", AnswerOptions(lookback_hours=24)).options.lookback_hours == 24
     with pytest.raises(UsageError, match="--mode stats") as info:
         make_strategy("psychic")

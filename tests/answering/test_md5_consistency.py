@@ -56,9 +56,9 @@ def test_the_md5_reason_names_only_what_exists():
 
 def test_classify_and_run_agree_on_md5(tmp_path):
     path = feed(tmp_path)
-    classified = CliRunner().invoke(cli, ["classify", str(path)])
+    classified = CliRunner().invoke(cli, ["classify", "--mode", "stats", str(path)])
     assert classified.exit_code == 0, classified.stderr
-    ran = CliRunner().invoke(cli, ["run", "--sandbox", "--no-cache", str(path)])
+    ran = CliRunner().invoke(cli, ["run", "--mode", "stats", "--sandbox", "--no-cache", str(path)])
     assert ran.exit_code == 0, ran.stderr
     before, after = rows(classified.stdout), rows(ran.stdout)
     reason = StatsStrategy().unsupported_reason(extract(MD5)[0])

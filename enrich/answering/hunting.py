@@ -1,0 +1,237 @@
+"""The hunting strategy (`--mode hunt`): advanced hunting answers thousands of values per call.
+
+Which lookups: SHA-1, SHA-256 and MD5 -> `files`; IPv4/IPv6 -> `ips`; domains -> `domains`; a URL
+-> its host (`domains`, or `ips` for an IP host: the row's cells, as in stats mode) plus the full
+URL (`urls`, an extra lookup whose answer the row's note reports). A cell holding one file's hashes
+of several types asks once (SHA-1, else SHA-256, else MD5) and the others share that answer.
+
+The values of each family go to `enrich.mde.hunting.hunt`, which packs them into KQL queries and
+reports each finished chunk; a chunk's answers are handed to the answers stage together (one cache
+transaction: the resume checkpoint). An answer's `method` is the path that gave it
+(`hunting-graph` or `hunting-legacy`: the `mde_answered_by` value and the cache's key). Semantics
+per type: `docs/hunting.md`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from enrich.answering.interface import AnswerOptions, Answers, OnAnswer, Strategy, answer_together
+from enrich.answering.stats import host_key, is_same_file_group
+from enrich.mde.hunting.interface import DEFAULT_CHUNK_VALUES, PATH_GRAPH, PATH_LEGACY
+from enrich.mde.times import iso_utc
+from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
+
+if TYPE_CHECKING:
+    from enrich.mde.client import MdeClient
+    from enrich.mde.hunting import ChunkResult
+
+METHOD = "hunt"  # the `--mode` name
+# The hunting paths (`mde_answered_by` values, the `method` the cache keys hunting answers by).
+METHODS = (PATH_GRAPH, PATH_LEGACY)
+# The budget family each path's calls count in (as the transport's `paths.BUDGET_FAMILY`).
+BUDGET_FAMILY = {PATH_GRAPH: "hunting-graph", PATH_LEGACY: "hunting"}
+FAMILIES = ("files", "ips", "domains", "urls")
+# The family each indicator type is asked in (a URL: its host's, plus `urls`).
+FAMILY_OF_TYPE: dict[str, str] = {
+    "sha1": "files",
+    "sha256": "files",
+    "md5": "files",
+    "ipv4": "ips",
+    "ipv6": "ips",
+    "domain": "domains",
+}
+# Preference among a cell's hashes of one file: which one is asked.
+_HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
+# Answer.detail names: events counted, device names (";"-joined), and how many names were asked
+# for (a cached answer asked for fewer than this run wants is asked again).
+EVENTS, DEVICES, MAX_DEVICES_MARK = "events", "devices", "max_devices"
+# Values per hunting call assumed by forecasts (the transport's cap; its size limits may make
+# chunks smaller).
+CHUNK_VALUES = DEFAULT_CHUNK_VALUES
+NO_HOST_REASON = "this URL has no host, so advanced hunting cannot be asked about it"
+
+
+def url_key(ind: Indicator) -> LookupKey:
+    """The full-URL lookup of a URL indicator."""
+    return LookupKey("urls", ind.value)
+
+
+def sighting_answer(family: str, value: str, result: ChunkResult, max_devices: int) -> Answer:
+    """One value's answer from a finished chunk: SEEN with devices, events, dates and device names;
+    NOT_SEEN (prevalence 0, 0 events) when absent; ERROR with the chunk's error."""
+    if result.error:
+        return Answer(Status.ERROR, error=result.error, method=result.path)
+    mark = (MAX_DEVICES_MARK, str(max_devices))
+    seen = result.sightings.get(value)
+    if seen is None or seen.devices <= 0:
+        events = str(seen.events) if seen is not None else "0"
+        return Answer(Status.NOT_SEEN, prevalence=0, detail=((EVENTS, events), mark), method=result.path)
+    names = ";".join(seen.device_names)
+    return Answer(
+        Status.SEEN,
+        prevalence=seen.devices,
+        first_seen=iso_utc(seen.first_seen),
+        last_seen=iso_utc(seen.last_seen),
+        detail=((EVENTS, str(seen.events)), (DEVICES, names), mark),
+        method=result.path,
+    )
+
+
+def chunk_answers(result: ChunkResult, max_devices: int) -> list[tuple[LookupKey, Answer]]:
+    """Every value the chunk asked, with its answer."""
+    family = result.family
+    return [
+        (LookupKey(family, value), sighting_answer(family, value, result, max_devices))
+        for value in result.values
+    ]
+
+
+def _detail(answer: Answer, name: str) -> str:
+    return next((value for key, value in answer.detail if key == name), "")
+
+
+def has_device_names(answer: Answer, max_devices: int) -> bool:
+    """Whether a cached hunting answer holds the device names a run keeping `max_devices` wants:
+    it was asked for as many, or it names every device that saw the value."""
+    if answer.status is not Status.SEEN:
+        return True
+    asked = _detail(answer, MAX_DEVICES_MARK)
+    if asked.isdigit() and int(asked) >= max_devices:
+        return True
+    names = _detail(answer, DEVICES)
+    count = len(names.split(";")) if names else 0
+    return answer.prevalence is not None and count >= min(answer.prevalence, max_devices)
+
+
+class HuntingStrategy(Strategy):
+    """Answers with advanced hunting (Microsoft Graph `runHuntingQuery`, else the legacy MDE endpoint)."""
+
+    name = METHOD
+    has_extra_keys = True
+
+    def __init__(self, options: AnswerOptions | None = None, *, paths: Sequence[str] = METHODS) -> None:
+        super().__init__(options)
+        self.paths = tuple(paths)  # the hunting paths to try, in order
+
+    def lookup_key(self, ind: Indicator) -> LookupKey | None:
+        if ind.status is not Status.PENDING or ind.type is None:
+            return None
+        family = FAMILY_OF_TYPE.get(ind.type.value)
+        if family is not None:
+            return LookupKey(family, ind.value)
+        if ind.type is IndicatorType.URL:
+            return host_key(ind.value)
+        return None
+
+    def row_keys(self, indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
+        """As `Strategy.row_keys`; one file's hashes of several types in a cell ask once."""
+        if is_same_file_group(indicators):
+            for kind in _HASH_PREFERENCE:
+                for ind in indicators:
+                    if ind.type is kind and ind.status is Status.PENDING:
+                        return [LookupKey("files", ind.value)] * len(indicators)
+        return [self.lookup_key(i) for i in indicators]
+
+    def extra_keys(self, ind: Indicator, key: LookupKey) -> tuple[LookupKey, ...]:
+        if ind.type is IndicatorType.URL:
+            return (url_key(ind),)
+        return ()
+
+    def unsupported_reason(self, ind: Indicator) -> str:
+        if ind.type is IndicatorType.URL:
+            return NO_HOST_REASON
+        return f"{ind.type} indicators cannot be looked up by advanced hunting"
+
+    def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
+        if ind.type is IndicatorType.URL:
+            return host_note(key)
+        if key.family == "files" and key.key != ind.value:
+            return f"same file as {key.key}"
+        return ""
+
+    def answer_note(self, ind: Indicator, key: LookupKey, answers: Answers) -> str:
+        """For a URL: whether the exact URL was seen (the row's cells are its host's)."""
+        if ind.type is not IndicatorType.URL:
+            return ""
+        return url_note(key, answers.get(key), answers.get(url_key(ind)))
+
+    @property
+    def cache_methods(self) -> tuple[str, ...]:
+        return METHODS
+
+    def budget_calls(self, remaining: Mapping[str, int]) -> Mapping[str, int]:
+        """Hunting calls (about `CHUNK_VALUES` values each), in the first path's budget family."""
+        calls = sum(math.ceil(max(0, n) / CHUNK_VALUES) for n in remaining.values())
+        return {BUDGET_FAMILY[self.paths[0]]: calls}
+
+    def reusable(self, key: LookupKey, answer: Answer) -> bool:
+        """A hunting answer (either path) with the device names this run keeps."""
+        return answer.method in METHODS and has_device_names(answer, self.options.max_devices)
+
+    def hunt_options(self, paths: Sequence[str] = METHODS) -> Any:
+        """The transport's `HuntOptions` for this run."""
+        from enrich.mde.hunting import HuntOptions
+
+        return HuntOptions(
+            lookback_hours=self.options.lookback_hours,
+            max_devices=self.options.max_devices,
+            paths=tuple(paths),
+        )
+
+    async def answer_all(self, client: MdeClient, keys: Sequence[LookupKey], on_answer: OnAnswer) -> None:
+        """Every key, family by family through `hunt`, each chunk's answers handed over together.
+
+        The families are hunted one after the other (they share the tenant's hunting quota); an
+        MdeError (authentication, no usable path), a CacheError or an exception from `on_answer`
+        propagates.
+        """
+        await hunt_keys(client, keys, on_answer, self.hunt_options(self.paths), self.options.max_devices)
+
+
+async def hunt_keys(
+    client: MdeClient, keys: Sequence[LookupKey], on_answer: OnAnswer, options: Any, max_devices: int
+) -> None:
+    """`hunt` over `keys` grouped by family; keys of a family hunting does not know are ERROR."""
+    from enrich.mde.hunting import hunt
+
+    by_family: dict[str, list[str]] = {}
+    for key in keys:
+        by_family.setdefault(key.family, []).append(key.key)
+    for family, values in by_family.items():
+        if family not in FAMILIES:
+            answer = Answer(Status.ERROR, error=f"advanced hunting does not answer {family!r} lookups")
+            answer_together(on_answer, [(LookupKey(family, v), answer) for v in values])
+            continue
+
+        def on_chunk(result: ChunkResult) -> None:
+            answer_together(on_answer, chunk_answers(result, max_devices))
+
+        await hunt(client, family, values, options, on_chunk)
+        await asyncio.sleep(0)
+
+
+def url_note(host: LookupKey, host_answer: Answer | None, exact: Answer | None) -> str:
+    """What a URL row's note says of its exact address (the row's other cells are its host's)."""
+    if exact is None or exact.status is Status.ERROR:
+        return "the exact URL could not be asked"
+    if exact.status is Status.SEEN:
+        devices = exact.prevalence or 0
+        return (
+            f"the exact URL was seen on {devices} device{'s' * (devices != 1)} "
+            f"({_detail(exact, EVENTS) or '?'} events, {exact.first_seen} to {exact.last_seen})"
+        )
+    if host_answer is not None and host_answer.status is Status.SEEN:
+        devices = host_answer.prevalence or 0
+        where = "IP address" if host.family == "ips" else "host"
+        return f"the exact URL was not seen; its {where} was seen on {devices} device{'s' * (devices != 1)}"
+    return "the exact URL was not seen"
+
+
+def host_note(key: LookupKey) -> str:
+    """The remark every URL row gets in hunting: its cells are its host's."""
+    where = "IP address" if key.family == "ips" else "host"
+    return f"the counts are for the {where} {key.key} (the exact URL is asked too)"
