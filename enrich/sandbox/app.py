@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enrich.sandbox.api import EntityApi
 from enrich.sandbox.data import FAMILIES, Dataset
 from enrich.sandbox.faults import Faults
-from enrich.sandbox.login import GRAPH_AUDIENCE, MDE_AUDIENCES, Login, Tokens
+from enrich.sandbox.login import ALL_MDE_AUDIENCES, Login, Tokens
 from enrich.sandbox.quotas import HUNTING_FAMILIES, CpuQuota, Quotas, cpu_message
 from enrich.sandbox.stats import RequestLog
 from enrich.sandbox.wire import Request, Response, graph_error, json_response, mde_error, new_id
@@ -317,8 +317,9 @@ class App:
             )
         roles = set(claims.get("roles") or [])
         aud = claims.get("aud")
+        cloud = self.login.cloud
         if graph:
-            if aud != GRAPH_AUDIENCE:
+            if aud != cloud.graph_audience:
                 return claims, graph_error(
                     401,
                     "InvalidAuthenticationToken",
@@ -332,7 +333,10 @@ class App:
                 )
                 return claims, graph_error(403, "Forbidden", msg, request)
             return claims, None
-        if aud not in MDE_AUDIENCES or not roles.intersection(route.roles):
+        if aud in ALL_MDE_AUDIENCES and aud not in cloud.mde_audiences:
+            # a token for another cloud's MDE API: the audience is not this API's
+            return None, _unauthorized(f"The access token audience {aud} is not valid for {cloud.api_host}.")
+        if aud not in cloud.mde_audiences or not roles.intersection(route.roles):
             if self.config.forbidden_wording == "roles":  # the wording a 2026 Q&A thread quotes
                 msg = f"Missing application roles. API required roles: {', '.join(route.roles)}"
             else:

@@ -36,6 +36,7 @@ import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from enrich.sandbox.kql import KqlError, QueryResult, parse_datetime, run_query
 
@@ -102,7 +103,8 @@ _SCHEMA_TYPES = {
 }
 
 Tables = Mapping[str, Sequence[Mapping[str, object]]]
-FileProfile = Callable[..., object]
+#: What `invoke FileProfile()` asks of the dataset: a file's profile by hash, or None.
+FileProfile = Callable[[str], Mapping[str, object] | None]
 
 
 @dataclass(frozen=True)
@@ -193,7 +195,8 @@ def _execute(
     """Run ``query``; truncate to the row limit; enforce the time-out and the size limit.
     Returns the result, its serialised size in bytes and its modelled CPU seconds."""
     scanned = _Scanned(tables)
-    extra = {} if file_profile is None else {"file_profile": file_profile}
+    # passed only when given, so an engine without the hook still runs
+    extra: dict[str, Any] = {} if file_profile is None else {"file_profile": file_profile}
     try:
         result = run_query(query, scanned, now, window=window, **extra)
     except KqlError as exc:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import dataclasses
 import datetime as dt
 import hashlib
 import hmac
@@ -11,6 +12,7 @@ import json
 import secrets
 import threading
 import time
+from dataclasses import dataclass
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from cryptography import x509
@@ -21,8 +23,13 @@ from cryptography.hazmat.primitives.asymmetric import padding, rsa
 from enrich.sandbox.config import GRAPH_ROLES, MDE_ROLES, ClientSpec
 from enrich.sandbox.wire import Request, Response, json_response, new_id
 
+#: The application id of the MDE API application ("WindowsDefenderATP"), research 1.1 and 10.
+MDE_APP_ID = "fc780465-2017-40d4-a0c5-307022471b92"
+#: App ID URIs of that application in every cloud: the older names real clients still ask for
+#: (research 10: `api.securitycenter.windows.com`, XSOAR's `windowsatpservice`) and its GUID.
+MDE_APP_NAMES = frozenset({"https://securitycenter.onmicrosoft.com/windowsatpservice", MDE_APP_ID})
 MDE_AUDIENCES = frozenset(
-    {"https://api.securitycenter.microsoft.com", "https://securitycenter.onmicrosoft.com/windowsatpservice"}
+    {"https://api.securitycenter.microsoft.com", "https://api.securitycenter.windows.com", *MDE_APP_NAMES}
 )
 GRAPH_AUDIENCE = "https://graph.microsoft.com"
 XDR_AUDIENCE = "https://api.security.microsoft.com"
@@ -33,6 +40,61 @@ RESOURCES: dict[str, frozenset[str]] = {
     GRAPH_AUDIENCE: GRAPH_ROLES,
     XDR_AUDIENCE: frozenset(),
 }
+
+
+@dataclass(frozen=True)
+class Cloud:
+    """One Microsoft cloud as the sandbox serves it (research 1.7 and 10).
+
+    `mde_audiences` are the audiences its MDE API accepts; `graph_audience` its Graph's;
+    `resources` maps every resource its Entra ID issues tokens for to the roles such a token may
+    carry (a resource of another cloud is unknown there: AADSTS500011). Hosts are those of the
+    real cloud, for the banner and discovery documents.
+    """
+
+    name: str
+    login_host: str
+    api_host: str
+    graph_host: str
+    mde_audiences: frozenset[str]
+    graph_audience: str
+    resources: dict[str, frozenset[str]]
+    cloud_instance_name: str = "microsoftonline.com"
+
+
+def _gov(name: str, api_host: str, graph_host: str, login_host: str) -> Cloud:
+    mde = frozenset({f"https://{api_host}", *MDE_APP_NAMES})
+    graph = f"https://{graph_host}"
+    resources = {**dict.fromkeys(mde, MDE_ROLES), graph: GRAPH_ROLES}
+    instance = login_host.removeprefix("login.")
+    return Cloud(name, login_host, api_host, graph_host, mde, graph, resources, instance)
+
+
+_GCC = _gov("gcc", "api-gcc.securitycenter.microsoft.us", "graph.microsoft.com", "login.microsoftonline.com")
+CLOUDS: dict[str, Cloud] = {
+    "global": Cloud(
+        "global",
+        "login.microsoftonline.com",
+        "api.security.microsoft.com",
+        "graph.microsoft.com",
+        MDE_AUDIENCES,
+        GRAPH_AUDIENCE,
+        RESOURCES,
+    ),
+    # GCC signs in with the commercial Entra ID, so the commercial MDE resource still gets a
+    # token there -- which GCC's API then refuses (401), as it is not its audience.
+    "gcc": dataclasses.replace(_GCC, resources={**RESOURCES, **_GCC.resources}),
+    "gcc-high": _gov(
+        "gcc-high", "api-gov.securitycenter.microsoft.us", "graph.microsoft.us", "login.microsoftonline.us"
+    ),
+    "dod": _gov(
+        "dod", "api-gov.securitycenter.microsoft.us", "dod-graph.microsoft.us", "login.microsoftonline.us"
+    ),
+}
+#: Every MDE audience of any cloud: a token for one of them at another cloud's API is a 401.
+ALL_MDE_AUDIENCES = frozenset().union(*(cloud.mde_audiences for cloud in CLOUDS.values()))
+#: Every resource any cloud knows: asked of a cloud that does not know it, AADSTS500011.
+_ALL_RESOURCES = frozenset().union(*(cloud.resources for cloud in CLOUDS.values()))
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 _IGNORED_SCOPES = {"openid", "profile", "offline_access", "email"}
 
@@ -77,11 +139,15 @@ class Tokens:
         self._cache: dict[str, dict] = {}
         self._lock = threading.Lock()
 
-    def issue(self, client: ClientSpec, resource: str, credential: str) -> tuple[str, int, int]:
-        """(token, issued-at, expires-at) for `client` and `resource`."""
+    def issue(
+        self, client: ClientSpec, resource: str, credential: str, allowed: frozenset[str] | None = None
+    ) -> tuple[str, int, int]:
+        """(token, issued-at, expires-at) for `client` and `resource`; the token carries the
+        client's roles that are in `allowed` (default: what the global cloud grants `resource`)."""
         now = int(time.time())
         exp = now + self.lifetime
-        allowed = RESOURCES[resource]
+        if allowed is None:
+            allowed = RESOURCES[resource]
         claims = {
             "aud": resource,
             "iss": f"https://sts.windows.net/{client.tenant_id}/",
@@ -144,9 +210,12 @@ class Tokens:
 class Login:
     """The login endpoints for a set of registered clients."""
 
-    def __init__(self, clients: list[ClientSpec], tokens: Tokens, on_issue=None) -> None:
+    def __init__(
+        self, clients: list[ClientSpec], tokens: Tokens, on_issue=None, cloud: Cloud | None = None
+    ) -> None:
         self.clients = clients
         self.tokens = tokens
+        self.cloud = cloud or CLOUDS["global"]
         self.tenants = {c.tenant_id.lower() for c in clients}
         self._on_issue = on_issue or (lambda: None)
 
@@ -210,9 +279,9 @@ class Login:
             ],
             "kerberos_endpoint": f"{root}/kerberos",
             "tenant_region_scope": "NA",
-            "cloud_instance_name": "microsoftonline.com",
+            "cloud_instance_name": self.cloud.cloud_instance_name,
             "cloud_graph_host_name": "graph.windows.net",
-            "msgraph_host": "graph.microsoft.com",
+            "msgraph_host": self.cloud.graph_host,
             "rbac_url": "https://pas.windows.net",
         }
         return json_response(200, doc, [("Cache-Control", "max-age=86400, private")])
@@ -286,10 +355,10 @@ class Login:
         failure, credential = self._check_credentials(client, form, basic, assertion, request, tenant)
         if failure:
             return failure
-        resource, failure = _resource(form, v2, request, tenant)
+        resource, failure = _resource(form, v2, request, tenant, self.cloud.resources)
         if failure:
             return failure
-        token, iat, exp = self.tokens.issue(client, resource, credential)
+        token, iat, exp = self.tokens.issue(client, resource, credential, self.cloud.resources[resource])
         self._on_issue()
         life = exp - iat
         if v2:
@@ -365,23 +434,38 @@ def _missing(name: str, request: Request) -> Response:
     )
 
 
-def _resource(form: dict[str, str], v2: bool, request: Request, tenant: str) -> tuple[str, Response | None]:
-    """The resource a token is asked for, or the error response."""
+def _not_found(resource: str, tenant: str, request: Request) -> Response:
+    return aad_error(
+        400,
+        "invalid_resource",
+        500011,
+        f"The resource principal named {resource} was not found in the tenant named {tenant}. This can "
+        "happen if the application has not been installed by the administrator of the tenant or consented "
+        "to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
+        request,
+    )
+
+
+def _resource(
+    form: dict[str, str],
+    v2: bool,
+    request: Request,
+    tenant: str,
+    resources: dict[str, frozenset[str]] | None = None,
+) -> tuple[str, Response | None]:
+    """The resource a token is asked for (a key of `resources`: the cloud's), or the error.
+
+    v1 names it in `resource=` (App ID URI or application GUID), v2 as `scope=<it>/.default`.
+    A resource this cloud does not know -- another cloud's included -- is AADSTS500011.
+    """
+    known = RESOURCES if resources is None else resources
     if not v2:
         resource = form.get("resource")
         if not resource:
             return "", _missing("resource", request)
         key = resource.rstrip("/")
-        if key not in RESOURCES:
-            return "", aad_error(
-                400,
-                "invalid_resource",
-                500011,
-                f"The resource principal named {resource} was not found in the tenant named {tenant}. This can "
-                "happen if the application has not been installed by the administrator of the tenant or consented "
-                "to by any user in the tenant. You might have sent your authentication request to the wrong tenant.",
-                request,
-            )
+        if key not in known:
+            return "", _not_found(resource, tenant, request)
         return key, None
     scope = form.get("scope")
     if not scope:
@@ -397,10 +481,13 @@ def _resource(form: dict[str, str], v2: bool, request: Request, tenant: str) -> 
             request,
         )
     only = wanted[0]
-    if only.endswith("/.default") and only[: -len("/.default")] in RESOURCES:
-        return only[: -len("/.default")], None
     base, _, _ = only.rpartition("/")
-    if base in RESOURCES:
+    if only.endswith("/.default"):
+        if base in known:
+            return base, None
+        if base in _ALL_RESOURCES:  # another cloud's resource
+            return "", _not_found(base, tenant, request)
+    if base in known:
         return "", aad_error(
             400,
             "invalid_scope",

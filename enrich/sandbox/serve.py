@@ -119,6 +119,14 @@ def serve(
             f"{sum(d['events'].values())} events); paste the export lines into another shell and run "
             f"`enrich run FILE` there; stats at {sb.base_url}/_sandbox/stats; Ctrl-C stops."
         )
+        cloud = sb.cloud
+        if cloud.name != "global":
+            err(
+                f"# cloud {cloud.name}: tokens for {cloud.graph_audience} (Graph) and "
+                f"{', '.join(sorted(a for a in cloud.mde_audiences if a.startswith('https://api')))} (MDE), "
+                f"as from {cloud.login_host}; the real hosts are https://{cloud.api_host} and "
+                f"https://{cloud.graph_host}."
+            )
         if hasattr(sys.stdout, "flush"):
             sys.stdout.flush()
         while not stop.wait(0.5):

@@ -22,7 +22,7 @@ from enrich.sandbox.app import App
 from enrich.sandbox.config import ClientSpec, SandboxConfig
 from enrich.sandbox.data import Dataset, ticks_now
 from enrich.sandbox.faults import Faults
-from enrich.sandbox.login import Login, Tokens
+from enrich.sandbox.login import CLOUDS, Cloud, Login, Tokens
 from enrich.sandbox.quotas import CpuQuota, Quotas
 from enrich.sandbox.stats import RequestLog, RequestRecord
 from enrich.sandbox.tls import server_context, write_certificates
@@ -193,7 +193,9 @@ class Sandbox:
             graph_hunting_limits=cfg.graph_hunting_limits,
         )
         self._cpu = CpuQuota(cfg.hunting_cpu_quota, cfg.time_scale)
-        self._login = Login(self.clients, self._tokens, on_issue=self._log.token_issued)
+        self._login = Login(
+            self.clients, self._tokens, on_issue=self._log.token_issued, cloud=CLOUDS[cfg.cloud]
+        )
         self._app = App(
             cfg,
             self.data,
@@ -260,6 +262,11 @@ class Sandbox:
     @property
     def base_url(self) -> str:
         return f"https://{self.config.host}:{self.port}"
+
+    @property
+    def cloud(self) -> Cloud:
+        """The cloud served: its token audiences and the hosts of the real service."""
+        return self._login.cloud
 
     @property
     def tenant_id(self) -> str:

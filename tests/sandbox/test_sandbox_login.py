@@ -330,3 +330,72 @@ def test_tokens_issued_are_counted(sb):
     assert sb.stats()["tokens_issued"] == before + 1
     record = [r for r in sb.requests if r.endpoint == "token"][-1]
     assert record.family == "login" and record.status == 200 and record.client_id == CLIENTS[0].client_id
+
+
+OLD_MDE_NAMES = [
+    "https://api.securitycenter.windows.com",
+    "https://securitycenter.onmicrosoft.com/windowsatpservice",
+    "fc780465-2017-40d4-a0c5-307022471b92",  # the WindowsDefenderATP application's id
+]
+
+
+@pytest.mark.parametrize("resource", OLD_MDE_NAMES)
+def test_older_app_id_uris_and_the_app_guid_give_the_mde_roles(sb, resource):
+    client = CLIENTS[0]
+    v1 = _token(
+        sb,
+        {
+            "grant_type": "client_credentials",
+            "client_id": client.client_id,
+            "client_secret": client.secret,
+            "resource": resource,
+        },
+        path=f"/{TENANT}/oauth2/token",
+    )
+    assert v1.status_code == 200, v1.text
+    assert v1.json()["resource"] == resource
+    app = msal.ConfidentialClientApplication(
+        client.client_id,
+        client_credential=client.secret,
+        authority=f"{sb.base_url}/{TENANT}",
+        instance_discovery=False,
+        verify=sb.ca_file,
+    )
+    v2 = app.acquire_token_for_client([f"{resource}/.default"])
+    assert "access_token" in v2, v2
+    for token in (v1.json()["access_token"], v2["access_token"]):
+        claims = _claims(token)
+        assert claims["aud"] == resource
+        assert set(claims["roles"]) == set(client.roles) - {"ThreatHunting.Read.All"}
+        stats = httpx.get(
+            f"{sb.base_url}/api/ips/10.0.0.1/stats",
+            headers={"Authorization": f"Bearer {token}"},
+            verify=sb.ssl_context(),
+        )
+        assert stats.status_code == 200, stats.text
+        hunting = httpx.post(
+            f"{sb.base_url}/api/advancedqueries/run",
+            json={"Query": "DeviceNetworkEvents | take 1"},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=sb.ssl_context(),
+        )
+        assert hunting.status_code == 200, hunting.text
+        graph = httpx.post(  # an MDE token is not a Graph token
+            f"{sb.base_url}/v1.0/security/runHuntingQuery",
+            json={"Query": "DeviceNetworkEvents | take 1"},
+            headers={"Authorization": f"Bearer {token}"},
+            verify=sb.ssl_context(),
+        )
+        assert graph.status_code == 401 and graph.json()["error"]["code"] == "InvalidAuthenticationToken"
+
+
+def test_a_role_less_resource_token_is_403_at_mde(sb):
+    client = CLIENTS[0]
+    xdr = _token(sb, _form(client, scope="https://api.security.microsoft.com/.default"))
+    assert xdr.status_code == 200 and _claims(xdr.json()["access_token"])["roles"] == []
+    resp = httpx.get(
+        f"{sb.base_url}/api/ips/10.0.0.1/stats",
+        headers={"Authorization": f"Bearer {xdr.json()['access_token']}"},
+        verify=sb.ssl_context(),
+    )
+    assert resp.status_code == 403 and resp.json()["error"]["code"] == "Forbidden"
