@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from enrich.cli import cli
 from enrich.sandbox import SandboxConfig
-from enrich.sandbox.serve import parse_faults, parse_latency, parse_quota
+from enrich.sandbox.serve import parse_faults, parse_graph_quota, parse_latency, parse_quota, parse_size
 from enrich.units import parse_rate_limit
 
 pytestmark = pytest.mark.timeout(60)
@@ -104,16 +104,82 @@ def test_help_lists_every_option():
         "--data",
         "--lookback-policy",
         "--md5",
+        "--graph-hunting-rate-limit",
+        "--hunting-max-rows",
+        "--hunting-max-result-bytes",
+        "--hunting-timeout",
+        "--hunting-cpu-quota",
+        "--fault-family",
+        "--cloud",
     ):
         assert option in result.output
 
 
 @pytest.mark.parametrize(
-    "args", [["--fault", "404=0.1"], ["--rate-limit", "lots"], ["--latency", "2,1"], ["--fault", "500=2"]]
+    "args",
+    [
+        ["--fault", "404=0.1"],
+        ["--rate-limit", "lots"],
+        ["--latency", "2,1"],
+        ["--fault", "500=2"],
+        ["--graph-hunting-rate-limit", "10/7s"],
+        ["--hunting-max-rows", "0"],
+        ["--hunting-max-result-bytes", "50 parsecs"],
+        ["--hunting-max-result-bytes", "0"],
+        ["--hunting-timeout", "0"],
+        ["--hunting-cpu-quota", "-1"],
+        ["--fault-family", "printers"],
+        ["--cloud", "mooncake"],
+    ],
 )
 def test_bad_options_are_usage_errors(args):
     result = CliRunner().invoke(cli, ["sandbox", *args])
     assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+
+
+def test_parse_size_and_graph_quota():
+    assert parse_size("50MB") == 50 * 1024 * 1024
+    assert parse_size("64 KiB") == 65536
+    assert parse_size("2000") == parse_size("2000b") == 2000
+    assert parse_size("1.5kb") == 1536
+    for bad in ("", "MB", "-1MB", "3 apples", "0"):
+        with pytest.raises(ValueError):
+            parse_size(bad)
+    assert parse_graph_quota("") is None  # the legacy per-minute quota, no hourly cap
+    assert parse_graph_quota("60/min") == (60, None)
+    assert parse_graph_quota("2/s,500/hour") == (120, 500)
+
+
+def test_hunting_limit_options_reach_the_config(monkeypatch):
+    seen: list[SandboxConfig] = []
+    monkeypatch.setattr("enrich.sandbox.serve.serve", lambda config, out, err: seen.append(config) or 0)
+    args = [
+        "sandbox",
+        "--hunting-rate-limit", "10/min,100/hour",
+        "--graph-hunting-rate-limit", "20/min",
+        "--hunting-max-rows", "500",
+        "--hunting-max-result-bytes", "64KB",
+        "--hunting-timeout", "3.5",
+        "--hunting-cpu-quota", "0.25",
+        "--fault", "preempted=0.5",
+        "--fault-family", "hunting",
+        "--fault-family", "graph_hunting",
+    ]  # fmt: skip
+    result = CliRunner().invoke(cli, args)
+    assert result.exit_code == 0, result.output
+    config = seen[0]
+    assert config.hunting_limits == (10, 100) and config.graph_hunting_limits == (20, None)
+    assert (config.hunting_max_rows, config.hunting_max_result_bytes) == (500, 65536)
+    assert (config.hunting_timeout, config.hunting_cpu_quota) == (3.5, 0.25)
+    assert config.faults == {"preempted": 0.5}
+    assert config.fault_families == ("hunting", "graph_hunting")
+    defaults = CliRunner().invoke(cli, ["sandbox"])
+    assert defaults.exit_code == 0
+    config = seen[1]
+    assert config.hunting_limits == (45, 1500) and config.graph_hunting_limits is None
+    assert (config.hunting_max_rows, config.hunting_max_result_bytes) == (100_000, 50 * 1024 * 1024)
+    assert (config.hunting_timeout, config.hunting_cpu_quota, config.fault_families) == (200.0, 150.0, None)
 
 
 def test_foreground_run_prints_exports_and_stops_on_ctrl_c():
