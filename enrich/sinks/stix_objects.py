@@ -451,9 +451,11 @@ class Sightings:
 
 _VALUE, _PATH, _DEVICES = '"mde_value": ', '"mde_path": ', '"mde_devices": '
 HUNTING_GRAPH, HUNTING_LEGACY = "hunting-graph", "hunting-legacy"  # `Answer.method` of hunting answers
-# `Answer.detail` names hunting fills: written as their own extension properties, not in mde_detail
-EVENTS, DEVICE_NAMES = "events", "devices"
-_HUNTED = frozenset({EVENTS, DEVICE_NAMES})
+# `Answer.detail` names hunting fills (answering/hunting.py): the events and device names are
+# written as their own extension properties; how many names were asked for is the cache's
+# bookkeeping (the schema says the names are at most the run's --max-devices). None in mde_detail.
+EVENTS, DEVICE_NAMES, MAX_DEVICES_MARK = "events", "devices", "max_devices"
+_HUNTED = frozenset({EVENTS, DEVICE_NAMES, MAX_DEVICES_MARK})
 
 
 def _hunted(detail: tuple[tuple[str, str], ...]) -> str:

@@ -23,7 +23,7 @@ def hunted(method: str, prevalence: int, events: int, names: tuple[str, ...]) ->
         prevalence,
         "2026-11-20T10:11:12.1234567Z" if prevalence else "",
         "2026-12-01T00:00:00Z" if prevalence else "",
-        detail=(("events", str(events)), ("devices", ";".join(names))),
+        detail=(("events", str(events)), ("devices", ";".join(names)), ("max_devices", "10")),
         method=method,
         answered_at=ANSWERED,
         fetched_at=FETCHED,
