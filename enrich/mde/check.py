@@ -138,7 +138,7 @@ async def _remote_checks(
     modes = {
         "stats": _stats_mode(stats_ok),
         "hunt": _hunt_mode(hunting, paths, PATH_GRAPH),
-        "auto": _auto_mode(hunting, paths, PATH_GRAPH, stats_ok),
+        "auto": _auto_mode(paths, PATH_GRAPH, stats_ok),
     }
     for name in MODES:
         ok, message = modes[name]
@@ -224,11 +224,14 @@ def _hunt_mode(hunting: str | None, paths: Mapping[str, str], graph: str) -> tup
     )
 
 
-def _auto_mode(
-    hunting: str | None, paths: Mapping[str, str], graph: str, stats_ok: Mapping[str, bool]
-) -> tuple[bool, str]:
-    if hunting is not None:
-        where = "Microsoft Graph" if hunting == graph else "the legacy hunting endpoint"
+def _auto_mode(paths: Mapping[str, str], graph: str, stats_ok: Mapping[str, bool]) -> tuple[bool, str]:
+    """What `--mode auto` would pick with these hunting paths: its own decision (`AutoStrategy.decide`)."""
+    from enrich.answering.auto import AutoStrategy
+
+    auto = AutoStrategy()
+    auto.decide(paths)
+    if auto.hunts:
+        where = "Microsoft Graph" if not paths.get(graph, "unknown") else "the legacy hunting endpoint"
         return True, f"would hunt every type through {where} (no statistics call needed)"
     ok, stats = _stats_mode(stats_ok)
     reason = f"no hunting path is usable ({GRAPH_ROLE} or {LEGACY_ROLE} missing)"
