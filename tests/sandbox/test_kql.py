@@ -16,9 +16,42 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from enrich.sandbox.kql import KqlError, QueryResult, run_query
-from enrich.sandbox.schema import TABLES
 
 NOW = datetime(2026, 11, 26, 12, 0, 0, tzinfo=UTC)
+_COMMON = [
+    ("Timestamp", "datetime"),
+    ("DeviceId", "string"),
+    ("DeviceName", "string"),
+    ("ActionType", "string"),
+]
+#: Small fixed schemas, so the expected rows do not depend on the sandbox's full table columns.
+SCHEMAS = {
+    "DeviceFileEvents": _COMMON
+    + [
+        (c, "string")
+        for c in ("FileName", "FolderPath", "SHA1", "SHA256", "MD5", "InitiatingProcessFileName")
+    ],
+    "DeviceProcessEvents": _COMMON
+    + [
+        (c, "string")
+        for c in (
+            "FileName",
+            "FolderPath",
+            "SHA1",
+            "SHA256",
+            "MD5",
+            "ProcessCommandLine",
+            "InitiatingProcessFileName",
+        )
+    ],
+    "DeviceNetworkEvents": _COMMON
+    + [("RemoteIP", "string"), ("RemotePort", "int")]
+    + [
+        (c, "string")
+        for c in ("RemoteUrl", "LocalIP", "Protocol", "InitiatingProcessFileName", "InitiatingProcessSHA1")
+    ],
+}
+TABLES = SCHEMAS
 
 
 def ts(ago: timedelta, frac: str = "1234567") -> str:
@@ -270,7 +303,7 @@ TABLE_DATA = {"DeviceFileEvents": FILES, "DeviceNetworkEvents": NETWORK, "Device
 
 
 def run(query: str) -> QueryResult:
-    return run_query(query, TABLE_DATA, NOW)
+    return run_query(query, TABLE_DATA, NOW, schemas=SCHEMAS)
 
 
 # ---------------------------------------------------------------------------
@@ -805,7 +838,9 @@ def test_datetimes_render_with_seven_digit_fraction():
             {"Timestamp": datetime(2026, 11, 21, 1, 2, 3, 450000, tzinfo=UTC), "SHA1": "y"},
         ]
     }
-    rows = run_query("DeviceFileEvents | project Timestamp, SHA1, DeviceId", tables, NOW).rows
+    rows = run_query(
+        "DeviceFileEvents | project Timestamp, SHA1, DeviceId", tables, NOW, schemas=SCHEMAS
+    ).rows
     assert rows == [
         {"Timestamp": "2026-11-20T10:11:12.0000000Z", "SHA1": "x", "DeviceId": ""},
         {"Timestamp": "2026-11-21T01:02:03.4500000Z", "SHA1": "y", "DeviceId": ""},
@@ -813,7 +848,9 @@ def test_datetimes_render_with_seven_digit_fraction():
 
 
 def test_window_hides_rows_outside_it():
-    result = run_query("DeviceFileEvents | project Timestamp", TABLE_DATA, NOW, window=(NOW - 30 * D, None))
+    result = run_query(
+        "DeviceFileEvents | project Timestamp", TABLE_DATA, NOW, window=(NOW - 30 * D, None), schemas=SCHEMAS
+    )
     assert result.rows == pick(recent(FILES, 30 * D), "Timestamp")
 
 
@@ -848,7 +885,7 @@ def test_batched_query_over_1000_values():
         "| summarize Devices = dcount(DeviceId), FirstSeen = min(Timestamp), LastSeen = max(Timestamp), Hits = count() by SHA256"
     )
     tables = {"DeviceFileEvents": rows}
-    result = run_query(query, tables, NOW)
+    result = run_query(query, tables, NOW, schemas=SCHEMAS)
     ioc_set = set(iocs)
     matching = [r for r in rows if r["SHA256"] in ioc_set and when(r["Timestamp"]) > NOW - 30 * D]
     expected = group(
@@ -862,7 +899,7 @@ def test_batched_query_over_1000_values():
     assert unordered(result.rows) == unordered(expected)
     assert {r["SHA256"] for r in result.rows} <= set(present[:250])  # upper-cased values do not match `in`
     # ... but do match in~
-    tilde = run_query(query.replace(" in (iocs)", " in~ (iocs)"), tables, NOW)
+    tilde = run_query(query.replace(" in (iocs)", " in~ (iocs)"), tables, NOW, schemas=SCHEMAS)
     assert {r["SHA256"] for r in tilde.rows} - {r["SHA256"] for r in result.rows} <= set(present[250:260])
     assert len(tilde.rows) > len(result.rows)
 
@@ -894,9 +931,9 @@ def test_batched_query_is_fast_over_10000_rows():
     )
     tables = {"DeviceNetworkEvents": rows}
     for query in (q_in, q_has):
-        result = run_query(query, tables, NOW)
+        result = run_query(query, tables, NOW, schemas=SCHEMAS)
         assert result.rows
-    has_rows = run_query(q_has, tables, NOW).rows
+    has_rows = run_query(q_has, tables, NOW, schemas=SCHEMAS).rows
     assert sum(r["count_"] for r in has_rows) == len(rows)  # every host*.exampleN.com matches "exampleN.com"
 
 
@@ -908,16 +945,15 @@ def test_has_any_matches_terms_not_substrings():
         ]
     }
     rows = run_query(
-        "DeviceNetworkEvents | where RemoteUrl has_any ('example.com') | project RemoteUrl", tables, NOW
+        "DeviceNetworkEvents | where RemoteUrl has_any ('example.com') | project RemoteUrl",
+        tables,
+        NOW,
+        schemas=SCHEMAS,
     ).rows
     assert [r["RemoteUrl"] for r in rows] == ["a.example.com", "EXAMPLE.COM:443", "x-example.com"]
 
 
 INVALID = [
-    ("unsupported_operator", "DeviceFileEvents | extend X = 1"),
-    ("join", "DeviceFileEvents | join (DeviceProcessEvents) on SHA1"),
-    ("top", "DeviceFileEvents | top 5 by Timestamp"),
-    ("project_away", "DeviceFileEvents | project-away SHA1"),
     ("missing_operand", "DeviceFileEvents | where SHA1 == "),
     ("empty_where", "DeviceFileEvents | where"),
     ("dangling_pipe", "DeviceFileEvents |"),
@@ -928,17 +964,8 @@ INVALID = [
     ("column_of_other_table", "DeviceFileEvents | where RemotePort == 443"),
     ("type_mismatch", "DeviceFileEvents | where SHA1 == 1"),
     ("datetime_vs_string", "DeviceFileEvents | where Timestamp > '2026-01-01'"),
-    ("string_ordering", "DeviceFileEvents | where SHA1 > 'a'"),
-    ("unsupported_function", "DeviceFileEvents | where tolower(SHA1) == 'x'"),
-    ("unsupported_string_operator", "DeviceFileEvents | where SHA1 hasprefix 'x'"),
-    ("has_cs", "DeviceFileEvents | where SHA1 has_cs 'x'"),
-    ("between", "DeviceNetworkEvents | where RemotePort between (1 .. 5)"),
-    ("arithmetic", "DeviceNetworkEvents | where RemotePort + 1 > 5"),
-    ("unsupported_aggregate", "DeviceFileEvents | summarize sum(RemotePort)"),
     ("summarize_nothing", "DeviceFileEvents | summarize"),
     ("summarize_duplicate", "DeviceFileEvents | summarize count() by SHA1, SHA1"),
-    ("by_function", "DeviceFileEvents | summarize count() by bin(Timestamp, 1d)"),
-    ("project_expression", "DeviceFileEvents | project X = strcat(SHA1, 'x')"),
     ("project_duplicate", "DeviceFileEvents | project SHA1, SHA1"),
     ("take_negative", "DeviceFileEvents | take -1"),
     ("take_string", "DeviceFileEvents | take 'a'"),
@@ -959,19 +986,32 @@ INVALID = [
     ("non_bool_where", "DeviceFileEvents | where SHA1"),
     ("non_bool_and", "DeviceFileEvents | where SHA1 and DeviceId == 'x'"),
     ("trailing_garbage", "DeviceFileEvents | where SHA1 == 'a' SHA1"),
-    ("union_parameters", "union kind=outer DeviceFileEvents, DeviceProcessEvents"),
     ("union_unknown_table", "union DeviceFileEvents, Nope"),
     ("two_statements", "DeviceFileEvents; DeviceProcessEvents"),
-    ("has_any_column_list", "DeviceFileEvents | where SHA1 has_any (SHA256)"),
     ("in_non_list", "DeviceFileEvents | where SHA1 in 'a'"),
     ("deep_nesting", "DeviceFileEvents | where " + "(" * 200 + "SHA1 == 'a'" + ")" * 200),
     ("deep_not", "DeviceFileEvents | where " + "not(" * 200 + "SHA1 == 'a'" + ")" * 200),
     ("stray_character", "DeviceFileEvents | where SHA1 == 'a' #"),
     ("lonely_bang", "DeviceFileEvents | where ! SHA1 == 'a'"),
-    ("dynamic_nested", "let x = dynamic([[1]]); DeviceFileEvents"),
     ("tabular_function", "FileProfile(SHA1) | take 1"),
     ("print", "print 1"),
     ("sort_without_by", "DeviceFileEvents | sort Timestamp"),
+    ("unknown_operator", "DeviceFileEvents | frobnicate"),
+    ("unknown_function", "DeviceFileEvents | where frobnicate(SHA1)"),
+    ("sum_of_column_of_other_table", "DeviceFileEvents | summarize sum(RemotePort)"),
+    ("sum_of_string", "DeviceFileEvents | summarize sum(SHA1)"),
+    ("summarize_not_aggregate", "DeviceFileEvents | summarize SHA1"),
+    ("string_plus", "DeviceFileEvents | extend X = SHA1 + 'x'"),
+    ("aggregate_in_where", "DeviceFileEvents | where count() > 1"),
+    ("has_any_column_list", "DeviceFileEvents | where SHA1 has_any (SHA256)"),
+    ("union_bad_kind", "union kind=sideways DeviceFileEvents, DeviceProcessEvents"),
+    ("join_unknown_key", "DeviceFileEvents | join (DeviceProcessEvents) on Nope"),
+    ("join_bad_kind", "DeviceFileEvents | join kind=sideways (DeviceProcessEvents) on SHA1"),
+    ("mv_expand_string", "DeviceFileEvents | mv-expand SHA1"),
+    ("backslash_u", 'DeviceFileEvents | where FolderPath startswith "C:\\Users"'),
+    ("file_profile_bad_count", "DeviceFileEvents | invoke FileProfile(SHA1, 1001)"),
+    ("invoke_unknown", "DeviceFileEvents | invoke NoSuchFunction()"),
+    ("summarize_by_dynamic", "DeviceFileEvents | extend D = dynamic([1]) | summarize count() by D"),
 ]
 
 
@@ -990,9 +1030,12 @@ def test_error_message_names_token_and_position():
         run("DeviceFileEvents | where Nope == 'x'")
     assert str(info.value) == "'where' operator: Failed to resolve scalar expression named 'Nope'"
     with pytest.raises(KqlError) as info:
-        run("DeviceFileEvents | extend X = 1")
-    assert "outside the KQL subset" in str(info.value)
-    assert info.value.token == "extend"
+        run("DeviceFileEvents | extend X = 1 | where Y == 1")
+    assert str(info.value) == "'where' operator: Failed to resolve scalar expression named 'Y'"
+    with pytest.raises(KqlError) as info:
+        run("DeviceFileEvents | frobnicate")
+    assert str(info.value) == "Query could not be parsed at 'frobnicate' on line [1,20]"
+    assert info.value.token == "frobnicate"
 
 
 KQL_WORDS = [

@@ -6,7 +6,69 @@ import math
 import re
 from dataclasses import dataclass
 
-from enrich.sandbox.kql.values import _NEGATABLE, _PUNCTUATION, _TIMESPAN_UNITS, KqlError, parse_datetime
+from enrich.sandbox.kql.values import _TIMESPAN_UNITS, KqlError, parse_datetime
+
+#: Operators that take a ``!`` prefix (``!has``, ``!in~``, ``!between``...).
+_NEGATABLE = frozenset(
+    {
+        "in",
+        "has",
+        "has_cs",
+        "contains",
+        "contains_cs",
+        "startswith",
+        "startswith_cs",
+        "endswith",
+        "endswith_cs",
+        "hasprefix",
+        "hasprefix_cs",
+        "hassuffix",
+        "hassuffix_cs",
+        "between",
+    }
+)
+#: Hyphenated operator names, read as one identifier.
+_HYPHENATED = frozenset(
+    {
+        "project-away",
+        "project-keep",
+        "project-rename",
+        "project-reorder",
+        "mv-expand",
+        "mv-apply",
+        "make-series",
+    }
+)
+_PUNCTUATION = (
+    "==",
+    "=~",
+    "!=",
+    "!~",
+    "<=",
+    ">=",
+    "<>",
+    "..",
+    "=",
+    "<",
+    ">",
+    "|",
+    "(",
+    ")",
+    "[",
+    "]",
+    "{",
+    "}",
+    ",",
+    ";",
+    ":",
+    ".",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+)
+_TIMESPAN_TEXT_RE = re.compile(r"(-)?(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7}))?)?")
 
 # ---------------------------------------------------------------------------
 # Tokenizer
@@ -76,11 +138,30 @@ def _tokenize(text: str) -> list[_Token]:
             literal, i = _read_string(text, j, verbatim, start)
             tokens.append(_Token("str", literal, text[start:i], start))
             continue
+        if ch == "$" and _IDENT_RE.match(text, i + 1):
+            m = _IDENT_RE.match(text, i + 1)
+            assert m is not None
+            i = m.end()
+            tokens.append(_Token("id", "$" + m.group(), text[start:i], start))
+            continue
         if ch.isascii() and (ch.isalpha() or ch == "_"):
             m = _IDENT_RE.match(text, i)
             assert m is not None
             word = m.group()
             i = m.end()
+            if word in ("project", "mv", "make") and i < n and text[i] == "-":
+                m2 = _IDENT_RE.match(text, i + 1)
+                if m2 is not None and f"{word}-{m2.group()}" in _HYPHENATED:
+                    word = f"{word}-{m2.group()}"
+                    i = m2.end()
+                    tokens.append(_Token("id", word, word, start))
+                    continue
+            if word in ("time", "timespan"):
+                span_tok = _timespan_literal(text, i, start)
+                if span_tok is not None:
+                    tokens.append(span_tok)
+                    i = span_tok.pos + len(span_tok.text)
+                    continue
             if word == "in" and i < n and text[i] == "~":
                 i += 1
                 tokens.append(_Token("op", "in~", "in~", start))
@@ -154,6 +235,40 @@ def _tokenize(text: str) -> list[_Token]:
                 break
         else:
             raise _parse_error(text, start, ch)
+
+
+def _timespan_literal(text: str, i: int, start: int) -> _Token | None:
+    """``time(...)``/``timespan(...)`` whose argument is ``30d``-style or ``[d.]hh:mm[:ss[.f]]``."""
+    j = i
+    while j < len(text) and text[j] in " \t\r\n":
+        j += 1
+    if j >= len(text) or text[j] != "(":
+        return None
+    close = text.find(")", j)
+    if close < 0:
+        return None
+    raw = text[j + 1 : close].strip()
+    ticks: int | None = None
+    if raw == "null":
+        ticks = None
+    elif m := _TIMESPAN_TEXT_RE.fullmatch(raw):
+        sign, days, hours, minutes, seconds, frac = m.groups()
+        ticks = (
+            (int(days or 0) * 86400 + int(hours) * 3600 + int(minutes) * 60 + int(seconds or 0)) * 10_000_000
+        ) + int((frac or "").ljust(7, "0"))
+        if sign:
+            ticks = -ticks
+    elif m := re.fullmatch(r"(-)?(\d+(?:\.\d+)?)\s*([A-Za-z]+)?", raw):
+        sign, number, unit = m.groups()
+        scale = _TIMESPAN_UNITS.get(unit or "d")
+        if scale is None:
+            return None
+        ticks = round(float(number) * scale) if "." in number else int(number) * scale
+        if sign:
+            ticks = -ticks
+    else:
+        return None
+    return _Token("span", ticks, text[start : close + 1], start)
 
 
 _STRING_BODY = {

@@ -54,92 +54,18 @@ _TIMESPAN_UNITS = {
     "ticks": 1,
 }
 
-# Tabular operators and functions that exist in KQL but not in this subset: they get a
-# clearer message than a bare "could not be parsed".
-_UNSUPPORTED_OPERATORS = frozenset(
-    {
-        "as",
-        "consume",
-        "evaluate",
-        "extend",
-        "facet",
-        "filter",
-        "find",
-        "fork",
-        "getschema",
-        "invoke",
-        "join",
-        "lookup",
-        "make",
-        "mv",
-        "parse",
-        "partition",
-        "print",
-        "range",
-        "reduce",
-        "render",
-        "sample",
-        "scan",
-        "search",
-        "serialize",
-        "top",
-        "union",
-    }
-)
-_UNSUPPORTED_SCALAR_OPERATORS = frozenset(
-    {
-        "between",
-        "contains_cs",
-        "endswith_cs",
-        "has_all",
-        "has_cs",
-        "hasprefix",
-        "hasprefix_cs",
-        "hassuffix",
-        "hassuffix_cs",
-        "matches",
-        "startswith_cs",
-    }
-)
-_NEGATABLE = frozenset({"in", "has", "contains", "startswith", "endswith"})
 # Operands are Any: the compiler only compares values of one type family (numbers with
-# numbers, strings with strings, datetimes as canonical strings), so they are mutually
-# comparable, a pairing the type system cannot express on the operand types themselves.
+# numbers, strings with strings, datetimes with datetimes), so they are mutually comparable,
+# a pairing the type system cannot express on the operand types themselves.
 _COMPARISONS: dict[str, Callable[[Any, Any], object]] = {
     "==": operator.eq,
     "!=": operator.ne,
+    "<>": operator.ne,
     "<": operator.lt,
     "<=": operator.le,
     ">": operator.gt,
     ">=": operator.ge,
 }
-_PUNCTUATION = (
-    "==",
-    "=~",
-    "!=",
-    "!~",
-    "<=",
-    ">=",
-    "=",
-    "<",
-    ">",
-    "|",
-    "(",
-    ")",
-    "[",
-    "]",
-    "{",
-    "}",
-    ",",
-    ";",
-    ":",
-    ".",
-    "+",
-    "-",
-    "*",
-    "/",
-    "%",
-)
 
 
 class KqlError(Exception):
@@ -272,7 +198,7 @@ def _to_string(value: object) -> str:
     if isinstance(value, str):
         return value
     if isinstance(value, datetime):
-        return _to_datetime(value) or ""
+        return format_datetime(datetime_to_ticks(value)) or ""
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
@@ -306,15 +232,14 @@ def _is_canonical(value: str) -> bool:
     return len(value) == 28 and value[27] == "Z" and value[19] == "." and value[10] == "T" and value[4] == "-"
 
 
-def _to_datetime(value: object) -> str | None:
-    """Canonical ISO string of a datetime value (ISO string or :class:`datetime`)."""
+def _to_ticks(value: object) -> int | None:
+    """Ticks of a datetime cell: ticks (int), an ISO string or a :class:`datetime`; "" and junk are null."""
+    if value.__class__ is int:
+        return value
     if isinstance(value, str):
-        if _is_canonical(value):
-            return value
-        ticks = parse_datetime(value)
-        return None if ticks is None else format_datetime(ticks)
+        return parse_datetime(value) if value else None
     if isinstance(value, datetime):
-        return format_datetime(datetime_to_ticks(value))
+        return datetime_to_ticks(value)
     return None
 
 
@@ -329,23 +254,33 @@ def _to_bool(value: object) -> bool | None:
     return None
 
 
+def _to_dynamic(value: object) -> object:
+    return value
+
+
+def _to_guid(value: object) -> str:
+    return _to_string(value)
+
+
 _CONVERTERS: dict[str, Callable[[object], object]] = {
     "string": _to_string,
+    "guid": _to_guid,
     "long": _to_long,
     "int": _to_long,
     "real": _to_real,
-    "datetime": _to_datetime,
+    "datetime": _to_ticks,
     "bool": _to_bool,
     "timespan": _to_long,
+    "dynamic": _to_dynamic,
 }
 
 
 def _getter(column: str, kql_type: str) -> Callable[[Row], object]:
-    """Row -> value of ``column`` normalised to ``kql_type`` (missing -> "" or null).
+    """Row -> value of ``column`` in the shared value model for ``kql_type`` (missing -> "" or null).
 
-    Normalised values are a fixed point of the conversion, so the same getter reads
-    table rows and rows built by earlier operators."""
-    if kql_type == "string":
+    Values of the model are a fixed point of the conversion, so the same getter reads table
+    rows (ISO datetimes) and rows built by earlier operators (ticks)."""
+    if kql_type in ("string", "guid"):
 
         def get_string(row: Row) -> object:
             v = row.get(column)
@@ -356,9 +291,7 @@ def _getter(column: str, kql_type: str) -> Callable[[Row], object]:
 
         def get_datetime(row: Row) -> object:
             v = row.get(column)
-            if v.__class__ is str and len(v) == 28 and v[27] == "Z" and v[19] == "." and v[10] == "T":
-                return v
-            return _to_datetime(v)
+            return v if v.__class__ is int else _to_ticks(v)
 
         return get_datetime
     if kql_type in ("long", "int", "timespan"):
@@ -368,6 +301,8 @@ def _getter(column: str, kql_type: str) -> Callable[[Row], object]:
             return v if v.__class__ is int else _to_long(v)
 
         return get_long
+    if kql_type == "dynamic":
+        return lambda row: row.get(column)
     convert = _CONVERTERS.get(kql_type, _to_string)
     return lambda row: convert(row.get(column))
 

@@ -1,0 +1,1462 @@
+"""The compiler of the sandbox's KQL engine: syntax tree -> plans of closures over in-memory rows.
+
+Scalar expressions compile to :class:`Expr` (a KQL type and a ``row -> value`` function, folded to a
+constant when every input is constant); tabular expressions compile to :class:`Plan` (a schema and a
+``run() -> list of rows`` function).  Names are resolved here (columns, ``let`` names, tables,
+functions), so every unknown name or type mismatch is a :class:`KqlError` before a row is read.
+
+Rows are mappings: table rows as the dataset holds them (datetimes as ISO strings) and rows built
+by operators (values of the shared value model).  Column getters (:func:`values._getter`) read both,
+so ``where``/``union``/``take``/``sort`` pass table rows through without copying them.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, cast
+
+from enrich.sandbox.kql import aggregates as agg
+from enrich.sandbox.kql import nodes as n
+from enrich.sandbox.kql import registry
+from enrich.sandbox.kql.fileprofile import file_profile_plan
+from enrich.sandbox.kql.lexer import _line_col
+from enrich.sandbox.kql.plan import Expr, Plan, RowFn, Schema
+from enrich.sandbox.kql.values import (
+    _COMPARISONS,
+    _NUMERIC,
+    KqlError,
+    Row,
+    _getter,
+    _has_term,
+    _infer_schema,
+    _TermMatcher,
+    _to_string,
+    format_datetime,
+    parse_datetime,
+)
+
+FileProfileHook = Callable[[str], Mapping[str, object] | None]
+
+_NON_DETERMINISTIC = frozenset({"rand", "new_guid"})
+_MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!=", "<>": "<>"}
+_ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
+
+
+@dataclass(slots=True)
+class _Context:
+    now: int
+
+
+def _const(kql_type: str, value: object) -> Expr:
+    return Expr(kql_type, lambda row: value, const=True, value=value)
+
+
+def _family(kql_type: str) -> str:
+    return "number" if kql_type in _NUMERIC else "string" if kql_type == "guid" else kql_type
+
+
+def _negate(f: RowFn) -> RowFn:
+    def fn(row: Row) -> object:
+        v = f(row)
+        return None if v is None else not v
+
+    return fn
+
+
+def inferred_name(node: n.Expr) -> str | None:
+    """The column name Kusto gives an unnamed expression: a column's own name, a member's key,
+    the name inside a call (``bin(Timestamp, 1h)`` -> ``Timestamp``), else None."""
+    if isinstance(node, n.Name):
+        return node.name
+    if isinstance(node, n.Member):
+        return node.key
+    if isinstance(node, n.Call) and node.args:
+        return inferred_name(node.args[0])
+    return None
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str] | None:
+    try:
+        return re.compile(pattern)
+    except (re.error, RecursionError, OverflowError):
+        return None
+
+
+def _int_div(a: Any, b: Any) -> int | None:
+    if b == 0:
+        return None
+    q = abs(a) // abs(b)
+    return q if (a >= 0) == (b >= 0) else -q
+
+
+def _int_mod(a: Any, b: Any) -> int | None:
+    if b == 0:
+        return None
+    q = _int_div(a, b)
+    assert q is not None
+    return a - b * q
+
+
+def _real_div(a: float, b: float) -> float:
+    if b == 0:
+        return math.nan if a == 0 or math.isnan(a) else math.copysign(math.inf, a) * math.copysign(1.0, b)
+    return a / b
+
+
+def _real_mod(a: float, b: float) -> float:
+    if b == 0:
+        return math.nan
+    return math.fmod(a, b)
+
+
+class Compiler:
+    """Compiles one query's syntax tree; holds what names resolve to."""
+
+    def __init__(
+        self,
+        text: str,
+        tables: Mapping[str, Sequence[Mapping[str, object]]],
+        schemas: Mapping[str, Sequence[tuple[str, str]]],
+        now_ticks: int,
+        window: tuple[str | None, str | None] | None,
+        file_profile: FileProfileHook | None,
+    ) -> None:
+        self.text = text
+        self.tables = tables
+        self.schemas = schemas
+        self.ctx = _Context(now_ticks)
+        self.window = window
+        self.file_profile = file_profile
+        self.scalars: dict[str, Expr] = {}
+        self.tabulars: dict[str, Plan] = {}
+        self.operator = "where"
+
+    # -- errors ------------------------------------------------------------------------
+
+    def error(self, pos: int, message: str) -> KqlError:
+        line, column = _line_col(self.text, pos)
+        return KqlError(message, line=line, column=column, position=pos)
+
+    def unresolved(self, pos: int, name: str) -> KqlError:
+        return self.error(
+            pos, f"'{self.operator}' operator: Failed to resolve scalar expression named '{name}'"
+        )
+
+    # -- statements --------------------------------------------------------------------
+
+    def compile_query(self, query: n.Query) -> Plan:
+        for let in query.lets:
+            self.operator = "let"
+            value = let.value
+            if isinstance(value, n.Name) and (value.name in self.tabulars or self.is_table(value.name)):
+                value = n.TableRef(value.pos, value.name)
+            if isinstance(value, n.TableRef | n.Union | n.Pipe):
+                self.scalars.pop(let.name, None)
+                self.tabulars[let.name] = self.tabular(value)
+            else:
+                expr = self.expr(value, {})
+                if not expr.const:
+                    raise self.error(
+                        let.pos, f"'let' statement: the value of '{let.name}' must be a constant"
+                    )
+                self.tabulars.pop(let.name, None)
+                self.scalars[let.name] = expr
+        return self.tabular(query.body)
+
+    def is_table(self, name: str) -> bool:
+        return name in self.tables or name in self.schemas
+
+    # -- tabular -----------------------------------------------------------------------
+
+    def tabular(self, node: n.Tabular) -> Plan:
+        if isinstance(node, n.TableRef):
+            return self.table(node)
+        if isinstance(node, n.Union):
+            return self.union(node, None)
+        source = self.tabular(node.source)
+        op = node.op
+        name = type(op).__name__.lower()
+        self.operator = {
+            "projectnames": getattr(op, "kind", ""),
+            "projectrename": "project-rename",
+            "mvexpand": "mv-expand",
+            "unionop": "union",
+        }.get(name, name)
+        method = getattr(self, "op_" + name)
+        plan: Plan = method(op, source)
+        return plan
+
+    def table(self, node: n.TableRef) -> Plan:
+        name = node.name
+        if name in self.tabulars:
+            return self.tabulars[name]
+        if not self.is_table(name):
+            raise self.error(node.pos, f"Failed to resolve table or column expression named '{name}'")
+        rows = self.tables.get(name, ())
+        schema = list(self.schemas[name]) if name in self.schemas else _infer_schema(rows)
+        window = self.window
+        if window is None or ("Timestamp", "datetime") not in schema:
+            return Plan(schema, lambda: list(rows))
+        lo, hi = window
+        get_time = _getter("Timestamp", "datetime")
+        lo_ticks = None if lo is None else parse_datetime(lo)
+        hi_ticks = None if hi is None else parse_datetime(hi)
+
+        def run() -> list[Row]:
+            out = []
+            for row in rows:
+                ts = row.get("Timestamp")
+                if ts.__class__ is str and len(ts) == 28 and ts[27] == "Z" and ts[10] == "T":
+                    if (lo is None or ts >= lo) and (hi is None or ts <= hi):
+                        out.append(row)
+                    continue
+                ticks = get_time(row)
+                if (
+                    ticks is not None
+                    and (lo_ticks is None or ticks >= lo_ticks)  # type: ignore[operator]
+                    and (hi_ticks is None or ticks <= hi_ticks)  # type: ignore[operator]
+                ):
+                    out.append(row)
+            return out
+
+        return Plan(schema, run)
+
+    def union(self, node: n.Union, first: Plan | None) -> Plan:
+        legs: list[tuple[str, Plan]] = []
+        if first is not None:
+            legs.append(("union_arg0", first))
+        for leg in node.legs:
+            if (
+                isinstance(leg, n.TableRef)
+                and node.isfuzzy
+                and not self.is_table(leg.name)
+                and leg.name not in self.tabulars
+            ):
+                continue
+            label = leg.name if isinstance(leg, n.TableRef) else f"union_arg{len(legs)}"
+            legs.append((label, self.tabular(leg)))
+        if not legs:
+            raise self.error(node.pos, "'union' operator: no table to union")
+        # a column with one name and several types becomes one column per type: Col_string, Col_long
+        types_of: dict[str, list[str]] = {}
+        for _, plan in legs:
+            for col, typ in plan.schema:
+                seen = types_of.setdefault(col, [])
+                if typ not in seen:
+                    seen.append(typ)
+        schema: Schema = []
+        if node.withsource:
+            schema.append((node.withsource, "string"))
+        renames: list[dict[str, str]] = []
+        for _, plan in legs:
+            rename = {c: f"{c}_{t}" for c, t in plan.schema if len(types_of[c]) > 1}
+            renames.append(rename)
+        added: set[str] = {c for c, _ in schema}
+        for (_, plan), rename in zip(legs, renames, strict=True):
+            for col, typ in plan.schema:
+                out = rename.get(col, col)
+                if out not in added:
+                    added.add(out)
+                    schema.append((out, typ))
+        if node.kind == "inner":
+            common = set.intersection(
+                *(
+                    {rename.get(c, c) for c, _ in plan.schema}
+                    for (_, plan), rename in zip(legs, renames, strict=True)
+                )
+            )
+            schema = [(c, t) for c, t in schema if c in common or c == node.withsource]
+        source_col = node.withsource
+        names = [c for c, _ in schema]
+
+        def run() -> list[Row]:
+            out: list[Row] = []
+            for (label, plan), rename in zip(legs, renames, strict=True):
+                rows = plan.run()
+                if rename:
+                    leg_types = dict(plan.schema)
+                    getters = {rename.get(c, c): _getter(c, leg_types[c]) for c in leg_types}
+                    rows = [{c: getters[c](r) for c in names if c in getters} for r in rows]
+                if source_col is not None:
+                    out.extend({source_col: label, **r} for r in rows)
+                else:
+                    out.extend(rows)
+            return out
+
+        return Plan(schema, run)
+
+    def op_unionop(self, op: n.UnionOp, src: Plan) -> Plan:
+        return self.union(op.union, src)
+
+    def op_where(self, op: n.Where, src: Plan) -> Plan:
+        pred = self.expr(op.predicate, dict(src.schema))
+        if pred.type != "bool":
+            raise self.error(
+                op.predicate.pos, f"'where' operator: the predicate must be of type bool, not {pred.type}"
+            )
+        f = pred.fn
+        if pred.const:
+            keep = pred.value is True
+            return Plan(src.schema, lambda: src.run() if keep else [])
+        return Plan(src.schema, lambda: [row for row in src.run() if f(row) is True])
+
+    def assignments(
+        self, items: list[n.Assign], types: dict[str, str], sequential: bool
+    ) -> list[tuple[str, Expr]]:
+        """Compile ``[Name =] expr`` items; names inferred as Kusto does (``Column1``...)."""
+        out: list[tuple[str, Expr]] = []
+        names: set[str] = set()
+        scope = dict(types)
+        auto = 0
+        for item in items:
+            expr = self.expr(item.expr, scope if sequential else types)
+            name = item.name or inferred_name(item.expr)
+            if item.name is None and not isinstance(item.expr, n.Name | n.Member):
+                name = None
+            if name is None:
+                auto += 1
+                name = f"Column{auto}"
+                while name in scope or name in names:
+                    auto += 1
+                    name = f"Column{auto}"
+            if name in names:
+                raise self.error(item.pos, f"'{self.operator}' operator: duplicate column name '{name}'")
+            names.add(name)
+            if expr.type == "type":
+                raise self.error(item.pos, f"'{self.operator}' operator: a type is not a value")
+            out.append((name, expr))
+            scope[name] = expr.type
+        return out
+
+    def op_project(self, op: n.Project, src: Plan) -> Plan:
+        items = self.assignments(op.items, dict(src.schema), sequential=False)
+        schema = [(name, e.type) for name, e in items]
+        fns = [(name, e.fn) for name, e in items]
+        return Plan(schema, lambda: [{name: f(row) for name, f in fns} for row in src.run()])
+
+    def op_extend(self, op: n.Extend, src: Plan) -> Plan:
+        types = dict(src.schema)
+        items = self.assignments(op.items, types, sequential=True)
+        schema = list(src.schema)
+        for name, e in items:
+            if name in types:
+                schema = [(c, e.type if c == name else t) for c, t in schema]
+            else:
+                schema.append((name, e.type))
+            types[name] = e.type
+        fns = [(name, e.fn) for name, e in items]
+
+        def run() -> list[Row]:
+            out: list[Row] = []
+            for row in src.run():
+                new = dict(row)
+                for name, f in fns:
+                    new[name] = f(new)
+                out.append(new)
+            return out
+
+        return Plan(schema, run)
+
+    def match_patterns(self, op: n.ProjectNames, schema: Schema) -> list[str]:
+        matched: list[str] = []
+        for pattern in op.patterns:
+            if "*" in pattern:
+                regex = re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+                matched.extend(c for c, _ in schema if regex.match(c) and c not in matched)
+            elif pattern not in dict(schema):
+                raise self.unresolved(op.pos, pattern)
+            elif pattern not in matched:
+                matched.append(pattern)
+        return matched
+
+    def op_projectnames(self, op: n.ProjectNames, src: Plan) -> Plan:
+        matched = self.match_patterns(op, src.schema)
+        types = dict(src.schema)
+        if op.kind == "project-reorder":
+            schema = [(c, types[c]) for c in matched] + [(c, t) for c, t in src.schema if c not in matched]
+            return Plan(schema, src.run)
+        if op.kind == "project-away":
+            schema = [(c, t) for c, t in src.schema if c not in matched]
+        else:
+            schema = [(c, t) for c, t in src.schema if c in matched]
+        names = [c for c, _ in schema]
+        return Plan(schema, lambda: [{c: row.get(c) for c in names} for row in src.run()])
+
+    def op_projectrename(self, op: n.ProjectRename, src: Plan) -> Plan:
+        types = dict(src.schema)
+        mapping: dict[str, str] = {}
+        for new, old in op.pairs:
+            if old not in types:
+                raise self.unresolved(op.pos, old)
+            mapping[old] = new
+        schema = [(mapping.get(c, c), t) for c, t in src.schema]
+        if len({c for c, _ in schema}) != len(schema):
+            raise self.error(op.pos, "'project-rename' operator: the new names collide with existing columns")
+        pairs = [(mapping.get(c, c), c) for c, _ in src.schema]
+        return Plan(schema, lambda: [{new: row.get(old) for new, old in pairs} for row in src.run()])
+
+    def op_summarize(self, op: n.Summarize, src: Plan) -> Plan:
+        types = dict(src.schema)
+        by = self.assignments(op.by, types, sequential=False)
+        for (name, e), item in zip(by, op.by, strict=True):
+            if e.type == "dynamic":
+                raise self.error(
+                    item.pos,
+                    f"Summarize group key '{name}' is of a 'dynamic' type. Please use an explicit cast (for example, 'summarize ... by tostring({name})')",
+                )
+        by_names = {name for name, _ in by}
+        star = [(c, t, _getter(c, t)) for c, t in src.schema if c not in by_names]
+        aggregates: list[agg.Aggregate] = []
+        for item in op.aggregates:
+            call = item.expr
+            if not isinstance(call, n.Call) or call.name not in agg.AGGREGATES:
+                raise self.error(
+                    item.pos,
+                    "'summarize' operator: the expression is not an aggregation (count(), dcount(), make_set()...)",
+                )
+            args = [self.agg_arg(a, types) for a in call.args]
+            try:
+                aggregates.append(agg.build(call.name, args, item.name, star))
+            except agg.AggregateError as exc:
+                raise self.error(call.pos, f"'summarize' operator: {exc}") from None
+        schema: Schema = [(name, e.type) for name, e in by]
+        for a in aggregates:
+            schema.extend(a.columns)
+        names = [c for c, _ in schema]
+        if len(set(names)) != len(names):
+            dup = next(c for c in names if names.count(c) > 1)
+            raise self.error(op.pos, f"'summarize' operator: duplicate column name '{dup}'")
+        by_fns = [e.fn for _, e in by]
+        steps = [a.step for a in aggregates]
+        news = [a.new for a in aggregates]
+        finishes = [a.finish for a in aggregates]
+        single_key = len(by_fns) == 1
+
+        def run() -> list[Row]:
+            groups: dict[Any, tuple[tuple[object, ...], list[list[Any]]]] = {}
+            key_fn = by_fns[0] if single_key else None
+            for row in src.run():
+                if key_fn is not None:
+                    value = key_fn(row)
+                    values: tuple[object, ...] = (value,)
+                    key: Any = agg.hashable(value)
+                else:
+                    values = tuple(f(row) for f in by_fns)
+                    key = tuple(agg.hashable(v) for v in values)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = (values, [new() for new in news])
+                states = group[1]
+                for step, state in zip(steps, states, strict=True):
+                    step(state, row)
+            if not groups and not by_fns:
+                groups[()] = ((), [new() for new in news])
+            out: list[Row] = []
+            for values, states in groups.values():
+                result: list[object] = list(values)
+                for finish, state in zip(finishes, states, strict=True):
+                    result.extend(finish(state))
+                out.append(dict(zip(names, result, strict=True)))
+            return out
+
+        return Plan(schema, run)
+
+    def agg_arg(self, node: n.Expr, types: Mapping[str, str]) -> agg.Arg:
+        if isinstance(node, n.Star):
+            return agg.star_arg()
+        e = self.expr(node, types)
+        return agg.Arg(e.type, e.fn, e.const, e.value, inferred_name(node))
+
+    def row_count(self, node: n.Expr) -> int:
+        e = self.expr(node, {})
+        if not e.const or e.type not in ("int", "long") or not isinstance(e.value, int):
+            raise self.error(
+                node.pos, f"'{self.operator}' operator: the row count must be a constant integer"
+            )
+        if e.value < 0:
+            raise self.error(node.pos, f"'{self.operator}' operator: the row count must be non-negative")
+        return e.value
+
+    def op_take(self, op: n.Take, src: Plan) -> Plan:
+        count = self.row_count(op.count)
+        return Plan(src.schema, lambda: src.run()[:count])
+
+    def sorter(self, keys: list[n.SortKey], types: Mapping[str, str]) -> Callable[[list[Row]], list[Row]]:
+        compiled = []
+        for key in keys:
+            e = self.expr(key.expr, types)
+            nulls_first = (not key.descending) if key.nulls_first is None else key.nulls_first
+            compiled.append((e.fn, e.type == "dynamic", key.descending, nulls_first))
+
+        def sort(rows: list[Row]) -> list[Row]:
+            for f, dynamic, descending, nulls_first in reversed(compiled):
+                none_key = (0, 0) if nulls_first != descending else (2, 0)
+
+                def sort_key(
+                    row: Row, f: RowFn = f, dynamic: bool = dynamic, none_key: tuple[int, int] = none_key
+                ) -> tuple[int, Any]:
+                    v = f(row)
+                    if v is None:
+                        return none_key
+                    return (1, json.dumps(v, sort_keys=True) if dynamic else v)
+
+                rows.sort(key=sort_key, reverse=descending)
+            return rows
+
+        return sort
+
+    def op_sort(self, op: n.Sort, src: Plan) -> Plan:
+        sort = self.sorter(op.keys, dict(src.schema))
+        return Plan(src.schema, lambda: sort(src.run()))
+
+    def op_top(self, op: n.Top, src: Plan) -> Plan:
+        count = self.row_count(op.count)
+        sort = self.sorter([op.key], dict(src.schema))
+        return Plan(src.schema, lambda: sort(src.run())[:count])
+
+    def op_distinct(self, op: n.Distinct, src: Plan) -> Plan:
+        if len(op.items) == 1 and isinstance(op.items[0], n.Star):
+            items = [(c, Expr(t, _getter(c, t))) for c, t in src.schema]
+        else:
+            items = self.assignments(
+                [n.Assign(i.pos, None, i) for i in op.items], dict(src.schema), sequential=False
+            )
+        schema = [(name, e.type) for name, e in items]
+        names = [name for name, _ in items]
+        fns = [e.fn for _, e in items]
+
+        def run() -> list[Row]:
+            seen: dict[tuple[object, ...], tuple[object, ...]] = {}
+            for row in src.run():
+                values = tuple(f(row) for f in fns)
+                key = tuple(agg.hashable(v) for v in values)
+                if key not in seen:
+                    seen[key] = values
+            return [dict(zip(names, values, strict=True)) for values in seen.values()]
+
+        return Plan(schema, run)
+
+    def op_count(self, op: n.Count, src: Plan) -> Plan:
+        return Plan([("Count", "long")], lambda: [{"Count": len(src.run())}])
+
+    def op_getschema(self, op: n.GetSchema, src: Plan) -> Plan:
+        dotnet = {
+            "string": "System.String",
+            "guid": "System.Guid",
+            "bool": "System.SByte",
+            "int": "System.Int32",
+            "long": "System.Int64",
+            "real": "System.Double",
+            "datetime": "System.DateTime",
+            "timespan": "System.TimeSpan",
+            "dynamic": "System.Object",
+        }
+        rows: list[Row] = [
+            {"ColumnName": c, "ColumnOrdinal": i, "DataType": dotnet.get(t, "System.Object"), "ColumnType": t}
+            for i, (c, t) in enumerate(src.schema)
+        ]
+        schema = [
+            ("ColumnName", "string"),
+            ("ColumnOrdinal", "int"),
+            ("DataType", "string"),
+            ("ColumnType", "string"),
+        ]
+        return Plan(schema, lambda: list(rows))
+
+    def op_join(self, op: n.Join, src: Plan) -> Plan:
+        outer_operator = self.operator
+        right = self.tabular(op.right)
+        self.operator = outer_operator
+        ltypes, rtypes = dict(src.schema), dict(right.schema)
+        lkeys, rkeys = [], []
+        for cond in op.on:
+            if cond.left not in ltypes:
+                raise self.unresolved(cond.pos, cond.left)
+            if cond.right not in rtypes:
+                raise self.unresolved(cond.pos, cond.right)
+            lt, rt = ltypes[cond.left], rtypes[cond.right]
+            if _family(lt) != _family(rt) or lt == "dynamic":
+                raise self.error(
+                    cond.pos,
+                    f"'join' operator: the join keys '{cond.left}' ({lt}) and '{cond.right}' ({rt}) are not of one type",
+                )
+            lkeys.append(_getter(cond.left, lt))
+            rkeys.append(_getter(cond.right, rt))
+        kind = op.kind
+        left_getters = [(c, _getter(c, t)) for c, t in src.schema]
+        right_out: list[tuple[str, str, RowFn]] = []
+        taken = set(ltypes)
+        for c, t in right.schema:
+            name = c
+            if name in taken:
+                name = c + "1"
+                k = 1
+                while name in taken:
+                    k += 1
+                    name = f"{c}{k}"
+            taken.add(name)
+            right_out.append((name, t, _getter(c, t)))
+        if kind in ("leftsemi", "leftanti"):
+            schema = list(src.schema)
+        elif kind in ("rightsemi", "rightanti"):
+            schema = list(right.schema)
+        else:
+            schema = list(src.schema) + [(name, t) for name, t, _ in right_out]
+
+        def key_of(row: Row, getters: list[RowFn]) -> tuple[object, ...] | None:
+            key = tuple(g(row) for g in getters)
+            return None if any(v is None for v in key) else key
+
+        def combine(left: Row | None, right_row: Row | None) -> Row:
+            out: dict[str, object] = {}
+            for c, g in left_getters:
+                out[c] = g(left) if left is not None else None
+            for name, _, g in right_out:
+                out[name] = g(right_row) if right_row is not None else None
+            return out
+
+        def run() -> list[Row]:
+            lrows = src.run()
+            rrows = right.run()
+            if kind == "innerunique":
+                seen: set[tuple[object, ...]] = set()
+                unique = []
+                for row in lrows:
+                    key = key_of(row, lkeys)
+                    if key is None or key in seen:
+                        continue
+                    seen.add(key)
+                    unique.append(row)
+                lrows = unique
+            index: dict[tuple[object, ...], list[Row]] = {}
+            for row in rrows:
+                key = key_of(row, rkeys)
+                if key is not None:
+                    index.setdefault(key, []).append(row)
+            out: list[Row] = []
+            if kind in ("rightsemi", "rightanti"):
+                lkeys_seen = {k for k in (key_of(r, lkeys) for r in lrows) if k is not None}
+                want = kind == "rightsemi"
+                return [r for r in rrows if (key_of(r, rkeys) in lkeys_seen) == want]
+            matched_right: set[int] = set()
+            for row in lrows:
+                key = key_of(row, lkeys)
+                matches = index.get(key, []) if key is not None else []
+                if kind == "leftsemi":
+                    if matches:
+                        out.append(row)
+                    continue
+                if kind == "leftanti":
+                    if not matches:
+                        out.append(row)
+                    continue
+                for match in matches:
+                    out.append(combine(row, match))
+                    matched_right.add(id(match))
+                if not matches and kind in ("leftouter", "fullouter"):
+                    out.append(combine(row, None))
+            if kind in ("rightouter", "fullouter"):
+                out.extend(combine(None, r) for r in rrows if id(r) not in matched_right)
+            return out
+
+        return Plan(schema, run)
+
+    def op_mvexpand(self, op: n.MvExpand, src: Plan) -> Plan:
+        types = dict(src.schema)
+        items: list[tuple[str, RowFn, str | None]] = []
+        for item in op.items:
+            e = self.expr(item.expr, types)
+            if e.type != "dynamic":
+                raise self.error(
+                    item.pos,
+                    f"'mv-expand' operator: the expanded expression must be of type dynamic, not {e.type}",
+                )
+            name = item.name or inferred_name(item.expr) or f"Column{len(items) + 1}"
+            items.append((name, e.fn, item.to_type))
+        schema = list(src.schema)
+        names = {c for c, _ in schema}
+        for name, _, to_type in items:
+            typ = to_type or "dynamic"
+            if name in names:
+                schema = [(c, typ if c == name else t) for c, t in schema]
+            else:
+                schema.append((name, typ))
+                names.add(name)
+        if op.itemindex:
+            if op.itemindex in names:
+                raise self.error(op.pos, f"'mv-expand' operator: duplicate column name '{op.itemindex}'")
+            schema.append((op.itemindex, "long"))
+        limit = op.limit
+        itemindex = op.itemindex
+
+        def elements(value: object) -> list[object]:
+            if value is None:
+                return [None]
+            if isinstance(value, list):
+                return value
+            if isinstance(value, dict):
+                return [{k: v} for k, v in value.items()]
+            return [value]
+
+        def run() -> list[Row]:
+            out: list[Row] = []
+            for row in src.run():
+                expanded = [(name, elements(f(row)), to_type) for name, f, to_type in items]
+                count = max(len(values) for _, values, _ in expanded)
+                if limit is not None:
+                    count = min(count, limit)
+                for i in range(count):
+                    new = dict(row)
+                    for name, values, to_type in expanded:
+                        v = values[i] if i < len(values) else None
+                        new[name] = (
+                            registry.convert_to(v, "dynamic", to_type) if to_type and v is not None else v
+                        )
+                    if itemindex:
+                        new[itemindex] = i
+                    out.append(new)
+            return out
+
+        return Plan(schema, run)
+
+    def op_parse(self, op: n.Parse, src: Plan) -> Plan:
+        types = dict(src.schema)
+        source = self.expr(op.source, types)
+        text_of = self.text_fn(source)
+        pattern = ""
+        captures: list[tuple[str, str]] = []
+        last_capture = max(i for i, p in enumerate(op.parts) if p.name is not None or p.text is None)
+        for i, part in enumerate(op.parts):
+            greedy = i == last_capture and i == len(op.parts) - 1
+            if part.name is not None:
+                if part.type in ("int", "long"):
+                    pattern += r"([-+]?\d+)"
+                elif part.type == "real":
+                    pattern += r"([-+]?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)"
+                else:
+                    pattern += "(.*)" if greedy else "(.*?)"
+                captures.append((part.name, part.type))
+            elif part.text is None:
+                pattern += ".*" if greedy else ".*?"
+            else:
+                pattern += part.text if op.kind == "regex" else re.escape(part.text)
+        regex = _regex(pattern)
+        if regex is None:
+            raise self.error(op.pos, "'parse' operator: the pattern is not a valid regular expression")
+        if regex.groups != len(captures):
+            raise self.error(
+                op.pos, "'parse' operator: capture groups in the pattern's literals are not supported"
+            )
+        schema = [(c, t) for c, t in src.schema if c not in {name for name, _ in captures}]
+        schema.extend(captures)
+        matcher = regex.search if op.kind == "regex" else regex.match
+        strict = op.kind == "simple"
+
+        def run() -> list[Row]:
+            out: list[Row] = []
+            for row in src.run():
+                new = dict(row)
+                m = matcher(text_of(row) or "")
+                values: list[object] = []
+                if m is not None:
+                    for (_, kql_type), raw in zip(captures, m.groups(), strict=True):
+                        v = registry.convert_to(raw, "string", kql_type) if kql_type != "string" else raw
+                        values.append(v)
+                    if strict and any(v is None for v in values):
+                        m = None
+                if m is None:
+                    values = ["" if t == "string" else None for _, t in captures]
+                for (name, _), v in zip(captures, values, strict=True):
+                    new[name] = v
+                out.append(new)
+            return out
+
+        return Plan(schema, run)
+
+    def op_invoke(self, op: n.Invoke, src: Plan) -> Plan:
+        if op.name != "FileProfile":
+            raise self.error(op.pos, f"'invoke' operator: Unknown function: '{op.name}'")
+        column = "SHA1"
+        limit = 100
+        if len(op.args) > 2:
+            raise self.error(op.pos, "FileProfile(): expects at most 2 arguments")
+        if op.args:
+            first = op.args[0]
+            if isinstance(first, n.Name):
+                column = first.name
+            elif isinstance(first, n.Lit) and first.type == "string":
+                column = str(first.value)
+            else:
+                raise self.error(first.pos, "FileProfile(): the first argument is the name of a hash column")
+        if len(op.args) > 1:
+            e = self.expr(op.args[1], {})
+            if (
+                not e.const
+                or not isinstance(e.value, int)
+                or isinstance(e.value, bool)
+                or not 1 <= e.value <= 1000
+            ):
+                raise self.error(
+                    op.args[1].pos,
+                    "FileProfile(): the number of records to enrich must be between 1 and 1000",
+                )
+            limit = e.value
+        if column not in dict(src.schema):
+            raise self.unresolved(op.pos, column)
+        return file_profile_plan(src.schema, src.run, column, limit, self.file_profile)
+
+    # -- scalar expressions ------------------------------------------------------------
+
+    def expr(self, node: n.Expr, types: Mapping[str, str]) -> Expr:
+        method = getattr(self, "x_" + type(node).__name__.lower())
+        result: Expr = method(node, types)
+        return result
+
+    def x_lit(self, node: n.Lit, types: Mapping[str, str]) -> Expr:
+        return _const(node.type, node.value)
+
+    def x_star(self, node: n.Star, types: Mapping[str, str]) -> Expr:
+        raise self.error(node.pos, f"'{self.operator}' operator: '*' is not allowed here")
+
+    def x_name(self, node: n.Name, types: Mapping[str, str]) -> Expr:
+        name = node.name
+        if name in types:
+            kql_type = types[name]
+            return Expr(kql_type, _getter(name, kql_type), column=name)
+        if name in self.scalars:
+            return self.scalars[name]
+        raise self.unresolved(node.pos, name)
+
+    def x_listexpr(self, node: n.ListExpr, types: Mapping[str, str]) -> Expr:
+        raise self.error(node.pos, f"'{self.operator}' operator: a list is not a scalar value")
+
+    def x_member(self, node: n.Member, types: Mapping[str, str]) -> Expr:
+        target = self.expr(node.target, types)
+        if target.type != "dynamic":
+            raise self.error(
+                node.pos, f"Member access '.{node.key}' expects a dynamic value, not {target.type}"
+            )
+        key = node.key
+        f = target.fn
+
+        def fn(row: Row) -> object:
+            v = f(row)
+            return v.get(key) if isinstance(v, dict) else None
+
+        return self.fold(Expr("dynamic", fn), [target])
+
+    def x_index(self, node: n.Index, types: Mapping[str, str]) -> Expr:
+        target = self.expr(node.target, types)
+        index = self.expr(node.index, types)
+        if target.type != "dynamic":
+            raise self.error(node.pos, f"Indexing expects a dynamic value, not {target.type}")
+        if index.type not in ("int", "long", "string", "dynamic"):
+            raise self.error(node.index.pos, f"An index must be an integer or a string, not {index.type}")
+        f, g = target.fn, index.fn
+
+        def fn(row: Row) -> object:
+            v = f(row)
+            i = g(row)
+            if isinstance(v, list) and isinstance(i, int) and not isinstance(i, bool):
+                return v[i] if -len(v) <= i < len(v) else None
+            if isinstance(v, dict) and isinstance(i, str):
+                return v.get(i)
+            return None
+
+        return self.fold(Expr("dynamic", fn), [target, index])
+
+    def fold(self, expr: Expr, inputs: Sequence[Expr]) -> Expr:
+        """``expr`` as a constant when all its inputs are constant."""
+        if all(i.const for i in inputs):
+            return _const(expr.type, expr.fn({}))
+        return expr
+
+    def x_unary(self, node: n.Unary, types: Mapping[str, str]) -> Expr:
+        operand = self.expr(node.operand, types)
+        if operand.type not in _NUMERIC and operand.type != "timespan":
+            raise self.error(
+                node.pos,
+                f"Unary operator '{node.op}' expects a numeric or timespan operand, not {operand.type}",
+            )
+        if node.op == "+":
+            return operand
+        f = operand.fn
+
+        def fn(row: Row) -> object:
+            v = f(row)
+            return None if v is None else -v  # type: ignore[operator]
+
+        return self.fold(Expr(operand.type, fn), [operand])
+
+    def x_between(self, node: n.Between, types: Mapping[str, str]) -> Expr:
+        operand = self.expr(node.operand, types)
+        low = self.expr(node.low, types)
+        high = self.expr(node.high, types)
+        fam = _family(operand.type)
+        if fam not in ("number", "datetime", "timespan"):
+            raise self.error(
+                node.pos,
+                f"Operator 'between' expects a numeric, datetime or timespan operand, not {operand.type}",
+            )
+        if _family(low.type) != fam:
+            raise self.error(
+                node.low.pos, f"Operator 'between': the bounds must be of type {operand.type}, not {low.type}"
+            )
+        high_is_span = fam == "datetime" and high.type == "timespan"
+        if _family(high.type) != fam and not high_is_span:
+            raise self.error(
+                node.high.pos,
+                f"Operator 'between': the bounds must be of type {operand.type}, not {high.type}",
+            )
+        f, lo_f, hi_f = operand.fn, low.fn, high.fn
+        negated = node.negated
+
+        def fn(row: Row) -> object:
+            v = f(row)
+            lo = lo_f(row)
+            hi = hi_f(row)
+            if v is None or lo is None or hi is None:
+                return None
+            if high_is_span:
+                hi = lo + hi  # type: ignore[operator]
+            inside = lo <= v <= hi  # type: ignore[operator]
+            return not inside if negated else inside
+
+        return self.fold(Expr("bool", fn), [operand, low, high])
+
+    def x_call(self, node: n.Call, types: Mapping[str, str]) -> Expr:
+        name = node.name
+        if name in agg.AGGREGATES and name not in registry.FUNCTIONS:
+            raise self.error(node.pos, f"Function '{name}' cannot be invoked in current context")
+        if name == "not":
+            if len(node.args) != 1:
+                raise self.error(node.pos, f"The function 'not' expects 1 argument, got {len(node.args)}")
+            arg = self.expr(node.args[0], types)
+            if arg.type != "bool":
+                raise self.error(
+                    node.pos, f"not(): argument #1 expected to be a bool expression, not {arg.type}"
+                )
+            return self.fold(Expr("bool", _negate(arg.fn)), [arg])
+        func = registry.FUNCTIONS.get(name)
+        if func is None:
+            raise self.error(node.pos, f"'{self.operator}' operator: Unknown function: '{name}'")
+        count = len(node.args)
+        if count < func.min_args or (func.max_args is not None and count > func.max_args):
+            if func.max_args is None:
+                expected = f"at least {func.min_args}"
+            elif func.min_args == func.max_args:
+                expected = str(func.min_args)
+            else:
+                expected = f"between {func.min_args} and {func.max_args}"
+            raise self.error(node.pos, f"The function '{name}' expects {expected} argument(s), got {count}")
+        args = [self.expr(a, types) for a in node.args]
+        try:
+            result_type = func.returns([a.type for a in args])
+        except registry.TYPE_ERRORS as exc:
+            raise self.error(node.pos, str(exc) or f"{name}(): arguments of the wrong type") from None
+        problem = registry.validate(name, [a.value if a.const else registry.NOT_CONSTANT for a in args])
+        if problem:
+            raise self.error(node.pos, problem)
+        call = func.call
+        ctx = self.ctx
+        fns = [a.fn for a in args]
+        fn: RowFn
+        if not fns:
+            fn = lambda row: call(ctx)  # noqa: E731
+        elif len(fns) == 1:
+            f0 = fns[0]
+            fn = lambda row: call(ctx, f0(row))  # noqa: E731
+        elif len(fns) == 2:
+            f0, f1 = fns
+            fn = lambda row: call(ctx, f0(row), f1(row))  # noqa: E731
+        else:
+            fn = lambda row: call(ctx, *[f(row) for f in fns])  # noqa: E731
+        expr = Expr(result_type, fn)
+        if name in _NON_DETERMINISTIC:
+            return expr
+        return self.fold(expr, args)
+
+    def x_binary(self, node: n.Binary, types: Mapping[str, str]) -> Expr:
+        op = node.op
+        if op in ("and", "or"):
+            return self.logical(node, types)
+        if op in ("in", "in~", "!in", "!in~", "has_any", "has_all"):
+            assert isinstance(node.right, n.ListExpr)
+            return self.membership(node, self.expr(node.left, types), node.right, types)
+        left = self.expr(node.left, types)
+        right = self.expr(node.right, types)
+        if op in ("+", "-", "*", "/", "%"):
+            return self.arithmetic(node, left, right)
+        if op in ("=~", "!~"):
+            return self.equals_ci(node, left, right)
+        if op in _COMPARISONS:
+            return self.compare(node, left, right)
+        if op == "matches regex":
+            return self.matches(node, left, right)
+        return self.string_op(node, left, right)
+
+    def logical(self, node: n.Binary, types: Mapping[str, str]) -> Expr:
+        # flatten a chain of one operator so a long `or` does not nest closures
+        parts: list[n.Expr] = []
+        stack: list[n.Expr] = [node]
+        while stack:
+            item = stack.pop()
+            if isinstance(item, n.Binary) and item.op == node.op:
+                stack.append(item.right)
+                stack.append(item.left)
+            else:
+                parts.append(item)
+        exprs = [self.expr(p, types) for p in parts]
+        for p, e in zip(parts, exprs, strict=True):
+            if e.type != "bool":
+                raise self.error(p.pos, f"The operands of '{node.op}' must be of type bool, not {e.type}")
+        fns = [e.fn for e in exprs]
+        stop = node.op == "or"  # `or` stops at True, `and` at False
+
+        def fn(row: Row) -> object:
+            result: object = not stop
+            for f in fns:
+                v = f(row)
+                if v is stop:
+                    return stop
+                if v is None:
+                    result = None
+            return result
+
+        return self.fold(Expr("bool", fn), exprs)
+
+    def arithmetic(self, node: n.Binary, left: Expr, right: Expr) -> Expr:
+        op, lt, rt = node.op, left.type, right.type
+        result_type: str | None = None
+        if lt in _NUMERIC and rt in _NUMERIC:
+            result_type = "real" if "real" in (lt, rt) else "int" if lt == rt == "int" else "long"
+        elif lt == "datetime" and rt == "datetime" and op == "-":
+            result_type = "timespan"
+        elif (
+            lt == "datetime"
+            and rt == "timespan"
+            and op in ("+", "-")
+            or lt == "timespan"
+            and rt == "datetime"
+            and op == "+"
+        ):
+            result_type = "datetime"
+        elif lt == "timespan" and rt == "timespan" and op in ("+", "-", "%"):
+            result_type = "timespan"
+        elif lt == "timespan" and rt == "timespan" and op == "/":
+            result_type = "real"
+        elif (
+            lt == "timespan"
+            and rt in _NUMERIC
+            and op in ("*", "/")
+            or lt in _NUMERIC
+            and rt == "timespan"
+            and op == "*"
+        ):
+            result_type = "timespan"
+        if result_type is None:
+            raise self.error(
+                node.pos, f"Operator '{op}' cannot be applied to operands of types '{lt}' and '{rt}'"
+            )
+        f, g = left.fn, right.fn
+        compute = _arithmetic_fn(op, result_type)
+
+        def fn(row: Row) -> object:
+            a = f(row)
+            if a is None:
+                return None
+            b = g(row)
+            if b is None:
+                return None
+            return compute(a, b)
+
+        return self.fold(Expr(result_type, fn), [left, right])
+
+    def text_fn(self, expr: Expr) -> Callable[[Row], str | None]:
+        """Row -> the expression's value as text (strings as they are, others via tostring; null stays None)."""
+        if expr.type in ("string", "guid"):
+            return cast(Callable[[Row], str], expr.fn)
+        f, kql_type = expr.fn, expr.type
+
+        def text(row: Row) -> str | None:
+            v = f(row)
+            if v is None:
+                return None
+            converted = registry.convert_to(v, kql_type, "string")
+            return converted if isinstance(converted, str) else _to_string(converted)
+
+        return text
+
+    def equals_ci(self, node: n.Binary, left: Expr, right: Expr) -> Expr:
+        for side in (left, right):
+            if side.type not in ("string", "guid", "dynamic"):
+                raise self.error(
+                    node.pos,
+                    f"Operator '{node.op}' expects string operands, not {left.type} and {right.type}",
+                )
+        lt, rt = self.text_fn(left), self.text_fn(right)
+        if right.const:
+            target = rt({})
+            lowered = None if target is None else target.lower()
+
+            def fn(row: Row) -> object:
+                v = lt(row)
+                return None if v is None or lowered is None else v.lower() == lowered
+
+        else:
+
+            def fn(row: Row) -> object:
+                a, b = lt(row), rt(row)
+                return None if a is None or b is None else a.lower() == b.lower()
+
+        result = Expr("bool", fn if node.op == "=~" else _negate(fn))
+        return self.fold(result, [left, right])
+
+    def compare(self, node: n.Binary, left: Expr, right: Expr) -> Expr:
+        op = node.op
+        if left.const and not right.const:
+            left, right = right, left
+            op = _MIRROR[op]
+        lt, rt = left.type, right.type
+        if "dynamic" in (lt, rt):
+            left, right = self.undynamic(left, right), self.undynamic(right, left)
+            lt, rt = left.type, right.type
+        if _family(lt) != _family(rt):
+            raise self.error(
+                node.pos, f"Cannot compare values of types {lt} and {rt}. Try adding explicit casts"
+            )
+        if op not in ("==", "!=", "<>") and lt == "bool":
+            raise self.error(node.pos, f"Cannot compare values of types {lt} and {rt} with '{op}'")
+        py_op = _COMPARISONS[op]
+        f, g = left.fn, right.fn
+        if right.const:
+            target = right.value
+            if target is None:
+                return _const("bool", None)
+            if left.column is not None and lt == "datetime" and isinstance(target, int):
+                return self.compare_datetime_column(left.column, f, py_op, target)
+
+            def fn(row: Row) -> object:
+                v = f(row)
+                return None if v is None else py_op(v, target)
+
+        else:
+
+            def fn(row: Row) -> object:
+                a = f(row)
+                if a is None:
+                    return None
+                b = g(row)
+                return None if b is None else py_op(a, b)
+
+        return self.fold(Expr("bool", fn), [left, right])
+
+    @staticmethod
+    def compare_datetime_column(
+        column: str, get: RowFn, py_op: Callable[[Any, Any], object], ticks: int
+    ) -> Expr:
+        """``Timestamp > constant`` without parsing each row's ISO text: canonical ISO strings
+        (fixed width, 7-digit fraction, ``Z``) order as their instants do."""
+        text = format_datetime(ticks)
+        if text is None or not text[:4].isdigit():
+
+            def slow(row: Row) -> object:
+                v = get(row)
+                return None if v is None else py_op(v, ticks)
+
+            return Expr("bool", slow)
+
+        def fn(row: Row) -> object:
+            v = row.get(column)
+            if v.__class__ is str and len(v) == 28 and v[27] == "Z" and v[10] == "T":
+                return py_op(v, text)
+            t = get(row)
+            return None if t is None else py_op(t, ticks)
+
+        return Expr("bool", fn)
+
+    def undynamic(self, side: Expr, other: Expr) -> Expr:
+        """A dynamic operand compared with a typed one, converted to the other's type."""
+        if side.type != "dynamic" or other.type == "dynamic":
+            return side
+        target = other.type
+        f = side.fn
+        return self.fold(Expr(target, lambda row: registry.convert_to(f(row), "dynamic", target)), [side])
+
+    def matches(self, node: n.Binary, left: Expr, right: Expr) -> Expr:
+        if right.type not in ("string", "guid"):
+            raise self.error(node.pos, f"Operator 'matches regex' expects a string pattern, not {right.type}")
+        text = self.text_fn(left)
+        if right.const:
+            regex = _regex(str(right.value))
+            if regex is None:
+                raise self.error(
+                    node.right.pos,
+                    f"matches regex: the pattern '{right.value}' is not a valid regular expression",
+                )
+            search = regex.search
+
+            def fn(row: Row) -> object:
+                v = text(row)
+                return None if v is None else search(v) is not None
+
+        else:
+            g = right.fn
+
+            def fn(row: Row) -> object:
+                v = text(row)
+                pattern = g(row)
+                compiled = _regex(str(pattern)) if pattern is not None else None
+                return None if v is None or compiled is None else compiled.search(v) is not None
+
+        return self.fold(Expr("bool", fn), [left, right])
+
+    def string_op(self, node: n.Binary, left: Expr, right: Expr) -> Expr:
+        op = node.op
+        negated = op.startswith("!")
+        base = op.lstrip("!")
+        case_sensitive = base.endswith("_cs")
+        base = base.removesuffix("_cs")
+        check: Callable[[str, str], bool] = {
+            "has": _has_term,
+            "contains": lambda hay, needle: needle in hay,
+            "startswith": lambda hay, needle: hay.startswith(needle),
+            "endswith": lambda hay, needle: hay.endswith(needle),
+            "hasprefix": _has_prefix,
+            "hassuffix": _has_suffix,
+        }[base]
+        lt, rt = self.text_fn(left), self.text_fn(right)
+        fold_case = (lambda s: s) if case_sensitive else str.lower
+        if right.const:
+            raw = rt({})
+            needle = None if raw is None else fold_case(raw)
+
+            def fn(row: Row) -> object:
+                hay = lt(row)
+                return None if hay is None or needle is None else check(fold_case(hay), needle)
+
+        else:
+
+            def fn(row: Row) -> object:
+                hay = lt(row)
+                if hay is None:
+                    return None
+                other = rt(row)
+                return None if other is None else check(fold_case(hay), fold_case(other))
+
+        return self.fold(Expr("bool", _negate(fn) if negated else fn), [left, right])
+
+    def list_values(self, node: n.ListExpr, types: Mapping[str, str]) -> tuple[list[Expr], Plan | None]:
+        if node.query is not None:
+            outer = self.operator
+            plan = self.tabular(node.query)
+            self.operator = outer
+            if not plan.schema:
+                raise self.error(node.pos, "The sub-query of 'in' has no column")
+            return [], plan
+        if len(node.items) == 1 and isinstance(node.items[0], n.Name):
+            name = node.items[0].name
+            if (
+                name not in types
+                and name not in self.scalars
+                and (name in self.tabulars or self.is_table(name))
+            ):
+                outer = self.operator
+                plan = self.tabular(n.TableRef(node.items[0].pos, name))
+                self.operator = outer
+                return [], plan
+        return [self.expr(item, types) for item in node.items], None
+
+    def membership(self, node: n.Binary, left: Expr, right: n.ListExpr, types: Mapping[str, str]) -> Expr:
+        op = node.op
+        items, plan = self.list_values(right, types)
+        if op in ("has_any", "has_all"):
+            if plan is not None or not all(i.const for i in items):
+                raise self.error(
+                    right.pos, f"Operator '{op}': the list must hold constants (literals or let-bound arrays)"
+                )
+            needles = [_to_string(v).lower() for v in _flatten(items) if v is not None]
+            text = self.text_fn(left)
+            if op == "has_any":
+                matcher = _TermMatcher(needles)
+
+                def fn(row: Row) -> object:
+                    v = text(row)
+                    return None if v is None else matcher(v.lower())
+
+            else:
+                wanted = [w for w in needles if w]
+
+                def fn(row: Row) -> object:
+                    v = text(row)
+                    if v is None:
+                        return None
+                    low = v.lower()
+                    return all(_has_term(low, w) for w in wanted)
+
+            return self.fold(Expr("bool", fn), [left])
+        tilde = op.endswith("~")
+        negated = op.startswith("!")
+        if left.type == "dynamic":
+            left = Expr(
+                "string",
+                cast(RowFn, self.text_fn(left)),
+                const=left.const,
+                value=None if not left.const else self.text_fn(left)({}),
+            )
+        ltype = left.type
+        if tilde and ltype not in ("string", "guid"):
+            raise self.error(node.pos, f"Operator '{op}' expects a string operand, not {ltype}")
+
+        def normalise(values: list[object], value_type: str) -> set[object]:
+            out: set[object] = set()
+            for v in values:
+                if v is None:
+                    continue
+                if ltype in ("string", "guid"):
+                    s = v if isinstance(v, str) else _to_string(registry.convert_to(v, value_type, "string"))
+                    out.add(s.lower() if tilde else s)
+                elif isinstance(v, bool | str):
+                    if ltype == "bool" and isinstance(v, bool):
+                        out.add(v)
+                else:
+                    out.add(v)
+            return out
+
+        members: set[object] | None = None
+        lazy: Callable[[], set[object]] | None = None
+        if plan is not None:
+            column, col_type = plan.schema[0]
+            get = _getter(column, col_type)
+            cache: list[set[object]] = []
+
+            def compute() -> set[object]:
+                if not cache:
+                    cache.append(normalise([get(r) for r in plan.run()], col_type))
+                return cache[0]
+
+            lazy = compute
+        elif all(i.const for i in items):
+            flat: list[object] = []
+            for i in items:
+                if i.type == "dynamic" and isinstance(i.value, list):
+                    flat.extend(i.value)
+                elif (
+                    ltype not in ("string", "guid")
+                    and _family(i.type) != _family(ltype)
+                    and i.type != "dynamic"
+                ):
+                    raise self.error(
+                        right.pos, f"Operator '{op}': the list holds {i.type} values, the operand is {ltype}"
+                    )
+                else:
+                    flat.append(i.value)
+            members = normalise(flat, "dynamic")
+        lf = left.fn
+        if left.column is not None and ltype in ("string", "guid") and members is not None:
+            column = left.column
+            fixed = members
+            if tilde:
+
+                def fn(row: Row) -> object:
+                    v = row.get(column)
+                    if v.__class__ is not str:
+                        v = _to_string(v)
+                    return v.lower() in fixed
+
+            else:
+
+                def fn(row: Row) -> object:
+                    v = row.get(column)
+                    if v.__class__ is not str:
+                        v = _to_string(v)
+                    return v in fixed
+
+        else:
+            item_fns = [(i.fn, i.type) for i in items]
+
+            def current(row: Row) -> set[object]:
+                if members is not None:
+                    return members
+                if lazy is not None:
+                    return lazy()
+                values: list[object] = []
+                for f, t in item_fns:
+                    v = f(row)
+                    if t == "dynamic" and isinstance(v, list):
+                        values.extend(v)
+                    else:
+                        values.append(v)
+                return normalise(values, "dynamic")
+
+            def fn(row: Row) -> object:
+                v = lf(row)
+                if v is None:
+                    return None
+                if tilde:
+                    v = cast(str, v).lower()
+                return v in current(row)
+
+        result = Expr("bool", _negate(fn) if negated else fn)
+        return result if plan is not None else self.fold(result, [left, *items])
+
+
+def _arithmetic_fn(op: str, result_type: str) -> Callable[[Any, Any], object]:
+    """``(a, b) -> a op b`` on non-null operands whose result has ``result_type``."""
+    if op == "+":
+        return operator.add
+    if op == "-":
+        return operator.sub
+    if op == "*":
+        if result_type == "timespan":
+            return lambda a, b: round(a * b)
+        return operator.mul
+    if result_type == "real":
+        return (
+            (lambda a, b: _real_div(float(a), float(b)))
+            if op == "/"
+            else (lambda a, b: _real_mod(float(a), float(b)))
+        )
+    if op == "/" and result_type == "timespan":
+        return lambda a, b: (None if b == 0 else int(a / b)) if isinstance(b, float) else _int_div(a, b)
+    return _int_div if op == "/" else _int_mod
+
+
+def _flatten(items: list[Expr]) -> list[object]:
+    out: list[object] = []
+    for i in items:
+        if isinstance(i.value, list):
+            out.extend(i.value)
+        else:
+            out.append(i.value)
+    return out
+
+
+def _has_prefix(hay: str, needle: str) -> bool:
+    if not needle:
+        return True
+    i = hay.find(needle)
+    while i >= 0:
+        if i == 0 or hay[i - 1] not in _ALNUM:
+            return True
+        i = hay.find(needle, i + 1)
+    return False
+
+
+def _has_suffix(hay: str, needle: str) -> bool:
+    if not needle:
+        return True
+    i = hay.find(needle)
+    while i >= 0:
+        end = i + len(needle)
+        if end == len(hay) or hay[end] not in _ALNUM:
+            return True
+        i = hay.find(needle, i + 1)
+    return False

@@ -1,0 +1,325 @@
+"""The syntax tree of a parsed KQL query (what the parser builds and the compiler and `query_shape` read).
+
+Every node carries ``pos``, the 0-based offset of its first token in the query text, for error messages.
+Nodes hold syntax only: names are resolved (columns, lets, tables, functions) by the compiler.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+# ---------------------------------------------------------------------------
+# Scalar expressions
+
+
+@dataclass(slots=True)
+class Lit:
+    """A literal: ``type`` is a KQL type ("string", "long", "real", "bool", "datetime", "timespan",
+    "dynamic") or "type" for ``typeof(T)`` (value: the type name); values follow the shared value model."""
+
+    pos: int
+    type: str
+    value: object
+
+
+@dataclass(slots=True)
+class Name:
+    pos: int
+    name: str
+
+
+@dataclass(slots=True)
+class Star:
+    """``*`` as an argument (``arg_max(Timestamp, *)``, ``take_any(*)``)."""
+
+    pos: int
+
+
+@dataclass(slots=True)
+class Call:
+    pos: int
+    name: str
+    args: list[Expr]
+
+
+@dataclass(slots=True)
+class Unary:
+    pos: int
+    op: str  # "-" or "+"
+    operand: Expr
+
+
+@dataclass(slots=True)
+class Binary:
+    """Arithmetic, comparisons, string operators, ``and``/``or``, ``matches regex``, ``has_any``/``has_all``
+    (whose right side is a :class:`ListExpr`)."""
+
+    pos: int
+    op: str
+    left: Expr
+    right: Expr
+
+
+@dataclass(slots=True)
+class ListExpr:
+    """The parenthesised right side of ``in``/``has_any``: items, or one tabular sub-query."""
+
+    pos: int
+    items: list[Expr]
+    query: Tabular | None = None
+
+
+@dataclass(slots=True)
+class Between:
+    pos: int
+    negated: bool
+    operand: Expr
+    low: Expr
+    high: Expr
+
+
+@dataclass(slots=True)
+class Member:
+    """``x.Key`` on a dynamic value."""
+
+    pos: int
+    target: Expr
+    key: str
+
+
+@dataclass(slots=True)
+class Index:
+    """``x[i]`` / ``x["Key"]`` on a dynamic value."""
+
+    pos: int
+    target: Expr
+    index: Expr
+
+
+Expr = Lit | Name | Star | Call | Unary | Binary | ListExpr | Between | Member | Index
+
+# ---------------------------------------------------------------------------
+# Tabular expressions and operators
+
+
+@dataclass(slots=True)
+class TableRef:
+    """A table or a tabular ``let`` name."""
+
+    pos: int
+    name: str
+
+
+@dataclass(slots=True)
+class Union:
+    pos: int
+    legs: list[Tabular]
+    kind: str = "outer"  # "outer" | "inner"
+    withsource: str | None = None
+    isfuzzy: bool = False
+
+
+@dataclass(slots=True)
+class Pipe:
+    """``source | op``."""
+
+    pos: int
+    source: Tabular
+    op: Operator
+
+
+@dataclass(slots=True)
+class Assign:
+    """``[Name =] expr`` in project/extend/summarize; ``name`` None when the name is inferred."""
+
+    pos: int
+    name: str | None
+    expr: Expr
+
+
+@dataclass(slots=True)
+class SortKey:
+    pos: int
+    expr: Expr
+    descending: bool = True
+    nulls_first: bool | None = None  # None: the default of the direction
+
+
+@dataclass(slots=True)
+class Where:
+    pos: int
+    predicate: Expr
+
+
+@dataclass(slots=True)
+class Project:
+    pos: int
+    items: list[Assign]
+
+
+@dataclass(slots=True)
+class ProjectNames:
+    """``project-away`` / ``project-keep`` / ``project-reorder``: column names, ``*`` wildcards allowed."""
+
+    pos: int
+    kind: str
+    patterns: list[str]
+
+
+@dataclass(slots=True)
+class ProjectRename:
+    pos: int
+    pairs: list[tuple[str, str]]  # (new, old)
+
+
+@dataclass(slots=True)
+class Extend:
+    pos: int
+    items: list[Assign]
+
+
+@dataclass(slots=True)
+class Summarize:
+    pos: int
+    aggregates: list[Assign]
+    by: list[Assign]
+
+
+@dataclass(slots=True)
+class Take:
+    pos: int
+    count: Expr
+
+
+@dataclass(slots=True)
+class Top:
+    pos: int
+    count: Expr
+    key: SortKey
+
+
+@dataclass(slots=True)
+class Sort:
+    pos: int
+    keys: list[SortKey]
+
+
+@dataclass(slots=True)
+class Distinct:
+    pos: int
+    items: list[Expr]  # [Star] for `distinct *`
+
+
+@dataclass(slots=True)
+class Count:
+    pos: int
+
+
+@dataclass(slots=True)
+class JoinOn:
+    pos: int
+    left: str
+    right: str
+
+
+@dataclass(slots=True)
+class Join:
+    pos: int
+    kind: str
+    right: Tabular
+    on: list[JoinOn]
+
+
+@dataclass(slots=True)
+class UnionOp:
+    """``T | union U, V``: the piped input is the first leg."""
+
+    pos: int
+    union: Union
+
+
+@dataclass(slots=True)
+class MvExpandItem:
+    pos: int
+    name: str | None
+    expr: Expr
+    to_type: str | None = None
+
+
+@dataclass(slots=True)
+class MvExpand:
+    pos: int
+    items: list[MvExpandItem]
+    itemindex: str | None = None
+    limit: int | None = None
+
+
+@dataclass(slots=True)
+class ParsePart:
+    """A piece of a ``parse`` pattern: a literal (``name`` None), a column capture, or ``*`` (both None)."""
+
+    pos: int
+    text: str | None = None
+    name: str | None = None
+    type: str = "string"
+
+
+@dataclass(slots=True)
+class Parse:
+    pos: int
+    kind: str  # "simple" | "regex" | "relaxed"
+    source: Expr
+    parts: list[ParsePart] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class Invoke:
+    pos: int
+    name: str
+    args: list[Expr]
+
+
+@dataclass(slots=True)
+class GetSchema:
+    pos: int
+
+
+Operator = (
+    Where
+    | Project
+    | ProjectNames
+    | ProjectRename
+    | Extend
+    | Summarize
+    | Take
+    | Top
+    | Sort
+    | Distinct
+    | Count
+    | Join
+    | UnionOp
+    | MvExpand
+    | Parse
+    | Invoke
+    | GetSchema
+)
+Tabular = TableRef | Union | Pipe
+
+# ---------------------------------------------------------------------------
+# Statements
+
+
+@dataclass(slots=True)
+class Let:
+    """``let name = value;``: a scalar expression or a tabular expression (decided by the parser; a bare
+    name is a :class:`Name` and resolved by the compiler)."""
+
+    pos: int
+    name: str
+    value: Expr | Tabular
+
+
+@dataclass(slots=True)
+class Query:
+    lets: list[Let]
+    body: Tabular
