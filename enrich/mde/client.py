@@ -533,7 +533,13 @@ class MdeClient:
         wait = parse_retry_after(reply.headers, reply.body)
         self.retry_after_seconds += wait
         self.budget.penalise(family, wait)
-        log.info("MDE quota exceeded for %s (429); pausing that API for %.1f s", family, wait)
+        said = error_message(reply.body)
+        log.info(
+            "MDE quota exceeded for %s (429); pausing that API for %.1f s%s",
+            family,
+            wait,
+            f" ({said[:200]})" if said else "",
+        )
         if tries.throttled > self.max_throttled:
             raise RetriesExhausted(
                 f"MDE kept answering 429 (quota exceeded) after {tries.throttled} attempts: "
