@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -395,8 +397,10 @@ class App:
         return HuntingLimits(cfg.hunting_max_rows, cfg.hunting_max_result_bytes, cfg.hunting_timeout)
 
     def _file_profile(self):
-        """The dataset's FileProfile lookup for `invoke FileProfile()`, when the engine takes one."""
-        return None
+        """The dataset's FileProfile lookup for `invoke FileProfile()`, when the dataset has one
+        and the engine takes it (None otherwise: the engine answers FileProfile on its own)."""
+        lookup = getattr(self.data, "file_profile", None)
+        return lookup if callable(lookup) and _engine_takes_file_profile() else None
 
     def _hunting_legacy(self, request: Request) -> Response:
         from enrich.sandbox import hunting
@@ -451,6 +455,13 @@ class App:
             wanted = request.param("family")
             return json_response(200, {"value": [list(k) for k in self.data.seen_keys(wanted)]})
         return mde_error(404, "NotFound", "Unknown sandbox control endpoint (try /_sandbox/stats).")
+
+
+@functools.cache
+def _engine_takes_file_profile() -> bool:
+    from enrich.sandbox.kql import run_query
+
+    return "file_profile" in inspect.signature(run_query).parameters
 
 
 def _unauthorized(message: str) -> Response:

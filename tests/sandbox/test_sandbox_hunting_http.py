@@ -82,14 +82,35 @@ def test_batched_summary_per_value_matches_the_tables(sb, path, scope, field):
 @pytest.mark.parametrize(
     "query",
     [
-        "DeviceFileEvents | join (DeviceProcessEvents) on DeviceId",
         "DeviceFileEvents | where SHA1 == ",
-        "DeviceLogonEvents | take 1",
-        "DeviceFileEvents | extend x = strlen(FileName)",
+        "NoSuchTable | take 1",
+        "DeviceFileEvents | where NoSuchColumn == 1",
+        "DeviceFileEvents | extend x = no_such_function(FileName)",
     ],
 )
 @pytest.mark.parametrize(("path", "scope", "field"), [GRAPH, LEGACY])
-def test_query_outside_the_subset_gets_400(sb, path, scope, field, query):
+def test_a_query_mde_cannot_run_gets_400(sb, path, scope, field, query):
     reply = hunt(sb, path, scope, query)
     assert reply.status_code == 400, reply.text[:300]
     assert "error" in reply.json()
+
+
+@pytest.mark.parametrize(("path", "scope", "field"), [GRAPH, LEGACY])
+def test_file_profile_answers_from_the_dataset(sb, path, scope, field):
+    from enrich.sandbox.app import _engine_takes_file_profile
+
+    if not (_engine_takes_file_profile() and callable(getattr(sb.data, "file_profile", None))):
+        pytest.skip("the engine or the dataset has no FileProfile hook yet")
+    rows = in_window(sb, sb.data.tables["DeviceFileEvents"])
+    sha1s = sorted({r["SHA1"] for r in rows if r.get("SHA1")})[:5]
+    listed = ", ".join(f'"{v}"' for v in sha1s)
+    query = (
+        f"DeviceFileEvents | where SHA1 in ({listed}) | distinct SHA1 "
+        "| invoke FileProfile(SHA1, 10) | project SHA1, GlobalPrevalence"
+    )
+    reply = hunt(sb, path, scope, query)
+    assert reply.status_code == 200, reply.text[:500]
+    got = {r["SHA1"]: r["GlobalPrevalence"] for r in reply.json()[field]}
+    assert set(got) == set(sha1s)
+    for sha1, prevalence in got.items():
+        assert prevalence == sb.data.file_profile(sha1)["GlobalPrevalence"]
