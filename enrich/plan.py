@@ -7,7 +7,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from enrich.answering.interface import Strategy
-from enrich.model import LookupKey
+from enrich.model import LookupKey, Status
 from enrich.sources.interface import Source
 
 
@@ -27,9 +27,11 @@ class Plan:
 
 
 def make_plan(sources: Iterable[Source], strategy: Strategy) -> Plan:
-    """Read every source once and collect the distinct lookups `strategy` needs for its rows."""
+    """Read every source once and collect the distinct lookups `strategy` needs for its rows
+    (each indicator's `row_keys` lookup, then its `extra_keys`)."""
     plan = Plan()
     row_keys = strategy.row_keys
+    extra_keys = strategy.extra_keys if strategy.has_extra_keys else None
     keys = plan.keys
     for source in sources:
         for chunk in source.chunks():
@@ -39,7 +41,10 @@ def make_plan(sources: Iterable[Source], strategy: Strategy) -> Plan:
                 for ind in indicators:
                     plan.by_type[ind.type.value if ind.type else "none"] += 1
                     plan.by_class[ind.status.value] += 1
-                for key in row_keys(indicators):
+                for ind, key in zip(indicators, row_keys(indicators), strict=True):
                     if key is not None:
                         keys[key] = None
+                        if extra_keys is not None and ind.status is Status.PENDING:
+                            for extra in extra_keys(ind, key):
+                                keys[extra] = None
     return plan

@@ -234,4 +234,4 @@ def url_note(host: LookupKey, host_answer: Answer | None, exact: Answer | None) 
 def host_note(key: LookupKey) -> str:
     """The remark every URL row gets in hunting: its cells are its host's."""
     where = "IP address" if key.family == "ips" else "host"
-    return f"the counts are for the {where} {key.key} (the exact URL is asked too)"
+    return f"the counts are for the {where} {key.key}"
