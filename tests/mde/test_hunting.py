@@ -23,6 +23,7 @@ from enrich.mde.hunting import (
     hunt,
     hunting_paths,
 )
+from enrich.mde.hunting.paths import use_graph_tokens
 from enrich.mde.limits import Budget
 from tests.mde_helpers import SECRET, TENANT, reset_sandbox, settings_for
 
@@ -61,7 +62,7 @@ def sb(hunting_module_sandbox, monkeypatch):
     return hunting_module_sandbox
 
 
-def _run(sb, family, values, options=None, client_id=MAIN, secret=SECRET, **client_kw):
+def _run(sb, family, values, options=None, client_id=MAIN, secret=SECRET, graph_tokens=None, **client_kw):
     """(chunk results, the client, the paths it saw) of one `hunt` over real sockets."""
     settings = settings_for(sb, client_id, secret)
     options = options or HuntOptions(max_devices=0)
@@ -71,6 +72,8 @@ def _run(sb, family, values, options=None, client_id=MAIN, secret=SECRET, **clie
         async with MdeClient(
             settings, TokenProvider(settings), Budget(settings.rate_limits), **client_kw
         ) as c:
+            if graph_tokens is not None:
+                use_graph_tokens(c, graph_tokens)
             await hunt(c, family, values, options, results.append)
             return c, await hunting_paths(c)
 
@@ -170,6 +173,41 @@ def test_graph_without_its_permission_uses_legacy(sb):
     _check(sb, _merged(results), _ips_truth(sb, values, 10), 0)
     assert _hunting_statuses(sb) == [(PATH_LEGACY, 200)]
     assert client.metrics().calls == {"hunting": 1}
+
+
+class _NotAJwt:
+    """A Graph token source whose token is no JWT (its roles unknown) and which Graph refuses (401)."""
+
+    def __init__(self) -> None:
+        self.acquisitions = 0
+        self.token: str | None = None
+
+    def cached_token(self) -> str | None:
+        return self.token
+
+    def get_token(self) -> str:
+        self.acquisitions += 1
+        self.token = f"not-a-jwt-{self.acquisitions}"
+        return self.token
+
+    def invalidate(self, token: str | None = None) -> None:
+        self.token = None
+
+
+def test_graph_refusing_our_token_falls_back_to_legacy_for_the_rest_of_the_run(sb):
+    values = _some_ips(sb, 4)
+    results, _, paths = _run(
+        sb, "ips", values, HuntOptions(max_devices=0, chunk_values=3), graph_tokens=_NotAJwt()
+    )
+    assert "Microsoft Graph refused our token" in paths[PATH_GRAPH] and paths[PATH_LEGACY] == ""
+    assert [r.path for r in results] == [PATH_LEGACY, PATH_LEGACY]
+    _check(sb, _merged(results), _ips_truth(sb, values, 10), 0)
+    assert _hunting_statuses(sb) == [
+        (PATH_GRAPH, 401),
+        (PATH_GRAPH, 401),
+        (PATH_LEGACY, 200),
+        (PATH_LEGACY, 200),
+    ]
 
 
 def test_legacy_only_when_asked(sb):
