@@ -89,6 +89,13 @@ PROCESSES = [
         "Microsoft Code Signing PCA 2011",
     ),
     (
+        "MsMpEng.exe",
+        r"C:\ProgramData\Microsoft\Windows Defender\Platform\4.18.24090.11-0",
+        "Microsoft® Windows® Operating System",
+        "Microsoft Corporation",
+        "Microsoft Code Signing PCA 2011",
+    ),
+    (
         "python.exe",
         r"C:\Program Files\Python311",
         "Python",
@@ -96,6 +103,16 @@ PROCESSES = [
         "DigiCert Trusted G4 Code Signing RSA4096 SHA384 2021 CA1",
     ),
 ]
+# Processes that write or start the files users bring in (InitiatingProcess* of file events).
+PARENTS = (
+    "explorer.exe",
+    "cmd.exe",
+    "powershell.exe",
+    "OUTLOOK.EXE",
+    "chrome.exe",
+    "msedge.exe",
+    "WINWORD.EXE",
+)
 NET_PROCESSES = (
     "chrome.exe",
     "msedge.exe",

@@ -1,26 +1,29 @@
 """Deterministic synthetic telemetry from a seed: `build` lays out a whole dataset.
 
 The bricks (devices, files, sightings, alerts, event times) come from `generator.Generator`;
-the documented examples planted in every dataset from `fixtures.plant_fixtures`.
+the documented examples planted in every dataset from `fixtures.plant_fixtures`. Hashes the
+sample files give for one file (`samples.linked_hashes`) become one file with those hashes,
+seen or unseen together.
 """
 
 from __future__ import annotations
 
 from enrich.sandbox import samples
 from enrich.sandbox.catalog import BENIGN_DOMAINS, derived
-from enrich.sandbox.data import Dataset, FileInfo, normalize_domain
+from enrich.sandbox.data import Dataset, normalize_domain
 from enrich.sandbox.fixtures import plant_fixtures
 from enrich.sandbox.generator import Generator
 
 
-def _planted_file(g: Generator, key: str) -> FileInfo:
-    if len(key) == 64:
-        sha1, sha256, md5 = derived("sha1", key), key, derived("md5", key)
-    elif len(key) == 40:
-        sha1, sha256, md5 = key, derived("sha256", key), derived("md5", key)
-    else:
-        sha1, sha256, md5 = derived("sha1", key), derived("sha256", key), key
-    return g.malicious_file(sha1, sha256, md5)
+def file_hashes(given: tuple[str, ...]) -> tuple[str, str, str]:
+    """(SHA-1, SHA-256, MD5) of a file known by `given` hashes; the missing ones derive from one given."""
+    by_len = {len(h): h for h in given}
+    anchor = by_len.get(40) or given[0]
+    return (
+        by_len.get(40) or derived("sha1", anchor),
+        by_len.get(64) or derived("sha256", anchor),
+        by_len.get(32) or derived("md5", anchor),
+    )
 
 
 def build(
@@ -31,15 +34,22 @@ def build(
     g.make_devices(device_count)
     g.make_processes()
     ds = g.ds
-    planted = (
-        samples.scan(samples.default_sample_dir() if sample_dir is None else sample_dir)
-        if sample_dir != ""
-        else []
-    )
+    sample_root = samples.default_sample_dir() if sample_dir is None else sample_dir
+    planted = samples.scan(sample_root) if sample_dir != "" else []
+    linked = samples.linked_hashes(sample_root) if sample_dir != "" else []
+    group_of = {h: group for group in linked for h in group}
+
+    def members(fam: str, key: str) -> tuple[str, ...]:
+        return group_of.get(key, (key,)) if fam == "files" else (key,)
+
+    def seen(fam: str, key: str) -> bool:  # a linked file is seen or not as a whole
+        return samples.chosen_seen(members(fam, key)[0])
+
     for fam, key in planted:  # reserve first, so random data never makes an unseen one seen
-        if not samples.chosen_seen(key):
+        if not seen(fam, key):
             g.reserved.add((fam, key))
     plant_fixtures(g)
+    g.background()
     # background: common processes and services seen everywhere
     for info in g.processes.values():
         g.sight_file(info, g.rng.randint(15, 45), g.window("any"))
@@ -49,13 +59,14 @@ def build(
     for fam, key in planted:
         if (fam, key) in ds.planted:
             continue
-        seen = samples.chosen_seen(key)
-        ds.planted[(fam, key)] = seen
-        if not seen:
+        is_seen = seen(fam, key)
+        for member in members(fam, key):
+            ds.planted[(fam, member)] = is_seen
+        if not is_seen:
             continue
         n = g.prevalence()
         if fam == "files":
-            info = _planted_file(g, key)
+            info = g.malicious_file(*file_hashes(members(fam, key)))
             g.sight_file(info, n, g.window("inside"))
             if info.determination_type in ("Malware", "Pua") and g.rng.random() < 0.5:
                 g.alert("files", info.sha1, f"'{info.name}' malware was detected", "Malware", info)

@@ -1,8 +1,14 @@
 """The seeded `Generator`: random devices, files, sightings and alerts, the bricks of a dataset.
 
 Event times are spread over the last 40 days (so `lookBackHours` matters) and always fall 15 to
-45 minutes past a whole hour before "now"; a lookback of whole hours or days therefore never
-cuts an event in two ways during the first quarter of an hour after the data was built.
+45 minutes past a whole hour before the build time; a lookback of whole hours or days therefore
+never cuts an event in two ways during the first quarter of an hour after the data was built.
+
+Files are sighted in the tables their kind belongs to (executables in DeviceFileEvents and
+DeviceProcessEvents, DLLs also in DeviceImageLoadEvents, detected malware also in DeviceEvents),
+each event started by one of the common processes (`PROCESSES`), whose hashes fill the
+InitiatingProcess* columns. Devices also get heartbeats (DeviceInfo, DeviceNetworkInfo), logons
+and registry writes, none of which count for the indicator statistics.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from enrich.sandbox.catalog import (
     MAL_FOLDERS,
     MAL_NAMES,
     NET_PROCESSES,
+    PARENTS,
     PROCESSES,
     PUBLIC_FIRST_OCTETS,
     TLDS,
@@ -45,6 +52,7 @@ class Generator:
         self.tenant_id = tenant_id
         self.reserved: set[tuple[str, str]] = set()  # planted keys that must stay unseen
         self.processes: dict[str, FileInfo] = {}
+        self.origin_hosts: list[tuple[str, str]] = []
         self._incident = 1000 + self.rng.randrange(9000)
 
     # --- small helpers ----------------------------------------------------------------------
@@ -126,6 +134,7 @@ class Generator:
                     risk=self.rng.choice(["None", "Low", "Low", "Medium", "High"]),
                     rbac_group=self.rng.choice(["UnassignedGroup", "Workstations", "Servers"]),
                     tags=tuple(self.rng.sample(["Finance", "VIP", "Lab", "Kiosk"], self.rng.randint(0, 1))),
+                    user=self.rng.choice(USERS),
                 )
             )
 
@@ -193,19 +202,89 @@ class Generator:
         return self.rng.sample(self.ds.devices, min(count, len(self.ds.devices)))
 
     def sight_file(self, info: FileInfo, n_devices: int, window: tuple[int, int]) -> None:
-        self.ds.add_file(info)
+        """Events of `info` on `n_devices` random devices at times within `window` (hours ago)."""
+        info = self.ds.add_file(info)
+        detected = info.determination_type in ("Malware", "Pua")
         for dev in self.devices(n_devices):
             for _ in range(self.rng.randint(1, 3)):
                 t = self.ticks(self.rng.randint(*window))
-                parent = self.rng.choice(
-                    ["explorer.exe", "cmd.exe", "powershell.exe", "OUTLOOK.EXE", "chrome.exe", "WINWORD.EXE"]
-                )
-                if self.rng.random() < 0.5:
+                parent = self.processes[self.rng.choice(PARENTS)]
+                r = self.rng.random()
+                if info.name.lower().endswith(".dll") and r < 0.5:
+                    host = self.processes[self.rng.choice(["rundll32.exe", "svchost.exe", "explorer.exe"])]
+                    self.ds.add_file_event("DeviceImageLoadEvents", t, dev, info, "ImageLoaded", host)
+                elif r < 0.5:
                     action = self.rng.choice(["FileCreated", "FileCreated", "FileModified", "FileRenamed"])
-                    self.ds.add_file_event("DeviceFileEvents", t, dev, info, action, parent)
+                    url, ip = self.origin(parent.name)
+                    self.ds.add_file_event(
+                        "DeviceFileEvents", t, dev, info, action, parent, origin_url=url, origin_ip=ip
+                    )
                 else:
                     cmd = f'"{info.name}"' + self.rng.choice(["", " /silent", " -k netsvcs", " --update"])
                     self.ds.add_file_event("DeviceProcessEvents", t, dev, info, "ProcessCreated", parent, cmd)
+                if detected and self.rng.random() < 0.3:
+                    msmpeng = self.processes["MsMpEng.exe"]
+                    self.ds.add_file_event(
+                        "DeviceEvents", t + 7 * TICKS_PER_SECOND, dev, info, "AntivirusDetection", msmpeng
+                    )
+
+    def origin(self, parent: str) -> tuple[str, str]:
+        """(FileOriginUrl, FileOriginIP) of a file written by `parent`: a download for browsers and mail."""
+        if parent not in ("chrome.exe", "msedge.exe", "OUTLOOK.EXE") or self.rng.random() < 0.4:
+            return "", ""
+        if not self.origin_hosts:
+            self.origin_hosts = [(self.domain(), self.public_ip()) for _ in range(6)]
+        host, ip = self.rng.choice(self.origin_hosts)
+        path = self.rng.choice(
+            ["dl/setup.exe", "files/invoice.zip", "download?id=7731&src=mail", "a/b/c.bin"]
+        )
+        return f"https://{host}/{path}", ip
+
+    def background(self) -> None:
+        """Heartbeats every 3 days, a few logons and registry writes per device (not indicator data)."""
+        explorer, svchost = self.processes["explorer.exe"], self.processes["svchost.exe"]
+        for dev in self.ds.devices:
+            for hours_ago in range(self.rng.randint(0, 23), 1000, 72):
+                self.ds.add_heartbeat(self.ticks(hours_ago), dev)
+            for _ in range(self.rng.randint(3, 6)):
+                t = self.ticks(self.rng.randint(0, 955))
+                r = self.rng.random()
+                if r < 0.6:
+                    self.ds.add_logon_event(
+                        t, dev, "LogonSuccess", "Interactive", dev.user, initiating=svchost
+                    )
+                elif r < 0.85:
+                    peer = self.rng.choice(self.ds.devices)
+                    self.ds.add_logon_event(
+                        t,
+                        dev,
+                        "LogonSuccess",
+                        "Network",
+                        peer.user,
+                        remote_ip=peer.local_ip,
+                        remote_device=peer.name.split(".")[0].upper(),
+                    )
+                else:
+                    self.ds.add_logon_event(
+                        t,
+                        dev,
+                        "LogonFailed",
+                        "RemoteInteractive",
+                        self.rng.choice(["administrator", "admin", "test"]),
+                        remote_ip=self.public_ip(),
+                        failure="InvalidUserNameOrPassword",
+                    )
+            for _ in range(self.rng.randint(1, 2)):
+                name, folder, *_ = self.rng.choice(PROCESSES)
+                self.ds.add_registry_event(
+                    self.ticks(self.rng.randint(0, 955)),
+                    dev,
+                    "RegistryValueSet",
+                    r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Run",
+                    name.rsplit(".", 1)[0],
+                    f"{folder}\\{name}",
+                    self.rng.choice([explorer, svchost]),
+                )
 
     def sight_ip(self, ip: str, n_devices: int, window: tuple[int, int], url: str = "") -> None:
         for dev in self.devices(n_devices):
@@ -234,13 +313,15 @@ class Generator:
                 if form < 0.4:
                     url = host
                 elif form < 0.8:
-                    url = (
-                        f"https://{host}/{self.rng.choice(['', 'index.html', 'api/v1/check', 'dl/file.bin'])}"
+                    path = self.rng.choice(
+                        ["", "index.html", "api/v1/check?id=4821&v=2", "dl/file.bin", "login?next=%2F"]
                     )
+                    url = f"https://{host}/{path}"
                 else:
-                    url = f"http://{host}:{self.rng.choice([80, 8080])}/{self.rng.choice(['gate.php', 'x'])}"
+                    port = self.rng.choice([80, 8080])
+                    url = f"http://{host}:{port}/{self.rng.choice(['gate.php?id=1', 'x'])}"
                 proc = self.processes[self.rng.choice(NET_PROCESSES)]
-                port = 80 if url.startswith("http://") else 443
+                port = (8080 if ":8080/" in url else 80) if url.startswith("http://") else 443
                 self.ds.add_network_event(
                     self.ticks(self.rng.randint(*window)),
                     dev,

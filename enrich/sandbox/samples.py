@@ -1,9 +1,16 @@
-"""Find indicators in the repository's sample files so the sandbox knows (about half of) them."""
+"""Find indicators in the repository's sample files so the sandbox knows (about half of) them.
+
+`scan` lists the indicators; `linked_hashes` lists the hashes the files give for one file (a
+CSV/text line, a STIX pattern or a STIX `hashes` object holding a SHA-1, SHA-256 and/or MD5 of
+distinct lengths), so the sandbox makes them one file with one identity.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 from enrich.sandbox.data import normalize_domain, normalize_ip
@@ -207,25 +214,94 @@ def default_sample_dir() -> Path:
     return Path(__file__).resolve().parent.parent.parent / "sample_data"
 
 
-def scan(directory: str | Path) -> list[tuple[str, str]]:
-    """Indicators found in the sample files of `directory` (sorted file names, capped)."""
+def _sample_texts(directory: str | Path) -> Iterator[str]:
+    """The text of each sample file of `directory` (sorted names, at most MAX_BYTES_PER_FILE each)."""
     root = Path(directory)
     if not root.is_dir():
-        return []
-    found: dict[tuple[str, str], None] = {}
+        return
     for path in sorted(root.rglob("*")):
         if not path.is_file() or path.suffix.lower() not in SAMPLE_SUFFIXES:
             continue
         try:
             with open(path, "rb") as fh:
-                text = fh.read(MAX_BYTES_PER_FILE).decode("utf-8", errors="replace")
+                yield fh.read(MAX_BYTES_PER_FILE).decode("utf-8", errors="replace")
         except OSError:
             continue
+
+
+def scan(directory: str | Path) -> list[tuple[str, str]]:
+    """Indicators found in the sample files of `directory` (sorted file names, capped)."""
+    found: dict[tuple[str, str], None] = {}
+    for text in _sample_texts(directory):
         for item in extract(text):
             found[item] = None
             if len(found) >= MAX_INDICATORS:
                 return list(found)
     return list(found)
+
+
+def _records(text: str) -> Iterator[list[str]]:
+    """Groups of strings that each describe one thing: a STIX `hashes` object's values, any one
+    JSON string (e.g. a pattern), or one line of a non-JSON file."""
+    docs: list[object] = []
+    stripped = text.lstrip()
+    if stripped.startswith(("{", "[")):
+        try:
+            docs = [json.loads(text)]
+        except json.JSONDecodeError:
+            try:
+                docs = [json.loads(line) for line in text.splitlines() if line.strip()]
+            except json.JSONDecodeError:
+                docs = []
+    if not docs:
+        for line in text.splitlines():
+            yield [line]
+        return
+    stack = list(docs)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, dict):
+            hashes = node.get("hashes")
+            if isinstance(hashes, dict):
+                yield [v for v in hashes.values() if isinstance(v, str)]
+            stack.extend(v for k, v in node.items() if k != "hashes")
+        elif isinstance(node, list):
+            stack.extend(node)
+        elif isinstance(node, str):
+            yield [node]
+
+
+def one_file(strings: list[str]) -> tuple[str, ...] | None:
+    """The hashes in `strings` when they can only be one file: 2 or 3 of distinct lengths."""
+    found = list(dict.fromkeys(m.group(1).lower() for s in strings for m in _HASH.finditer(s)))
+    if len(found) < 2 or len({len(h) for h in found}) != len(found):
+        return None
+    return tuple(sorted(found, key=len, reverse=True))
+
+
+def linked_hashes(directory: str | Path) -> list[tuple[str, ...]]:
+    """Hashes the sample files give for one file, each group (SHA-256, SHA-1, MD5 order) once.
+
+    Groups that share a hash are merged when the result still holds one hash per algorithm;
+    a conflicting link (two SHA-1 for one MD5) is left out.
+    """
+    groups: list[dict[int, str]] = []
+    for text in _sample_texts(directory):
+        for record in _records(text):
+            hashes = one_file(record)
+            if not hashes:
+                continue
+            new = {len(h): h for h in hashes}
+            merged = False
+            for group in groups:
+                if set(group.values()) & set(new.values()):
+                    if all(group.get(n, h) == h for n, h in new.items()):
+                        group.update(new)
+                    merged = True
+                    break
+            if not merged:
+                groups.append(new)
+    return [tuple(group[n] for n in sorted(group, reverse=True)) for group in groups]
 
 
 def chosen_seen(key: str) -> bool:

@@ -20,6 +20,7 @@ from enrich.sandbox.data import (
     ticks_now,
 )
 from enrich.sandbox.schema import TABLES
+from enrich.sandbox.tables.counting import FILE_TABLES
 from tests.mde_helpers import sandbox_token
 
 pytestmark = pytest.mark.timeout(60)
@@ -67,9 +68,9 @@ def test_tables_follow_the_schema(ds):
         for row in rows[:200]:
             assert list(row) == names
             assert TS7.match(row["Timestamp"])
-        for col in ("SHA1", "SHA256", "MD5"):
-            if col in names:
-                assert all(len(r[col]) in (32, 40, 64) for r in rows)
+        if name in FILE_TABLES:  # every file event carries the file's three hashes
+            for col, size in (("SHA1", 40), ("SHA256", 64), ("MD5", 32)):
+                assert all(len(r[col]) == size for r in rows), (name, col)
     assert all(isinstance(r["RemotePort"], int) for r in ds.tables["DeviceNetworkEvents"])
     # rows are sorted by time
     stamps = [r["Timestamp"] for r in ds.tables["DeviceFileEvents"]]
@@ -80,10 +81,16 @@ def _independent_stats(ds, family: str, key: str, hours: int = 720) -> tuple[int
     """Prevalence as the brief defines it, computed straight from the hunting tables."""
     cutoff = format_ticks(ds.now - hours * TICKS_PER_HOUR, trim=False)
     hits = []
-    if family == "files":
+    if family == "files":  # the file's hashes, as target or as initiating process, in the four file tables
         info = ds.find_file(key)
-        for table in ("DeviceFileEvents", "DeviceProcessEvents"):
-            hits += [r for r in ds.tables[table] if info.sha1 in (r["SHA1"],) or r["SHA256"] == info.sha256]
+        for table in ("DeviceFileEvents", "DeviceProcessEvents", "DeviceImageLoadEvents", "DeviceEvents"):
+            hits += [
+                r
+                for r in ds.tables[table]
+                if r["SHA1"] == info.sha1
+                or r["InitiatingProcessMD5"] == info.md5
+                or r["SHA256"] == info.sha256
+            ]
     elif family == "ips":
         hits = [r for r in ds.tables["DeviceNetworkEvents"] if normalize_ip(r["RemoteIP"]) == key]
     else:
@@ -251,10 +258,11 @@ def test_hunting_agrees_with_the_entity_stats():
         sha1 = sb.data.seen_keys("files")[5][1]
         md5 = sb.data.find_file(sha1).md5
         devices, stamps = set(), []
-        for table in ("DeviceFileEvents", "DeviceProcessEvents"):
+        for table in FILE_TABLES:
             out = _graph(
                 sb,
-                f'{table} | where Timestamp > ago(30d) | where MD5 == "{md5}" | project DeviceId, Timestamp',
+                f'{table} | where Timestamp > ago(30d) | where MD5 == "{md5}" or InitiatingProcessMD5 == "{md5}" '
+                "| project DeviceId, Timestamp",
             )
             devices |= {r["DeviceId"] for r in out["results"]}
             stamps += [r["Timestamp"] for r in out["results"]]
