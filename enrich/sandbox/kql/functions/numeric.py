@@ -120,7 +120,7 @@ def round_(ctx: object, value: object, precision: object = 0) -> int | float | N
         unit = 10**-digits
         q, r = divmod(abs(value), unit)
         return int(math.copysign((q + (2 * r >= unit)) * unit, value)) if value else 0
-    scale = 10.0**digits
+    scale = 10.0 ** max(-308, min(308, digits))
     scaled = abs(value) * scale
     if not math.isfinite(scaled):
         return value

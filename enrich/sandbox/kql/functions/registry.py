@@ -78,6 +78,8 @@ class Function:
     call: Callable[..., object]
     signature: str = ""
     summary: str = ""
+    params: tuple[frozenset[str], ...] = ()  # accepted argument types by position
+    rest: frozenset[str] | None = None  # accepted types of the arguments after `params`
     check: Callable[[Sequence[object]], str | None] | None = field(default=None, compare=False)
     typed: Callable[[Sequence[str]], Callable[..., object]] | None = field(default=None, compare=False)
 
@@ -164,4 +166,6 @@ def register(
             summary=summary if each == name else f"{summary} (alias of {name})",
             check=check,
             typed=typed,
+            params=tuple(params),
+            rest=rest,
         )

@@ -288,7 +288,10 @@ def make_timespan(ctx: object, *parts: object) -> int | None:
     if len(values) < 4:
         values = [0.0, *values, *([0.0] * (3 - len(values)))]
     days, hours, minutes, seconds = values
-    total = round(days * tk.DAY + hours * tk.HOUR + minutes * tk.MINUTE + seconds * tk.SECOND)
+    exact = days * tk.DAY + hours * tk.HOUR + minutes * tk.MINUTE + seconds * tk.SECOND
+    if not math.isfinite(exact):
+        return None
+    total = round(exact)
     return total if tk.MIN_TIMESPAN <= total <= tk.MAX_TIMESPAN else None
 
 
