@@ -229,6 +229,9 @@ class App:
         resp, claims = self._pipeline(request, route)
         resp.family, resp.endpoint = route.family, route.endpoint
         resp.client_id = str(claims.get("appid", "")) if claims else ""
+        client_request_id = request.headers.get("client-request-id")
+        if route.kind == "graph" and client_request_id and not resp.reset:
+            resp.headers.append(("client-request-id", client_request_id))  # Graph echoes it
         return resp
 
     def _pipeline(self, request: Request, route: Route) -> tuple[Response, dict | None]:

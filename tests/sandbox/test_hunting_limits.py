@@ -325,7 +325,7 @@ def test_bad_timespan_is_graphs_400_echoing_the_client_request_id(sb):
     reply = hunt(sb, GRAPH, Timespan="last week", headers={"client-request-id": "abc-1"})
     error = assert_envelope(GRAPH, reply, 400, "BadRequest", reply.json()["error"]["message"])
     assert "Invalid Timespan" in error["message"]
-    assert error["innerError"]["client-request-id"] == "abc-1"
+    assert error["innerError"]["client-request-id"] == reply.headers["client-request-id"] == "abc-1"
 
 
 def test_timespan_narrows_the_window(sb):
