@@ -5,7 +5,6 @@ result fits the type its rule declares."""
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pytest
