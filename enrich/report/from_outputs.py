@@ -1,0 +1,197 @@
+"""A report from earlier outputs of `enrich run`: CSV files and STIX bundles or JSON Lines.
+
+- CSV: the `mde_*` columns (the last column of each name: an input may carry its own, ours come
+  after it). Without a `source_file` column the file itself stands for the input, and `row` is
+  the data row (one output row per input row, in input order). A row of several indicators
+  holds only the row's status: each of its types is counted under it.
+- STIX: the sightings carrying enrich's extension (`mde_status`, `mde_type`, `mde_value`,
+  `mde_devices`, `mde_lookback_hours`, `mde_queried_at`), one row each; `row` is the sighting's
+  position among the file's objects. Without `--negative-sightings` a STIX output holds only
+  what was seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from enrich.errors import InputError
+from enrich.report.data import Collector
+from enrich.sinks.stix_objects import EXTENSION_ID
+
+csv.field_size_limit(1 << 30)
+
+
+class ReportInputError(InputError):
+    """An output given to `enrich report` cannot be read (one line naming it and the problem)."""
+
+
+def collect_outputs(paths: Sequence[str]) -> Collector:
+    """A report of every output in `paths` (CSV or STIX written by `enrich run`)."""
+    collector = Collector(origin="outputs", title="enrich report")
+    lookbacks: set[int] = set()
+    times: list[str] = []
+    for path in paths:
+        kind = _kind(path)
+        if kind == "csv":
+            _read_csv(path, collector)
+            times.append(_mtime(path))
+        else:
+            lookbacks |= _read_stix(path, kind, collector, times)
+    collector.headline.update(
+        {
+            "when": max(times) if times else "",
+            "lookback_hours": ", ".join(map(str, sorted(lookbacks))) if lookbacks else None,
+            "mode": None,
+        }
+    )
+    collector.settings = [["outputs read", ", ".join(paths)]]
+    if lookbacks:
+        collector.settings.append(["lookback (hours)", ", ".join(map(str, sorted(lookbacks)))])
+    else:
+        collector.notes.append("The lookback is not recorded in a CSV output (see the run's --summary file).")
+    if not collector.answered_by:
+        collector.notes.append("Which mode answered is not recorded in these outputs (no mde_answered_by).")
+    return collector
+
+
+def _mtime(path: str) -> str:
+    moment = datetime.fromtimestamp(os.stat(path).st_mtime, UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _kind(path: str) -> str:
+    """ "csv", "bundle" or "jsonl", from the first bytes of the file."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4096)
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    if head.startswith(b"PK\x03\x04"):
+        raise ReportInputError(
+            f"{path}: an xlsx workbook; `enrich report` reads the CSV or STIX outputs (run again with "
+            "--report, or --to csv)"
+        )
+    text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
+    if text.startswith(b"["):
+        return "bundle"
+    if text.startswith(b"{"):
+        first = text.split(b"\n", 1)[0]
+        try:
+            obj = json.loads(first)
+        except ValueError:
+            return "bundle"  # a document over several lines
+        return "bundle" if isinstance(obj, dict) and obj.get("type") == "bundle" else "jsonl"
+    return "csv"
+
+
+def _last_index(header: list[str], name: str) -> int | None:
+    found = None
+    for i, h in enumerate(header):
+        if h == name:
+            found = i
+    return found
+
+
+def _read_csv(path: str, collector: Collector) -> None:
+    try:
+        fh = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    with fh:
+        reader = csv.reader(fh)
+        try:
+            header = next(reader, None)
+            if not header or _last_index(header, "mde_status") is None:
+                raise ReportInputError(f"{path}: not an output of enrich run (no mde_status column)")
+            names = [h for h in dict.fromkeys(header) if h.startswith("mde_")]
+            where = {name: _last_index(header, name) for name in names}
+            source_at = 0 if header[0] == "source_file" else None
+            rows: dict[str, int] = {}
+            for line in reader:
+                if not line:
+                    continue
+                file = line[source_at] if source_at is not None and line else path
+                rows[file] = rows.get(file, 0) + 1
+                cells = {n: (line[i] if i is not None and i < len(line) else "") for n, i in where.items()}
+                status = cells.get("mde_status", "")
+                types = cells.get("mde_type", "").split(";")
+                collector.add_row(file, rows[file], cells, [(t, status) for t in types])
+        except UnicodeDecodeError:
+            raise ReportInputError(f"{path}: not UTF-8 text (an enrich output is UTF-8)") from None
+        except csv.Error as exc:
+            raise ReportInputError(f"{path}: not a CSV file ({exc})") from None
+
+
+def _objects(path: str, kind: str) -> Iterator[Any]:
+    try:
+        with open(path, encoding="utf-8-sig") as fh:
+            if kind == "jsonl":
+                for number, line in enumerate(fh, 1):
+                    if line.strip():
+                        try:
+                            yield json.loads(line)
+                        except ValueError as exc:
+                            raise ReportInputError(f"{path}: line {number} is not JSON ({exc})") from None
+                return
+            try:
+                doc = json.load(fh)
+            except ValueError as exc:
+                raise ReportInputError(f"{path}: not JSON ({exc})") from None
+    except OSError as exc:
+        raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
+    except UnicodeDecodeError:
+        raise ReportInputError(f"{path}: not UTF-8 text") from None
+    objects = doc.get("objects") if isinstance(doc, dict) else doc
+    if not isinstance(objects, list):
+        raise ReportInputError(f"{path}: not a STIX bundle (no objects array)")
+    yield from objects
+
+
+def _read_stix(path: str, kind: str, collector: Collector, times: list[str]) -> set[int]:
+    """The sightings of one STIX output; returns the lookback hours they state."""
+    lookbacks: set[int] = set()
+    found = 0
+    latest = ""
+    for position, obj in enumerate(_objects(path, kind), 1):
+        if not isinstance(obj, dict) or obj.get("type") != "sighting":
+            continue
+        ext = (obj.get("extensions") or {}).get(EXTENSION_ID)
+        if not isinstance(ext, dict):
+            continue
+        found += 1
+        status = str(ext.get("mde_status", ""))
+        found_detail = ext.get("mde_detail")
+        detail: dict[str, Any] = found_detail if isinstance(found_detail, dict) else {}
+        devices = ext.get("mde_devices")
+        cells = {
+            "mde_status": status,
+            "mde_type": str(ext.get("mde_type", "")),
+            "mde_value": str(ext.get("mde_value", "") or ext.get("mde_path", "")),
+            "mde_org_prevalence": "" if devices is None else str(devices),
+            "mde_org_first_seen": str(obj.get("first_seen", "")),
+            "mde_org_last_seen": str(obj.get("last_seen", "")),
+            "mde_devices": str(detail.get("devices", "")),
+            "mde_events": str(detail.get("events", "")),
+        }
+        collector.add_row(path, position, cells, [(cells["mde_type"], status)])
+        hours = ext.get("mde_lookback_hours")
+        if isinstance(hours, int):
+            lookbacks.add(hours)
+        queried = ext.get("mde_queried_at")
+        if isinstance(queried, str) and queried > latest:
+            latest = queried
+    if not found:
+        raise ReportInputError(
+            f"{path}: holds no sighting written by enrich run (not an enrich STIX output?)"
+        )
+    collector.notes.append(
+        f"{path}: STIX sightings; rows not seen are there only when the run wrote --negative-sightings."
+    )
+    if latest:
+        times.append(latest[:19] + "Z")
+    return lookbacks
