@@ -238,6 +238,7 @@ def test_graph_success_body():
         ("P90D", 30),  # never further back than 30 days
         ("P1D", 1.5),
         ("PT36H", 1.5),
+        ("PT12H", 0.5),
         ("P1W", 7),
         (
             f"{(NOW - timedelta(days=90)).strftime('%Y-%m-%dT%H:%M:%SZ')}/{NOW.strftime('%Y-%m-%dT%H:%M:%SZ')}",

@@ -159,3 +159,19 @@ def test_sandbox_cloud_option(monkeypatch):
     bad = CliRunner().invoke(cli, ["sandbox", "--cloud", "mooncake"])
     assert bad.exit_code == 2 and "mooncake" in bad.stderr
     assert set(CLOUDS) == set(EXPECTED)
+
+
+def test_serve_names_the_clouds_hosts():
+    import threading
+
+    from enrich.sandbox.serve import serve
+
+    stop = threading.Event()
+    stop.set()  # serve starts, prints, and stops at once
+    out: list[str] = []
+    err: list[str] = []
+    assert serve(SandboxConfig(seed=5, sample_dir="", cloud="dod"), out.append, err.append, stop) == 0
+    banner = "\n".join(err)
+    assert "cloud dod" in banner and "https://dod-graph.microsoft.us" in banner
+    assert "login.microsoftonline.us" in banner and "api-gov.securitycenter.microsoft.us" in banner
+    assert any(line.startswith("export MDE_API_URL=") for line in out)

@@ -150,3 +150,23 @@ def test_bad_fault_configuration_is_refused(sb):
         sb.configure(faults={"404": 0.1})
     with pytest.raises(ValueError, match="more than 1"):
         sb.configure(faults={"500": 0.7, "503": 0.7})
+    with pytest.raises(ValueError, match="unknown fault family"):
+        sb.configure(fault_families=("printers",))
+
+
+def test_fault_families_and_hunting_only_faults_unit():
+    from enrich.sandbox.faults import Faults
+
+    families = ["files", "hunting", "graph_hunting", "ips"] * 50
+    everywhere = Faults({"503": 0.3, "preempted": 0.3}, (0.0, 0.0), seed=4)
+    drawn = [everywhere.api_fault(f) for f in families]
+    # "preempted" lands on hunting routes only; 503 anywhere
+    assert {d for d, f in zip(drawn, families, strict=True) if f in ("files", "ips")} <= {"503", None}
+    assert "preempted" in drawn and "503" in drawn
+    only = Faults({"503": 0.3, "preempted": 0.3}, (0.0, 0.0), seed=4, families=("graph_hunting",))
+    limited = [only.api_fault(f) for f in families]
+    for fault, wider, family in zip(limited, drawn, families, strict=True):
+        # the same dice: a family in the list gets what it got before, the others nothing
+        assert fault == (wider if family == "graph_hunting" else None)
+    only.limit_to(None)
+    assert only.families is None

@@ -134,3 +134,27 @@ def test_force_429_and_runtime_limits():
         sb.reset_quotas()
         assert c.get("/api/domains/example.com/stats").status_code == 200
         assert c.get("/api/domains/example.com/stats").status_code == 429
+
+
+def test_hunting_counts_per_tenant_and_graph_has_no_hourly_cap_unit():
+    now = [0.0]
+    q = Quotas((100, 1500), (2, 3), time_scale=1.0, clock=lambda: now[0])
+    assert q.admit("hunting", "t", "app-1") is None
+    assert q.admit("hunting", "t", "app-2") is None  # every app of the tenant counts together
+    refusal = q.admit("hunting", "t", "app-3")
+    assert refusal and refusal.limit == 2 and refusal.key == "Destination+TenantID"
+    assert "for the key Destination+TenantID. You can" in refusal.message()
+    assert q.admit("hunting", "other-tenant", "app-1") is None
+    assert q.limits_for("graph_hunting") == (2, None)  # legacy per minute, no hourly cap
+    for _ in range(10):  # 10 minutes of two Graph calls a minute: never an hourly refusal
+        assert q.admit("graph_hunting", "t", "app-1") is None
+        assert q.admit("graph_hunting", "t", "app-2") is None
+        assert q.admit("graph_hunting", "t", "app-1").window == "00:01:00"
+        now[0] += 60
+    now[0] += 3600
+    assert [q.admit("hunting", "t", "a") for _ in range(2)] == [None, None]
+    now[0] += 61
+    assert q.admit("hunting", "t", "a") is None
+    assert q.admit("hunting", "t", "a").window == "01:00:00"  # 3 per hour for the legacy endpoint
+    q.graph_hunting_limits = (1, 5)
+    assert q.limits_for("graph_hunting") == (1, 5)
