@@ -311,6 +311,18 @@ def test_bin_numbers_datetimes_timespans() -> None:
     )
     assert fixed == dt("2017-05-14 12:00")
     assert call("bin_at", 6.5, 2.5, 7) == 4.5
+    assert (
+        call("bin_at", tk.HOUR, tk.DAY, 12 * tk.HOUR, types=["timespan", "timespan", "timespan"])
+        == -12 * tk.HOUR
+    )
+    weekly = call(
+        "bin_at",
+        dt("2017-05-17 10:20"),
+        7 * tk.DAY,
+        dt("2017-06-04"),
+        types=["datetime", "timespan", "datetime"],
+    )
+    assert weekly == dt("2017-05-14")  # bins on Sundays
     assert call("bin_at", 100 * tk.SECOND + 30 * tk.SECOND, tk.MINUTE, 30 * tk.SECOND) == 90 * tk.SECOND
 
 
