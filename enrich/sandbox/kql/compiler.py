@@ -308,9 +308,11 @@ class Compiler:
         return Plan(src.schema, lambda: [row for row in src.run() if f(row) is True])
 
     def assignments(
-        self, items: list[n.Assign], types: dict[str, str], sequential: bool
+        self, items: list[n.Assign], types: dict[str, str], sequential: bool, infer_calls: bool = False
     ) -> list[tuple[str, Expr]]:
-        """Compile ``[Name =] expr`` items; names inferred as Kusto does (``Column1``...)."""
+        """Compile ``[Name =] expr`` items; an unnamed item is named as Kusto does: a column keeps its
+        name, ``x.Key`` is ``Key``, a call in ``summarize ... by`` takes its column's name
+        (``bin(Timestamp, 1h)`` -> ``Timestamp``), anything else is ``Column1``, ``Column2``..."""
         out: list[tuple[str, Expr]] = []
         names: set[str] = set()
         scope = dict(types)
@@ -318,7 +320,7 @@ class Compiler:
         for item in items:
             expr = self.expr(item.expr, scope if sequential else types)
             name = item.name or inferred_name(item.expr)
-            if item.name is None and not isinstance(item.expr, n.Name | n.Member):
+            if item.name is None and not isinstance(item.expr, n.Name | n.Member) and not infer_calls:
                 name = None
             if name is None:
                 auto += 1
@@ -404,7 +406,7 @@ class Compiler:
 
     def op_summarize(self, op: n.Summarize, src: Plan) -> Plan:
         types = dict(src.schema)
-        by = self.assignments(op.by, types, sequential=False)
+        by = self.assignments(op.by, types, sequential=False, infer_calls=True)
         for (name, e), item in zip(by, op.by, strict=True):
             if e.type == "dynamic":
                 raise self.error(

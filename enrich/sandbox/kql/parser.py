@@ -579,7 +579,8 @@ class _Parser:
         if not self.at_op("("):
             raise self.error(self.peek())
         call = self.parse_call(tok)
-        assert isinstance(call, n.Call)
+        if not isinstance(call, n.Call):
+            raise self.error(tok, f"'{name}' is not a tabular function")
         return n.Invoke(pos, name, call.args)
 
     # -- scalar expressions ------------------------------------------------------------
