@@ -7,9 +7,11 @@ import asyncio
 import datetime as dt
 import logging
 import re
+from urllib.parse import urlsplit
 
 import pytest
 
+from enrich.indicators import classify
 from enrich.mde.auth import TokenProvider
 from enrich.mde.client import MdeClient
 from enrich.mde.errors import PermissionDenied
@@ -24,7 +26,9 @@ from enrich.mde.hunting import (
     hunting_paths,
 )
 from enrich.mde.hunting.paths import use_graph_tokens
+from enrich.mde.hunting.queries import url_key
 from enrich.mde.limits import Budget
+from enrich.model import IndicatorType
 from tests.mde_helpers import SECRET, TENANT, reset_sandbox, settings_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -298,3 +302,83 @@ def test_a_cpu_quota_429_is_waited_out(sb, caplog):
     assert metrics.throttled["hunting-graph"] >= 1 and metrics.retries == 0
     pause = r"quota exceeded for hunting-graph \(429\); pausing that API for [0-9.]+ s \(.*CPU quota"
     assert any(re.search(pause, m) for m in caplog.messages)
+
+
+# -- the other families against the sandbox's dataset ------------------------------------------
+
+FILE_TABLES = ("DeviceFileEvents", "DeviceProcessEvents", "DeviceImageLoadEvents", "DeviceEvents")
+HASH_COLUMNS = (
+    "SHA1",
+    "SHA256",
+    "MD5",
+    "InitiatingProcessSHA1",
+    "InitiatingProcessSHA256",
+    "InitiatingProcessMD5",
+)
+
+
+def _file_events(sb, value):
+    return [
+        row
+        for table in FILE_TABLES
+        for row in sb.data.tables[table]
+        if any(row.get(column) == value for column in HASH_COLUMNS)
+    ]
+
+
+def test_files_of_every_hash_kind_equal_the_planted_truth(sb):
+    rows = [row for table in FILE_TABLES for row in sb.data.tables[table]]
+    picked: list[str] = []
+    for column in ("SHA1", "MD5", "SHA256", "InitiatingProcessSHA1", "InitiatingProcessMD5"):
+        picked += list(dict.fromkeys(row[column] for row in rows if row.get(column)))[:4]
+    values = list(dict.fromkeys(picked)) + ["0" * 40, "1" * 32, "2" * 64]
+    results, _, _ = _run(sb, "files", values, HuntOptions(max_devices=3))
+    expected = {v: _truth(sb, _file_events(sb, v), 10**6) for v in values}
+    assert sum(t is not None for t in expected.values()) >= 12
+    _check(sb, _merged(results), expected, 3)
+
+
+def _host(url: str) -> str:
+    if "://" in url:
+        return (urlsplit(url).hostname or "").lower()
+    return re.split(r"[/?#:]", url, maxsplit=1)[0].lower()
+
+
+def test_domains_equal_the_planted_truth(sb):
+    values = [key for _, key in sb.data.seen_keys("domains")][:15] + ["never-seen.example.org"]
+    results, _, _ = _run(sb, "domains", values, HuntOptions(max_devices=3))
+    table = sb.data.tables["DeviceNetworkEvents"]
+    expected = {
+        v: _truth(sb, [r for r in table if r["RemoteUrl"] and _host(r["RemoteUrl"]) == v], 10**6)
+        for v in values
+    }
+    assert sum(t is not None for t in expected.values()) >= 10
+    _check(sb, _merged(results), expected, 3)
+
+
+def _url_events(sb, url: str) -> list:
+    wanted = url_key(url)
+    out = []
+    for table, column in (("DeviceNetworkEvents", "RemoteUrl"), ("DeviceFileEvents", "FileOriginUrl")):
+        for row in sb.data.tables[table]:
+            seen = row.get(column) or ""
+            if not seen:
+                continue
+            key = url_key(seen)
+            has_scheme = re.match(r"[A-Za-z][A-Za-z0-9+.-]*://", seen) is not None
+            forms = {key} if has_scheme else {"http://" + key, "https://" + key}
+            if wanted in forms:
+                out.append(row)
+    return out
+
+
+def test_full_urls_equal_the_planted_truth(sb):
+    network = [r["RemoteUrl"] for r in sb.data.tables["DeviceNetworkEvents"] if "://" in r["RemoteUrl"]]
+    origins = [r["FileOriginUrl"] for r in sb.data.tables["DeviceFileEvents"] if r["FileOriginUrl"]]
+    picked = list(dict.fromkeys(network[:10] + origins[:10]))
+    values = list(dict.fromkeys(classify(u).value for u in picked if classify(u).type is IndicatorType.URL))
+    values += ["https://never-seen.example.org/x", values[0] + "/deeper"]
+    results, _, _ = _run(sb, "urls", values, HuntOptions(max_devices=3))
+    expected = {v: _truth(sb, _url_events(sb, v), 10**6) for v in values}
+    assert sum(t is not None for t in expected.values()) >= 8
+    _check(sb, _merged(results), expected, 3)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Iterable, Sequence
 
+from enrich.errors import EnrichError
 from enrich.indicators import classify
 from enrich.model import IndicatorType, Status
 
@@ -32,8 +33,12 @@ _WHAT = {
 _ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
-class UnsafeValue(ValueError):
-    """A value that cannot be asked by hunting: not of the family's grammar, or not writable in KQL."""
+class UnsafeValue(EnrichError, ValueError):
+    """A value that cannot be asked by hunting: not of the family's grammar, or not writable in KQL.
+
+    An EnrichError (the run stops with this message, exit code 1): enrich only hands hunting the
+    values its classifier normalised, so this is never a user's row but a fault to report.
+    """
 
 
 def kql_string(text: str) -> str:
