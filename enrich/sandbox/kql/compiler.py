@@ -949,15 +949,9 @@ class Compiler:
         func = registry.FUNCTIONS.get(name)
         if func is None:
             raise self.error(node.pos, f"'{self.operator}' operator: Unknown function: '{name}'")
-        count = len(node.args)
-        if count < func.min_args or (func.max_args is not None and count > func.max_args):
-            if func.max_args is None:
-                expected = f"at least {func.min_args}"
-            elif func.min_args == func.max_args:
-                expected = str(func.min_args)
-            else:
-                expected = f"between {func.min_args} and {func.max_args}"
-            raise self.error(node.pos, f"The function '{name}' expects {expected} argument(s), got {count}")
+        arity = registry.arity_message(name, func.min_args, func.max_args, len(node.args))
+        if arity is not None:
+            raise self.error(node.pos, arity)
         args = [self.expr(a, types) for a in node.args]
         try:
             result_type = func.returns([a.type for a in args])
@@ -966,7 +960,7 @@ class Compiler:
         problem = registry.validate(name, [a.value if a.const else registry.NOT_CONSTANT for a in args])
         if problem:
             raise self.error(node.pos, problem)
-        call = func.call
+        call = registry.bound_call(func, [a.type for a in args])
         ctx = self.ctx
         fns = [a.fn for a in args]
         fn: RowFn
