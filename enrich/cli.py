@@ -239,10 +239,9 @@ def _quiet_broken_pipe() -> None:
 @click.option(
     "--hunting-timeout",
     type=click.FloatRange(min=0, min_open=True),
-    default=200.0,
-    show_default=True,
-    help="Seconds of modelled run time after which a hunting query gets 504 (modelled CPU: 1 s per "
-    "million rows read plus 1 s per 100 MB returned).",
+    default=None,
+    help="Seconds of modelled run time after which a hunting query gets 504 (default: 200 legacy, "
+    "180 Graph; modelled CPU: 1 s per million rows read plus 1 s per 100 MB returned).",
 )
 @click.option(
     "--hunting-cpu-quota",
@@ -333,7 +332,7 @@ def sandbox_command(
     graph_hunting_rate_limit: str,
     hunting_max_rows: int,
     hunting_max_result_bytes: str,
-    hunting_timeout: float,
+    hunting_timeout: float | None,
     hunting_cpu_quota: float,
     cloud: str,
     token_lifetime: int,

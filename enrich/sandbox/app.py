@@ -393,11 +393,14 @@ class App:
 
     # --- hunting ----------------------------------------------------------------------------
 
-    def _hunting_limits(self):
-        from enrich.sandbox.hunting import HuntingLimits
+    def _hunting_limits(self, graph: bool):
+        from enrich.sandbox.hunting import GRAPH_QUERY_TIMEOUT, QUERY_TIMEOUT, HuntingLimits
 
         cfg = self.config
-        return HuntingLimits(cfg.hunting_max_rows, cfg.hunting_max_result_bytes, cfg.hunting_timeout)
+        timeout = cfg.hunting_timeout
+        if timeout is None:
+            timeout = GRAPH_QUERY_TIMEOUT if graph else QUERY_TIMEOUT
+        return HuntingLimits(cfg.hunting_max_rows, cfg.hunting_max_result_bytes, timeout)
 
     def _file_profile(self):
         """The dataset's FileProfile lookup for `invoke FileProfile()`, when the dataset has one
@@ -412,10 +415,10 @@ class App:
             request.body,
             self.data.tables,
             self.data.now_datetime(),
-            limits=self._hunting_limits(),
+            limits=self._hunting_limits(graph=False),
             file_profile=self._file_profile(),
         )
-        resp = json_response(answer.status, answer.body, answer.headers)
+        resp = json_response(answer.status, answer.body)
         resp.cpu_seconds = answer.cpu_seconds
         return resp
 
@@ -427,12 +430,12 @@ class App:
             request.body,
             self.data.tables,
             self.data.now_datetime(),
-            limits=self._hunting_limits(),
+            limits=self._hunting_limits(graph=True),
             request_id=rid,
             client_request_id=request.headers.get("client-request-id"),
             file_profile=self._file_profile(),
         )
-        resp = json_response(answer.status, answer.body, [("request-id", rid), *answer.headers])
+        resp = json_response(answer.status, answer.body, [("request-id", rid)])
         resp.cpu_seconds = answer.cpu_seconds
         return resp
 

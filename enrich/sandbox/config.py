@@ -93,7 +93,7 @@ class SandboxConfig:
     (per minute, per hour or None: no hourly cap; None as a whole: the legacy per-minute quota,
     no hourly cap); both count per tenant, each endpoint on its own. `hunting_max_rows` cuts
     longer results; a result over `hunting_max_result_bytes` is a 400; a query whose modelled
-    run time exceeds `hunting_timeout` seconds is a 504; each tenant may spend
+    run time exceeds `hunting_timeout` seconds (None: 200 legacy, 180 Graph) is a 504; each tenant may spend
     `hunting_cpu_quota` modelled CPU seconds per 15-minute cycle (scaled by `time_scale`), then
     gets 429 until the cycle ends. `fault_families` limits the `faults` to those API families
     (None: every family). `cloud` picks the audiences and hosts served (global, gcc, gcc-high, dod).
@@ -118,7 +118,7 @@ class SandboxConfig:
     graph_hunting_limits: tuple[int, int | None] | None = None
     hunting_max_rows: int = 100_000
     hunting_max_result_bytes: int = 50 * 1024 * 1024
-    hunting_timeout: float = 200.0
+    hunting_timeout: float | None = None
     hunting_cpu_quota: float = 150.0
     fault_families: tuple[str, ...] | None = None
     cloud: str = "global"
@@ -158,7 +158,7 @@ class SandboxConfig:
             raise ValueError("hunting_max_rows must be >= 1")
         if self.hunting_max_result_bytes < 1:
             raise ValueError("hunting_max_result_bytes must be >= 1 byte")
-        if not self.hunting_timeout > 0:
+        if self.hunting_timeout is not None and not self.hunting_timeout > 0:
             raise ValueError("hunting_timeout must be > 0 seconds")
         if not self.hunting_cpu_quota > 0:
             raise ValueError("hunting_cpu_quota must be > 0 CPU seconds")

@@ -15,7 +15,8 @@ Limits (:class:`HuntingLimits`; research 4.1, 5.1, 5.3, 10):
   is cut to ``max_rows`` rows and answered 200 (the documented error is the size one below).
 * Size: a result over ``max_result_bytes`` (50 MB; its rows serialised as JSON) is a 400 with
   :data:`RESULT_SIZE_MESSAGE`, Microsoft's wording.
-* Time-out: "the maximal execution time of a single request is 200 seconds" (Graph: 3 minutes).
+* Time-out: "the maximal execution time of a single request is 200 seconds" (Graph: "3-minute
+  timeout"; :data:`GRAPH_QUERY_TIMEOUT` is Graph's default).
   A query whose modelled run time is over ``timeout`` gets 504 (Graph: ``UnknownError`` with an
   empty message, as observed on runHuntingQuery gateway time-outs).
 * CPU: each query's CPU is modelled from the rows it scans and the bytes it returns
@@ -34,7 +35,7 @@ import re
 import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -46,6 +47,7 @@ __all__ = [
     "MAX_RESULT_BYTES",
     "MAX_ROWS",
     "PREEMPTED_MESSAGE",
+    "GRAPH_QUERY_TIMEOUT",
     "QUERY_TIMEOUT",
     "RESULT_SIZE_MESSAGE",
     "HuntingAnswer",
@@ -65,8 +67,10 @@ MAX_ROWS = 100_000
 #: "The maximum query result size of a single request can't exceed 50 MB" (newest doc;
 #: older copies say 124 MB) -- a larger result is a 400 with RESULT_SIZE_MESSAGE.
 MAX_RESULT_BYTES = 50 * 1024 * 1024
-#: "The maximal execution time of a single request is 200 seconds."
+#: "The maximal execution time of a single request is 200 seconds." (legacy endpoint)
 QUERY_TIMEOUT = 200.0
+#: Graph's quotas: "3-minute timeout".
+GRAPH_QUERY_TIMEOUT = 180.0
 #: "You can only run a query on data from the last 30 days."  Also Graph's default Timespan.
 LOOKBACK = timedelta(days=30)
 RESULT_SIZE_MESSAGE = (
@@ -123,7 +127,6 @@ class HuntingAnswer:
     status: int
     body: dict
     cpu_seconds: float = 0.0
-    headers: list[tuple[str, str]] = field(default_factory=list)
 
 
 def cpu_seconds(rows_scanned: int, result_bytes: int) -> float:
@@ -435,9 +438,10 @@ def answer_graph(
     """``POST /v1.0/security/runHuntingQuery`` for a raw request body.
 
     ``request_id`` / ``client_request_id`` fill the error's ``innerError`` (the server
-    passes the request's ``client-request-id`` header); fresh GUIDs by default.
+    passes the request's ``client-request-id`` header); fresh GUIDs by default.  ``limits``
+    defaults to :class:`HuntingLimits` with Graph's 3-minute time-out.
     """
-    limits = limits or HuntingLimits()
+    limits = limits or HuntingLimits(timeout=GRAPH_QUERY_TIMEOUT)
     now = _utc(now)
 
     def error(status: int, code: str, message: str, cpu: float = 0.0) -> HuntingAnswer:
@@ -487,7 +491,7 @@ def run_graph(
         body,
         tables,
         now,
-        limits=_limits(limits, max_rows, max_result_bytes),
+        limits=_limits(limits or HuntingLimits(timeout=GRAPH_QUERY_TIMEOUT), max_rows, max_result_bytes),
         request_id=request_id,
         client_request_id=client_request_id,
         file_profile=file_profile,

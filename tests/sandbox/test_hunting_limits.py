@@ -11,8 +11,9 @@ from datetime import UTC, datetime, timedelta
 import httpx
 import pytest
 
-from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
+from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig, hunting
 from enrich.sandbox.hunting import (
+    GRAPH_QUERY_TIMEOUT,
     MAX_RESULT_BYTES,
     MAX_ROWS,
     PREEMPTED_MESSAGE,
@@ -62,7 +63,7 @@ def sb(module_sb):
         graph_hunting_limits=None,
         hunting_max_rows=MAX_ROWS,
         hunting_max_result_bytes=MAX_RESULT_BYTES,
-        hunting_timeout=QUERY_TIMEOUT,
+        hunting_timeout=None,
         hunting_cpu_quota=150.0,
     )
     module_sb.reset_quotas()
@@ -167,8 +168,18 @@ def test_a_query_over_the_time_out_gets_504(sb, path):
     else:
         error = assert_envelope(path, reply, 504, "GatewayTimeout", reply.json()["error"]["message"])
         assert error["message"].startswith("Query execution has exceeded the allowed time")
-    sb.configure(hunting_timeout=QUERY_TIMEOUT)
+    sb.configure(hunting_timeout=None)
     assert hunt(sb, path, "DeviceNetworkEvents | count").status_code == 200
+
+
+def test_the_documented_time_outs_are_the_defaults(monkeypatch):
+    table = {"DeviceNetworkEvents": [{"Timestamp": STAMP, "DeviceId": "d"}]}
+    body = json.dumps({"Query": "DeviceNetworkEvents"})
+    # every query now models as 190 s: over Graph's 3 minutes, under legacy's 200 s
+    monkeypatch.setattr(hunting, "cpu_seconds", lambda rows, size: 190.0)
+    assert answer_legacy(body, table, NOW).status == 200
+    assert answer_graph(body, table, NOW).status == 504
+    assert (QUERY_TIMEOUT, GRAPH_QUERY_TIMEOUT) == (200.0, 180.0)
 
 
 # --- CPU quota ------------------------------------------------------------------------------

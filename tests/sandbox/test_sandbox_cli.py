@@ -179,7 +179,7 @@ def test_hunting_limit_options_reach_the_config(monkeypatch):
     config = seen[1]
     assert config.hunting_limits == (45, 1500) and config.graph_hunting_limits is None
     assert (config.hunting_max_rows, config.hunting_max_result_bytes) == (100_000, 50 * 1024 * 1024)
-    assert (config.hunting_timeout, config.hunting_cpu_quota, config.fault_families) == (200.0, 150.0, None)
+    assert (config.hunting_timeout, config.hunting_cpu_quota, config.fault_families) == (None, 150.0, None)
 
 
 def test_foreground_run_prints_exports_and_stops_on_ctrl_c():
