@@ -443,7 +443,14 @@ class App:
 
     def _sandbox(self, request: Request, low: list[str]) -> Response:
         if low == ["_sandbox", "stats"]:
-            return json_response(200, {**self.log.snapshot(), "data": self.data.summary()})
+            return json_response(
+                200,
+                {
+                    **self.log.snapshot(),
+                    "hunting_cpu_seconds": self.cpu.snapshot(),
+                    "data": self.data.summary(),
+                },
+            )
         if low == ["_sandbox", "truth"]:
             family, key = request.param("family") or "", request.param("key") or ""
             if family not in FAMILIES or not key:

@@ -190,6 +190,12 @@ class CpuQuota:
             cycle = self._current(tenant, self._clock())
             return cycle[1] if cycle else 0.0
 
+    def snapshot(self) -> dict[str, float]:
+        """CPU seconds spent in the current cycle, per tenant that has one."""
+        with self._lock:
+            now = self._clock()
+            return {t: cycle[1] for t in list(self._cycles) if (cycle := self._current(t, now)) is not None}
+
     def reset(self) -> None:
         with self._lock:
             self._cycles.clear()

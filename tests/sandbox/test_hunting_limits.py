@@ -34,6 +34,7 @@ OTHER_TENANT = "0c0d0e0f-0000-4000-8000-0000000000c2"
 APP_A = ClientSpec("cccccccc-0000-4000-8000-000000000001", "sa", TENANT)
 APP_B = ClientSpec("cccccccc-0000-4000-8000-000000000002", "sb", TENANT)
 APP_OTHER = ClientSpec("cccccccc-0000-4000-8000-000000000003", "sc", OTHER_TENANT)
+APP_NO_HUNTING = ClientSpec("cccccccc-0000-4000-8000-000000000004", "sd", TENANT, roles=("File.Read.All",))
 
 GRAPH = "/v1.0/security/runHuntingQuery"
 LEGACY = "/api/advancedqueries/run"
@@ -47,7 +48,9 @@ QUERY = "DeviceNetworkEvents | project DeviceId, RemoteIP, Timestamp"
 
 @pytest.fixture(scope="module")
 def module_sb():
-    config = SandboxConfig(seed=4, time_scale=900, sample_dir="", clients=[APP_A, APP_B, APP_OTHER])
+    config = SandboxConfig(
+        seed=4, time_scale=900, sample_dir="", clients=[APP_A, APP_B, APP_OTHER, APP_NO_HUNTING]
+    )
     with Sandbox(config) as sb:
         yield sb
 
@@ -196,6 +199,8 @@ def test_cpu_is_counted_from_rows_read_and_bytes_returned(sb):
     assert hunt(sb, GRAPH, "DeviceNetworkEvents | count").status_code == 200
     assert sb.hunting_cpu_spent() == pytest.approx(2 * expected)  # the same query costs the same
     assert sb.hunting_cpu_spent(OTHER_TENANT) == 0.0
+    stats = httpx.get(f"{sb.base_url}/_sandbox/stats", verify=sb.ssl_context()).json()
+    assert stats["hunting_cpu_seconds"] == {TENANT: pytest.approx(2 * expected)}
 
 
 @pytest.mark.parametrize(("first", "second"), [(GRAPH, LEGACY), (LEGACY, GRAPH)])
@@ -354,3 +359,23 @@ def test_the_data_clock_is_read_per_request(sb, path, monkeypatch):
     later = sb.data.now_datetime() + timedelta(days=31)
     monkeypatch.setattr(sb.data, "now_datetime", lambda: later)
     assert results(path, hunt(sb, path)) == []  # everything is now older than 30 days
+
+
+# --- who may hunt -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ENDPOINTS)
+def test_hunting_needs_its_role(sb, path):
+    reply = hunt(sb, path, client=APP_NO_HUNTING)
+    if path == GRAPH:
+        message = (
+            "Missing application roles. API required roles: ThreatHunting.Read.All. Application roles: none."
+        )
+        assert_envelope(path, reply, 403, "Forbidden", message)
+    else:
+        message = (
+            "The application does not have any of the required application permissions "
+            "(AdvancedQuery.Read.All) to access the resource."
+        )
+        assert_envelope(path, reply, 403, "Forbidden", message)
+    assert sb.hunting_cpu_spent() == 0.0  # refused before it ran
