@@ -145,7 +145,9 @@ def _check(sb, got: dict[str, Sighting], expected: dict[str, Sighting | None], m
 
 def _ips_truth(sb, values, max_devices):
     table = sb.data.tables["DeviceNetworkEvents"]
-    return {v: _truth(sb, [r for r in table if r["RemoteIP"] == v], max_devices) for v in values}
+    return {
+        v: _truth(sb, [r for r in table if r["RemoteIP"] in (v, "::ffff:" + v)], max_devices) for v in values
+    }
 
 
 def _some_ips(sb, count=8):
@@ -340,8 +342,8 @@ def test_files_of_every_hash_kind_equal_the_planted_truth(sb):
 
 def _host(url: str) -> str:
     if "://" in url:
-        return (urlsplit(url).hostname or "").lower()
-    return re.split(r"[/?#:]", url, maxsplit=1)[0].lower()
+        return (urlsplit(url).hostname or "").lower().rstrip(".")
+    return re.split(r"[/?#:]", url, maxsplit=1)[0].lower().rstrip(".")
 
 
 def test_domains_equal_the_planted_truth(sb):
@@ -382,3 +384,12 @@ def test_full_urls_equal_the_planted_truth(sb):
     expected = {v: _truth(sb, _url_events(sb, v), 10**6) for v in values}
     assert sum(t is not None for t in expected.values()) >= 8
     _check(sb, _merged(results), expected, 3)
+
+
+def test_a_preempted_query_is_split_down_to_each_values_error(sb):
+    values = _some_ips(sb, 2)[:2]
+    sb.configure(faults={"preempted": 1.0})  # every hunting query is "preempted" (400)
+    results, client, _ = _run(sb, "ips", values)
+    assert sorted(r.values for r in results) == [(values[0],), (values[1],)]
+    assert all("preempted" in r.error and r.path == PATH_GRAPH for r in results)
+    assert _hunting_statuses(sb) == [(PATH_GRAPH, 400)] * 3 and client.metrics().retries == 0

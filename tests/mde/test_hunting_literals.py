@@ -99,8 +99,11 @@ def test_a_literal_never_changes_the_structure(value):
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values)
 def test_the_hunting_queries_keep_their_structure_whatever_the_values(value):
+    # A value like the baseline's first in what the builders read of it (ips: whether it has a dot,
+    # an IPv4 address being also asked in its IPv4-mapped form), any text otherwise.
+    first = "a.example" if "." in value else "a"
     for build in (ips_query, domains_query, urls_query):
-        baseline = _shape(build(["a.example", "b.example"], 720, 10))
+        baseline = _shape(build([first, "b.example"], 720, 10))
         assert _shape(build([value, "b.example"], 720, 10)) == baseline, build.__name__
     sha1 = "a" * 40
     assert _shape(files_query([sha1], 720, 10)) == _shape(files_query(["b" * 40], 720, 10))

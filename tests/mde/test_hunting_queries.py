@@ -94,11 +94,15 @@ def test_ips_exact_address():
         _event("pc1", 1, RemoteIP="10.0.0.1"),
         _event("pc2", 2, RemoteIP="10.0.0.10"),
         _event("pc1", 3, RemoteIP="2001:db8::1"),
+        _event("pc3", 4, RemoteIP="::ffff:10.0.0.1"),  # the IPv4 address as an IPv4-mapped one
     )
     got = _hunt("ips", ["10.0.0.1", "2001:db8::1", "10.0.0.2"], tables, max_devices=0)
     assert got == {
-        "10.0.0.1": Sighting(1, 1, _at(1), _at(1)),
+        "10.0.0.1": Sighting(2, 2, _at(4), _at(1)),
         "2001:db8::1": Sighting(1, 1, _at(3), _at(3)),
+    }
+    assert _hunt("ips", ["2001:db8::1"], tables, max_devices=0) == {
+        "2001:db8::1": Sighting(1, 1, _at(3), _at(3))
     }
 
 
@@ -108,13 +112,14 @@ def test_domains_are_the_exact_host_of_remote_url_in_any_case():
         _event("pc2", 2, RemoteUrl="https://EVIL.Example.com:8443/x?y=1"),  # a URL's host, any case
         _event("pc3", 3, RemoteUrl="http://user@evil.example.com/"),  # with user info
         _event("pc4", 4, RemoteUrl="evil.example.com/path"),  # no scheme, a path
+        _event("pc8", 8, RemoteUrl="Evil.Example.com."),  # a fully qualified name's trailing dot
         _event("pc5", 5, RemoteUrl="www.evil.example.com"),  # a subdomain: not the host asked
         _event("pc6", 6, RemoteUrl="https://example.com/evil.example.com"),  # in the path only
         _event("pc7", 7, RemoteUrl="notevil.example.com"),
     )
     got = _hunt("domains", ["evil.example.com", "example.com", "other.example"], tables)
     assert got == {
-        "evil.example.com": Sighting(4, 4, _at(4), _at(1), ("pc1", "pc2", "pc3", "pc4")),
+        "evil.example.com": Sighting(5, 5, _at(8), _at(1), ("pc1", "pc2", "pc3", "pc4", "pc8")),
         "example.com": Sighting(1, 1, _at(6), _at(6), ("pc6",)),
     }
 

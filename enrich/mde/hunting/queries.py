@@ -27,7 +27,9 @@ FILE_TABLES = ("DeviceFileEvents", "DeviceProcessEvents", "DeviceImageLoadEvents
 HEAD_PATTERN = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?[^/?#]*"
 # The host of a RemoteUrl, bare FQDN or URL: after an optional scheme:// and user info, up to / ? # :.
 HOST_PATTERN = r"^(?:[A-Za-z][A-Za-z0-9+.\-]*://)?(?:[^/?#@]*@)?([^/?#:]*)"
+TRAILING_DOT = r"\."  # what trim_end takes off the end of a host (a fully qualified name's dot)
 _HEAD = re.compile(HEAD_PATTERN)
+MAPPED_PREFIX = "::ffff:"  # an IPv4 address as an IPv4-mapped IPv6 address, as RemoteIP may show it
 
 
 def _verbatim(pattern: str) -> str:
@@ -75,16 +77,23 @@ def files_query(values: Sequence[str], lookback_hours: int, max_devices: int) ->
 
 
 def ips_query(values: Sequence[str], lookback_hours: int, max_devices: int) -> str:
-    """IP addresses as `DeviceNetworkEvents.RemoteIP`."""
-    return "\n".join(
-        [
-            f"let ips = {dynamic_list(values)};",
-            "DeviceNetworkEvents",
-            f"| where Timestamp > ago({int(lookback_hours)}h)",
-            "| where RemoteIP in (ips)",
-            _summary(max_devices).replace("by Value", "by Value = RemoteIP"),
-        ]
-    )
+    """IP addresses as `DeviceNetworkEvents.RemoteIP`; an IPv4 address also as MDE's IPv4-mapped `::ffff:a.b.c.d`."""
+    mapped = [MAPPED_PREFIX + v for v in values if "." in v]
+    lines = [
+        f"let ips = {dynamic_list([*values, *mapped])};",
+        "DeviceNetworkEvents",
+        f"| where Timestamp > ago({int(lookback_hours)}h)",
+        "| where RemoteIP in (ips)",
+    ]
+    if mapped:
+        lines.append(
+            f'| extend Value = iff(RemoteIP startswith "{MAPPED_PREFIX}" and RemoteIP contains ".", '
+            f"substring(RemoteIP, {len(MAPPED_PREFIX)}), RemoteIP)"
+        )
+        lines.append(_summary(max_devices))
+    else:
+        lines.append(_summary(max_devices).replace("by Value", "by Value = RemoteIP"))
+    return "\n".join(lines)
 
 
 def domains_query(values: Sequence[str], lookback_hours: int, max_devices: int) -> str:
@@ -95,7 +104,9 @@ def domains_query(values: Sequence[str], lookback_hours: int, max_devices: int) 
             "DeviceNetworkEvents",
             f"| where Timestamp > ago({int(lookback_hours)}h)",
             "| where RemoteUrl has_any (hosts)",
-            f"| extend Value = tolower(extract({_verbatim(HOST_PATTERN)}, 1, RemoteUrl))",
+            # the host, in lower case, without the trailing dot of a fully qualified name
+            f"| extend Value = trim_end({_verbatim(TRAILING_DOT)}, "
+            f"tolower(extract({_verbatim(HOST_PATTERN)}, 1, RemoteUrl)))",
             "| where Value in (hosts)",
             _summary(max_devices),
         ]
@@ -156,4 +167,6 @@ def literal_cost(family: str, value: str) -> int:
     """Characters `value` adds to its family's query text (its literals and separators)."""
     if family == "urls":
         return len(kql_string(url_key(value))) + len(kql_string(url_host(value))) + 4
+    if family == "ips" and "." in value:
+        return len(kql_string(value)) + len(kql_string(MAPPED_PREFIX + value)) + 4
     return len(kql_string(value)) + 2

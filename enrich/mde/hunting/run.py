@@ -44,7 +44,11 @@ _TOO_BIG = re.compile(
 
 
 class _Split(Exception):
-    """The chunk was too big or too slow for one request: ask it in halves."""
+    """The chunk was too big or too slow for one request (`path` said so): ask it in halves."""
+
+    def __init__(self, path: str, message: str) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class _Answer:
@@ -97,7 +101,7 @@ async def _answer_chunk(
         answer = await _ask(client, plan, options)
     except _Split as exc:
         if len(chunk) == 1 or depth >= MAX_SPLITS:
-            on_chunk(ChunkResult(family, chunk, {}, "", f"hunting could not answer: {exc}"))
+            on_chunk(ChunkResult(family, chunk, {}, exc.path, f"hunting could not answer: {exc}"))
             return
         first, second = halves(chunk)
         log.info(
@@ -158,7 +162,7 @@ def _read(path: str, status: int, body: Any) -> _Answer:
     """An HTTP answer as rows, a split, or an error."""
     message = error_message(body) if not 200 <= status < 300 else ""
     if status in (408, 504) or (status == 400 and _TOO_BIG.search(message)):
-        raise _Split(message or f"HTTP {status}")
+        raise _Split(path, message or f"HTTP {status}")
     if not 200 <= status < 300:
         return _Answer(
             path, None, f"hunting refused the query (HTTP {status})" + (f": {message}" if message else "")
