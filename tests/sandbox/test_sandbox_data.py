@@ -6,6 +6,7 @@ import csv
 import hashlib
 import json
 import re
+import time
 
 import httpx
 import pytest
@@ -19,6 +20,7 @@ from enrich.sandbox.data import (
     parse_ticks,
     ticks_now,
 )
+from enrich.sandbox.kql import run_query
 from enrich.sandbox.schema import TABLES
 from enrich.sandbox.tables.counting import FILE_TABLES
 from tests.mde_helpers import sandbox_token
@@ -294,3 +296,34 @@ def test_md5_accept_policy():
         ).json()
         assert body["sha1"] == sha1
         assert body["organizationPrevalence"] == sb.truth("files", info.md5)["prevalence"] > 0
+
+
+def test_the_data_clock_moves_and_both_answers_move_with_it():
+    ds = generate.build(4, NOW, "tenant", sample_dir="")
+    before = ds.now
+    time.sleep(0.01)
+    assert ds.now > before >= NOW  # running since finish(): events stay put, "now" advances
+    assert ds.start == NOW
+    # ten days later (a long-running sandbox): the 30-day window has moved for stats and hunting alike
+    ds.freeze_clock(NOW + 10 * 24 * TICKS_PER_HOUR)
+    moved = 0
+    for family, key in ds.seen_keys()[::7]:
+        query = {
+            "ips": f'DeviceNetworkEvents | where Timestamp > ago(30d) and RemoteIP == "{key}"',
+            "files": f"union {', '.join(FILE_TABLES)} | where Timestamp > ago(30d) "
+            f'| where SHA1 == "{key}" or InitiatingProcessSHA1 == "{key}"',
+        }.get(family)
+        if query is None:
+            continue
+        rows = run_query(
+            query + " | summarize D = dcount(DeviceId), F = min(Timestamp)", ds.tables, ds.now_datetime()
+        ).rows
+        then = _independent_stats(ds, family, key)
+        assert ds.truth(family, key)["prevalence"] == then[0] == (rows[0]["D"] if rows else 0)
+        moved += then[0] != len({d for t, d in ds.sightings(family, key, now=NOW)})
+    assert moved > 0, "some indicators aged out of the window"
+    ds.time_scale = 3600.0  # an hour a second
+    ds.run_clock()
+    start = ds.now
+    time.sleep(0.01)
+    assert ds.now - start >= 36 * 10_000_000
