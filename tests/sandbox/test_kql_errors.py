@@ -123,7 +123,8 @@ WORDS = [
     "'a'", '"b"', "@'c\\d'", "Name", "N", "D", "D[0]", "D.k", "Timestamp", "1", "-1", "2.5", "30d", "1h",
     "ago(1d)", "now()", "datetime(2026-01-01)", "time(1:00:00)", "dynamic([1, 'a'])", "dynamic({'k': 1})",
     "tolower(Name)", "strcat(Name, 'x')", "iff(N > 1, 'a', 'b')", "parse_url(Name).Host", "tostring(D)",
-    "invoke", "FileProfile()", "getschema", "//", "\n", "null", "true",
+    "invoke", "FileProfile()", "getschema", "//", "\n", "null", "true", "let f = (x:long) {", "x", "};", "f(1)",
+    "f(N)", "toscalar(", "let g = () { T };", "g()",
 ]  # fmt: skip
 
 

@@ -456,3 +456,26 @@ def test_take_count_must_be_constant_non_negative():
         run("T | take N")
     with pytest.raises(KqlError):
         run("T | take -1")
+
+
+def test_user_defined_functions():
+    assert rows(
+        "let scaled = (x:long, by:long = 10) { x * by }; T | take 2 | extend A = scaled(N), B = scaled(N, 2) | project A, B"
+    ) == [{"A": 10, "B": 2}, {"A": 20, "B": 4}]
+    assert rows("let above = (n:long) { T | where N > n }; above(1) | project Name") == [{"Name": "beta"}]
+    assert rows("let k = () { let base = 3; base + 1 }; U | take 1 | extend X = k() | project X") == [
+        {"X": 4}
+    ]
+    with pytest.raises(KqlError, match="expected to be of type long, not string"):
+        run("let f = (x:long) { x }; T | extend Y = f(Name)")
+    with pytest.raises(KqlError, match="calls itself"):
+        run("let f = (x:long) { f(x) }; T | extend Y = f(N)")
+    with pytest.raises(KqlError, match="expects 1 argument"):
+        run("let f = (x:long) { x }; T | extend Y = f()")
+
+
+def test_toscalar():
+    assert rows("let top = toscalar(T | summarize max(N)); T | where N == top | project Name") == [
+        {"Name": "beta"}
+    ]
+    assert rows("T | where N == toscalar(T | where Name == 'nope' | project N) | count") == [{"Count": 0}]

@@ -135,6 +135,9 @@ class Compiler:
         self.window = window
         self.file_profile = file_profile
         self.scalars: dict[str, Expr] = {}
+        self.functions: dict[str, n.Function] = {}
+        self.params: dict[str, Expr] = {}  # parameters of the user-defined function being expanded
+        self.expanding = 0
         self.tabulars: dict[str, Plan] = {}
         self.operator = "where"
 
@@ -153,22 +156,66 @@ class Compiler:
 
     def compile_query(self, query: n.Query) -> Plan:
         for let in query.lets:
-            self.operator = "let"
-            value = let.value
-            if isinstance(value, n.Name) and (value.name in self.tabulars or self.is_table(value.name)):
-                value = n.TableRef(value.pos, value.name)
-            if isinstance(value, n.TableRef | n.Union | n.Pipe):
-                self.scalars.pop(let.name, None)
-                self.tabulars[let.name] = self.tabular(value)
-            else:
-                expr = self.expr(value, {})
-                if not expr.const:
-                    raise self.error(
-                        let.pos, f"'let' statement: the value of '{let.name}' must be a constant"
-                    )
-                self.tabulars.pop(let.name, None)
-                self.scalars[let.name] = expr
+            self.define(let)
         return self.tabular(query.body)
+
+    def define(self, let: n.Let) -> None:
+        """Bind a ``let`` name: a constant, a tabular plan or a user-defined function."""
+        self.operator = "let"
+        value = let.value
+        for names in (self.scalars, self.tabulars, self.functions):
+            names.pop(let.name, None)
+        if isinstance(value, n.Function):
+            self.functions[let.name] = value
+            return
+        if isinstance(value, n.Name) and (value.name in self.tabulars or self.is_table(value.name)):
+            value = n.TableRef(value.pos, value.name)
+        if isinstance(value, n.TableRef | n.Union | n.Pipe | n.TabularCall):
+            self.tabulars[let.name] = self.tabular(value)
+            return
+        expr = self.expr(value, {})
+        if not expr.const and not self.params:
+            raise self.error(let.pos, f"'let' statement: the value of '{let.name}' must be a constant")
+        self.scalars[let.name] = expr
+
+    def expand(self, name: str, pos: int, args: list[n.Expr], types: Mapping[str, str]) -> Expr | Plan:
+        """The body of user-defined function ``name`` compiled with its parameters bound to ``args``."""
+        func = self.functions[name]
+        params = func.params
+        required = sum(1 for p in params if p.default is None)
+        if not required <= len(args) <= len(params):
+            want = str(len(params)) if required == len(params) else f"between {required} and {len(params)}"
+            raise self.error(pos, f"The function '{name}' expects {want} argument(s), got {len(args)}")
+        if self.expanding >= 16:
+            raise self.error(pos, f"The function '{name}' calls itself too deeply")
+        bound: dict[str, Expr] = {}
+        for i, param in enumerate(params):
+            node = args[i] if i < len(args) else param.default
+            assert node is not None
+            value = self.expr(node, types)
+            if (
+                _family(value.type) != _family(param.type)
+                and value.type != "dynamic"
+                and param.type != "dynamic"
+            ):
+                raise self.error(
+                    node.pos,
+                    f"{name}(): argument #{i + 1} expected to be of type {param.type}, not {value.type}",
+                )
+            bound[param.name] = Expr(param.type, value.fn, value.const, value.value)
+        saved = (dict(self.scalars), dict(self.tabulars), dict(self.functions), self.params, self.operator)
+        self.params = bound
+        self.expanding += 1
+        try:
+            for let in func.lets:
+                self.define(let)
+            body = func.body
+            if isinstance(body, n.TableRef | n.Union | n.Pipe | n.TabularCall):
+                return self.tabular(body)
+            return self.expr(body, {})
+        finally:
+            self.expanding -= 1
+            self.scalars, self.tabulars, self.functions, self.params, self.operator = saved
 
     def is_table(self, name: str) -> bool:
         return name in self.tables or name in self.schemas
@@ -180,6 +227,13 @@ class Compiler:
             return self.table(node)
         if isinstance(node, n.Union):
             return self.union(node, None)
+        if isinstance(node, n.TabularCall):
+            if node.name not in self.functions:
+                raise self.error(node.pos, f"Unknown function: '{node.name}'")
+            expanded = self.expand(node.name, node.pos, node.args, {})
+            if not isinstance(expanded, Plan):
+                raise self.error(node.pos, f"The function '{node.name}' returns a scalar, not a table")
+            return expanded
         source = self.tabular(node.source)
         op = node.op
         name = type(op).__name__.lower()
@@ -829,12 +883,24 @@ class Compiler:
 
     def x_name(self, node: n.Name, types: Mapping[str, str]) -> Expr:
         name = node.name
+        if name in self.params:
+            return self.params[name]
         if name in types:
             kql_type = types[name]
             return Expr(kql_type, _getter(name, kql_type), column=name)
         if name in self.scalars:
             return self.scalars[name]
         raise self.unresolved(node.pos, name)
+
+    def x_toscalar(self, node: n.ToScalar, types: Mapping[str, str]) -> Expr:
+        outer = self.operator
+        plan = self.tabular(node.query)
+        self.operator = outer
+        if not plan.schema:
+            raise self.error(node.pos, "toscalar(): the sub-query has no column")
+        column, kql_type = plan.schema[0]
+        rows = plan.run()
+        return _const(kql_type, _getter(column, kql_type)(rows[0]) if rows else None)
 
     def x_listexpr(self, node: n.ListExpr, types: Mapping[str, str]) -> Expr:
         raise self.error(node.pos, f"'{self.operator}' operator: a list is not a scalar value")
@@ -935,6 +1001,11 @@ class Compiler:
 
     def x_call(self, node: n.Call, types: Mapping[str, str]) -> Expr:
         name = node.name
+        if name in self.functions:
+            result = self.expand(name, node.pos, node.args, types)
+            if not isinstance(result, Expr):
+                raise self.error(node.pos, f"The function '{name}' returns a table, not a scalar")
+            return result
         if name in agg.AGGREGATES and name not in registry.FUNCTIONS:
             raise self.error(node.pos, f"Function '{name}' cannot be invoked in current context")
         if name == "not":

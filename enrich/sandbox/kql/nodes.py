@@ -96,7 +96,15 @@ class Index:
     index: Expr
 
 
-Expr = Lit | Name | Star | Call | Unary | Binary | ListExpr | Between | Member | Index
+@dataclass(slots=True)
+class ToScalar:
+    """``toscalar(T | ...)``: the first column of the sub-query's first row."""
+
+    pos: int
+    query: Tabular
+
+
+Expr = Lit | Name | Star | Call | Unary | Binary | ListExpr | Between | Member | Index | ToScalar
 
 # ---------------------------------------------------------------------------
 # Tabular expressions and operators
@@ -303,20 +311,51 @@ Operator = (
     | Invoke
     | GetSchema
 )
-Tabular = TableRef | Union | Pipe
+
+
+@dataclass(slots=True)
+class TabularCall:
+    """A user-defined tabular function called as a source: ``f(x, 1)``."""
+
+    pos: int
+    name: str
+    args: list[Expr]
+
+
+Tabular = TableRef | Union | Pipe | TabularCall
 
 # ---------------------------------------------------------------------------
 # Statements
 
 
 @dataclass(slots=True)
-class Let:
-    """``let name = value;``: a scalar expression or a tabular expression (decided by the parser; a bare
-    name is a :class:`Name` and resolved by the compiler)."""
+class Param:
+    """A parameter of a user-defined function: ``name:type [= default]``."""
 
     pos: int
     name: str
-    value: Expr | Tabular
+    type: str
+    default: Expr | None = None
+
+
+@dataclass(slots=True)
+class Function:
+    """``(params) { [let ...;] body }``: a user-defined function (scalar or tabular body)."""
+
+    pos: int
+    params: list[Param]
+    lets: list[Let]
+    body: Expr | Tabular
+
+
+@dataclass(slots=True)
+class Let:
+    """``let name = value;``: a scalar expression, a tabular expression or a function (decided by the
+    parser; a bare name is a :class:`Name` and resolved by the compiler)."""
+
+    pos: int
+    name: str
+    value: Expr | Tabular | Function
 
 
 @dataclass(slots=True)

@@ -207,8 +207,59 @@ class _Parser:
         self.next()
         return n.Let(pos, name, value)
 
-    def parse_let_value(self) -> n.Expr | n.Tabular:
-        """A scalar expression, else a tabular one (``T | where ...``, ``(T | ...)``, ``union ...``)."""
+    def at_function_definition(self) -> bool:
+        """At ``(`` opening a parameter list: ``()`` then ``{``, or ``(name:``."""
+        if not self.at_op("("):
+            return False
+        if self.op_at(1, ")"):
+            return self.op_at(2, "{")
+        return self.peek(1).kind == "id" and self.op_at(2, ":")
+
+    def parse_function(self) -> n.Function:
+        pos = self.expect_op("(").pos
+        params: list[n.Param] = []
+        if not self.at_op(")"):
+            while True:
+                tok = self.peek()
+                name = self.expect_ident()
+                self.expect_op(":")
+                type_tok = self.peek()
+                kql_type = normalize_type(self.expect_ident())
+                if kql_type is None:
+                    raise self.error(type_tok, "parameters of user-defined functions are scalars")
+                param = n.Param(tok.pos, name, kql_type)
+                if self.at_op("="):
+                    self.next()
+                    param.default = self.parse_expr()
+                params.append(param)
+                if not self.comma():
+                    break
+        self.expect_op(")")
+        self.expect_op("{")
+        self.enter()
+        lets: list[n.Let] = []
+        while self.at_word("let"):
+            lets.append(self.parse_let())
+        start = self.i
+        body: n.Expr | n.Tabular
+        try:
+            body = self.parse_expr()
+            if not self.at_op("}", ";"):
+                raise self.error(self.peek())
+        except KqlError:
+            self.i = start
+            body = self.parse_tabular()
+        while self.at_op(";"):
+            self.next()
+        self.expect_op("}")
+        self.leave()
+        return n.Function(pos, params, lets, body)
+
+    def parse_let_value(self) -> n.Expr | n.Tabular | n.Function:
+        """A function definition, a scalar expression, else a tabular one (``T | where ...``,
+        ``(T | ...)``, ``union ...``)."""
+        if self.at_function_definition():
+            return self.parse_function()
         if self.at_word("materialize") and self.op_at(1, "("):
             self.next()
             self.next()
@@ -257,7 +308,11 @@ class _Parser:
         if tok.value == "union":
             return self.parse_union()
         if self.op_at(1, "("):
-            raise self.error(tok, f"'{tok.value}' is not a table; tabular functions are not supported here")
+            self.next()
+            call = self.parse_call(tok)
+            if not isinstance(call, n.Call):
+                raise self.error(tok)
+            return n.TabularCall(tok.pos, call.name, call.args)
         self.next()
         return n.TableRef(tok.pos, str(tok.value))
 
@@ -753,6 +808,13 @@ class _Parser:
             json_value = self.parse_json()
             self.expect_op(")")
             return n.Lit(tok.pos, "dynamic", json_value)
+        if name == "toscalar":
+            self.enter()
+            self.expect_op("(")
+            query = self.parse_tabular()
+            self.expect_op(")")
+            self.leave()
+            return n.ToScalar(tok.pos, query)
         if name == "typeof":
             self.expect_op("(")
             type_tok = self.peek()
