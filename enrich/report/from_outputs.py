@@ -5,7 +5,8 @@
   the data row (one output row per input row, in input order). A row of several indicators
   holds only the row's status: each of its types is counted under it.
 - STIX: the sightings carrying enrich's extension (`mde_status`, `mde_type`, `mde_value`,
-  `mde_devices`, `mde_lookback_hours`, `mde_queried_at`), one row each; `row` is the sighting's
+  `mde_devices` (the count), `mde_device_names`, `mde_events`, `mde_answered_by`,
+  `mde_lookback_hours`, `mde_queried_at`), one row each; `row` is the sighting's
   position among the file's objects. Without `--negative-sightings` a STIX output holds only
   what was seen.
 """
@@ -152,6 +153,13 @@ def _objects(path: str, kind: str) -> Iterator[Any]:
     yield from objects
 
 
+def _names(value: Any) -> str:
+    """Device names as the CSV output writes them (`;`-joined), from a STIX list or text."""
+    if isinstance(value, list):
+        return ";".join(str(v) for v in value)
+    return str(value or "")
+
+
 def _read_stix(path: str, kind: str, collector: Collector, times: list[str]) -> set[int]:
     """The sightings of one STIX output; returns the lookback hours they state."""
     lookbacks: set[int] = set()
@@ -175,8 +183,9 @@ def _read_stix(path: str, kind: str, collector: Collector, times: list[str]) -> 
             "mde_org_prevalence": "" if devices is None else str(devices),
             "mde_org_first_seen": str(obj.get("first_seen", "")),
             "mde_org_last_seen": str(obj.get("last_seen", "")),
-            "mde_devices": str(detail.get("devices", "")),
-            "mde_events": str(detail.get("events", "")),
+            "mde_devices": _names(ext.get("mde_device_names", detail.get("devices", ""))),
+            "mde_events": str(ext.get("mde_events", detail.get("events", ""))),
+            "mde_answered_by": str(ext.get("mde_answered_by", "")),
         }
         collector.add_row(path, position, cells, [(cells["mde_type"], status)])
         hours = ext.get("mde_lookback_hours")
