@@ -125,7 +125,8 @@ def serve(
                 f"# cloud {cloud.name}: tokens for {cloud.graph_audience} (Graph) and "
                 f"{', '.join(sorted(a for a in cloud.mde_audiences if a.startswith('https://api')))} (MDE), "
                 f"as from {cloud.login_host}; the real hosts are https://{cloud.api_host} and "
-                f"https://{cloud.graph_host}."
+                f"https://{cloud.graph_host}. A client asking for another cloud's audience is refused "
+                "(AADSTS500011 at sign-in, or 401)."
             )
         if hasattr(sys.stdout, "flush"):
             sys.stdout.flush()
