@@ -547,3 +547,105 @@ def test_ipv6_and_ips_in_text() -> None:
     assert call("has_any_ipv4", "Source 10.0.0.1 sent", ["10.0.0.2", "10.0.0.1"]) is True
     assert call("has_any_ipv4", "Source 10.0.0.1 sent", "10.0.0.3", "10.0.0.4") is False
     assert call("has_ipv4_prefix", "from 192.168.1.7", "192.168.") is True
+
+
+# ---------------------------------------------------------------------------
+# More functions
+
+
+def test_hash_is_xxhash64_of_the_text() -> None:
+    assert call("hash", "World") == 1846988464401551951
+    assert call("hash", "World", 100) == 51
+    assert call("hash", "World", 0) is None
+
+
+def test_bits_hex_and_sizes() -> None:
+    assert call("tohex", 256) == "100"
+    assert call("tohex", -256) == "ffffffffffffff00"
+    assert call("tohex", 256, 8) == "00000100"
+    assert call("binary_and", 6, 3) == 2
+    assert call("binary_or", 6, 3) == 7
+    assert call("binary_xor", 6, 3) == 5
+    assert call("binary_not", 0) == -1
+    assert call("binary_shift_left", 1, 63) == -(2**63)
+    assert call("binary_shift_right", -1, 60) == 15
+    assert call("format_bytes", 564) == "564 Bytes"
+    assert call("format_bytes", 10832) == "10.58 KB"
+    assert call("format_bytes", 20833333) == "19.87 MB"
+    assert call("format_bytes", 20833333, 0) == "20 MB"
+    assert call("format_bytes", 11000, 3, "KB") == "10.742 KB"
+
+
+def test_more_string_functions() -> None:
+    assert call("strcmp", "abc", "abd") == -1
+    assert call("strcmp", "b", "a") == 1
+    assert call("translate", "krasp", "otsku", "spark") == "kusto"
+    assert call("translate", "abc", "x", "abc") == "xxx"
+    assert call("translate", "abc", "", "ab") == ""
+    assert call("isascii", "abc") is True
+    assert call("isascii", "abç") is False
+    assert call("string_size", "⒦") == 3
+    assert call("indexof_regex", "abcabc", "a.c") == 0
+    assert call("indexof_regex", "abcabc", "a.c", 1) == 3
+    assert call("indexof_regex", "abcabc", "a.c", 0, -1, 3) == -1
+    line = r'"C:\Program Files\app.exe" -f "a b" x\"y c:\dir\\'
+    assert call("parse_command_line", line, "windows") == [
+        r"C:\Program Files\app.exe",
+        "-f",
+        "a b",
+        'x"y',
+        "c:\\dir\\\\",
+    ]
+    assert call("parse_csv", 'aa,"b,b,b",cc,"Escaping quotes: ""Title""","line1"') == [
+        "aa",
+        "b,b,b",
+        "cc",
+        'Escaping quotes: "Title"',
+        "line1",
+    ]
+    first, second = call("new_guid"), call("new_guid")
+    assert isinstance(first, str) and len(first) == 36 and first != second
+
+
+def test_json_paths_sorting_sums_and_zips() -> None:
+    doc = '{"hosts":[{"name":"a","port":80}],"x":{"y":1}}'
+    assert call("extract_json", "$.hosts[0].name", doc) == "a"
+    assert call("extract_json", "$.hosts[0].port", doc, "long") == 80
+    assert call("extract_json", "$.x", doc) == '{"y":1}'
+    assert call("extract_json", "$['x']['y']", doc) == "1"
+    assert call("extract_json", "$.missing", doc) == ""
+    assert call("extract_json", "$.missing", doc, "long") is None
+    assert call("array_sort_asc", [3, None, 1, "b", "a"]) == [1, 3, "a", "b", None]
+    assert call("array_sort_desc", [3, 1, 2], False) == [3, 2, 1]
+    assert call("array_sort_asc", [None, 2, 1], False) == [None, 1, 2]
+    assert call("array_sum", [2, 5, 3]) == 10.0
+    assert call("array_sum", [2, "x"]) is None
+    assert call("zip", [1, 2], ["a"]) == [[1, "a"], [2, None]]
+    assert call("bag_remove_keys", {"a": 1, "b": 2}, ["a"]) == {"b": 2}
+
+
+def test_gettype_by_static_and_dynamic_type() -> None:
+    assert call("gettype", "a", types=["string"]) == "string"
+    assert call("gettype", 111, types=["long"]) == "long"
+    assert call("gettype", NOW, types=["datetime"]) == "datetime"
+    assert call("gettype", tk.SECOND, types=["timespan"]) == "timespan"
+    assert call("gettype", 1, types=["dynamic"]) == "int"
+    assert call("gettype", "abc", types=["dynamic"]) == "string"
+    assert call("gettype", {"abc": 1}, types=["dynamic"]) == "dictionary"
+    assert call("gettype", [1, 2, 3], types=["dynamic"]) == "array"
+    assert call("gettype", None, types=["dynamic"]) == "null"
+    assert call("gettype", 123.45, types=["real"]) == "real"
+
+
+def test_ipv6_ranges_and_canonical_form() -> None:
+    assert call("ipv6_is_in_range", "fe80::85d:e82c:9446:7994", "fe80::/10") is True
+    assert call("ipv6_is_in_range", "2001:db8::1", "fe80::/10") is False
+    assert call("parse_ipv6", "fe80::85d:e82c:9446:7994/120") == "fe80:0000:0000:0000:085d:e82c:9446:7900"
+    assert call("parse_ipv6", "127.0.0.1") == "0000:0000:0000:0000:0000:ffff:7f00:0001"
+    assert call("parse_ipv6", "nope") == ""
+
+
+def test_coalesce_of_dynamic_skips_only_null() -> None:
+    assert call("coalesce", None, "", "x", types=["dynamic", "dynamic", "dynamic"]) == ""
+    assert call("coalesce", None, 3, types=["long", "long"]) == 3
+    assert call("coalesce", "", "g", types=["guid", "string"]) == "g"

@@ -315,3 +315,40 @@ register(
     signature="toguid(value) -> guid",
     summary="Canonical lower-case GUID of GUID text; null otherwise.",
 )
+
+
+def _dynamic_type(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int" if -(2**31) <= value < 2**31 else "long"
+    if isinstance(value, float):
+        return "real"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "dictionary"
+
+
+def gettype(ctx: object, value: object) -> str:
+    """Type name of a value judged by the value alone (`bind` knows the argument's static type)."""
+    return "long" if isinstance(value, int) and not isinstance(value, bool) else _dynamic_type(value)
+
+
+def _gettype_typed(types: Sequence[str]) -> Callable[..., object]:
+    kql_type = types[0] if types else ""
+    if kql_type == "dynamic":
+        return lambda ctx, value: _dynamic_type(value)
+    return lambda ctx, value: kql_type
+
+
+register(
+    "gettype",
+    gettype,
+    [ANY],
+    "string",
+    typed=_gettype_typed,
+    signature="gettype(value) -> string",
+    summary="The type of value: its KQL type, or for dynamic values null, bool, int, long, real, string, array or dictionary.",
+)

@@ -439,3 +439,189 @@ register(
     signature="strcat_array(array, delimiter) -> string",
     summary="The array's elements as text, joined by delimiter.",
 )
+
+
+# ---------------------------------------------------------------------------
+# JSON paths, sorting, sums, zips, key removal
+
+_PATH_STEP = re.compile(
+    r"\.([A-Za-z_$][\w$-]*)|\[\s*'((?:[^'\\]|\\.)*)'\s*\]|\[\s*\"((?:[^\"\\]|\\.)*)\"\s*\]|\[\s*(-?\d+)\s*\]"
+)
+
+
+def parse_json_path(path: str) -> list[str | int] | None:
+    """Steps of a JSONPath like ``$.a.b[0]['c d']``, or None when unsupported."""
+    text = path.strip()
+    if not text.startswith("$"):
+        return None
+    steps: list[str | int] = []
+    i = 1
+    while i < len(text):
+        m = _PATH_STEP.match(text, i)
+        if m is None:
+            return None
+        name, single, double, index = m.groups()
+        steps.append(
+            int(index) if index is not None else name if name is not None else single or double or ""
+        )
+        i = m.end()
+    return steps
+
+
+def _step(data: object, step: str | int) -> tuple[bool, object]:
+    """One JSONPath step into ``data``: (found, element)."""
+    if isinstance(data, list) and isinstance(step, int):
+        return (True, data[step]) if -len(data) <= step < len(data) else (False, None)
+    if isinstance(data, dict) and isinstance(step, str):
+        return (step in data, data.get(step))
+    return False, None
+
+
+def extract_json(ctx: object, path: object, source: object, type_name: object = None) -> object:
+    """The element at a JSONPath in JSON text: scalars as text (objects as JSON), or converted to T."""
+    from enrich.sandbox.kql.functions.convert import convert_to, dynamic_json
+
+    steps = parse_json_path(path) if isinstance(path, str) else None
+    data = to_dynamic(source) if isinstance(source, str) else source
+    found: object = None
+    ok = steps is not None
+    for step in steps or []:
+        ok, data = _step(data, step)
+        if not ok:
+            break
+    if ok:
+        found = data
+    if type_name is None or type_name == "string":
+        if found is None:
+            return ""
+        return dynamic_json(found) if isinstance(found, list | dict) else to_string(found)
+    if not isinstance(type_name, str):
+        return None
+    if type_name == "dynamic":
+        return found
+    return convert_to(found, "dynamic", type_name)
+
+
+def _extract_json_returns(name: str) -> Callable[[Sequence[str]], str]:
+    from enrich.sandbox.kql.functions.registry import FunctionTypeError, arity_message, type_message
+    from enrich.sandbox.kql.functions.strings import _is_type_arg, _type_arg
+
+    def returns(types: Sequence[str]) -> str:
+        message = arity_message(name, 2, 3, len(types))
+        if message:
+            raise FunctionTypeError(message)
+        if types[0] not in STRING:
+            raise FunctionTypeError(type_message(name, 0, STRING, types[0]))
+        if types[1] not in STRING | DYNAMIC:
+            raise FunctionTypeError(type_message(name, 1, STRING | DYNAMIC, types[1]))
+        if len(types) == 3:
+            if not _is_type_arg(types[2]):
+                raise FunctionTypeError(
+                    f"{name}(): argument #3 expected to be a typeof(...) expression, not {types[2]}"
+                )
+            return _type_arg(types[2]) or "dynamic"
+        return "string"
+
+    return returns
+
+
+def _sort_key(value: object) -> tuple[int, object]:
+    if isinstance(value, bool):
+        return (1, int(value))
+    if isinstance(value, int | float):
+        return (0, 0.0 if value != value else value)
+    if isinstance(value, str):
+        return (2, value)
+    return (3, json.dumps(value, sort_keys=True, default=str))
+
+
+def _sorter(descending: bool) -> Callable[..., list[object] | None]:
+    def sort(ctx: object, array: object, nulls_last: object = True) -> list[object] | None:
+        if not isinstance(array, list):
+            return None
+        present = [v for v in array if v is not None]
+        nulls = [None] * (len(array) - len(present))
+        try:
+            ordered = sorted(present, key=_sort_key, reverse=descending)
+        except TypeError:
+            ordered = present
+        return ordered + nulls if nulls_last is not False else nulls + ordered
+
+    return sort
+
+
+def array_sum(ctx: object, array: object) -> float | None:
+    if not isinstance(array, list) or not array:
+        return None
+    total = 0.0
+    for v in array:
+        if isinstance(v, bool) or not isinstance(v, int | float):
+            return None
+        try:
+            total += v
+        except OverflowError:
+            return None
+    return total
+
+
+def zip_(ctx: object, *arrays: object) -> list[object] | None:
+    lists = _arrays(arrays)
+    if lists is None:
+        return None
+    width = max(len(a) for a in lists)
+    return [[a[i] if i < len(a) else None for a in lists] for i in range(width)]
+
+
+def bag_remove_keys(ctx: object, bag: object, keys: object) -> dict[str, object] | None:
+    if not isinstance(bag, dict):
+        return None
+    drop = {k for k in keys if isinstance(k, str)} if isinstance(keys, list) else set()
+    return {k: v for k, v in bag.items() if k not in drop}
+
+
+for _name in ("extract_json", "extractjson"):
+    register(
+        _name,
+        extract_json,
+        [STRING, STRING | DYNAMIC, frozenset({"type"})],
+        "string",
+        min_args=2,
+        returns=_extract_json_returns(_name),
+        signature=f"{_name}(json_path, json[, typeof(T)]) -> string or T",
+        summary="The element at a JSONPath ($.a.b[0]['c']) of JSON text, as text or converted to T; empty when absent.",
+    )
+for _name, _descending in (("array_sort_asc", False), ("array_sort_desc", True)):
+    register(
+        _name,
+        _sorter(_descending),
+        [D, frozenset({"bool"})],
+        "dynamic",
+        min_args=1,
+        signature=f"{_name}(array[, nulls_last]) -> dynamic",
+        summary=f"The array sorted {'descending' if _descending else 'ascending'} (numbers, bools, strings, then others); nulls last unless nulls_last is false.",
+    )
+register(
+    "array_sum",
+    array_sum,
+    [D],
+    "real",
+    signature="array_sum(array) -> real",
+    summary="Sum of a numeric array; null when an element is not a number.",
+)
+register(
+    "zip",
+    zip_,
+    [D, D],
+    "dynamic",
+    rest=D,
+    signature="zip(a1, a2, ...) -> dynamic",
+    summary="Array of arrays pairing the i-th elements (null where an array is shorter).",
+)
+register(
+    "bag_remove_keys",
+    bag_remove_keys,
+    [D, D],
+    "dynamic",
+    signature="bag_remove_keys(bag, keys) -> dynamic",
+    summary="The bag without the top-level keys listed in the keys array.",
+)

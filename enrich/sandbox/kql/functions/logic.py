@@ -116,11 +116,26 @@ def _same_type_returns(
     return returns
 
 
+def coalesce_dynamic(ctx: object, *args: object) -> object:
+    """coalesce of dynamic values: only null is skipped (a dynamic "" is a value)."""
+    for value in args:
+        if value is not None:
+            return value
+    return None
+
+
 def _variadic_typed(
     name: str, fn: Callable[..., object], returns: Callable[[Sequence[str]], str]
 ) -> Callable[[Sequence[str]], Callable[..., object]]:
     def bind(types: Sequence[str]) -> Callable[..., object]:
-        if returns(types) != "real":
+        result = returns(types)
+        if fn is coalesce and result not in ("string", "guid"):
+            return (
+                coalesce_dynamic
+                if result != "real"
+                else lambda ctx, *a: _promoter("real")(coalesce_dynamic(ctx, *a))
+            )
+        if result != "real":
             return fn
         promote = _promoter("real")
         return lambda ctx, *args: promote(fn(ctx, *args))

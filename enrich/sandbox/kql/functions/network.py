@@ -181,7 +181,7 @@ def _ips_in_text(text: str) -> list[int]:
 def has_ipv4(ctx: object, source: object, ip: object) -> bool | None:
     wanted = _ipv4(ip)
     if wanted is None or wanted[1] != 32:
-        return None
+        return False  # Kusto: true only for a valid address found in the text
     return isinstance(source, str) and wanted[0] in _ips_in_text(source)
 
 
@@ -334,4 +334,40 @@ register(
     rest=S,
     signature="has_any_ipv4(text, ip1, ...) -> bool",
     summary="True when any of the addresses (arguments or one dynamic array) occurs in text as a whole IPv4 address.",
+)
+
+
+def ipv6_is_in_range(ctx: object, ip: object, range_: object) -> bool | None:
+    address = parse_ipv6_prefix(ip) if isinstance(ip, str) else None
+    network = parse_ipv6_prefix(range_) if isinstance(range_, str) else None
+    if address is None or network is None:
+        return None
+    mask = _mask(network[1], 128)
+    return address[0] & mask == network[0] & mask
+
+
+def parse_ipv6(ctx: object, ip: object) -> str:
+    """Canonical IPv6 form (eight zero-padded groups, masked to a CIDR suffix); "" when invalid."""
+    parsed = parse_ipv6_prefix(ip) if isinstance(ip, str) else None
+    if parsed is None:
+        return ""
+    value = parsed[0] & _mask(parsed[1], 128)
+    return ":".join(f"{(value >> shift) & 0xFFFF:04x}" for shift in range(112, -1, -16))
+
+
+register(
+    "ipv6_is_in_range",
+    ipv6_is_in_range,
+    [S, S],
+    "bool",
+    signature="ipv6_is_in_range(ip, range) -> bool",
+    summary="True when an IPv6 (or IPv4) address lies in the IPv6 prefix range.",
+)
+register(
+    "parse_ipv6",
+    parse_ipv6,
+    [S],
+    "string",
+    signature="parse_ipv6(ip) -> string",
+    summary="Canonical eight-group form of an IPv6 (or IPv4-mapped) address, masked to its CIDR suffix.",
 )

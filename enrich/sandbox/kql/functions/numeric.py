@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Callable, Sequence
 
 from enrich.sandbox.kql.functions import ticks as tk
@@ -308,3 +309,177 @@ for _name, _test, _what in (
         signature=f"{_name}(x) -> bool",
         summary=f"True when x is {_what}.",
     )
+
+
+# ---------------------------------------------------------------------------
+# Bits, hex, sizes, random numbers
+
+_U64 = (1 << 64) - 1
+
+
+def _signed64(value: int) -> int:
+    value &= _U64
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+def _longs(*values: object) -> list[int] | None:
+    out = [v for v in values if isinstance(v, int) and not isinstance(v, bool)]
+    return out if len(out) == len(values) else None
+
+
+def _binary(op: Callable[[int, int], int]) -> Callable[..., int | None]:
+    def apply(ctx: object, a: object, b: object) -> int | None:
+        ints = _longs(a, b)
+        return None if ints is None else _signed64(op(ints[0] & _U64, ints[1] & _U64))
+
+    return apply
+
+
+def binary_not(ctx: object, a: object) -> int | None:
+    ints = _longs(a)
+    return None if ints is None else _signed64(~ints[0])
+
+
+def _shift(left: bool) -> Callable[..., int | None]:
+    def shift(ctx: object, a: object, n: object) -> int | None:
+        ints = _longs(a, n)
+        if ints is None or ints[1] < 0:
+            return None
+        value, count = ints[0], ints[1] % 64
+        return _signed64(value << count) if left else _signed64((value & _U64) >> count)
+
+    return shift
+
+
+def tohex(ctx: object, value: object, min_length: object = 0) -> str:
+    """Lower-case hex of an integer (negatives as 64-bit two's complement), zero-padded to min_length."""
+    ints = _longs(value, min_length)
+    if ints is None:
+        return ""
+    text = format(ints[0] & _U64 if ints[0] < 0 else ints[0], "x")
+    return text.rjust(min(max(ints[1], 0), 1024), "0")
+
+
+_BYTE_UNITS = ("Bytes", "KB", "MB", "GB", "TB", "PB", "EB")
+
+
+def format_bytes(ctx: object, size: object, precision: object = 2, units: object = "") -> str:
+    """``564 Bytes``, ``10.58 KB``: size in the largest fitting 1024-based unit (or in ``units``)."""
+    if isinstance(size, bool) or not isinstance(size, int | float) or not math.isfinite(size):
+        return ""
+    if not isinstance(precision, int) or isinstance(precision, bool) or not isinstance(units, str):
+        return ""
+    digits = max(0, min(precision, 15))
+    wanted = units.strip().upper()
+    names = [u.upper() for u in _BYTE_UNITS]
+    if wanted and wanted not in names and wanted != "BYTE":
+        return ""
+    index = 0
+    if wanted:
+        index = 0 if wanted in ("BYTES", "BYTE") else names.index(wanted)
+    else:
+        while abs(size) >= 1024 ** (index + 1) and index < len(_BYTE_UNITS) - 1:
+            index += 1
+    scaled = size / 1024**index
+    text = (
+        f"{round_(ctx, float(scaled), digits):.{digits}f}"
+        if index
+        else f"{round_(ctx, float(scaled), 0):.0f}"
+    )
+    return f"{text} {_BYTE_UNITS[index]}"
+
+
+_NO_LIMIT = object()
+
+
+def rand(ctx: object, limit: object = _NO_LIMIT) -> int | float | None:
+    if limit is _NO_LIMIT:
+        return random.random()
+    if isinstance(limit, int) and not isinstance(limit, bool):
+        return random.randrange(limit) if limit > 0 else None
+    return None
+
+
+for _name, _op, _what in (
+    ("binary_and", lambda a, b: a & b, "Bitwise and"),
+    ("binary_or", lambda a, b: a | b, "Bitwise or"),
+    ("binary_xor", lambda a, b: a ^ b, "Bitwise exclusive or"),
+):
+    register(
+        _name,
+        _binary(_op),
+        [INTEGER, INTEGER],
+        "long",
+        signature=f"{_name}(a, b) -> long",
+        summary=f"{_what} of a and b.",
+    )
+register(
+    "binary_not",
+    binary_not,
+    [INTEGER],
+    "long",
+    signature="binary_not(a) -> long",
+    summary="Bitwise negation of a.",
+)
+register(
+    "binary_shift_left",
+    _shift(True),
+    [INTEGER, INTEGER],
+    "long",
+    signature="binary_shift_left(a, n) -> long",
+    summary="a shifted left by n bits (64-bit).",
+)
+register(
+    "binary_shift_right",
+    _shift(False),
+    [INTEGER, INTEGER],
+    "long",
+    signature="binary_shift_right(a, n) -> long",
+    summary="a shifted right by n bits (64-bit, zero-filled).",
+)
+register(
+    "tohex",
+    tohex,
+    [INTEGER, INTEGER],
+    "string",
+    min_args=1,
+    signature="tohex(n[, min_length]) -> string",
+    summary="Lower-case hex of n (negatives as 64-bit two's complement), left-padded with zeros to min_length.",
+)
+register(
+    "format_bytes",
+    format_bytes,
+    [NUMBER, INTEGER, frozenset({"string"})],
+    "string",
+    min_args=1,
+    check=lambda args: (
+        None
+        if len(args) < 3
+        or not isinstance(args[2], str)
+        or args[2].strip().upper() in {u.upper() for u in _BYTE_UNITS} | {"BYTE", ""}
+        else f"argument #3 is not a size unit: '{args[2]}'"
+    ),
+    signature="format_bytes(size[, precision[, units]]) -> string",
+    summary="size in bytes as text in 1024-based units (Bytes, KB, MB, GB, TB, PB), precision digits (default 2).",
+)
+
+
+def _rand_returns(types: Sequence[str]) -> str:
+    message = arity_message("rand", 0, 1, len(types))
+    if message:
+        raise FunctionTypeError(message)
+    if types and types[0] not in INTEGER:
+        raise FunctionTypeError(type_message("rand", 0, INTEGER, types[0]))
+    return "long" if types else "real"
+
+
+register(
+    "rand",
+    rand,
+    [INTEGER],
+    "",
+    min_args=0,
+    returns=_rand_returns,
+    signature="rand([n]) -> real or long",
+    summary="A random real in [0, 1), or a random long in [0, n).",
+)

@@ -6,6 +6,7 @@ import base64
 import binascii
 import functools
 import hashlib
+import uuid
 from collections.abc import Callable, Sequence
 
 from enrich.sandbox.kql.functions.convert import convert_to, to_string
@@ -21,6 +22,7 @@ from enrich.sandbox.kql.functions.registry import (
     register,
     signature_rule,
 )
+from enrich.sandbox.kql.functions.xxh64 import xxh64
 
 MAX_REPEAT_CHARS = 1_048_576  # strrep output cap (Kusto caps strings at 1 MB)
 
@@ -616,3 +618,212 @@ for _name, _algorithm in (("hash_sha256", "sha256"), ("hash_sha1", "sha1"), ("ha
         signature=f"{_name}(value) -> string",
         summary=f"Lower-case hex {_algorithm.upper()} of the UTF-8 text of value.",
     )
+
+
+# ---------------------------------------------------------------------------
+# More string functions
+
+
+def strcmp(ctx: object, a: object, b: object) -> int:
+    x, y = to_string(a), to_string(b)
+    return (x > y) - (x < y)
+
+
+def translate(ctx: object, search: object, replacement: object, text: object) -> str:
+    """Each character of ``search`` in ``text`` becomes the character at its position in
+    ``replacement`` (the last one when shorter); an empty ``replacement`` removes them."""
+    source = text if isinstance(text, str) else ""
+    chars = search if isinstance(search, str) else ""
+    repl = replacement if isinstance(replacement, str) else ""
+    if not chars:
+        return source
+    table: dict[int, str | None] = {}
+    for i, ch in enumerate(chars):
+        if ord(ch) not in table:
+            table[ord(ch)] = repl[min(i, len(repl) - 1)] if repl else None
+    return source.translate(table)
+
+
+def isascii(ctx: object, text: object) -> bool:
+    return isinstance(text, str) and text.isascii()
+
+
+def string_size(ctx: object, text: object) -> int:
+    return len(text.encode("utf-8", "surrogatepass")) if isinstance(text, str) else 0
+
+
+def indexof_regex(
+    ctx: object, source: object, regex: object, start: object = 0, length: object = -1, occurrence: object = 1
+) -> int | None:
+    text = source if isinstance(source, str) else ""
+    pattern = compile_regex(regex) if isinstance(regex, str) else None
+    if pattern is None or not all(_is_int(v) for v in (start, length, occurrence)):
+        return None
+    begin, size, nth = int(start), int(length), int(occurrence)  # type: ignore[call-overload]
+    if begin < 0 or size < -1 or nth <= 0:
+        return None
+    stop = len(text) if size == -1 else min(len(text), begin + size)
+    if begin > stop:
+        return -1
+    for count, m in enumerate(pattern.finditer(text, begin, stop), 1):
+        if count == nth:
+            return m.start()
+    return -1
+
+
+def parse_command_line(ctx: object, command_line: object, parser: object = "windows") -> list[str] | None:
+    """Arguments of a Windows command line (CommandLineToArgvW rules for quotes and backslashes)."""
+    if not isinstance(command_line, str) or parser != "windows":
+        return None
+    args: list[str] = []
+    current: list[str] = []
+    in_arg = in_quotes = False
+    i, n = 0, len(command_line)
+    while i < n:
+        ch = command_line[i]
+        if ch == "\\":
+            j = i
+            while j < n and command_line[j] == "\\":
+                j += 1
+            slashes = j - i
+            if j < n and command_line[j] == '"':
+                current.append("\\" * (slashes // 2))
+                if slashes % 2:
+                    current.append('"')
+                    j += 1
+                i, in_arg = j, True
+                continue
+            current.append("\\" * slashes)
+            i, in_arg = j, True
+            continue
+        if ch == '"':
+            if in_quotes and i + 1 < n and command_line[i + 1] == '"':
+                current.append('"')
+                i += 2
+                continue
+            in_quotes, in_arg = not in_quotes, True
+            i += 1
+            continue
+        if ch in " \t" and not in_quotes:
+            if in_arg:
+                args.append("".join(current))
+                current, in_arg = [], False
+            i += 1
+            continue
+        current.append(ch)
+        in_arg = True
+        i += 1
+    if in_arg:
+        args.append("".join(current))
+    return args
+
+
+def parse_csv(ctx: object, text: object) -> list[str]:
+    """The fields of one CSV record (double quotes escape separators and doubled quotes)."""
+    import csv
+
+    if not isinstance(text, str):
+        return []
+    try:
+        rows = list(csv.reader([text.split("\n", 1)[0]], strict=False))
+    except csv.Error:
+        return [text]
+    return rows[0] if rows else [""]
+
+
+def hash_(ctx: object, value: object, modulo: object = None) -> int | None:
+    """xxHash64 of the value's UTF-8 text as a signed long, or that modulo ``modulo``."""
+    digest = xxh64(to_string(value).encode("utf-8", "surrogatepass"))
+    signed = digest - (1 << 64) if digest >= 1 << 63 else digest
+    if modulo is None:
+        return signed
+    if not _is_int(modulo) or modulo <= 0:  # type: ignore[operator]
+        return None
+    return digest % int(modulo)  # type: ignore[call-overload]
+
+
+def _hash_typed_xx(types: Sequence[str]) -> Callable[..., object]:
+    conv = stringifiers(types)[0]
+    return lambda ctx, value, *rest: hash_(ctx, conv(value), *rest)
+
+
+def new_guid(ctx: object) -> str:
+    return str(uuid.uuid4())
+
+
+register(
+    "strcmp",
+    strcmp,
+    [S, S],
+    "int",
+    signature="strcmp(a, b) -> int",
+    summary="-1, 0 or 1 as a sorts before, with or after b (ordinal).",
+)
+register(
+    "translate",
+    translate,
+    [S, S, S],
+    "string",
+    signature="translate(search, replacement, s) -> string",
+    summary="s with each character of search replaced by the one at its position in replacement (removed when replacement is empty).",
+)
+register(
+    "isascii",
+    isascii,
+    [S],
+    "bool",
+    signature="isascii(s) -> bool",
+    summary="True when every character of s is ASCII.",
+)
+register(
+    "string_size",
+    string_size,
+    [S],
+    "long",
+    signature="string_size(s) -> long",
+    summary="Size of s in UTF-8 bytes.",
+)
+register(
+    "indexof_regex",
+    indexof_regex,
+    [S, S, INTEGER, INTEGER, INTEGER],
+    "long",
+    min_args=2,
+    check=_regex_check(1),
+    signature="indexof_regex(s, regex[, start[, length[, occurrence]]]) -> long",
+    summary="0-based index of the occurrence-th match of regex in s within start..start+length; -1 when absent.",
+)
+register(
+    "parse_command_line",
+    parse_command_line,
+    [S, S],
+    "dynamic",
+    check=lambda args: (
+        None
+        if len(args) < 2 or not isinstance(args[1], str) or args[1] == "windows"
+        else f"argument #2 must be 'windows', not '{args[1]}'"
+    ),
+    signature="parse_command_line(command_line, 'windows') -> dynamic",
+    summary="Array of the arguments of a Windows command line (quotes and backslashes as CommandLineToArgvW).",
+)
+register(
+    "parse_csv",
+    parse_csv,
+    [S],
+    "dynamic",
+    signature="parse_csv(s) -> dynamic",
+    summary="Array of the fields of one CSV record.",
+)
+register(
+    "hash",
+    hash_,
+    [SCALAR, INTEGER],
+    "long",
+    min_args=1,
+    typed=_hash_typed_xx,
+    signature="hash(value[, mod]) -> long",
+    summary="xxHash64 of the UTF-8 text of value (signed), or that hash modulo mod.",
+)
+register(
+    "new_guid", new_guid, [], "guid", signature="new_guid() -> guid", summary="A random (version 4) GUID."
+)

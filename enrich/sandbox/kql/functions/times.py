@@ -230,7 +230,7 @@ def _period_function(unit: str, end: bool) -> Callable[..., int | None]:
         n = int(offset)  # type: ignore[call-overload]
         if end:
             following = _period_start(unit, int(value), n + 1)  # type: ignore[call-overload]
-            return None if following is None else following - 1
+            return None if following is None else tk.in_range(following - 1)
         return _period_start(unit, int(value), n)  # type: ignore[call-overload]
 
     return period
