@@ -149,3 +149,24 @@ def test_errors_surface_as_kql_errors(query: str, fragment: str) -> None:
     with pytest.raises(KqlError) as info:
         run(query)
     assert fragment in info.value.message
+
+
+def test_values_render_by_their_type_through_bind() -> None:
+    rows = run(
+        "Net | where DeviceName == 'pc1'"
+        " | extend S = tostring(Timestamp), C = strcat('at ', Timestamp, ' +', 90m),"
+        " A = pack_array(Timestamp, 1h), T = gettype(Timestamp), H = hash(DeviceName, 100),"
+        " F = format_datetime(Timestamp, 'yyyy-MM-dd HH:mm'), R = iff(true, 1, 2.5)"
+        " | project S, C, A, T, F, R"
+    )
+    assert rows == [
+        {
+            "S": "2026-11-20T09:00:00.0000000Z",
+            "C": "at 2026-11-20T09:00:00.0000000Z +01:30:00",
+            "A": ["2026-11-20T09:00:00.0000000Z", "01:00:00"],
+            "T": "datetime",
+            "F": "2026-11-20 09:00",
+            "R": 1.0,
+        }
+    ]
+    assert isinstance(rows[0]["R"], float)
