@@ -610,6 +610,13 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     help="Seconds between progress lines (UTC-stamped) when stderr is not a terminal; they come also "
     "while every call waits on quota. Repeated warnings are counted at most this often.",
 )
+@click.option(
+    "--report",
+    metavar="FILE.html",
+    default=None,
+    help="Also write an HTML report of the run (one self-contained file: counts, charts, a sortable "
+    "table of what was seen), after the outputs. See also `enrich report`.",
+)
 @_wait_option
 @_log_options
 @_bom_option
@@ -640,6 +647,7 @@ def run_command(
     quiet: bool,
     wait: bool,
     bom: bool,
+    report: str | None,
 ) -> None:
     """Enrich INPUT... with what MDE has seen of each indicator.
 
@@ -694,8 +702,38 @@ def run_command(
         quiet=quiet,
         wait=wait,
         bom=bom,
+        report=report,
     )
     raise SystemExit(run(request))
+
+
+@cli.command("report")
+@click.argument("outputs", nargs=-1, required=True, metavar="OUTPUT...")
+@click.option(
+    "-o",
+    "--output",
+    metavar="FILE.html",
+    required=True,
+    help="The report to write (replaced only when complete).",
+)
+def report_command(outputs: tuple[str, ...], output: str) -> None:
+    """Make an HTML report from earlier outputs of `enrich run` (CSV files, STIX bundles or JSON Lines).
+
+    One self-contained page that needs no network: the counts at a glance, status by indicator
+    type, the distribution of organisation prevalence, a first-to-last-seen timeline, a table of
+    every seen indicator that sorts and filters, the inputs and settings. `enrich run --report
+    FILE.html` writes the same page for a run.
+
+    Exit codes: 0 written; 1 an output cannot be read or the report cannot be written; 2 usage
+    error (e.g. FILE.html is one of the outputs).
+    """
+    from enrich.report import make_report
+
+    try:
+        size = make_report(list(outputs), output)
+    except EnrichError as exc:
+        _fail("report", exc)
+    click.echo(f"enrich report: wrote {output} ({size:,} bytes)", err=True)
 
 
 @cli.command("job")
@@ -706,7 +744,7 @@ def run_command(
 def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool) -> None:
     """Run a job file (TOML): inputs, output pattern with date, mode, limits.
 
-    Keys: inputs (list of files, folders or globs), output and summary (may hold
+    Keys: inputs (list of files, folders or globs), output, summary and report (may hold
     {date:%Y-%m-%d}), to, column, mode, max_devices, lookback, rate_limit, file_info, cache, no_cache,
     max_age, secrets, concurrency, timeout, neutralise, org_name, negative_sightings,
     stix_output, progress_interval, verbose (a number), quiet, bom: the `run` options of the same

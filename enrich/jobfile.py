@@ -68,7 +68,7 @@ def _max_devices(value: int) -> int:
 
 
 KEYS: dict[str, JobKey] = _job_keys()
-PATH_KEYS = ("output", "summary", "cache", "secrets")
+PATH_KEYS = ("output", "summary", "report", "cache", "secrets")
 STIX_KEYS = ("org_name", "negative_sightings", "stix_output")  # only mean something for STIX output
 # strftime directives a `{date:...}` field may use: those Python documents for every platform.
 DATE_DIRECTIVES = frozenset("aAwdbBmyYHIpMSfzZjUWcxXGuV%")

@@ -61,3 +61,4 @@ class RunRequest:
     verbose: int = 0  # -v: every request; -vv: also retry details (enrich.logs)
     quiet: bool = False  # -q: only errors and the final lines
     bom: bool = False  # --bom: CSV output starts with a UTF-8 byte order mark
+    report: str | None = None  # --report FILE.html: an HTML report of the run (enrich.report)

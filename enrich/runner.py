@@ -25,6 +25,7 @@ from enrich.mde.errors import protect
 from enrich.mde.settings import Settings, load_settings
 from enrich.outcome import Outcomes
 from enrich.plan import Plan, make_plan
+from enrich.report import check_report_path, write_run_report
 from enrich.request import RunRequest
 from enrich.sinks.interface import SinkOptions
 from enrich.sinks.registry import output_format, sink_class
@@ -112,12 +113,15 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
         sources = open_sources(req.inputs, req.column)
         targets = output_targets(sources, req.output, sink_kind.suffix)
         check_outputs(targets, sources, req.summary)
-        outputs = [t.path for t in targets] + ([req.summary] if req.summary else [])
+        if req.report:
+            check_report_path(req.report, targets, sources, req.summary)
+        outputs = [t.path for t in targets] + [path for path in (req.summary, req.report) if path]
         held.enter_context(locks.hold_outputs(outputs, wait=req.wait, say=_say(err)))
         for source in sources:
             print(f"enrich: {source.describe()}", file=info)
         prepare(strategy, settings)  # auto: which hunting paths the app may use (sign-ins only)
         plan = make_plan(sources, strategy)
+        sink_kind.check_rows(targets, plan.rows)  # e.g. xlsx: a sheet's rows, before any lookup
         print(
             f"enrich: {plan.rows} rows, {plan.indicators} indicators, {len(plan.keys)} distinct lookups "
             f"({format_counts(plan.per_family())})",
@@ -145,14 +149,19 @@ def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
             api_url=settings.api_url,
             bom=req.bom,
         )
-        rows, extra = _write(targets, sink_kind, sink_options, Outcomes(strategy, lookups.answers))
+        outcomes = Outcomes(strategy, lookups.answers)
+        rows, extra = _write(targets, sink_kind, sink_options, outcomes)
         summary = _summary(req, plan, rows, extra, lookups, settings, strategy, started, targets)
         summary = dataclasses.replace(summary, mode=mode)
         summary = dataclasses.replace(summary, encoding_fallbacks=encoding_fallbacks(sources))
+    if req.report:  # after the outputs are committed: the inputs read once more
+        write_run_report(req.report, sources, outcomes, summary.to_dict(), req, sink_kind.format)
     print_summary(summary.to_dict(), err)
     for target in targets:
         if target.path != "-":
             print(f"enrich: wrote {target.path}", file=err)
+    if req.report:
+        print(f"enrich: wrote {req.report} (report)", file=err)
     if req.summary:
         try:
             write_summary(req.summary, summary)

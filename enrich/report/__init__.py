@@ -84,9 +84,17 @@ def write_run_report(
         outcomes,
         summary=summary,
         settings=run_settings(request, summary, output_format),
-        mode=str(getattr(request, "mode", "") or outcomes.strategy.name),
+        mode=_mode_text(summary.get("mode"), str(getattr(request, "mode", "") or outcomes.strategy.name)),
     )
     return write_report(path, collector)
+
+
+def _mode_text(mode: Any, asked: str) -> str:
+    """`hunt (asked: auto)` from the summary's mode record, else the mode asked."""
+    if isinstance(mode, Mapping) and mode.get("chosen"):
+        chosen, wanted = str(mode["chosen"]), str(mode.get("asked") or asked)
+        return chosen if chosen == wanted else f"{chosen} (asked: {wanted})"
+    return asked
 
 
 def make_report(outputs: Sequence[str], path: str) -> int:

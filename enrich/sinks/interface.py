@@ -14,11 +14,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import TracebackType
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from enrich.model import Status
 from enrich.outcome import Outcomes
 from enrich.sources.interface import Source
+
+if TYPE_CHECKING:
+    from enrich.sinks.targets import Target
 
 _STATUSES = frozenset(s.value for s in Status)
 
@@ -67,6 +70,12 @@ class Sink(ABC):
     @abstractmethod
     def abort(self) -> None:
         """Give up: remove what was written; the target is as it was."""
+
+    @classmethod
+    def check_rows(cls, targets: Sequence[Target], rows: int) -> None:
+        """Before any lookup: raise an EnrichError when this format cannot hold the rows (`rows`:
+        every input's together, the plan's count). Default: any number fits."""
+        return None
 
     def rows_by_status(self) -> Counter[str]:
         """The rows written, by `mde_status`."""

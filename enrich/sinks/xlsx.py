@@ -180,6 +180,10 @@ class XlsxSink(Sink):
     _out: AtomicFile | None = None
     _book: Any = None
 
+    @classmethod
+    def check_rows(cls, targets: Sequence[Target], rows: int) -> None:
+        check_targets(targets, rows)
+
     def begin(self) -> None:
         import xlsxwriter  # only a run writing xlsx pays for the import
 
