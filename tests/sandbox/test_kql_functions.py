@@ -393,7 +393,10 @@ def test_datetime_timespan_guid_dynamic_conversions() -> None:
     assert call("todatetime", "2015-12-24") == dt("2015-12-24T00:00:00Z")
     assert call("todatetime", "2026-11-20T12:11:12+02:00") == dt("2026-11-20T10:11:12Z")
     assert call("todatetime", "Sat, 8 Nov 2014 15:05:02 GMT") == dt("2014-11-08T15:05:02Z")
+    assert call("todatetime", "Saturday, 08-Nov-14 15:05:02 GMT") == dt("2014-11-08T15:05:02Z")  # RFC 850
+    assert call("todatetime", "8 Nov 14 15:05 EST") == dt("2014-11-08T20:05:00Z")
     assert call("todatetime", "not a date") is None
+    assert call("todatetime", "2026-02-30") is None
     assert call("totimespan", "0.00:01:00") == tk.MINUTE
     assert (
         call("totimespan", "1.02:03:04.5") == tk.DAY + 2 * tk.HOUR + 3 * tk.MINUTE + 4 * tk.SECOND + 5_000_000

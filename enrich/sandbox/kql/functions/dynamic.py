@@ -6,6 +6,7 @@ import functools
 import json
 import re
 from collections.abc import Callable, Sequence
+from functools import lru_cache
 from urllib.parse import unquote_plus
 
 from enrich.sandbox.kql.functions.convert import to_dynamic, to_string
@@ -33,33 +34,37 @@ def parse_urlquery_text(query: str) -> dict[str, object]:
     return params
 
 
-def parse_url(ctx: object, url: object) -> dict[str, object]:
-    """The parts of an absolute URL; text that is not one (``bing.com`` without a scheme) gives empty parts."""
-    result = _empty_url()
-    if not isinstance(url, str):
-        return result
+@lru_cache(maxsize=65536)
+def _url_parts(url: str) -> tuple[str, str, str, str, str, str, str, str] | None:
+    """(scheme, host, port, path, username, password, query, fragment) of an absolute URL, or None."""
     m = _URL_RE.fullmatch(url.strip())
     if m is None:
-        return result
+        return None
     scheme, authority, path, query, fragment = m.groups()
     userinfo, at, hostport = authority.rpartition("@")
     hp = _HOST_PORT_RE.fullmatch(hostport)
     if hp is None or not hp.group(1):
-        return result
+        return None
     username, _, password = userinfo.partition(":") if at else ("", "", "")
-    result.update(
-        {
-            "Scheme": scheme,
-            "Host": hp.group(1),
-            "Port": hp.group(2) or "",
-            "Path": path,
-            "Username": username,
-            "Password": password,
-            "Query Parameters": parse_urlquery_text(query or ""),
-            "Fragment": fragment or "",
-        }
-    )
-    return result
+    return scheme, hp.group(1), hp.group(2) or "", path, username, password, query or "", fragment or ""
+
+
+def parse_url(ctx: object, url: object) -> dict[str, object]:
+    """The parts of an absolute URL; text that is not one (``bing.com`` without a scheme) gives empty parts."""
+    parts = _url_parts(url) if isinstance(url, str) else None
+    if parts is None:
+        return _empty_url()
+    scheme, host, port, path, username, password, query, fragment = parts
+    return {
+        "Scheme": scheme,
+        "Host": host,
+        "Port": port,
+        "Path": path,
+        "Username": username,
+        "Password": password,
+        "Query Parameters": parse_urlquery_text(query) if query else {},
+        "Fragment": fragment,
+    }
 
 
 def parse_urlquery(ctx: object, query: object) -> dict[str, object]:

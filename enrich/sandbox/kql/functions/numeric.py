@@ -70,17 +70,29 @@ def _bin_origin(value: object) -> int:
 
 
 def bin_(ctx: object, value: object, size: object) -> int | float | None:
+    if value.__class__ is int and size.__class__ is int and size > 0:
+        return value // size * size
     return _binned(value, size, 0)
 
 
 def _bin_typed(types: Sequence[str]) -> Callable[..., object]:
     result = _bin_result("bin", types, False)
     if result == "datetime":
-        # Kusto bins datetimes on .NET ticks, counted from 0001-01-01.
-        return lambda ctx, value, size: _as_datetime(_binned(value, size, tk.MIN_DATETIME))
+        return _bin_datetime
     if result == "real":
         return lambda ctx, value, size: _as_real(_binned(value, size, 0))
     return bin_
+
+
+def _bin_datetime(ctx: object, value: object, size: object) -> int | None:
+    """bin of a datetime: Kusto bins on .NET ticks, counted from 0001-01-01."""
+    if value.__class__ is int and size.__class__ is int and size > 0:
+        binned = (value - _ORIGIN) // size * size + _ORIGIN
+        return binned if _ORIGIN <= binned <= tk.MAX_DATETIME else None
+    return _as_datetime(_binned(value, size, _ORIGIN))
+
+
+_ORIGIN = tk.MIN_DATETIME
 
 
 def _as_real(value: object) -> float | None:

@@ -62,12 +62,27 @@ _MONTHS = {
         ["jan", "feb", "mar", "apr", "may", "jun", "jul", "aug", "sep", "oct", "nov", "dec"]
     )
 }
-# RFC 822 / RFC 1123 forms: "Sat, 8 Nov 2014 15:05:02 GMT", "8 Nov 14 15:05 GMT"
+# RFC 822/1123 ("Sat, 8 Nov 2014 15:05:02 GMT", "8 Nov 14 15:05") and RFC 850
+# ("Saturday, 08-Nov-14 15:05:02 GMT") forms.
 _RFC_RE = re.compile(
-    r"\s*(?:[A-Za-z]{3},\s*)?(\d{1,2})\s+([A-Za-z]{3})\s+(\d{2}|\d{4})"
-    r"\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*(GMT|UTC|UT|Z|[+-]\d{4})?\s*",
+    r"\s*(?:[A-Za-z]+,\s*)?(\d{1,2})(?:\s+|-)([A-Za-z]{3})(?:\s+|-)(\d{2}|\d{4})"
+    r"\s+(\d{1,2}):(\d{2})(?::(\d{2}))?\s*([A-Za-z]{1,3}|[+-]\d{4})?\s*",
     re.ASCII,
 )
+_ZONES = {
+    "GMT": 0,
+    "UT": 0,
+    "UTC": 0,
+    "Z": 0,
+    "EST": -5,
+    "EDT": -4,
+    "CST": -6,
+    "CDT": -5,
+    "MST": -7,
+    "MDT": -6,
+    "PST": -8,
+    "PDT": -7,
+}
 _TIMESPAN_RE = re.compile(
     r"\s*(-)?(?:(\d+)\.)?(\d{1,2}):(\d{1,2})(?::(\d{1,2})(?:\.(\d{1,7})\d*)?)?\s*", re.ASCII
 )
@@ -85,8 +100,11 @@ def from_parts(
 
 
 def _zone_offset(zone: str | None) -> int | None:
-    if not zone or zone in ("Z", "z", "GMT", "UTC", "UT"):
+    if not zone or zone == "z":
         return 0
+    if zone[0] not in "+-":
+        hours = _ZONES.get(zone.upper())
+        return None if hours is None else hours * HOUR
     sign = -1 if zone[0] == "-" else 1
     digits = zone[1:].replace(":", "")
     hours, minutes = int(digits[:2]), int(digits[2:])
