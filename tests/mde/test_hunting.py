@@ -14,7 +14,7 @@ import pytest
 from enrich.indicators import classify
 from enrich.mde.auth import TokenProvider
 from enrich.mde.client import MdeClient
-from enrich.mde.errors import PermissionDenied
+from enrich.mde.errors import AuthError, PermissionDenied
 from enrich.mde.hunting import (
     PATH_GRAPH,
     PATH_LEGACY,
@@ -393,3 +393,33 @@ def test_a_preempted_query_is_split_down_to_each_values_error(sb):
     assert sorted(r.values for r in results) == [(values[0],), (values[1],)]
     assert all("preempted" in r.error and r.path == PATH_GRAPH for r in results)
     assert _hunting_statuses(sb) == [(PATH_GRAPH, 400)] * 3 and client.metrics().retries == 0
+
+
+class _SignInRefused:
+    """A Graph token source whose sign-in Entra ID refuses (the app has no Graph access)."""
+
+    acquisitions = 0
+
+    def cached_token(self) -> None:
+        return None
+
+    def get_token(self) -> str:
+        raise AuthError(
+            "AADSTS500011: The resource principal named https://graph.microsoft.com was not found"
+        )
+
+    def invalidate(self, token: str | None = None) -> None:
+        pass
+
+
+def test_a_refused_graph_sign_in_leaves_the_legacy_endpoint(sb):
+    values = _some_ips(sb, 2)
+    results, _, paths = _run(sb, "ips", values, graph_tokens=_SignInRefused())
+    assert paths[PATH_GRAPH].startswith("signing in for Microsoft Graph failed: AADSTS500011")
+    assert [r.path for r in results] == [PATH_LEGACY] and _hunting_statuses(sb) == [(PATH_LEGACY, 200)]
+
+
+def test_bad_credentials_raise_the_sign_in_error(sb):
+    with pytest.raises(AuthError, match="7000215|secret"):
+        _run(sb, "ips", _some_ips(sb, 2), secret="wrong-secret-value-0123456789")
+    assert _hunting_statuses(sb) == []
