@@ -329,15 +329,10 @@ class Dataset:
         InitiatingProcess* columns) is kept only where the table has the column.
         """
         layout = LAYOUTS[table]
-        merged = dict(values)
-        for name, value in (extra or {}).items():
-            if name in layout.index and name not in merged:
-                merged[name] = value
-        merged["Timestamp"] = _iso(ticks)
-        if "ReportId" in layout.index and merged.get("ReportId") is None:
-            self._report_id += 1
-            merged["ReportId"] = self._report_id
-        row = layout.row(merged)
+        fixed: dict[str, object] = {"Timestamp": _iso(ticks)}
+        if "ReportId" in layout.index and values.get("ReportId") is None:
+            fixed["ReportId"] = self._next_report_id()
+        row = layout.row({**values, **fixed}, extra)
         self.tables[table].append(row)
         self._ticks[table].append(ticks)
         device_id = row.get("DeviceId")
@@ -385,7 +380,7 @@ class Dataset:
         """One event about file `info` on `device` (DeviceFileEvents, DeviceProcessEvents,
         DeviceImageLoadEvents or DeviceEvents), started by process `initiating`."""
         report_id = self._next_report_id()
-        values: dict[str, object] = {**device_columns(device, "", report_id), "ActionType": action}
+        values: dict[str, object] = {**device_columns(device, report_id), "ActionType": action}
         target = file_columns(info)
         values.update({k: v for k, v in target.items() if k in LAYOUTS[table].index})
         if table == "DeviceProcessEvents":
@@ -421,7 +416,7 @@ class Dataset:
         """One DeviceNetworkEvents row (RemoteUrl a bare host or a full URL)."""
         report_id = self._next_report_id()
         values: dict[str, object] = {
-            **device_columns(device, "", report_id),
+            **device_columns(device, report_id),
             **local_network_columns(device, remote_ip, report_id),
             "ActionType": action,
             "RemoteIP": remote_ip,
@@ -447,7 +442,7 @@ class Dataset:
         """One DeviceLogonEvents row for `account_name` (domain `contoso`) on `device`."""
         report_id = self._next_report_id()
         values: dict[str, object] = {
-            **device_columns(device, "", report_id),
+            **device_columns(device, report_id),
             "ActionType": action,
             "LogonType": logon_type,
             "AccountDomain": ACCOUNT_DOMAIN,
@@ -478,7 +473,7 @@ class Dataset:
     ) -> Row:
         """One DeviceRegistryEvents row (e.g. a Run key written by `initiating`)."""
         values: dict[str, object] = {
-            **device_columns(device, "", self._next_report_id()),
+            **device_columns(device, self._next_report_id()),
             "ActionType": action,
             "RegistryKey": key,
             "RegistryValueType": value_type,
@@ -493,7 +488,7 @@ class Dataset:
             "DeviceInfo",
             ticks,
             {
-                **device_columns(device, "", self._next_report_id()),
+                **device_columns(device, self._next_report_id()),
                 "ClientVersion": "10.8760.19041.4355",
                 "PublicIP": device.external_ip,
                 "OSArchitecture": "64-bit",
@@ -527,7 +522,7 @@ class Dataset:
             "DeviceNetworkInfo",
             ticks,
             {
-                **device_columns(device, "", self._next_report_id()),
+                **device_columns(device, self._next_report_id()),
                 "NetworkAdapterName": "Ethernet",
                 "MacAddress": "-".join(device.id[i : i + 2].upper() for i in range(0, 12, 2)),
                 "NetworkAdapterType": "Ethernet",

@@ -30,9 +30,9 @@ def user_sid(user: str) -> str:
     return f"S-1-5-21-1004336348-1177238915-682003330-{1100 + stable('sid', user) % 9000}"
 
 
-def device_columns(device: Device, iso: str, report_id: int) -> dict[str, object]:
-    """Timestamp, DeviceId, DeviceName and ReportId: the columns every Device* row has."""
-    return {"Timestamp": iso, "DeviceId": device.id, "DeviceName": device.name, "ReportId": report_id}
+def device_columns(device: Device, report_id: int) -> dict[str, object]:
+    """DeviceId, DeviceName and ReportId: the columns every Device* row has besides Timestamp."""
+    return {"DeviceId": device.id, "DeviceName": device.name, "ReportId": report_id}
 
 
 def file_columns(info: FileInfo) -> dict[str, object]:
@@ -69,12 +69,12 @@ def initiating_columns(
     return columns
 
 
-_STATIC: dict[tuple[str, str, str, str], dict[str, object]] = {}
+_STATIC: dict[tuple[str, str, str, str, str], dict[str, object]] = {}
 
 
 def _process_columns(proc: FileInfo, device_id: str, user: str, parent: str) -> dict[str, object]:
     """The columns of a process that do not change from one of its events to the next (memoised)."""
-    key = (proc.sha1, device_id, user, parent)
+    key = (proc.sha1, proc.name, device_id, user, parent)
     found = _STATIC.get(key)
     if found is not None:
         return found

@@ -27,10 +27,19 @@ class Layout:
         self.index: dict[str, int] = {name: i for i, name in enumerate(self.names)}
         self.empty: tuple[object, ...] = tuple(empty_value(kql_type) for _, kql_type in columns)
 
-    def row(self, values: Mapping[str, object]) -> Row:
-        """A row with `values` set and every other column empty; an unknown column is a bug."""
+    def row(self, values: Mapping[str, object], extra: Mapping[str, object] | None = None) -> Row:
+        """A row with `values` set and every other column empty; an unknown column is a bug.
+
+        `extra` (a shared column group, such as the InitiatingProcess* columns) fills only the
+        columns this table has, and never one `values` sets.
+        """
         cells = list(self.empty)
         index = self.index
+        if extra:
+            for name, value in extra.items():
+                i = index.get(name)
+                if i is not None:
+                    cells[i] = value
         for name, value in values.items():
             try:
                 cells[index[name]] = value
