@@ -175,3 +175,37 @@ def test_entity_stats_and_hunting_agree(records, hours):
             sb.data.freeze_clock()
             token = sandbox_token(sb)
             _check(sb, token, records, hours)
+
+
+BULK = {
+    "files": (
+        f"{FILES_UNION} | {{window}} | project DeviceId, Timestamp, Key = pack_array(SHA1, InitiatingProcessSHA1) "
+        "| mv-expand Key to typeof(string) | where isnotempty(Key)"
+    ),
+    "ips": "DeviceNetworkEvents | {window} | project DeviceId, Timestamp, Key = RemoteIP",
+    "domains": (
+        "DeviceNetworkEvents | {window} | where isnotempty(RemoteUrl) "
+        "| extend Key = tolower(coalesce(tostring(parse_url(RemoteUrl).Host), RemoteUrl))"
+    ),
+}
+
+
+@pytest.mark.parametrize("hours", [720, 72])
+def test_bulk_hunting_summaries_equal_the_stats_of_every_generated_indicator(hours):
+    from enrich.sandbox import generate
+
+    ds = generate.build(4, parse_ticks("2026-11-20T12:00:00Z"), "tenant")  # with the repository's sample_data
+    ds.freeze_clock()
+    for family, source in BULK.items():
+        query = source.format(window=_window(hours)) + f" | {SUMMARY} by Key"
+        hunted = {
+            row["Key"]: (row["Devices"], parse_ticks(row["FirstSeen"]), parse_ticks(row["LastSeen"]))
+            for row in run_query(query, ds.tables, ds.now_datetime()).rows
+        }
+        if family == "domains":  # hosts that are not domain names (IP literals) have no domain stats
+            hunted = {k: v for k, v in hunted.items() if ds._key("domains", k)}
+        seen = {key for _, key in ds.seen_keys(family, hours)}
+        assert set(hunted) == seen, family
+        assert seen, family
+        for key, summary in hunted.items():
+            assert ds.stats(family, key, hours) == summary, (family, key)
