@@ -378,6 +378,9 @@ def test_numeric_and_bool_conversions() -> None:
     assert call("tolong", " 12 ") == 12
     assert call("tolong", "1_000") is None
     assert call("tolong", True) == 1
+    assert call("tolong", dt("2020-01-01"), types=["datetime"]) == 637134336000000000  # .NET ticks
+    assert call("tolong", 90 * tk.SECOND, types=["timespan"]) == 900000000
+    assert call("toint", dt("2020-01-01"), types=["datetime"]) is None  # beyond 32 bits
     assert call("toreal", "1.5") == 1.5
     assert call("todouble", "1e3") == 1000.0
     assert call("toreal", "x") is None

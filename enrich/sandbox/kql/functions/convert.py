@@ -175,10 +175,19 @@ def to_guid(value: object) -> str:
     return "-".join(m.groups()).lower() if m else ""
 
 
+def net_ticks(value: object) -> object:
+    """A datetime as Kusto's numbers see it: .NET ticks, counted from 0001-01-01."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value - tk.MIN_DATETIME
+    return value
+
+
 def convert_to(value: object, from_type: str, to_type: str) -> object:
     """Convert ``value`` of KQL type ``from_type`` to ``to_type`` as Kusto's to*() functions do."""
     if to_type == "string":
         return to_string(value, from_type)
+    if from_type == "datetime" and to_type in ("long", "int", "real", "decimal"):
+        value = net_ticks(value)
     if to_type == "long":
         return to_long(value)
     if to_type == "int":
@@ -244,19 +253,31 @@ register(
     signature="tostring(value) -> string",
     summary='Value as text: datetimes ISO with 7 fraction digits and Z, timespans [d.]hh:mm:ss[.fffffff], dynamic as compact JSON, null as "".',
 )
+
+
+def _numeric_typed(to_type: str) -> Callable[[Sequence[str]], Callable[..., object]]:
+    def bind(types: Sequence[str]) -> Callable[..., object]:
+        from_type = types[0] if types else ""
+        return lambda ctx, value: convert_to(value, from_type, to_type)
+
+    return bind
+
+
 register(
     "tolong",
     lambda ctx, value: to_long(value),
     [ANY],
     "long",
+    typed=_numeric_typed("long"),
     signature="tolong(value) -> long",
-    summary="Integer value (reals truncated, bools 1/0, datetimes and timespans as ticks); null when not convertible.",
+    summary="Integer value (reals truncated, bools 1/0, timespans as ticks, datetimes as ticks since 0001-01-01); null when not convertible.",
 )
 register(
     "toint",
     lambda ctx, value: to_int(value),
     [ANY],
     "int",
+    typed=_numeric_typed("int"),
     signature="toint(value) -> int",
     summary="As tolong, null outside the 32-bit range.",
 )
@@ -265,6 +286,7 @@ register(
     lambda ctx, value: to_real(value),
     [ANY],
     "real",
+    typed=_numeric_typed("real"),
     aliases=["todouble", "todecimal"],
     signature="toreal(value) -> real",
     summary="Real value of a number, bool or numeric text (NaN, Infinity accepted); null when not convertible.",
