@@ -479,3 +479,22 @@ def test_toscalar():
         {"Name": "beta"}
     ]
     assert rows("T | where N == toscalar(T | where Name == 'nope' | project N) | count") == [{"Count": 0}]
+
+
+def test_operators_over_shared_layout_rows():
+    # the dataset's rows are read-only Mappings (enrich.sandbox.tables.row), not dicts
+    from enrich.sandbox.tables.row import Layout
+
+    layout = Layout("U", SCHEMAS["U"])
+    data = {"U": [layout.row({"Name": "alpha", "Extra": "x"}), layout.row({"Name": "beta"})], "T": T}
+    query = (
+        "union withsource=S U | extend L = strcat(Name, ':', Extra), A = dynamic([1, 2]) | mv-expand A"
+        " | parse L with N2 ':' E2 | project S, Name, L, A, N2, E2"
+    )
+    result = run_query(query, data, NOW, schemas=SCHEMAS)
+    assert result.rows == [
+        {"S": "U", "Name": "alpha", "L": "alpha:x", "A": 1, "N2": "alpha", "E2": "x"},
+        {"S": "U", "Name": "alpha", "L": "alpha:x", "A": 2, "N2": "alpha", "E2": "x"},
+        {"S": "U", "Name": "beta", "L": "beta:", "A": 1, "N2": "beta", "E2": ""},
+        {"S": "U", "Name": "beta", "L": "beta:", "A": 2, "N2": "beta", "E2": ""},
+    ]

@@ -30,6 +30,7 @@ from enrich.sandbox.kql.plan import Expr, Plan, RowFn, Schema
 from enrich.sandbox.kql.values import (
     _COMPARISONS,
     _NUMERIC,
+    Extended,
     KqlError,
     Row,
     _getter,
@@ -339,7 +340,7 @@ class Compiler:
                     getters = {rename.get(c, c): _getter(c, leg_types[c]) for c in leg_types}
                     rows = [{c: getters[c](r) for c in names if c in getters} for r in rows]
                 if source_col is not None:
-                    out.extend({source_col: label, **r} for r in rows)
+                    out.extend(Extended(r, {source_col: label}) for r in rows)
                 else:
                     out.extend(rows)
             return out
@@ -412,9 +413,10 @@ class Compiler:
         def run() -> list[Row]:
             out: list[Row] = []
             for row in src.run():
-                new = dict(row)
+                new = Extended(row, {})
+                extra = new.extra  # filled in order: an item sees the items before it
                 for name, f in fns:
-                    new[name] = f(new)
+                    extra[name] = f(new)
                 out.append(new)
             return out
 
@@ -502,7 +504,7 @@ class Compiler:
                 if key_fn is not None:
                     value = key_fn(row)
                     values: tuple[object, ...] = (value,)
-                    key: Any = agg.hashable(value)
+                    key: Any = value if value.__class__ is str else agg.hashable(value)
                 else:
                     values = tuple(f(row) for f in by_fns)
                     key = tuple(agg.hashable(v) for v in values)
@@ -769,15 +771,15 @@ class Compiler:
                 if limit is not None:
                     count = min(count, limit)
                 for i in range(count):
-                    new = dict(row)
+                    extra: dict[str, object] = {}
                     for name, values, to_type in expanded:
                         v = values[i] if i < len(values) else None
-                        new[name] = (
+                        extra[name] = (
                             registry.convert_to(v, "dynamic", to_type) if to_type and v is not None else v
                         )
                     if itemindex:
-                        new[itemindex] = i
-                    out.append(new)
+                        extra[itemindex] = i
+                    out.append(Extended(row, extra))
             return out
 
         return Plan(schema, run)
@@ -818,7 +820,6 @@ class Compiler:
         def run() -> list[Row]:
             out: list[Row] = []
             for row in src.run():
-                new = dict(row)
                 m = matcher(text_of(row) or "")
                 values: list[object] = []
                 if m is not None:
@@ -829,9 +830,7 @@ class Compiler:
                         m = None
                 if m is None:
                     values = ["" if t == "string" else None for _, t in captures]
-                for (name, _), v in zip(captures, values, strict=True):
-                    new[name] = v
-                out.append(new)
+                out.append(Extended(row, {name: v for (name, _), v in zip(captures, values, strict=True)}))
             return out
 
         return Plan(schema, run)

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 
 from enrich.sandbox.kql.plan import Plan
-from enrich.sandbox.kql.values import Row, _getter, _to_bool, _to_long, _to_string, _to_ticks
+from enrich.sandbox.kql.values import Extended, Row, _getter, _to_bool, _to_long, _to_string, _to_ticks
 
 #: The columns FileProfile() adds, in its order, with their KQL types.
 PROFILE_COLUMNS: list[tuple[str, str]] = [
@@ -74,7 +74,7 @@ def file_profile_plan(
         cache: dict[str, Mapping[str, object] | None] = {}
         out: list[Row] = []
         for i, row in enumerate(rows):
-            new = dict(row)
+            new: dict[str, object] = {}
             value = _to_string(get_hash(row)).strip()
             profile = lookup(value, cache) if i < limit and value else None
             for name, kql_type in PROFILE_COLUMNS:
@@ -90,7 +90,7 @@ def file_profile_plan(
                     new[name] = (
                         _CONVERT[kql_type](raw) if raw is not None else ("" if kql_type == "string" else None)
                     )
-            out.append(new)
+            out.append(Extended(row, new))
         return out
 
     return Plan(out_schema, enrich)

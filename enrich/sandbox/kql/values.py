@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import operator
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -384,3 +384,45 @@ class _TermMatcher:
                     ):
                         return True
         return any(_has_term(hay, needle) for needle in self.others)
+
+
+_MISSING = object()
+
+
+class Extended(Mapping[str, object]):
+    """A row with columns added or replaced by an operator (``extend``, ``mv-expand``, ``parse``...),
+    without copying the row it extends: lookups try the new columns, then the base row."""
+
+    __slots__ = ("base", "extra")
+
+    def __init__(self, base: Row, extra: dict[str, object]) -> None:
+        if isinstance(base, Extended):
+            # one level only: the new columns of both operators in one small dict
+            self.base: Row = base.base
+            self.extra: dict[str, object] = {**base.extra, **extra}
+        else:
+            self.base = base
+            self.extra = extra
+
+    def get(self, key: str, default: object = None) -> object:
+        value = self.extra.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        return self.base.get(key, default)
+
+    def __getitem__(self, key: str) -> object:
+        value = self.extra.get(key, _MISSING)
+        if value is not _MISSING:
+            return value
+        return self.base[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.extra or key in self.base
+
+    def __iter__(self) -> Iterator[str]:
+        extra = self.extra
+        yield from (key for key in self.base if key not in extra)
+        yield from extra
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
