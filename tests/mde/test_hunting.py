@@ -423,3 +423,15 @@ def test_bad_credentials_raise_the_sign_in_error(sb):
     with pytest.raises(AuthError, match="7000215|secret"):
         _run(sb, "ips", _some_ips(sb, 2), secret="wrong-secret-value-0123456789")
     assert _hunting_statuses(sb) == []
+
+
+def test_splitting_a_chunk_too_slow_whatever_its_values_stops_at_a_bound(sb):
+    from enrich.mde.hunting.run import MAX_REFUSED
+
+    values = _some_ips(sb, 60)
+    sb.configure(hunting_timeout=1e-9)  # every query "runs" too long: 504
+    results, _, _ = _run(sb, "ips", values)
+    assert sorted(v for r in results for v in r.values) == sorted(values)  # each value once
+    assert all(r.error.startswith("hunting could not answer") and not r.sightings for r in results)
+    assert _hunting_statuses(sb) == [(PATH_GRAPH, 504)] * MAX_REFUSED
+    assert any("not asked" in r.error for r in results)

@@ -36,6 +36,10 @@ from enrich.mde.hunting.queries import QueryPlan, build
 log = logging.getLogger(__name__)
 
 MAX_SPLITS = 24  # halvings of one chunk at most (2**24 values: far beyond any chunk)
+# Queries of one planned chunk refused as too big or too slow before the rest of it is given up:
+# enough to isolate a few heavy values among a thousand (about 2 log2(n) each), few enough that
+# a query too slow whatever its values (a long scan) cannot spend the hourly quota on halves.
+MAX_REFUSED = 32
 # What MDE and Graph say when a query is too big or too slow for one request.
 _TOO_BIG = re.compile(
     r"exceeded the allowed (?:result size|limits)|preempted|time ?out|timed out|execution time|too large",
@@ -85,7 +89,7 @@ async def hunt(
     )
     log.info("hunting %d %s values in %d queries", len(asked), family, len(chunks))
     for chunk in chunks:
-        await _answer_chunk(client, family, chunk, options, on_chunk, 0)
+        await _answer_chunk(client, family, chunk, options, on_chunk, 0, [0])
 
 
 async def _answer_chunk(
@@ -95,12 +99,22 @@ async def _answer_chunk(
     options: HuntOptions,
     on_chunk: Callable[[ChunkResult], None],
     depth: int,
+    refused: list[int],
 ) -> None:
+    """Answer `chunk`, in halves when it is refused as too big or too slow (`refused`: the
+    planned chunk's count of such refusals, shared by its parts)."""
+    if refused[0] >= MAX_REFUSED:
+        error = (
+            f"hunting could not answer: not asked, after {refused[0]} queries refused as too big or too slow"
+        )
+        on_chunk(ChunkResult(family, chunk, {}, "", error))
+        return
     plan = build(family, chunk, options.lookback_hours, options.max_devices)
     try:
         answer = await _ask(client, plan, options)
     except _Split as exc:
-        if len(chunk) == 1 or depth >= MAX_SPLITS:
+        refused[0] += 1
+        if len(chunk) == 1 or depth >= MAX_SPLITS or refused[0] >= MAX_REFUSED:
             on_chunk(ChunkResult(family, chunk, {}, exc.path, f"hunting could not answer: {exc}"))
             return
         first, second = halves(chunk)
@@ -110,8 +124,8 @@ async def _answer_chunk(
             len(chunk),
             exc,
         )
-        await _answer_chunk(client, family, first, options, on_chunk, depth + 1)
-        await _answer_chunk(client, family, second, options, on_chunk, depth + 1)
+        await _answer_chunk(client, family, first, options, on_chunk, depth + 1, refused)
+        await _answer_chunk(client, family, second, options, on_chunk, depth + 1, refused)
         return
     if answer.rows is None:
         on_chunk(ChunkResult(family, chunk, {}, answer.path, answer.error))
