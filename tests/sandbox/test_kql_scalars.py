@@ -116,6 +116,10 @@ VALUES = [
     ("-N", -7),
     ("Null + 1", None),
     ("(N + 1) * 2", 16),
+    ("9223372036854775807 + 1", -9223372036854775808),  # longs are 64-bit and wrap, as in Kusto
+    ("(9223372036854775807 * 9223372036854775807) / 2.0", 0.5),
+    ("1h * 1e300", None),
+    ("1.5 * 1h", "01:30:00"),
     ("N + 1 * 2", 9),
     # datetimes and timespans
     ("Timestamp + 1d", "2026-11-26T10:00:00.0000000Z"),
@@ -192,6 +196,11 @@ def test_has_is_term_match_not_substring():
     assert value("'a.example.com:443' has 'example.com'") is True
     assert value("'badexample.com' has 'example.com'") is False
     assert value("'x-example.com' has 'example.com'") is True
+
+
+def test_long_literal_out_of_range():
+    with pytest.raises(KqlError, match="number out of range"):
+        value("9223372036854775808")
 
 
 def test_backslash_escapes_follow_kusto():

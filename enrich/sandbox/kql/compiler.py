@@ -46,6 +46,7 @@ FileProfileHook = Callable[[str], Mapping[str, object] | None]
 
 _NON_DETERMINISTIC = frozenset({"rand", "new_guid"})
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!=", "<>": "<>"}
+_LONG_LIMIT = 2**63
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -958,7 +959,9 @@ class Compiler:
 
         def fn(row: Row) -> object:
             v = f(row)
-            return None if v is None else -v  # type: ignore[operator]
+            if v is None:
+                return None
+            return -v if isinstance(v, float) else _wrap64(-v)  # type: ignore[operator]
 
         return self.fold(Expr(operand.type, fn), [operand])
 
@@ -1474,24 +1477,47 @@ class Compiler:
         return result if plan is not None else self.fold(result, [left, *items])
 
 
+def _wrap64(value: int) -> int:
+    """A long as Kusto keeps it: 64-bit two's complement (overflow wraps around)."""
+    if -_LONG_LIMIT <= value < _LONG_LIMIT:
+        return value
+    return (value + _LONG_LIMIT) % (2 * _LONG_LIMIT) - _LONG_LIMIT
+
+
+def _finite_int(value: float) -> int | None:
+    return _wrap64(round(value)) if math.isfinite(value) else None
+
+
+def _scale_span(span: int, factor: float) -> int | None:
+    product = span * factor
+    return _wrap64(product) if isinstance(product, int) else _finite_int(product)
+
+
 def _arithmetic_fn(op: str, result_type: str) -> Callable[[Any, Any], object]:
-    """``(a, b) -> a op b`` on non-null operands whose result has ``result_type``."""
+    """``(a, b) -> a op b`` on non-null operands whose result has ``result_type``: reals as IEEE
+    doubles, longs/datetimes/timespans as 64-bit integers (ticks)."""
+    if result_type == "real":
+        if op == "/":
+            return lambda a, b: _real_div(float(a), float(b))
+        if op == "%":
+            return lambda a, b: _real_mod(float(a), float(b))
+        return {
+            "+": lambda a, b: float(a) + b,
+            "-": lambda a, b: float(a) - b,
+            "*": lambda a, b: float(a) * b,
+        }[op]
     if op == "+":
-        return operator.add
+        return lambda a, b: _wrap64(a + b)
     if op == "-":
-        return operator.sub
+        return lambda a, b: _wrap64(a - b)
     if op == "*":
         if result_type == "timespan":
-            return lambda a, b: round(a * b)
-        return operator.mul
-    if result_type == "real":
-        return (
-            (lambda a, b: _real_div(float(a), float(b)))
-            if op == "/"
-            else (lambda a, b: _real_mod(float(a), float(b)))
-        )
+            return lambda a, b: _scale_span(a, b) if isinstance(a, int) else _scale_span(b, a)
+        return lambda a, b: _wrap64(a * b)
     if op == "/" and result_type == "timespan":
-        return lambda a, b: (None if b == 0 else int(a / b)) if isinstance(b, float) else _int_div(a, b)
+        return lambda a, b: (
+            (None if b == 0 else _finite_int(a / b)) if isinstance(b, float) else _int_div(a, b)
+        )
     return _int_div if op == "/" else _int_mod
 
 

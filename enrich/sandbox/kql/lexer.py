@@ -206,6 +206,8 @@ def _tokenize(text: str) -> list[_Token]:
             num: int | float
             if number.isdigit():
                 num = int(number)
+                if num >= 2**63:
+                    raise _parse_error(text, start, number, "number out of range")
             else:
                 num = float(number)
                 if not math.isfinite(num):
