@@ -75,7 +75,9 @@ def _count(query: str, url: str) -> int:
     }
     other = dict(row, RemoteUrl=url + "x")
     result = kql.run_query(query, {"DeviceNetworkEvents": [row, other]}, NOW)
-    return int(result.rows[0]["Count"])
+    count = result.rows[0]["Count"]
+    assert isinstance(count, int)
+    return count
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
