@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from typing import Any
 
 from enrich.sandbox.kql.functions.registry import (
     ANY,
@@ -143,26 +144,28 @@ def _variadic_typed(
     return bind
 
 
-def max_of(ctx: object, *args: object) -> object:
-    best: object = None
+def max_of(ctx: object, *args: Any) -> object:
+    """Largest non-null argument (Any: the type rule makes the arguments one ordered type)."""
+    best: Any = None
     for value in args:
         if value is None:
             continue
         try:
-            if best is None or value > best:  # type: ignore[operator]
+            if best is None or value > best:
                 best = value
         except TypeError:
             continue
     return best
 
 
-def min_of(ctx: object, *args: object) -> object:
-    best: object = None
+def min_of(ctx: object, *args: Any) -> object:
+    """Smallest non-null argument."""
+    best: Any = None
     for value in args:
         if value is None:
             continue
         try:
-            if best is None or value < best:  # type: ignore[operator]
+            if best is None or value < best:
                 best = value
         except TypeError:
             continue

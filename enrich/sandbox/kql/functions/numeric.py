@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Callable, Sequence
+from typing import TypeGuard
 
 from enrich.sandbox.kql.functions import ticks as tk
 from enrich.sandbox.kql.functions.registry import (
@@ -20,18 +21,18 @@ from enrich.sandbox.kql.functions.registry import (
 )
 
 
-def _is_number(value: object) -> bool:
+def _is_number(value: object) -> TypeGuard[int | float]:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _binned(value: object, size: object, origin: float | int) -> int | float | None:
     """``value`` floored to a multiple of ``size`` counted from ``origin``; null for a size <= 0."""
-    if not _is_number(value) or not _is_number(size) or not size > 0 or not _is_number(origin):  # type: ignore[operator]
+    if not _is_number(value) or not _is_number(size) or not size > 0 or not _is_number(origin):
         return None
     if isinstance(value, int) and isinstance(size, int) and isinstance(origin, int):
         return (value - origin) // size * size + origin
     try:
-        result = math.floor((value - origin) / size) * size + origin  # type: ignore[operator]
+        result = math.floor((value - origin) / size) * size + origin
     except (OverflowError, ValueError):
         return math.nan
     return float(result)
@@ -146,7 +147,7 @@ def _real_fn(fn: Callable[[float], float]) -> Callable[..., float | None]:
         if not _is_number(value):
             return None
         try:
-            return fn(float(value))  # type: ignore[arg-type]
+            return fn(float(value))
         except (ValueError, OverflowError):
             return None
 
@@ -183,14 +184,14 @@ def sign(ctx: object, value: object) -> int | float | None:
         return None
     if isinstance(value, float):
         return value if math.isnan(value) else float((value > 0) - (value < 0))
-    return (value > 0) - (value < 0)  # type: ignore[operator]
+    return (value > 0) - (value < 0)
 
 
 def pow_(ctx: object, base: object, exponent: object) -> float | None:
     if not _is_number(base) or not _is_number(exponent):
         return None
     try:
-        return math.pow(float(base), float(exponent))  # type: ignore[arg-type]
+        return math.pow(float(base), float(exponent))
     except (ValueError, ZeroDivisionError):
         return math.nan
     except OverflowError:
@@ -224,7 +225,7 @@ def _is_test(fn: Callable[[float], bool]) -> Callable[..., bool | None]:
     def test(ctx: object, value: object) -> bool | None:
         if not _is_number(value):
             return None
-        return fn(float(value))  # type: ignore[arg-type]
+        return fn(float(value))
 
     return test
 

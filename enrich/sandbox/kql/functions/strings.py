@@ -6,8 +6,10 @@ import base64
 import binascii
 import functools
 import hashlib
+import re
 import uuid
 from collections.abc import Callable, Sequence
+from typing import TypeGuard
 
 from enrich.sandbox.kql.functions.convert import convert_to, to_string
 from enrich.sandbox.kql.functions.regex import compile_regex, expand, regex_error, rewrite_template
@@ -36,7 +38,7 @@ def _render(value: object, kql_type: str) -> str:
     return to_string(value, kql_type)
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -78,9 +80,9 @@ def _strcat_delim_typed(types: Sequence[str]) -> Callable[..., object]:
 
 def strrep(ctx: object, value: object, multiplier: object, delimiter: object = "") -> str:
     text, delim = to_string(value), to_string(delimiter)
-    if not _is_int(multiplier) or multiplier <= 0:  # type: ignore[operator]
+    if not _is_int(multiplier) or multiplier <= 0:
         return ""
-    count = min(int(multiplier), MAX_REPEAT_CHARS // max(1, len(text) + len(delim)))  # type: ignore[call-overload]
+    count = min(int(multiplier), MAX_REPEAT_CHARS // max(1, len(text) + len(delim)))
     return delim.join([text] * max(count, 0))
 
 
@@ -91,15 +93,15 @@ def reverse(ctx: object, value: object) -> str:
 def substring(ctx: object, source: object, start: object, length: object = None) -> str:
     if not isinstance(source, str) or not _is_int(start):
         return ""
-    begin = int(start)  # type: ignore[call-overload]
+    begin = int(start)
     size = len(source)
     if begin < 0:
         begin = max(0, size + begin)
     if length is None:
         return source[begin:]
-    if not _is_int(length) or length < 0:  # type: ignore[operator]
+    if not _is_int(length) or length < 0:
         return ""
-    return source[begin : begin + int(length)]  # type: ignore[call-overload]
+    return source[begin : begin + int(length)]
 
 
 def split(ctx: object, source: object, delimiter: object, index: object = None) -> list[str]:
@@ -108,9 +110,9 @@ def split(ctx: object, source: object, delimiter: object, index: object = None) 
     parts = text.split(delim) if delim else [text]
     if index is None:
         return parts
-    if not _is_int(index) or not 0 <= index < len(parts):  # type: ignore[operator]
+    if not _is_int(index) or not 0 <= index < len(parts):
         return []
-    return [parts[int(index)]]  # type: ignore[call-overload]
+    return [parts[int(index)]]
 
 
 def replace_string(ctx: object, text: object, lookup: object, rewrite: object) -> str:
@@ -127,8 +129,9 @@ def replace_string(ctx: object, text: object, lookup: object, rewrite: object) -
 def _regex_check(*positions: int) -> Callable[[Sequence[object]], str | None]:
     def check(args: Sequence[object]) -> str | None:
         for pos in positions:
-            if pos < len(args) and isinstance(args[pos], str):
-                error = regex_error(args[pos])  # type: ignore[arg-type]
+            pattern = args[pos] if pos < len(args) else None
+            if isinstance(pattern, str):
+                error = regex_error(pattern)
                 if error:
                     return f"argument #{pos + 1} is not a valid regular expression: {error}"
         return None
@@ -154,10 +157,10 @@ def _is_type_arg(arg_type: str) -> bool:
 def extract(ctx: object, regex: object, group: object, source: object, type_name: object = None) -> object:
     pattern = compile_regex(regex) if isinstance(regex, str) else None
     found: str | None = None
-    if pattern is not None and _is_int(group) and 0 <= group <= pattern.groups and isinstance(source, str):  # type: ignore[operator]
+    if pattern is not None and _is_int(group) and 0 <= group <= pattern.groups and isinstance(source, str):
         m = pattern.search(source)
         if m is not None:
-            found = m.group(int(group)) or ""  # type: ignore[call-overload]
+            found = m.group(int(group)) or ""
     if type_name is None or type_name == "string":
         return found or ""
     if found is None or not isinstance(type_name, str) or type_name not in KQL_TYPES:
@@ -185,10 +188,10 @@ def _extract_check(args: Sequence[object]) -> str | None:
         return error
     regex, group = args[0], args[1]
     if _is_int(group):
-        if group < 0:  # type: ignore[operator]
+        if group < 0:
             return "argument #2 (capture group) must not be negative"
         pattern = compile_regex(regex) if isinstance(regex, str) else None
-        if pattern is not None and group > pattern.groups:  # type: ignore[operator]
+        if pattern is not None and group > pattern.groups:
             return f"argument #2 asks for capture group {group} of a regular expression with {pattern.groups}"
     if len(args) == 4 and isinstance(args[3], str) and args[3] not in KQL_TYPES:
         return f"argument #4 names an unknown type '{args[3]}'"
@@ -240,7 +243,7 @@ def replace_regex(ctx: object, source: object, lookup: object, rewrite: object) 
     return pattern.sub(lambda m: expand(m, template), text)
 
 
-def _trim_patterns(regex: str) -> tuple[object, object] | None:
+def _trim_patterns(regex: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None:
     inner = compile_regex(regex)
     if inner is None:
         return None
@@ -256,11 +259,11 @@ def _trim(regex: object, source: object, start: bool, end: bool) -> str:
         return text
     lead, trail = pats
     if start and lead is not None:
-        m = lead.match(text)  # type: ignore[attr-defined]
+        m = lead.match(text)
         if m:
             text = text[m.end() :]
     if end and trail is not None:
-        m = trail.search(text)  # type: ignore[attr-defined]
+        m = trail.search(text)
         if m:
             text = text[: m.start()]
     return text
@@ -312,9 +315,9 @@ def indexof(
     occurrence: object = 1,
 ) -> int | None:
     text, needle = to_string(source), to_string(lookup)
-    if not all(_is_int(v) for v in (start, length, occurrence)):
+    if not (_is_int(start) and _is_int(length) and _is_int(occurrence)):
         return None
-    begin, size, nth = int(start), int(length), int(occurrence)  # type: ignore[call-overload]
+    begin, size, nth = start, length, occurrence
     if size < -1 or nth <= 0:
         return None
     if begin < 0:
@@ -657,9 +660,9 @@ def indexof_regex(
 ) -> int | None:
     text = source if isinstance(source, str) else ""
     pattern = compile_regex(regex) if isinstance(regex, str) else None
-    if pattern is None or not all(_is_int(v) for v in (start, length, occurrence)):
+    if pattern is None or not (_is_int(start) and _is_int(length) and _is_int(occurrence)):
         return None
-    begin, size, nth = int(start), int(length), int(occurrence)  # type: ignore[call-overload]
+    begin, size, nth = start, length, occurrence
     if begin < 0 or size < -1 or nth <= 0:
         return None
     stop = len(text) if size == -1 else min(len(text), begin + size)
@@ -737,9 +740,9 @@ def hash_(ctx: object, value: object, modulo: object = None) -> int | None:
     signed = digest - (1 << 64) if digest >= 1 << 63 else digest
     if modulo is None:
         return signed
-    if not _is_int(modulo) or modulo <= 0:  # type: ignore[operator]
+    if not _is_int(modulo) or modulo <= 0:
         return None
-    return digest % int(modulo)  # type: ignore[call-overload]
+    return digest % int(modulo)
 
 
 def _hash_typed_xx(types: Sequence[str]) -> Callable[..., object]:

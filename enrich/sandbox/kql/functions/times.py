@@ -7,6 +7,7 @@ import math
 from collections.abc import Callable, Sequence
 from datetime import date
 from functools import lru_cache
+from typing import TypeGuard
 
 from enrich.sandbox.kql.functions import ticks as tk
 from enrich.sandbox.kql.functions.registry import (
@@ -45,7 +46,7 @@ _FIXED_PART_TICKS = {
 }
 
 
-def _is_int(value: object) -> bool:
+def _is_int(value: object) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -79,14 +80,14 @@ def now(ctx: object, offset: object = 0) -> int | None:
     base = getattr(ctx, "now", None)
     if not _is_int(base) or not _is_int(offset):
         return None
-    return tk.in_range(base + offset)  # type: ignore[operator]
+    return tk.in_range(base + offset)
 
 
 def ago(ctx: object, span: object) -> int | None:
     base = getattr(ctx, "now", None)
     if not _is_int(base) or not _is_int(span):
         return None
-    return tk.in_range(base - span)  # type: ignore[operator]
+    return tk.in_range(base - span)
 
 
 # ---------------------------------------------------------------------------
@@ -111,7 +112,7 @@ def datetime_add(ctx: object, part: object, amount: object, value: object) -> in
     unit = _part(part, _ADD_PARTS)
     if unit is None or not _is_int(amount) or not _is_int(value):
         return None
-    n, ticks = int(amount), int(value)  # type: ignore[call-overload]
+    n, ticks = int(amount), int(value)
     if unit in ("year", "quarter", "month"):
         day = _date(ticks)
         if day is None:
@@ -133,7 +134,7 @@ def datetime_diff(ctx: object, part: object, first: object, second: object) -> i
     unit = _part(part, _ADD_PARTS)
     if unit is None or not _is_int(first) or not _is_int(second):
         return None
-    a, b = int(first), int(second)  # type: ignore[call-overload]
+    a, b = int(first), int(second)
     if unit in ("year", "quarter", "month"):
         da, db = _date(a), _date(b)
         if da is None or db is None:
@@ -171,7 +172,7 @@ def datetime_part(ctx: object, part: object, value: object) -> int | None:
     unit = _part(part, _PART_OF)
     if unit is None or not _is_int(value):
         return None
-    ticks = int(value)  # type: ignore[call-overload]
+    ticks = int(value)
     day = _date(ticks)
     if day is None:
         return None
@@ -227,11 +228,11 @@ def _period_function(unit: str, end: bool) -> Callable[..., int | None]:
     def period(ctx: object, value: object, offset: object = 0) -> int | None:
         if not _is_int(value) or not _is_int(offset):
             return None
-        n = int(offset)  # type: ignore[call-overload]
+        n = int(offset)
         if end:
-            following = _period_start(unit, int(value), n + 1)  # type: ignore[call-overload]
+            following = _period_start(unit, int(value), n + 1)
             return None if following is None else tk.in_range(following - 1)
-        return _period_start(unit, int(value), n)  # type: ignore[call-overload]
+        return _period_start(unit, int(value), n)
 
     return period
 
@@ -243,19 +244,19 @@ def _period_function(unit: str, end: bool) -> Callable[..., int | None]:
 def dayofweek(ctx: object, value: object) -> int | None:
     if not _is_int(value):
         return None
-    return (int(value) // tk.DAY + 4) % 7 * tk.DAY  # type: ignore[call-overload]
+    return (int(value) // tk.DAY + 4) % 7 * tk.DAY
 
 
 def _date_part(fn: Callable[[date], int]) -> Callable[..., int | None]:
     def part(ctx: object, value: object) -> int | None:
-        day = _date(int(value)) if _is_int(value) else None  # type: ignore[call-overload]
+        day = _date(int(value)) if _is_int(value) else None
         return None if day is None else fn(day)
 
     return part
 
 
 def hourofday(ctx: object, value: object) -> int | None:
-    return int(value) % tk.DAY // tk.HOUR if _is_int(value) else None  # type: ignore[call-overload]
+    return int(value) % tk.DAY // tk.HOUR if _is_int(value) else None
 
 
 def make_datetime(ctx: object, *parts: object) -> int | None:
@@ -277,12 +278,9 @@ def make_datetime(ctx: object, *parts: object) -> int | None:
 
 def make_timespan(ctx: object, *parts: object) -> int | None:
     """make_timespan(hours, minutes[, seconds]) or make_timespan(days, hours, minutes, seconds)."""
-    if (
-        not all(isinstance(p, int | float) and not isinstance(p, bool) for p in parts)
-        or not 2 <= len(parts) <= 4
-    ):
+    values = [float(p) for p in parts if isinstance(p, int | float) and not isinstance(p, bool)]
+    if len(values) != len(parts) or not 2 <= len(parts) <= 4:
         return None
-    values = [float(p) for p in parts]  # type: ignore[arg-type]
     if not all(math.isfinite(v) for v in values):
         return None
     if len(values) < 4:
@@ -396,10 +394,10 @@ def format_datetime(ctx: object, value: object, fmt: object) -> str:
     if not _is_int(value) or not isinstance(fmt, str):
         return ""
     tokens = _parse_format(fmt, False)
-    day = _date(int(value))  # type: ignore[call-overload]
+    day = _date(int(value))
     if isinstance(tokens, str) or day is None:
         return ""
-    in_day = int(value) % tk.DAY  # type: ignore[call-overload]
+    in_day = int(value) % tk.DAY
     hour = in_day // tk.HOUR
     values = {
         "d": day.day,
@@ -419,7 +417,7 @@ def format_timespan(ctx: object, value: object, fmt: object) -> str:
     tokens = _parse_format(fmt, True)
     if isinstance(tokens, str):
         return ""
-    span = abs(int(value))  # type: ignore[call-overload]
+    span = abs(int(value))
     values = {
         "d": span // tk.DAY,
         "h": span % tk.DAY // tk.HOUR,
@@ -428,7 +426,7 @@ def format_timespan(ctx: object, value: object, fmt: object) -> str:
         "s": span % tk.MINUTE // tk.SECOND,
     }
     text = _render(tokens, values, span % tk.SECOND)
-    return "-" + text if int(value) < 0 else text  # type: ignore[call-overload]
+    return "-" + text if int(value) < 0 else text
 
 
 def _format_check(for_span: bool) -> Callable[[Sequence[object]], str | None]:
