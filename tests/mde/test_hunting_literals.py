@@ -80,7 +80,7 @@ def _count(query: str, url: str) -> int:
     return count
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values)
 def test_a_literal_reads_back_as_the_value(value):
     literal = kql_string(value)
@@ -89,7 +89,7 @@ def test_a_literal_reads_back_as_the_value(value):
     assert _count(listed, value) == 1
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(values)
 def test_a_literal_never_changes_the_structure(value):
     template = "let v = {list};\nDeviceNetworkEvents\n| where RemoteUrl == {one} or RemoteIP in (v)\n| count"
