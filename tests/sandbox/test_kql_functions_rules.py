@@ -351,3 +351,12 @@ def test_functions_of_null_give_null() -> None:
         assert result in (None, "") or (isinstance(result, float) and math.isnan(result)), (name, result)
         checked += 1
     assert checked > 50
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(calls(), st.data())
+def test_validate_never_raises(case: tuple[Function, list[str], list[object]], data: st.DataObject) -> None:
+    fn, _, values = case
+    constants = [data.draw(st.sampled_from([v, NOT_CONSTANT])) for v in values]
+    message = validate(fn.name, constants)
+    assert message is None or (isinstance(message, str) and message.startswith(fn.name + "():"))
