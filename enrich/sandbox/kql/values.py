@@ -1,4 +1,5 @@
-"""Values of the sandbox's KQL engine: errors, results, datetimes in ticks, typed getters, term matching."""
+"""Values of the sandbox's KQL engine: errors, results, datetimes in ticks, typed column getters,
+rows extended without copies, term matching (``has``)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 #: Parentheses / sub-queries / function calls nested deeper than this are refused.
 MAX_NESTING = 64
-
-_SUBSET_HINT = "outside the KQL subset of the enrich sandbox (see docs/kql-subset.md)"
 
 _NUMERIC = frozenset({"long", "int", "real"})
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
@@ -228,10 +227,6 @@ def _to_real(value: object) -> float | None:
         return None
 
 
-def _is_canonical(value: str) -> bool:
-    return len(value) == 28 and value[27] == "Z" and value[19] == "." and value[10] == "T" and value[4] == "-"
-
-
 def _to_ticks(value: object) -> int | None:
     """Ticks of a datetime cell: ticks (int), an ISO string or a :class:`datetime`; "" and junk are null."""
     if value.__class__ is int:
@@ -308,6 +303,7 @@ def _getter(column: str, kql_type: str) -> Callable[[Row], object]:
 
 
 def _infer_schema(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]:
+    """Column types of a table without a declared schema, from its first row's values."""
     if not rows:
         return []
     schema = []
@@ -320,6 +316,8 @@ def _infer_schema(rows: Sequence[Mapping[str, object]]) -> list[tuple[str, str]]
             kql_type = "real"
         elif isinstance(value, datetime):
             kql_type = "datetime"
+        elif isinstance(value, list | dict):
+            kql_type = "dynamic"
         else:
             kql_type = "string"
         schema.append((str(name), kql_type))
