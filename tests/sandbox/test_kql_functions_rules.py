@@ -173,6 +173,11 @@ def test_names_are_case_sensitive_and_aliases_resolve() -> None:
         ),
         ("datetime_diff", ["eon", NOT_CONSTANT, NOT_CONSTANT], "not a valid datetime part"),
         ("no_such_function", [], "Unknown function: 'no_such_function'"),
+        # RE2 (Kusto's regex engine) refuses what Python's re would accept
+        ("extract", [r"a(?=b)", 0, NOT_CONSTANT], "lookaround"),
+        ("extract", [r"(?<!x)(y)", 1, NOT_CONSTANT], "lookaround"),
+        ("replace_regex", [NOT_CONSTANT, r"(a)\1", "x"], "backreference"),
+        ("countof", [NOT_CONSTANT, "a*+", "regex"], "possessive quantifier"),
     ],
 )
 def test_validate_rejects_bad_constants(name: str, args: list[object], fragment: str) -> None:
@@ -184,6 +189,7 @@ def test_validate_rejects_bad_constants(name: str, args: list[object], fragment:
     ("name", "args"),
     [
         ("extract", [r"(?<n>\d+)", 1, NOT_CONSTANT]),
+        ("extract", [r"(?P<n>\d+)[]x]\\1", 1, NOT_CONSTANT]),
         ("extract", [NOT_CONSTANT, NOT_CONSTANT, NOT_CONSTANT]),
         ("replace_regex", [NOT_CONSTANT, r"(\w+)\s", r"\1"]),
         ("countof", [NOT_CONSTANT, "(", "normal"]),  # a plain search is not a regex

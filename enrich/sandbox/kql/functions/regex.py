@@ -10,13 +10,47 @@ _NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?=[A-Za-z_])")
 _END_OF_TEXT = re.compile(r"(?<!\\)((?:\\\\)*)\\z")
 
 
+def re2_unsupported(pattern: str) -> str | None:
+    """The first construct RE2 (Kusto's engine) refuses but Python's `re` accepts, or None:
+    lookaround, atomic groups, backreferences and possessive quantifiers."""
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        ch = pattern[i]
+        if ch == "\\":
+            nxt = pattern[i + 1 : i + 2]
+            if not in_class and nxt.isdigit() and nxt != "0":
+                return f"backreference \\{nxt} is not supported"
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if pattern[i + 1 : i + 2] == "^":
+                i += 1
+            if pattern[i + 1 : i + 2] == "]":
+                i += 1  # a leading ] is a literal
+        elif ch == "(" and pattern[i + 1 : i + 2] == "?":
+            head = pattern[i + 2 : i + 4]
+            if head[:1] in ("=", "!", ">") or head in ("<=", "<!"):
+                return f"'(?{head[:1] if head[:1] in ('=', '!', '>') else head}' (lookaround or atomic group) is not supported"
+        elif ch in "*+?}" and pattern[i + 1 : i + 2] == "+":
+            return f"possessive quantifier '{ch}+' is not supported"
+        i += 1
+    return None
+
+
+def _translate(pattern: str) -> str:
+    return _END_OF_TEXT.sub(r"\1\\Z", _NAMED_GROUP.sub("(?P<", pattern))
+
+
 @lru_cache(maxsize=1024)
 def compile_regex(pattern: str) -> re.Pattern[str] | None:
-    """The compiled form of an RE2 pattern, or None when it does not compile."""
-    translated = _NAMED_GROUP.sub("(?P<", pattern)
-    translated = _END_OF_TEXT.sub(r"\1\\Z", translated)
+    """The compiled form of an RE2 pattern, or None when it does not compile (or RE2 would refuse it)."""
+    if re2_unsupported(pattern):
+        return None
     try:
-        return re.compile(translated)
+        return re.compile(_translate(pattern))
     except (re.error, RecursionError, OverflowError, ValueError):
         return None
 
@@ -25,9 +59,11 @@ def regex_error(pattern: str) -> str | None:
     """Why ``pattern`` is not a valid regular expression, or None when it is."""
     if compile_regex(pattern) is not None:
         return None
-    translated = _END_OF_TEXT.sub(r"\1\\Z", _NAMED_GROUP.sub("(?P<", pattern))
+    unsupported = re2_unsupported(pattern)
+    if unsupported:
+        return unsupported
     try:
-        re.compile(translated)
+        re.compile(_translate(pattern))
     except re.error as exc:
         return str(exc)
     except (RecursionError, OverflowError, ValueError):
