@@ -93,6 +93,8 @@ def test_progress_lines_when_not_a_terminal(tmp_path):
         cli,
         [
             "run",
+            "--mode",
+            "stats",  # one entity call per lookup: slow enough under this quota to show progress
             "--sandbox",
             str(SAMPLES),
             "-o",

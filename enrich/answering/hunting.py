@@ -17,10 +17,17 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from enrich.answering.interface import AnswerOptions, Answers, OnAnswer, Strategy, answer_together
-from enrich.answering.stats import host_key, is_same_file_group
+from enrich.answering.stats import (
+    FILE_INFO_MARK,
+    fetch_file_info,
+    host_key,
+    is_same_file_group,
+    lacks_file_info,
+)
 from enrich.mde.hunting.interface import DEFAULT_CHUNK_VALUES, PATH_GRAPH, PATH_LEGACY
 from enrich.mde.times import iso_utc
 from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
@@ -169,8 +176,13 @@ class HuntingStrategy(Strategy):
         return {BUDGET_FAMILY[self.paths[0]]: calls}
 
     def reusable(self, key: LookupKey, answer: Answer) -> bool:
-        """A hunting answer (either path) with the device names this run keeps."""
-        return answer.method in METHODS and has_device_names(answer, self.options.max_devices)
+        """A hunting answer (either path) with the device names this run keeps (and, with
+        `--file-info`, a seen file's information)."""
+        return (
+            answer.method in METHODS
+            and has_device_names(answer, self.options.max_devices)
+            and not (self.options.file_info and lacks_file_info(key, answer))
+        )
 
     def hunt_options(self, paths: Sequence[str] = METHODS) -> Any:
         """The transport's `HuntOptions` for this run."""
@@ -189,13 +201,32 @@ class HuntingStrategy(Strategy):
         MdeError (authentication, no usable path), a CacheError or an exception from `on_answer`
         propagates.
         """
-        await hunt_keys(client, keys, on_answer, self.hunt_options(self.paths), self.options.max_devices)
+        await hunt_keys(
+            client,
+            keys,
+            on_answer,
+            self.hunt_options(self.paths),
+            self.options.max_devices,
+            file_info=self.options.file_info,
+            concurrency=self.options.concurrency,
+        )
 
 
 async def hunt_keys(
-    client: MdeClient, keys: Sequence[LookupKey], on_answer: OnAnswer, options: Any, max_devices: int
+    client: MdeClient,
+    keys: Sequence[LookupKey],
+    on_answer: OnAnswer,
+    options: Any,
+    max_devices: int,
+    *,
+    file_info: bool = False,
+    concurrency: int = 8,
 ) -> None:
-    """`hunt` over `keys` grouped by family; keys of a family hunting does not know are ERROR."""
+    """`hunt` over `keys` grouped by family; keys of a family hunting does not know are ERROR.
+
+    With `file_info`, each chunk's seen files also get `/api/files/{hash}` (signer, publisher...;
+    the stats mode's `--file-info`) before the chunk is handed over.
+    """
     from enrich.mde.hunting import hunt
 
     by_family: dict[str, list[str]] = {}
@@ -207,11 +238,59 @@ async def hunt_keys(
             answer_together(on_answer, [(LookupKey(family, v), answer) for v in values])
             continue
 
+        if family == "files" and file_info:
+            await _hunt_files_with_info(client, values, on_answer, options, max_devices, concurrency)
+            continue
+
         def on_chunk(result: ChunkResult) -> None:
             answer_together(on_answer, chunk_answers(result, max_devices))
 
         await hunt(client, family, values, options, on_chunk)
         await asyncio.sleep(0)
+
+
+async def _hunt_files_with_info(
+    client: MdeClient,
+    values: list[str],
+    on_answer: OnAnswer,
+    options: Any,
+    max_devices: int,
+    concurrency: int,
+) -> None:
+    """Files hunted chunk by chunk while the finished chunks' seen files get their information."""
+    from enrich.mde.hunting import hunt
+
+    chunks: asyncio.Queue[ChunkResult | None] = asyncio.Queue()
+    limit = asyncio.Semaphore(max(1, concurrency))
+
+    async def with_info(key: LookupKey, answer: Answer) -> Answer:
+        if answer.status is not Status.SEEN:
+            return answer
+        async with limit:
+            extra = await fetch_file_info(client, key)
+        return replace(answer, detail=(*answer.detail, (FILE_INFO_MARK, "asked"), *extra))
+
+    async def finish_chunks() -> None:
+        while (result := await chunks.get()) is not None:
+            pairs = chunk_answers(result, max_devices)
+            done = await asyncio.gather(*(with_info(k, a) for k, a in pairs))
+            answer_together(on_answer, list(zip((k for k, _ in pairs), done, strict=True)))
+
+    async def ask() -> None:
+        await hunt(client, "files", values, options, chunks.put_nowait)
+        chunks.put_nowait(None)
+
+    tasks = [asyncio.create_task(ask()), asyncio.create_task(finish_chunks())]
+    try:  # the first failure (of hunting, or of storing a chunk) stops the other
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+    finally:
+        for task in tasks:
+            if not task.done():
+                task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    for task in tasks:
+        if not task.cancelled() and (error := task.exception()) is not None:
+            raise error
 
 
 def url_note(host: LookupKey, host_answer: Answer | None, exact: Answer | None) -> str:

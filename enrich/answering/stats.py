@@ -227,7 +227,7 @@ async def lookup(client: MdeClient, key: LookupKey, lookback_hours: int, file_in
         detail = _stats_detail(key.family, body)
         if file_info and key.family == "files":
             detail.append((FILE_INFO_MARK, "asked"))
-            detail.extend(await _file_info(client, key))
+            detail.extend(await fetch_file_info(client, key))
         return Answer(
             Status.SEEN if prevalence > 0 else Status.NOT_SEEN,
             prevalence=prevalence,
@@ -239,7 +239,7 @@ async def lookup(client: MdeClient, key: LookupKey, lookback_hours: int, file_in
         return Answer(Status.ERROR, error=str(exc))
 
 
-async def _file_info(client: MdeClient, key: LookupKey) -> list[tuple[str, str]]:
+async def fetch_file_info(client: MdeClient, key: LookupKey) -> list[tuple[str, str]]:
     """Signer, publisher, determination... from `/api/files/{hash}`; a failure is noted, not fatal."""
     try:
         status, body = await client.get("files", f"/api/files/{segment(key.key)}", None)
