@@ -256,6 +256,7 @@ class Dataset:
         self._alerts_by: dict[tuple[str, str], list[dict]] = defaultdict(list)
         self._device_by_id: dict[str, Device] = {}
         self._report_id = 0
+        self._device_last: dict[str, int] = {}  # device id -> its latest row (any table)
         # indicators taken from sample files / fixtures: (family, key) -> chosen to be seen
         self.planted: dict[tuple[str, str], bool] = {}
 
@@ -337,6 +338,8 @@ class Dataset:
         self._ticks[table].append(ticks)
         device_id = row.get("DeviceId")
         if isinstance(device_id, str) and device_id:
+            if table.startswith("Device") and ticks > self._device_last.get(device_id, 0):
+                self._device_last[device_id] = ticks  # a device's own report (not alert evidence)
             for key in entity_keys(table, row, self._file_id):
                 self._sightings[key].append((ticks, device_id))
         return row
@@ -615,13 +618,8 @@ class Dataset:
             self._ticks[name] = [self._ticks[name][i] for i in order]
         for sightings in self._sightings.values():
             sightings.sort()
-        latest: dict[str, int] = {}
-        for sightings in self._sightings.values():
-            for t, d in sightings:
-                if t > latest.get(d, 0):
-                    latest[d] = t
-        for dev in self.devices:
-            dev.last_seen = max(dev.last_seen, latest.get(dev.id, 0))
+        for dev in self.devices:  # /api/machines lastSeen: the device's latest report in any table
+            dev.last_seen = max(dev.last_seen, self._device_last.get(dev.id, 0))
         self.run_clock()
 
     # --- reading ----------------------------------------------------------------------------

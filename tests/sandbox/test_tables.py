@@ -157,10 +157,16 @@ def test_values_filled_where_the_data_has_them(ds):
 
 def test_device_names_agree_across_tables_and_machines(ds):
     names = {d.id: d.name for d in ds.devices}
+    latest_row: dict[str, int] = {}
     for table, rows in ds.tables.items():
         for row in rows:
             if table.startswith("Device"):
                 assert row["DeviceName"] == names[row["DeviceId"]], table
+                latest_row[row["DeviceId"]] = max(
+                    latest_row.get(row["DeviceId"], 0), parse_ticks(row["Timestamp"])
+                )
+    for dev in ds.devices:  # /api/machines lastSeen is the device's latest report
+        assert parse_ticks(dev.entity()["lastSeen"]) == latest_row[dev.id]
     for dev in ds.devices:
         assert dev.entity()["computerDnsName"] == dev.name
     latest = {r["DeviceId"]: r for r in ds.tables["DeviceInfo"]}
