@@ -6,7 +6,9 @@ from __future__ import annotations
 import datetime as dt
 import json
 
-from enrich.mde.hunting import Sighting
+import pytest
+
+from enrich.mde.hunting import HuntOptions, Sighting
 from enrich.mde.hunting.chunks import MAX_BODY_BYTES, body_bytes, halves, plan_chunks
 from enrich.mde.hunting.queries import build, url_key
 from enrich.mde.hunting.run import read_sightings, result_rows
@@ -214,3 +216,20 @@ def test_both_result_shapes_and_dynamic_cells_as_text():
     assert result_rows({"error": {}}) is None
     stray = [dict(row, Value="10.9.9.9", DeviceNames=[])]
     assert read_sightings(stray, plan, 2) == {}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"lookback_hours": 721}, "1 to 720 hours"),
+        ({"lookback_hours": 0}, "1 to 720 hours"),
+        ({"max_devices": -1}, "0 or more"),
+        ({"paths": ()}, "hunting paths"),
+        ({"paths": ("stats",)}, "hunting paths"),
+        ({"chunk_values": 0}, "at least 1"),
+        ({"request_timeout": 0}, "positive"),
+    ],
+)
+def test_hunt_options_refuse_what_hunting_cannot_do(options, message):
+    with pytest.raises(ValueError, match=message):
+        HuntOptions(**options)
