@@ -1087,6 +1087,8 @@ class Compiler:
                 raise self.error(p.pos, f"The operands of '{node.op}' must be of type bool, not {e.type}")
         fns = [e.fn for e in exprs]
         stop = node.op == "or"  # `or` stops at True, `and` at False
+        if len(fns) == 2:
+            return self.fold(Expr("bool", _two_valued(fns[0], fns[1], stop)), exprs)
 
         def fn(row: Row) -> object:
             result: object = not stop
@@ -1474,6 +1476,21 @@ class Compiler:
 
         result = Expr("bool", _negate(fn) if negated else fn)
         return result if plan is not None else self.fold(result, [left, *items])
+
+
+def _two_valued(f: RowFn, g: RowFn, stop: bool) -> RowFn:
+    """``f or g`` (``stop`` True) / ``f and g`` (``stop`` False) in three-valued logic."""
+
+    def fn(row: Row) -> object:
+        a = f(row)
+        if a is stop:
+            return stop
+        b = g(row)
+        if b is stop:
+            return stop
+        return None if a is None or b is None else not stop
+
+    return fn
 
 
 def _wrap64(value: int) -> int:
