@@ -18,7 +18,9 @@ Rules of `MdeClient.get` (and of `MdeClient.post`, which shares them):
   the whole family pauses that long (`Budget.penalise`), then the call is retried. 429s do not
   use up the retry count but are bounded (`max_throttled`);
 - 5xx, 408, timeouts, connection failures and unreadable JSON: retried after exponential
-  backoff with full jitter, at most `max_retries` times, then RetriesExhausted;
+  backoff with full jitter, at most `max_retries` times, then RetriesExhausted (a hunting POST
+  with `retry_timeouts=False` gets a time-out back instead, as 408 or the server's 408/504: a
+  query too slow is split by its caller, not repeated);
 - 400, 404 and other 4xx: returned to the caller, never retried.
 
 A call is a loop of four named steps (`MdeClient._call`): `_token_for` (a token, retrying a
