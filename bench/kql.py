@@ -17,6 +17,7 @@ The results replace the "## kql" section of BENCHMARKS.md (unless --no-write).
 from __future__ import annotations
 
 import argparse
+import functools
 import platform
 import random
 import re
@@ -187,9 +188,9 @@ def main() -> int:
     ]
     for name, query in queries(wanted).items():
         engine_s, result = best_of(
-            args.repeat, lambda q=query: run_query(q, tables, NOW, window=(WINDOW_START, None))
+            args.repeat, functools.partial(run_query, query, tables, NOW, window=(WINDOW_START, None))
         )
-        loop_s, expected = best_of(args.repeat, lambda n=name: by_hand(n, tables, wanted))
+        loop_s, expected = best_of(args.repeat, functools.partial(by_hand, name, tables, wanted))
         got = {
             str(r[list(r)[0]]): (r["Devices"], r["Events"], r["FirstSeen"], r["LastSeen"])
             for r in result.rows  # type: ignore[attr-defined]
