@@ -435,3 +435,15 @@ def test_splitting_a_chunk_too_slow_whatever_its_values_stops_at_a_bound(sb):
     assert all(r.error.startswith("hunting could not answer") and not r.sightings for r in results)
     assert _hunting_statuses(sb) == [(PATH_GRAPH, 504)] * MAX_REFUSED
     assert any("not asked" in r.error for r in results)
+
+
+def test_no_answer_within_the_request_timeout_splits_without_retrying(sb):
+    values = _some_ips(sb, 2)[:2]
+    sb.configure(faults={"slow": 1.0}, slow_seconds=3.0)  # every request answers after 3 s
+    options = HuntOptions(max_devices=0, request_timeout=0.5)
+    results, client, _ = _run(sb, "ips", values, options)
+    assert sorted(r.values for r in results) == [(values[0],), (values[1],)]
+    assert all("did not answer within 0.5 s" in r.error and r.path == PATH_GRAPH for r in results)
+    metrics = client.metrics()
+    assert metrics.calls == {"hunting-graph": 3} and metrics.responses == {"timeout": 3}
+    assert metrics.retries == 0
