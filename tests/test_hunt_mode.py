@@ -419,6 +419,7 @@ def test_kill_9_mid_hunt_resumes_without_asking_a_finished_chunk_again(world):
     again = subprocess.run(command, env=world.env, capture_output=True, text=True, timeout=180)
     assert again.returncode == 0, again.stderr[-4000:]
     resumed = asked(world.queries.answered())
+    assert resumed, "the resumed run's queries were not recorded"
     repeated = {(f, k) for f, k in done if (f, literal_of(f, k)) in resumed}
     assert repeated == set(), f"{len(repeated)} finished lookups asked again, e.g. {sorted(repeated)[:3]}"
     assert differences(rows(out), {v: world.truth[v] for v in values}, hunted=True) == []
