@@ -3,7 +3,8 @@
 The bricks (devices, files, sightings, alerts, event times) come from `generator.Generator`;
 the documented examples planted in every dataset from `fixtures.plant_fixtures`. Hashes the
 sample files give for one file (`samples.linked_hashes`) become one file with those hashes,
-seen or unseen together.
+seen or unseen together; the full URLs they give (`samples.scan_urls`) are the RemoteUrl of
+some of their host's connections, so hunting for the exact URL finds them.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ def build(
     sample_root = samples.default_sample_dir() if sample_dir is None else sample_dir
     planted = samples.scan(sample_root) if sample_dir != "" else []
     linked = samples.linked_hashes(sample_root) if sample_dir != "" else []
+    urls = samples.scan_urls(sample_root) if sample_dir != "" else {}
     group_of = {h: group for group in linked for h in group}
 
     def members(fam: str, key: str) -> tuple[str, ...]:
@@ -71,9 +73,9 @@ def build(
             if info.determination_type in ("Malware", "Pua") and g.rng.random() < 0.5:
                 g.alert("files", info.sha1, f"'{info.name}' malware was detected", "Malware", info)
         elif fam == "ips":
-            g.sight_ip(key, n, g.window("inside"))
+            g.sight_ip(key, n, g.window("inside"), urls.get(key, ()))
         elif normalize_domain(key):
-            g.sight_domain(key, n, g.window("inside"))
+            g.sight_domain(key, n, g.window("inside"), urls.get(key, ()))
     # random extra indicators
     for _ in range(120):
         info = g.random_file()

@@ -14,6 +14,8 @@ and registry writes, none of which count for the indicator statistics.
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from enrich.sandbox.catalog import (
     DAY,
@@ -41,6 +43,17 @@ from enrich.sandbox.data import (
     format_ticks,
     normalize_ip,
 )
+
+
+def url_port(url: str) -> int:
+    """The remote port a connection to `url` uses (443 for a bare host)."""
+    if "://" not in url:
+        return 443
+    try:
+        parts = urlsplit(url)
+        return parts.port or (80 if parts.scheme.lower() == "http" else 443)
+    except ValueError:
+        return 443
 
 
 class Generator:
@@ -286,10 +299,18 @@ class Generator:
                     self.rng.choice([explorer, svchost]),
                 )
 
-    def sight_ip(self, ip: str, n_devices: int, window: tuple[int, int], url: str = "") -> None:
+    def sight_ip(self, ip: str, n_devices: int, window: tuple[int, int], urls: Sequence[str] = ()) -> None:
+        """Connections to `ip`; with `urls` (full URLs on that address) the first and about half
+        of the others carry one of them in RemoteUrl."""
+        first = True
         for dev in self.devices(n_devices):
             for _ in range(self.rng.randint(1, 3)):
                 port = self.rng.choice([443, 443, 80, 8080, 4444, 53, 445, 3389])
+                url = ""
+                if urls and (first or self.rng.random() < 0.5):
+                    url = self.rng.choice(urls) if not first else urls[0]
+                    port = url_port(url)
+                first = False
                 action = self.rng.choice(
                     ["ConnectionSuccess", "ConnectionSuccess", "ConnectionAttempt", "ConnectionFailed"]
                 )
@@ -305,12 +326,19 @@ class Generator:
                     "Udp" if port == 53 else "Tcp",
                 )
 
-    def sight_domain(self, host: str, n_devices: int, window: tuple[int, int]) -> None:
+    def sight_domain(
+        self, host: str, n_devices: int, window: tuple[int, int], urls: Sequence[str] = ()
+    ) -> None:
+        """Connections to `host`: RemoteUrl a bare host, a full https URL or an http URL with a port;
+        with `urls` (full URLs on that host) the first and about half of the others carry one of them."""
         resolved = [self.public_ip() for _ in range(self.rng.randint(1, 2))]
+        first = True
         for dev in self.devices(n_devices):
             for _ in range(self.rng.randint(1, 3)):
                 form = self.rng.random()
-                if form < 0.4:
+                if urls and (first or self.rng.random() < 0.5):
+                    url = self.rng.choice(urls) if not first else urls[0]
+                elif form < 0.4:
                     url = host
                 elif form < 0.8:
                     path = self.rng.choice(
@@ -318,16 +346,15 @@ class Generator:
                     )
                     url = f"https://{host}/{path}"
                 else:
-                    port = self.rng.choice([80, 8080])
-                    url = f"http://{host}:{port}/{self.rng.choice(['gate.php?id=1', 'x'])}"
+                    url = f"http://{host}:{self.rng.choice([80, 8080])}/{self.rng.choice(['gate.php?id=1', 'x'])}"
+                first = False
                 proc = self.processes[self.rng.choice(NET_PROCESSES)]
-                port = (8080 if ":8080/" in url else 80) if url.startswith("http://") else 443
                 self.ds.add_network_event(
                     self.ticks(self.rng.randint(*window)),
                     dev,
                     self.rng.choice(resolved),
                     url,
-                    port,
+                    url_port(url),
                     "ConnectionSuccess",
                     proc,
                 )

@@ -12,6 +12,7 @@ import json
 import re
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from enrich.sandbox.data import normalize_domain, normalize_ip
 
@@ -207,6 +208,46 @@ def extract(text: str) -> list[tuple[str, str]]:
             if host and host.rsplit(".", 1)[-1] not in _NOT_TLDS:
                 found[("domains", host)] = None
     return list(found)
+
+
+_URL = re.compile(r"\b(?:https?|ftp)://[^\s\"'<>,;|)\]\\]+", re.I)
+_STIX_URL = re.compile(r"url:value\s*=\s*'((?:[^'\\]|\\.)*)'")
+
+
+def extract_urls(text: str) -> list[str]:
+    """Full URLs in `text` (refanged, without #fragment, which never reaches the network), de-duplicated.
+
+    A STIX pattern's `url:value = '...'` is read whole (its `\\'` and `\\\\` escapes undone).
+    """
+    found: dict[str, None] = {}
+    quoted = [re.sub(r"\\(.)", r"\1", m.group(1)) for m in _STIX_URL.finditer(text)]
+    loose = [m.group(0) for m in _URL.finditer(refang(_STIX_URL.sub(" ", text)))]
+    for raw in quoted + loose:
+        url = refang(raw.strip()).split("#", 1)[0].rstrip(".")
+        if "://" in url and url.split("://", 1)[1]:
+            found[url] = None
+    return list(found)
+
+
+def scan_urls(directory: str | Path) -> dict[str, list[str]]:
+    """Full URLs of the sample files of `directory` by host (a domain or a canonical IP)."""
+    by_host: dict[str, list[str]] = {}
+    for text in _sample_texts(directory):
+        urls = [url for record in _records(text) for string in record for url in extract_urls(string)]
+        for url in urls:
+            raw = urlsplit_host(url)
+            host = normalize_ip(raw) or normalize_domain(raw)
+            if host and url not in by_host.setdefault(host, []):
+                by_host[host].append(url)
+    return by_host
+
+
+def urlsplit_host(url: str) -> str:
+    """The host of a URL ("" when it has none)."""
+    try:
+        return (urlsplit(url).hostname or "").rstrip(".")
+    except ValueError:
+        return ""
 
 
 def default_sample_dir() -> Path:

@@ -196,7 +196,10 @@ def test_data_file_with_several_hashes_and_device_names_round_trips(tmp_path):
         ({"indicator": "example.org", "url": "https://other.org/x"}, "is not on example.org"),
         ({"indicator": "1.2.3.4", "devices": ["@5h"]}, "has no name"),
         ({"indicator": "1.2.3.4", "devices": ["a@soon"]}, "device a"),
-        ({"indicator": "1.2.3.4", "first_seen": "2h", "last_seen": "1h", "devices": ["a@5h"]}, "outside first_seen"),
+        (
+            {"indicator": "1.2.3.4", "first_seen": "2h", "last_seen": "1h", "devices": ["a@5h"]},
+            "outside first_seen",
+        ),
         ({"indicator": "1.2.3.4", "devices": [{"times": ["1h"]}]}, '"name"'),
         ({"prevalence": 2}, "is required"),
     ],
@@ -221,3 +224,35 @@ def test_csv_data_file_with_hash_columns_and_timed_devices(tmp_path):
     ds.freeze_clock(NOW)
     assert ds.stats("files", "34" * 32)[0] == 2 and ds.find_file("34" * 32).sha1 == "12" * 20
     assert ds.stats("ips", "203.0.113.9") == (1, NOW - 24 * TICKS_PER_HOUR, NOW - 24 * TICKS_PER_HOUR)
+
+
+def test_sample_urls_are_read_whole():
+    text = (
+        "see hxxps://files[.]example[.]net/payload[.]zip, and https://docs.example.com/share?id=42#section-2"
+    )
+    assert samples.extract_urls(text) == [
+        "https://files.example.net/payload.zip",
+        "https://docs.example.com/share?id=42",
+    ]
+    pattern = r"[url:value = 'http://shop.example/it\'s-free']"
+    assert samples.extract_urls(pattern) == ["http://shop.example/it's-free"]
+
+
+def test_seen_sample_urls_are_in_remote_url_whole(sb):
+    urls = samples.scan_urls(samples.default_sample_dir())
+    planted = 0
+    for host, host_urls in urls.items():
+        family = "ips" if sb.data._key("ips", host) else "domains"
+        rows = [r for r in sb.data.tables["DeviceNetworkEvents"] if r["RemoteUrl"] in host_urls]
+        if sb.data.truth(family, host)["prevalence"] == 0:
+            assert not rows, host
+            continue
+        planted += 1
+        assert rows, f"the seen host {host} has none of its sample URLs in RemoteUrl"
+        hunted = run_query(
+            f'DeviceNetworkEvents | where RemoteUrl == "{host_urls[0]}" | summarize n = count()',
+            sb.data.tables,
+            sb.data.now_datetime(),
+        ).rows
+        assert hunted[0]["n"] >= 1
+    assert planted >= 1
