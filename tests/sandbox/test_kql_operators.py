@@ -498,3 +498,14 @@ def test_operators_over_shared_layout_rows():
         {"S": "U", "Name": "beta", "L": "beta:", "A": 1, "N2": "beta", "E2": ""},
         {"S": "U", "Name": "beta", "L": "beta:", "A": 2, "N2": "beta", "E2": ""},
     ]
+
+
+def test_union_wildcard_table_names():
+    assert rows("union withsource=S U* | summarize n = count() by S") == [{"S": "U", "n": 3}]
+    assert rows("union withsource=S * | summarize n = count() by S") == [
+        {"S": "T", "n": 3},
+        {"S": "U", "n": 3},
+        {"S": "V", "n": 1},
+    ]
+    with pytest.raises(KqlError, match="no table"):
+        run("union Nope*")

@@ -287,7 +287,16 @@ class Compiler:
         legs: list[tuple[str, Plan]] = []
         if first is not None:
             legs.append(("union_arg0", first))
+        expanded: list[n.Tabular] = []
         for leg in node.legs:
+            if isinstance(leg, n.TableRef) and "*" in leg.name:
+                # union Device*: every table (and tabular let) whose name matches
+                regex = re.compile("^" + ".*".join(re.escape(p) for p in leg.name.split("*")) + "$")
+                names = sorted({*self.schemas, *self.tables, *self.tabulars})
+                expanded.extend(n.TableRef(leg.pos, name) for name in names if regex.match(name))
+            else:
+                expanded.append(leg)
+        for leg in expanded:
             if (
                 isinstance(leg, n.TableRef)
                 and node.isfuzzy

@@ -338,9 +338,8 @@ class _Parser:
                 self.next()
                 union.legs.append(self.parse_tabular())
                 self.expect_op(")")
-            elif tok.kind == "id" and not str(tok.value).startswith("$"):
-                self.next()
-                union.legs.append(n.TableRef(tok.pos, str(tok.value)))
+            elif (tok.kind == "id" and not str(tok.value).startswith("$")) or self.at_op("*"):
+                union.legs.append(n.TableRef(tok.pos, self.parse_name_patterns(single=True)[0]))
             else:
                 raise self.error(tok)
             if not self.comma():
@@ -383,7 +382,8 @@ class _Parser:
     def op_extend(self, pos: int) -> n.Operator:
         return n.Extend(pos, self.parse_assignments())
 
-    def parse_name_patterns(self) -> list[str]:
+    def parse_name_patterns(self, single: bool = False) -> list[str]:
+        """Names with ``*`` wildcards (``Initiating*``), comma-separated unless ``single``."""
         patterns = []
         while True:
             tok = self.peek()
@@ -400,6 +400,8 @@ class _Parser:
             if not text:
                 raise self.error(self.peek())
             patterns.append(text)
+            if single:
+                return patterns
             if self.at_word("asc", "desc"):
                 self.next()
             if not self.comma():
