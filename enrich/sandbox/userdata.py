@@ -25,6 +25,7 @@ from __future__ import annotations
 import csv
 import json
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -117,6 +118,18 @@ def _time(value: object, now: int, where: str) -> int:
         raise DataFileError(f"{where}: {exc}") from exc
 
 
+def _count(value: object, default: int, where: str) -> int:
+    """prevalence/events: an integer (a JSON number or CSV text), `default` when absent."""
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool) or not isinstance(value, int | str | float):
+        raise DataFileError(f"{where}: prevalence and events must be integers")
+    try:
+        return int(value)
+    except ValueError as exc:
+        raise DataFileError(f"{where}: prevalence and events must be integers") from exc
+
+
 def _bound(value: object, default: int, now: int, where: str) -> int:
     """first_seen/last_seen: the given time, else `default` (from the device times, or 7 days / 1 hour ago)."""
     return default if value in (None, "") else _time(value, now, where)
@@ -150,7 +163,7 @@ def _devices(value: object, now: int, where: str) -> tuple[list[tuple[str, int]]
     return timed, untimed
 
 
-def _hashes(rec: dict, where: str) -> dict[int, str]:
+def _hashes(rec: Mapping[str, object], where: str) -> dict[int, str]:
     """The record's hash fields by length (validated)."""
     out: dict[int, str] = {}
     for name, size in HASH_FIELDS.items():
@@ -163,7 +176,7 @@ def _hashes(rec: dict, where: str) -> dict[int, str]:
     return out
 
 
-def parse_record(rec: dict, where: str, now: int) -> Planting:
+def parse_record(rec: Mapping[str, object], where: str, now: int) -> Planting:
     """Validate one record into a Planting; DataFileError says what is wrong."""
     raw = str(rec.get("indicator") or "").strip()
     given = _hashes(rec, where)
@@ -185,11 +198,8 @@ def parse_record(rec: dict, where: str, now: int) -> Planting:
         raise DataFileError(f"{where}: sha1/sha256/md5 fields only go with a file indicator")
     timed, untimed = _devices(rec.get("devices"), now, where)
     names = {n for n, _ in timed} | set(untimed)
-    try:
-        prevalence = int(rec["prevalence"]) if rec.get("prevalence") not in (None, "") else len(names)
-        events = int(rec["events"]) if rec.get("events") not in (None, "") else 0
-    except (TypeError, ValueError) as exc:
-        raise DataFileError(f"{where}: prevalence and events must be integers") from exc
+    prevalence = _count(rec.get("prevalence"), len(names), where)
+    events = _count(rec.get("events"), 0, where)
     if prevalence < 0 or events < 0:
         raise DataFileError(f"{where}: prevalence and events must not be negative")
     if timed and rec.get("prevalence") not in (None, "") and prevalence == 0:
@@ -226,12 +236,24 @@ def parse_record(rec: dict, where: str, now: int) -> Planting:
 
 
 def load(path: str, seed: int, now: int, tenant_id: str, device_count: int = 50) -> Dataset:
-    """A dataset holding exactly the indicators of `path` (plus generated devices and their heartbeats)."""
+    """A dataset holding exactly the indicators of the data file `path` (plus generated devices and their heartbeats)."""
+    return load_records(read_records(path), seed, now, tenant_id, device_count, source=path)
+
+
+def load_records(
+    records: Sequence[Mapping[str, object]],
+    seed: int,
+    now: int,
+    tenant_id: str,
+    device_count: int = 50,
+    source: str = "data",
+) -> Dataset:
+    """A dataset holding exactly `records` (the objects of a data file); errors name `source: record N`."""
     g = Generator(seed, now, tenant_id)
     g.make_devices(device_count)
     g.make_processes()
     plantings = [
-        parse_record(rec, f"{path}: record {n}", now) for n, rec in enumerate(read_records(path), start=1)
+        parse_record(dict(rec), f"{source}: record {n}", now) for n, rec in enumerate(records, start=1)
     ]
     for p in plantings:  # generated addresses must never land on a planted one
         g.reserved.add((p.family, p.key))

@@ -202,6 +202,8 @@ def test_data_file_with_several_hashes_and_device_names_round_trips(tmp_path):
         ),
         ({"indicator": "1.2.3.4", "devices": [{"times": ["1h"]}]}, '"name"'),
         ({"prevalence": 2}, "is required"),
+        ({"indicator": "1.2.3.4", "prevalence": "many"}, "must be integers"),
+        ({"indicator": "1.2.3.4", "events": [3]}, "must be integers"),
     ],
 )
 def test_data_file_errors_say_what_is_wrong(tmp_path, record, message):
@@ -256,3 +258,21 @@ def test_seen_sample_urls_are_in_remote_url_whole(sb):
         ).rows
         assert hunted[0]["n"] >= 1
     assert planted >= 1
+
+
+def test_records_load_without_a_file():
+    ds = userdata.load_records(
+        [
+            {
+                "indicator": "198.51.100.7",
+                "devices": ["kiosk-1.corp.example.com@6h", "kiosk-2.corp.example.com@7h"],
+            }
+        ],
+        2,
+        NOW,
+        "t",
+    )
+    ds.freeze_clock(NOW)
+    assert ds.stats("ips", "198.51.100.7") == (2, NOW - 7 * TICKS_PER_HOUR, NOW - 6 * TICKS_PER_HOUR)
+    with pytest.raises(userdata.DataFileError, match="planted: record 1"):
+        userdata.load_records([{"indicator": "?"}], 2, NOW, "t", source="planted")
