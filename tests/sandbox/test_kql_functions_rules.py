@@ -226,11 +226,16 @@ _JSON = st.recursive(
     ),
     max_leaves=12,
 )
-_TICKS = st.one_of(
+# Datetimes of the value model lie in 0001-01-01..9999-12-31; timespans are any 64-bit tick count.
+_DATETIMES = st.one_of(
     st.none(),
     st.integers(tk.MIN_DATETIME, tk.MAX_DATETIME),
     st.sampled_from([tk.MIN_DATETIME, tk.MAX_DATETIME, 0, -1]),
-    st.integers(-(2**64), 2**64),
+)
+_TIMESPANS = st.one_of(
+    st.none(),
+    st.integers(-(2**63), 2**63 - 1),
+    st.sampled_from([0, -1, 1, tk.DAY, -tk.DAY, 7 * tk.DAY]),
 )
 _STRINGS = st.one_of(
     st.text(max_size=30),
@@ -259,8 +264,8 @@ VALUES = {
     "int": st.none() | st.integers(-(2**31), 2**31 - 1) | st.sampled_from([0, -1, 1, 2]),
     "long": st.none() | st.integers(-(2**63), 2**63 - 1) | st.sampled_from([0, -1, 1, 2, 7]),
     "real": st.none() | st.floats() | st.sampled_from([0.0, -0.0, 0.5, 1e308]),
-    "datetime": _TICKS,
-    "timespan": _TICKS,
+    "datetime": _DATETIMES,
+    "timespan": _TIMESPANS,
     "dynamic": _JSON,
     "type": st.sampled_from(
         ["string", "long", "int", "real", "bool", "datetime", "timespan", "dynamic", "guid"]
