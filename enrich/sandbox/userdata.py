@@ -67,6 +67,7 @@ class Planting:
     events: int = 0
     url: str = ""
     file_name: str = "sample.exe"
+    where: str = ""  # "FILE: record N", for messages
 
 
 def read_records(path: str) -> list[dict]:
@@ -232,6 +233,7 @@ def parse_record(rec: Mapping[str, object], where: str, now: int) -> Planting:
         events=events,
         url=url,
         file_name=str(rec.get("file_name") or "sample.exe"),
+        where=where,
     )
 
 
@@ -273,6 +275,9 @@ def plant(g: Generator, p: Planting, by_name: dict[str, Device]) -> None:
         info = FileInfo(*file_hashes(p.hashes), name=p.file_name, folder=r"C:\Users\Public\Downloads")
         g.global_profile(info)
         info = ds.add_file(info)
+        if not set(p.hashes) <= set(info.hashes()):
+            known = ", ".join(info.hashes())
+            raise DataFileError(f"{p.where}: an earlier record gave this file other hashes ({known})")
         for h in p.hashes:
             ds.planted[("files", h)] = p.prevalence > 0
     else:

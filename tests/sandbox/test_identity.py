@@ -276,3 +276,11 @@ def test_records_load_without_a_file():
     assert ds.stats("ips", "198.51.100.7") == (2, NOW - 7 * TICKS_PER_HOUR, NOW - 6 * TICKS_PER_HOUR)
     with pytest.raises(userdata.DataFileError, match="planted: record 1"):
         userdata.load_records([{"indicator": "?"}], 2, NOW, "t", source="planted")
+    with pytest.raises(
+        userdata.DataFileError, match="record 2: an earlier record gave this file other hashes"
+    ):
+        userdata.load_records([{"sha1": "ab" * 20}, {"sha1": "ab" * 20, "md5": "cd" * 16}], 2, NOW, "t")
+    same = userdata.load_records(
+        [{"sha1": "ab" * 20, "devices": ["a@1h"]}, {"indicator": "ab" * 20}], 2, NOW, "t"
+    )
+    assert same.stats("files", "ab" * 20)[0] == 1  # a file named twice by the same hash is one file
