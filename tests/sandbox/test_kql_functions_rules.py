@@ -114,6 +114,7 @@ def test_result_types(name: str, types: list[str], result: str) -> None:
         ("strlen", ["string", "string"], "The function 'strlen' expects 1 argument(s), got 2"),
         ("substring", ["string"], "The function 'substring' expects between 2 and 3 argument(s), got 1"),
         ("coalesce", ["string"], "The function 'coalesce' expects between 2 and 64 argument(s), got 1"),
+        ("strcat", ["string"] * 65, "The function 'strcat' expects between 1 and 64 argument(s), got 65"),
         ("pack", ["string"], "expects an even number of arguments"),
         (
             "extract",
@@ -312,7 +313,7 @@ def _accepted(fn: Function, position: int) -> list[str]:
 @st.composite
 def calls(draw: st.DrawFn) -> tuple[Function, list[str], list[object]]:
     fn = FUNCTIONS[draw(st.sampled_from(sorted(FUNCTIONS)))]
-    highest = fn.max_args if fn.max_args is not None else fn.min_args + 3
+    highest = min(fn.max_args if fn.max_args is not None else fn.min_args + 3, fn.min_args + 4)
     count = draw(st.integers(fn.min_args, max(fn.min_args, highest)))
     types = [draw(st.sampled_from(_accepted(fn, i))) for i in range(count)]
     values = [draw(VALUES[t]) for t in types]

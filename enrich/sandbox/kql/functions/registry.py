@@ -117,10 +117,11 @@ def signature_rule(
     result: str | Callable[[Sequence[str]], str],
     rest: frozenset[str] | None = None,
     min_args: int | None = None,
+    max_args: int | None = None,
 ) -> Callable[[Sequence[str]], str]:
     """A `returns` that checks each argument against ``params`` (then ``rest`` for the others)."""
     lowest = len(params) if min_args is None else min_args
-    highest = None if rest is not None else len(params)
+    highest = max_args if rest is not None else len(params)
 
     def returns(types: Sequence[str]) -> str:
         message = arity_message(name, lowest, highest, len(types))
@@ -145,6 +146,7 @@ def register(
     signature: str,
     summary: str,
     min_args: int | None = None,
+    max_args: int | None = None,
     rest: frozenset[str] | None = None,
     returns: Callable[[Sequence[str]], str] | None = None,
     check: Callable[[Sequence[object]], str | None] | None = None,
@@ -153,9 +155,9 @@ def register(
 ) -> None:
     """Add a function (and its aliases) to `REGISTRY`."""
     lowest = len(params) if min_args is None else min_args
-    highest = None if rest is not None else len(params)
+    highest = max_args if rest is not None else len(params)
     for each in (name, *aliases):
-        rule = returns or signature_rule(each, params, result, rest, lowest)
+        rule = returns or signature_rule(each, params, result, rest, lowest, highest)
         REGISTRY[each] = Function(
             name=each,
             min_args=lowest,
