@@ -124,7 +124,8 @@ WORDS = [
     "ago(1d)", "now()", "datetime(2026-01-01)", "time(1:00:00)", "dynamic([1, 'a'])", "dynamic({'k': 1})",
     "tolower(Name)", "strcat(Name, 'x')", "iff(N > 1, 'a', 'b')", "parse_url(Name).Host", "tostring(D)",
     "invoke", "FileProfile()", "getschema", "//", "\n", "null", "true", "let f = (x:long) {", "x", "};", "f(1)",
-    "f(N)", "toscalar(", "let g = () { T };", "g()",
+    "f(N)", "toscalar(", "let g = () { T };", "g()", "print", "datatable(a:long)", "range", "from", "step",
+    "lookup", "U*",
 ]  # fmt: skip
 
 

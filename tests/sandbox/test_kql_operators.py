@@ -509,3 +509,36 @@ def test_union_wildcard_table_names():
     ]
     with pytest.raises(KqlError, match="no table"):
         run("union Nope*")
+
+
+def test_print_datatable_range_sources():
+    assert rows("print 1, x = 'a'") == [{"print_0": 1, "x": "a"}]
+    assert rows("datatable(Name:string, N:long) ['a', 1, 'b', 2,] | where N > 1") == [{"Name": "b", "N": 2}]
+    assert rows("let d = datatable(x:real)[1, 2.5]; d | summarize s = sum(x)") == [{"s": 3.5}]
+    assert rows("T | where Name in (datatable(n:string)['beta']) | project N") == [{"N": 2}]
+    assert rows("range i from 1 to 5 step 2") == [{"i": 1}, {"i": 3}, {"i": 5}]
+    assert rows("range i from 5 to 1 step -2") == [{"i": 5}, {"i": 3}, {"i": 1}]
+    assert rows("range t from datetime(2026-01-01) to datetime(2026-01-02) step 12h") == [
+        {"t": "2026-01-01T00:00:00.0000000Z"},
+        {"t": "2026-01-01T12:00:00.0000000Z"},
+        {"t": "2026-01-02T00:00:00.0000000Z"},
+    ]
+    with pytest.raises(KqlError, match="more than 1,000,000 rows"):
+        run("range i from 1 to 10000000 step 1")
+    with pytest.raises(KqlError, match="column 'a' is long, the value is string"):
+        run("datatable(a:long)[1, 'x']")
+    with pytest.raises(KqlError, match="do not fill rows"):
+        run("datatable(a:long, b:long)[1, 2, 3]")
+
+
+def test_lookup():
+    # lookup: leftouter by default, the key column once
+    assert rows("T | lookup (U | where Extra == 'y') on Name | project Name, N, Extra") == [
+        {"Name": "alpha", "N": 1, "Extra": "y"},
+        {"Name": "beta", "N": 2, "Extra": ""},
+        {"Name": "alpha", "N": None, "Extra": "y"},
+    ]
+    assert run("T | lookup kind=inner U on Name").schema == [*SCHEMAS["T"], ("Extra", "string")]
+    assert len(rows("T | lookup kind=inner U on Name")) == 4
+    with pytest.raises(KqlError, match="lookup"):
+        run("T | lookup kind=fullouter U on Name")

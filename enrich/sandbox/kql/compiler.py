@@ -46,6 +46,8 @@ FileProfileHook = Callable[[str], Mapping[str, object] | None]
 _NON_DETERMINISTIC = frozenset({"rand", "new_guid"})
 _MIRROR = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!=", "<>": "<>"}
 _LONG_LIMIT = 2**63
+#: `range` refuses to make more rows than this.
+MAX_RANGE_ROWS = 1_000_000
 _ALNUM = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789")
 
 
@@ -171,7 +173,7 @@ class Compiler:
             return
         if isinstance(value, n.Name) and (value.name in self.tabulars or self.is_table(value.name)):
             value = n.TableRef(value.pos, value.name)
-        if isinstance(value, n.TableRef | n.Union | n.Pipe | n.TabularCall):
+        if isinstance(value, n.TABULAR_NODES):
             self.tabulars[let.name] = self.tabular(value)
             return
         expr = self.expr(value, {})
@@ -211,7 +213,7 @@ class Compiler:
             for let in func.lets:
                 self.define(let)
             body = func.body
-            if isinstance(body, n.TableRef | n.Union | n.Pipe | n.TabularCall):
+            if isinstance(body, n.TABULAR_NODES):
                 return self.tabular(body)
             return self.expr(body, {})
         finally:
@@ -228,6 +230,12 @@ class Compiler:
             return self.table(node)
         if isinstance(node, n.Union):
             return self.union(node, None)
+        if isinstance(node, n.Print):
+            return self.print_source(node)
+        if isinstance(node, n.DataTable):
+            return self.datatable(node)
+        if isinstance(node, n.Range):
+            return self.range_source(node)
         if isinstance(node, n.TabularCall):
             if node.name not in self.functions:
                 raise self.error(node.pos, f"Unknown function: '{node.name}'")
@@ -243,10 +251,77 @@ class Compiler:
             "projectrename": "project-rename",
             "mvexpand": "mv-expand",
             "unionop": "union",
+            "join": "lookup" if getattr(op, "lookup", False) else "join",
         }.get(name, name)
         method = getattr(self, "op_" + name)
         plan: Plan = method(op, source)
         return plan
+
+    def print_source(self, node: n.Print) -> Plan:
+        self.operator = "print"
+        items = []
+        for i, item in enumerate(node.items):
+            name = item.name or (item.expr.name if isinstance(item.expr, n.Name) else f"print_{i}")
+            items.append(n.Assign(item.pos, name, item.expr))
+        compiled = self.assignments(items, {}, sequential=False)
+        row: dict[str, object] = {name: e.fn({}) for name, e in compiled}
+        return Plan([(name, e.type) for name, e in compiled], lambda: [dict(row)])
+
+    def datatable(self, node: n.DataTable) -> Plan:
+        self.operator = "datatable"
+        width = len(node.columns)
+        if len(node.values) % width:
+            raise self.error(
+                node.pos, f"'datatable': {len(node.values)} values do not fill rows of {width} columns"
+            )
+        names = [c for c, _ in node.columns]
+        if len(set(names)) != len(names):
+            raise self.error(node.pos, "'datatable': duplicate column name")
+        cells: list[object] = []
+        for i, value_node in enumerate(node.values):
+            column, kql_type = node.columns[i % width]
+            value = self.expr(value_node, {})
+            if not value.const:
+                raise self.error(value_node.pos, "'datatable': the values must be constants")
+            compatible = (
+                value.value is None
+                or _family(value.type) == _family(kql_type)
+                or kql_type == "dynamic"
+                or (kql_type == "real" and value.type in ("int", "long"))
+            )
+            if not compatible:
+                raise self.error(
+                    value_node.pos, f"'datatable': column '{column}' is {kql_type}, the value is {value.type}"
+                )
+            cells.append(
+                registry.convert_to(value.value, value.type, kql_type) if value.value is not None else None
+            )
+        rows = [dict(zip(names, cells[i : i + width], strict=True)) for i in range(0, len(cells), width)]
+        return Plan(list(node.columns), lambda: [dict(r) for r in rows])
+
+    def range_source(self, node: n.Range) -> Plan:
+        self.operator = "range"
+        start, stop, step = (self.expr(e, {}) for e in (node.start, node.stop, node.step))
+        if not (start.const and stop.const and step.const):
+            raise self.error(node.pos, "'range': from, to and step must be constants")
+        kind = _family(start.type)
+        step_ok = (
+            step.type == "timespan" if kind in ("datetime", "timespan") else _family(step.type) == "number"
+        )
+        if kind not in ("number", "datetime", "timespan") or _family(stop.type) != kind or not step_ok:
+            raise self.error(
+                node.pos, f"'range': cannot step from {start.type} to {stop.type} by {step.type}"
+            )
+        first, last, by = start.value, stop.value, step.value
+        if first is None or last is None or not by:
+            return Plan([(node.name, start.type)], list)
+        count = int((last - first) / by) + 1 if (last - first) * by >= 0 else 0  # type: ignore[operator]
+        if count > MAX_RANGE_ROWS:
+            raise self.error(node.pos, f"'range': more than {MAX_RANGE_ROWS:,} rows")
+        result_type = "real" if "real" in (start.type, step.type) else start.type
+        name = node.name
+        values = [first + i * by for i in range(count)]  # type: ignore[operator]
+        return Plan([(name, result_type)], lambda: [{name: v} for v in values])
 
     def table(self, node: n.TableRef) -> Plan:
         name = node.name
@@ -652,7 +727,8 @@ class Compiler:
             if _family(lt) != _family(rt) or lt == "dynamic":
                 raise self.error(
                     cond.pos,
-                    f"'join' operator: the join keys '{cond.left}' ({lt}) and '{cond.right}' ({rt}) are not of one type",
+                    f"'{self.operator}' operator: the join keys '{cond.left}' ({lt}) and '{cond.right}' ({rt}) "
+                    "are not of one type",
                 )
             lkeys.append(_getter(cond.left, lt))
             rkeys.append(_getter(cond.right, rt))
@@ -660,7 +736,10 @@ class Compiler:
         left_getters = [(c, _getter(c, t)) for c, t in src.schema]
         right_out: list[tuple[str, str, RowFn]] = []
         taken = set(ltypes)
+        right_keys = {cond.right for cond in op.on} if op.lookup else set()
         for c, t in right.schema:
+            if c in right_keys:
+                continue  # lookup keeps the key columns once, from the left
             name = c
             if name in taken:
                 name = c + "1"

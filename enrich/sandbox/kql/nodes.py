@@ -232,10 +232,13 @@ class JoinOn:
 
 @dataclass(slots=True)
 class Join:
+    """``join`` (or ``lookup``, which keeps one copy of the key columns and defaults to leftouter)."""
+
     pos: int
     kind: str
     right: Tabular
     on: list[JoinOn]
+    lookup: bool = False
 
 
 @dataclass(slots=True)
@@ -322,7 +325,35 @@ class TabularCall:
     args: list[Expr]
 
 
-Tabular = TableRef | Union | Pipe | TabularCall
+@dataclass(slots=True)
+class Print:
+    """``print [Name =] expr, ...``: one row."""
+
+    pos: int
+    items: list[Assign]
+
+
+@dataclass(slots=True)
+class DataTable:
+    """``datatable(Col:type, ...) [v1, v2, ...]``: rows from literals, filled column by column."""
+
+    pos: int
+    columns: list[tuple[str, str]]
+    values: list[Expr]
+
+
+@dataclass(slots=True)
+class Range:
+    """``range Name from start to stop step step``."""
+
+    pos: int
+    name: str
+    start: Expr
+    stop: Expr
+    step: Expr
+
+
+Tabular = TableRef | Union | Pipe | TabularCall | Print | DataTable | Range
 
 # ---------------------------------------------------------------------------
 # Statements
@@ -362,3 +393,7 @@ class Let:
 class Query:
     lets: list[Let]
     body: Tabular
+
+
+#: The node classes of tabular expressions (for isinstance checks).
+TABULAR_NODES = (TableRef, Union, Pipe, TabularCall, Print, DataTable, Range)

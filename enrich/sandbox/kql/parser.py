@@ -71,6 +71,7 @@ _OPERATORS = frozenset(
         "getschema",
         "union",
         "join",
+        "lookup",
         "mv-expand",
         "parse",
         "invoke",
@@ -307,6 +308,25 @@ class _Parser:
             raise self.error(tok)
         if tok.value == "union":
             return self.parse_union()
+        if tok.value == "print" and not self.op_at(1, "|"):
+            self.next()
+            return n.Print(tok.pos, self.parse_assignments())
+        if tok.value == "datatable" and self.op_at(1, "("):
+            return self.parse_datatable()
+        if (
+            tok.value == "range"
+            and self.peek(1).kind == "id"
+            and self.peek(2).kind == "id"
+            and self.peek(2).value == "from"
+        ):
+            self.next()
+            name = self.expect_ident()
+            self.expect_word("from")
+            start = self.parse_additive()
+            self.expect_word("to")
+            stop = self.parse_additive()
+            self.expect_word("step")
+            return n.Range(tok.pos, name, start, stop, self.parse_additive())
         if self.op_at(1, "("):
             self.next()
             call = self.parse_call(tok)
@@ -315,6 +335,32 @@ class _Parser:
             return n.TabularCall(tok.pos, call.name, call.args)
         self.next()
         return n.TableRef(tok.pos, str(tok.value))
+
+    def parse_datatable(self) -> n.DataTable:
+        pos = self.next().pos  # datatable
+        self.expect_op("(")
+        columns: list[tuple[str, str]] = []
+        while True:
+            name = self.expect_ident()
+            self.expect_op(":")
+            type_tok = self.peek()
+            kql_type = normalize_type(self.expect_ident())
+            if kql_type is None:
+                raise self.error(type_tok)
+            columns.append((name, kql_type))
+            if not self.comma():
+                break
+        self.expect_op(")")
+        self.expect_op("[")
+        values: list[n.Expr] = []
+        if not self.at_op("]"):
+            values.append(self.parse_expr())
+            while self.comma():
+                if self.at_op("]"):
+                    break  # a trailing comma is allowed
+                values.append(self.parse_expr())
+        self.expect_op("]")
+        return n.DataTable(pos, columns, values)
 
     def parse_union(self) -> n.Union:
         pos = self.next().pos  # union
@@ -496,8 +542,16 @@ class _Parser:
         self.i -= 1  # parse_union consumes the keyword
         return n.UnionOp(pos, self.parse_union())
 
-    def op_join(self, pos: int) -> n.Operator:
-        kind = "innerunique"
+    def op_lookup(self, pos: int) -> n.Operator:
+        join = self.op_join(pos, default="leftouter")
+        assert isinstance(join, n.Join)
+        if join.kind not in ("leftouter", "inner"):
+            raise self.error(self.tokens[self.i - 1], "'lookup' supports kind=leftouter and kind=inner")
+        join.lookup = True
+        return join
+
+    def op_join(self, pos: int, default: str = "innerunique") -> n.Operator:
+        kind = default
         while self.peek().kind == "id" and (self.op_at(1, "=") or self.op_at(1, ".")):
             key_tok = self.next()
             if key_tok.value == "kind" and self.op_at(0, "="):
@@ -707,6 +761,8 @@ class _Parser:
         """At a tabular sub-query inside ``in (...)``: ``T | ...``, ``(T | ...)`` or ``union ...``."""
         tok = self.peek()
         if tok.kind == "id" and (tok.value == "union" or self.op_at(1, "|")):
+            return True
+        if tok.kind == "id" and tok.value == "datatable" and self.op_at(1, "("):
             return True
         if self.at_op("("):
             k = 1
