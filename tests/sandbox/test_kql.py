@@ -994,7 +994,7 @@ INVALID = [
     ("stray_character", "DeviceFileEvents | where SHA1 == 'a' #"),
     ("lonely_bang", "DeviceFileEvents | where ! SHA1 == 'a'"),
     ("tabular_function", "FileProfile(SHA1) | take 1"),
-    ("print", "print 1"),
+    ("print_unknown_column", "print NoSuchColumn"),
     ("sort_without_by", "DeviceFileEvents | sort Timestamp"),
     ("unknown_operator", "DeviceFileEvents | frobnicate"),
     ("unknown_function", "DeviceFileEvents | where frobnicate(SHA1)"),
