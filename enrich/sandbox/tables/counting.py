@@ -38,6 +38,7 @@ DOMAIN_COLUMN = ("DeviceNetworkEvents", "RemoteUrl")
 _LABEL = re.compile(r"^(?!-)[a-z0-9-]{1,63}(?<!-)$")
 
 
+@lru_cache(maxsize=65536)
 def normalize_ip(text: str) -> str | None:
     """The canonical form of an IPv4/IPv6 address, or None when `text` is not one."""
     try:
@@ -46,6 +47,7 @@ def normalize_ip(text: str) -> str | None:
         return None
 
 
+@lru_cache(maxsize=65536)
 def normalize_domain(text: str) -> str | None:
     """Lower-case host name without trailing dot, or None when `text` is not a valid DNS host name."""
     host = text.strip().lower()
@@ -61,6 +63,7 @@ def normalize_domain(text: str) -> str | None:
     return host
 
 
+@lru_cache(maxsize=65536)
 def host_of(remote_url: str) -> str:
     """The lower-case host of a RemoteUrl value (a bare FQDN or a URL), without port or trailing dot."""
     if not remote_url:
