@@ -542,3 +542,27 @@ def test_lookup():
     assert len(rows("T | lookup kind=inner U on Name")) == 4
     with pytest.raises(KqlError, match="lookup"):
         run("T | lookup kind=fullouter U on Name")
+
+
+def test_statistical_and_bag_aggregations():
+    result = run(
+        "datatable(x:long)[1, 2, 3, 4, 10] | summarize stdev(x), variance(x), variancep(x), percentile(x, 50), "
+        "percentiles(x, 0, 90), count_distinct(x)"
+    )
+    assert result.rows == [
+        {
+            "stdev_x": 12.5**0.5,  # mean 4, squared deviations 9 + 4 + 1 + 0 + 36 = 50, over n - 1
+            "variance_x": 12.5,
+            "variancep_x": 10.0,
+            "percentile_x_50": 3,  # nearest rank: ceil(0.5 * 5) = 3rd value
+            "percentile_x_0": 1,
+            "percentile_x_90": 10,
+            "count_distinct_x": 5,
+        }
+    ]
+    assert rows(
+        "datatable(b:dynamic)[dynamic({'a': 1}), dynamic({'b': 2, 'a': 3}), dynamic(null)]"
+        " | summarize make_bag(b), make_list_with_nulls(b)"
+    ) == [{"bag_b": {"a": 1, "b": 2}, "list_b": [{"a": 1}, {"b": 2, "a": 3}, None]}]
+    with pytest.raises(KqlError, match="between 0 and 100"):
+        run("T | summarize percentile(N, 150)")

@@ -7,6 +7,7 @@ factory, a per-row step and a finisher.  States are small mutable lists, so a st
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -69,6 +70,19 @@ SIGNATURES: dict[str, tuple[int, int | None, str]] = {
     "take_any": (1, None, ""),
     "any": (1, None, "any"),
     "take_anyif": (2, 2, ""),
+    "count_distinct": (1, 1, "count_distinct"),
+    "count_distinctif": (2, 2, "count_distinctif"),
+    "stdev": (1, 1, "stdev"),
+    "stdevif": (2, 2, "stdevif"),
+    "stdevp": (1, 1, "stdevp"),
+    "variance": (1, 1, "variance"),
+    "varianceif": (2, 2, "varianceif"),
+    "variancep": (1, 1, "variancep"),
+    "percentile": (2, 2, "percentile"),
+    "percentiles": (2, None, "percentile"),
+    "make_bag": (1, 2, "bag"),
+    "make_bag_if": (2, 3, "bag"),
+    "make_list_with_nulls": (1, 2, "list"),
 }
 AGGREGATES = frozenset(SIGNATURES)
 
@@ -282,6 +296,56 @@ def build(
             arg_finish,
         )
 
+    if func in ("count_distinct", "count_distinctif"):
+        return build(
+            "dcountif" if func.endswith("if") else "dcount", args, name or column_name(args[0]), star_columns
+        )
+
+    if func.startswith(("stdev", "variance")):
+        return _spread(func, args, column_name(args[0]))
+
+    if func in ("percentile", "percentiles"):
+        return _percentiles(func, args, name, column_name)
+
+    if func in ("make_bag", "make_bag_if"):
+        arg = args[0]
+        if arg.type != "dynamic":
+            raise AggregateError(
+                f"aggregate function '{func}' expects a dynamic property bag, not {arg.type}"
+            )
+        f = arg.fn
+        pred = _predicate(args[1]) if func == "make_bag_if" else None
+        limit = _limit(
+            args[2]
+            if func == "make_bag_if" and len(args) > 2
+            else args[1]
+            if func == "make_bag" and len(args) > 1
+            else None
+        )
+
+        def bag_step(s: list[Any], row: Row) -> None:
+            if pred is not None and pred(row) is not True:
+                return
+            v = f(row)
+            if isinstance(v, dict):
+                bag = s[0]
+                for key, value in v.items():
+                    if len(bag) >= limit:
+                        return
+                    bag.setdefault(key, value)
+
+        return Aggregate([(column_name(arg), "dynamic")], lambda: [{}], bag_step, lambda s: [dict(s[0])])
+
+    if func == "make_list_with_nulls":
+        f = args[0].fn
+        limit = _limit(args[1] if len(args) > 1 else None)
+
+        def list_step(s: list[Any], row: Row) -> None:
+            if len(s[0]) < limit:
+                s[0].append(f(row))
+
+        return Aggregate([(column_name(args[0]), "dynamic")], lambda: [[]], list_step, lambda s: [list(s[0])])
+
     # take_any / any / take_anyif
     if func == "take_anyif":
         pred = _predicate(args[1])
@@ -310,6 +374,77 @@ def build(
         return [(g(row) if row is not None else None) for g in getters]
 
     return Aggregate([(n, t) for n, t, _ in outputs], lambda: [None], any_step, any_finish)
+
+
+def _spread(func: str, args: Sequence[Arg], column: str) -> Aggregate:
+    """stdev/variance (sample: n - 1) and stdevp/variancep (population), optionally with a predicate."""
+    arg = args[0]
+    if arg.type not in _NUMERIC:
+        raise AggregateError(f"aggregate function '{func}' expects a numeric argument, not {arg.type}")
+    f = arg.fn
+    pred = _predicate(args[1]) if func.endswith("if") else None
+    population = func.endswith("p")
+    root = func.startswith("stdev")
+
+    def step(s: list[Any], row: Row) -> None:
+        if pred is not None and pred(row) is not True:
+            return
+        v = f(row)
+        if v is not None:
+            # Welford's running mean and sum of squared deviations
+            s[0] += 1
+            delta = v - s[1]
+            s[1] += delta / s[0]
+            s[2] += delta * (v - s[1])
+
+    def finish(s: list[Any]) -> list[object]:
+        count = s[0]
+        if count == 0:
+            return [None]
+        divisor = count if population else count - 1
+        variance = s[2] / divisor if divisor else 0.0
+        return [math.sqrt(variance) if root else variance]
+
+    return Aggregate([(column, "real")], lambda: [0, 0.0, 0.0], step, finish)
+
+
+def _percentiles(
+    func: str, args: Sequence[Arg], name: str | None, column_name: Callable[[Arg | None], str]
+) -> Aggregate:
+    """percentile(x, p) / percentiles(x, p1, p2, ...): nearest-rank values of the non-null x."""
+    arg = args[0]
+    if arg.type not in _NUMERIC and arg.type not in ("datetime", "timespan"):
+        raise AggregateError(f"aggregate function '{func}' expects a numeric, datetime or timespan argument")
+    ranks: list[float] = []
+    for p in args[1:]:
+        value = p.value
+        if (
+            not p.const
+            or isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or not 0 <= value <= 100
+        ):
+            raise AggregateError(f"aggregate function '{func}': a percentile is a constant between 0 and 100")
+        ranks.append(float(value))
+    f = arg.fn
+    base = column_name(arg) if name is None else name
+    columns = []
+    for p in args[1:]:
+        text = str(p.value).replace(".", "_")
+        columns.append((name if name is not None and len(ranks) == 1 else f"{base}_{text}", arg.type))
+
+    def step(s: list[Any], row: Row) -> None:
+        v = f(row)
+        if v is not None:
+            s[0].append(v)
+
+    def finish(s: list[Any]) -> list[object]:
+        values = sorted(s[0])
+        if not values:
+            return [None for _ in ranks]
+        return [values[max(math.ceil(rank / 100 * len(values)), 1) - 1] for rank in ranks]
+
+    return Aggregate(columns, lambda: [[]], step, finish)
 
 
 class _StarArg(Arg):

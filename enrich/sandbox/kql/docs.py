@@ -41,6 +41,20 @@ AGGREGATION_NOTES = {
     "take_any": "`take_any(x, ... | *)`: the values of one row of the group (one column: a non-empty value if any).",
     "any": "`any(x, ...)`: deprecated `take_any`; its columns are named `any_x`.",
     "take_anyif": "`take_anyif(x, predicate)`: `take_any` over the rows where the predicate is true.",
+    "count_distinct": "`count_distinct(x)`: distinct non-null values (exact).",
+    "count_distinctif": "`count_distinctif(x, predicate)`: `count_distinct` over the rows where the predicate is true.",
+    "stdev": "`stdev(x)`: sample standard deviation (n - 1) of the non-null numbers, a real.",
+    "stdevif": "`stdevif(x, predicate)`: `stdev` over the rows where the predicate is true.",
+    "stdevp": "`stdevp(x)`: population standard deviation (n).",
+    "variance": "`variance(x)`: sample variance (n - 1).",
+    "varianceif": "`varianceif(x, predicate)`: `variance` over the rows where the predicate is true.",
+    "variancep": "`variancep(x)`: population variance (n).",
+    "percentile": "`percentile(x, p)`: the nearest-rank `p`th percentile (0..100) of the non-null values; "
+    "the column is `percentile_x_p`.",
+    "percentiles": "`percentiles(x, p1, p2, ...)`: one `percentile_x_p` column per percentile.",
+    "make_bag": "`make_bag(bag [, max])`: the keys of the property bags merged into one (first value wins).",
+    "make_bag_if": "`make_bag_if(bag, predicate [, max])`: `make_bag` over the rows where the predicate is true.",
+    "make_list_with_nulls": "`make_list_with_nulls(x [, max])`: all values, nulls included, as a dynamic array.",
 }
 
 _SECTION_RE = re.compile(r"(<!-- generated:(\w+) -->\n).*?(<!-- /generated:\2 -->)", re.DOTALL)
