@@ -32,7 +32,8 @@ import pytest
 from enrich.answering.stats import StatsStrategy
 from enrich.mde.hunting.queries import url_key
 from enrich.plan import make_plan
-from enrich.sandbox import Sandbox, SandboxConfig
+from enrich.sandbox import ClientSpec, Sandbox, SandboxConfig
+from enrich.sandbox.server import default_client
 from enrich.sources.csv import CsvSource
 from tests.process_helpers import run_command, sandbox_env
 
@@ -42,6 +43,9 @@ RATE = "100/1s,1500/60s;hunting=45/1s,1500/60s;hunting-graph=45/1s"
 TYPES = ("ipv4", "ipv6", "domain", "url", "md5", "sha1", "sha256")
 DEVICES = tuple(f"ws-{n:03d}.hunt.contoso.test" for n in range(80))
 HUNT_FAMILIES = ("hunting", "graph_hunting")  # the sandbox's names of the two endpoints
+# A second app of the tenant, granted only the legacy endpoint's permission (no Graph).
+LEGACY_APP = "2f5e8a66-5d0f-4c1b-8a43-6b2f3d4e5c01"
+LEGACY_SECRET = "Zx9~8Q~legacy.only-Secret_0123456789abcdefXYZ"
 
 
 @dataclass(frozen=True)
@@ -274,7 +278,12 @@ def planted(tmp_path_factory) -> Iterator[Planted]:
     saved = hunting.answer_graph, hunting.answer_legacy
     hunting.answer_graph, hunting.answer_legacy = queries.wrap(saved[0]), queries.wrap(saved[1])
     try:
-        with Sandbox(SandboxConfig(time_scale=SCALE, data_file=str(data), sample_dir="", seed=10)) as sb:
+        main = default_client(10)
+        legacy = ClientSpec(LEGACY_APP, LEGACY_SECRET, main.tenant_id, roles=("AdvancedQuery.Read.All",))
+        config = SandboxConfig(
+            time_scale=SCALE, data_file=str(data), sample_dir="", seed=10, clients=[main, legacy]
+        )
+        with Sandbox(config) as sb:
             yield Planted(sb, truth, queries, sandbox_env(sb), folder)
     finally:
         hunting.answer_graph, hunting.answer_legacy = saved
@@ -454,3 +463,19 @@ def test_stix_sightings_of_a_hunt_run_carry_the_planted_devices_and_events(world
             moment(sighting["first_seen"]) == want.first_seen
             and moment(sighting["last_seen"]) == want.last_seen
         )
+
+
+@pytest.mark.timeout(180)
+def test_without_the_graph_permission_hunt_mode_answers_through_the_legacy_endpoint(world):
+    values = world.values(every=10)  # 1,000 values
+    inp = write_input(world.folder / "legacy-in.csv", values)
+    env = {**world.env, "MDE_CLIENT_ID": LEGACY_APP, "MDE_CLIENT_SECRET": LEGACY_SECRET}
+    out = world.folder / "legacy.csv"
+    command = run_command(inp, out, world.folder / "legacy.sqlite3", "--mode", "hunt", rate=RATE)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-4000:]
+    found = rows(out)
+    assert differences(found, {v: world.truth[v] for v in values}, hunted=True) == []
+    assert {r["mde_answered_by"] for r in found.values()} == {"hunting-legacy"}
+    by_family = world.sb.stats()["by_family"]
+    assert "graph_hunting" not in by_family and sum(by_family["hunting"].values()) >= 1
