@@ -71,6 +71,7 @@ def test_substring_documented_examples_and_clamping() -> None:
     assert call("substring", "abc", 1, 100) == "bc"
     assert call("substring", "abc", -10, 2) == "ab"
     assert call("substring", "abc", None) == ""
+    assert call("substring", "abc", 1, None) == ""  # a null length is not "to the end"
 
 
 def test_split_with_and_without_index() -> None:
@@ -81,6 +82,7 @@ def test_split_with_and_without_index() -> None:
     assert call("split", "aabbcc", "bb") == ["aa", "cc"]
     assert call("split", "a_b", "_", 5) == []
     assert call("split", "a_b", "_", -1) == []
+    assert call("split", "a_b", "_", None) == []
 
 
 def test_extract_groups_types_and_no_match() -> None:
@@ -114,6 +116,9 @@ def test_replace_and_trim() -> None:
     assert call("trim_start", "https://", "https://bing.com") == "bing.com"
     assert call("trim_start", r"[^\w]+", "- Te st1// $") == "Te st1// $"
     assert call("trim_end", r"[^\w]+", "- Te st1// $") == "- Te st1"
+    assert call("trim", "--", "a---") == "a-"
+    # a long run before a non-matching end: no exponential backtracking on the trailing anchor
+    assert call("trim", r"[^\w]+", "!" * 60 + "x") == "x"
 
 
 def test_indexof_documented_examples() -> None:

@@ -90,25 +90,28 @@ def reverse(ctx: object, value: object) -> str:
     return to_string(value)[::-1]
 
 
-def substring(ctx: object, source: object, start: object, length: object = None) -> str:
+_OMITTED = object()  # an optional argument not given (a given null is a value)
+
+
+def substring(ctx: object, source: object, start: object, length: object = _OMITTED) -> str:
     if not isinstance(source, str) or not _is_int(start):
         return ""
     begin = int(start)
     size = len(source)
     if begin < 0:
         begin = max(0, size + begin)
-    if length is None:
+    if length is _OMITTED:
         return source[begin:]
     if not _is_int(length) or length < 0:
         return ""
     return source[begin : begin + int(length)]
 
 
-def split(ctx: object, source: object, delimiter: object, index: object = None) -> list[str]:
+def split(ctx: object, source: object, delimiter: object, index: object = _OMITTED) -> list[str]:
     text = source if isinstance(source, str) else ""
     delim = delimiter if isinstance(delimiter, str) else ""
     parts = text.split(delim) if delim else [text]
-    if index is None:
+    if index is _OMITTED:
         return parts
     if not _is_int(index) or not 0 <= index < len(parts):
         return []
@@ -243,11 +246,15 @@ def replace_regex(ctx: object, source: object, lookup: object, rewrite: object) 
     return pattern.sub(lambda m: expand(m, template), text)
 
 
-def _trim_patterns(regex: str) -> tuple[re.Pattern[str] | None, re.Pattern[str] | None] | None:
+def _trim_patterns(regex: str) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
+    """(one leading match, one trailing match) of ``regex``; applied repeatedly rather than as
+    ``(?:X)+``, whose nested repetition can backtrack exponentially before an anchor."""
     inner = compile_regex(regex)
     if inner is None:
         return None
-    return compile_regex(rf"\A(?:{inner.pattern})+"), compile_regex(rf"(?:{inner.pattern})+\Z")
+    lead = compile_regex(rf"\A(?:{inner.pattern})")
+    trail = compile_regex(rf"(?:{inner.pattern})\Z")
+    return None if lead is None or trail is None else (lead, trail)
 
 
 def _trim(regex: object, source: object, start: bool, end: bool) -> str:
@@ -258,14 +265,16 @@ def _trim(regex: object, source: object, start: bool, end: bool) -> str:
     if pats is None:
         return text
     lead, trail = pats
-    if start and lead is not None:
+    while start and text:
         m = lead.match(text)
-        if m:
-            text = text[m.end() :]
-    if end and trail is not None:
+        if m is None or m.end() == 0:
+            break
+        text = text[m.end() :]
+    while end and text:
         m = trail.search(text)
-        if m:
-            text = text[: m.start()]
+        if m is None or m.start() == len(text):
+            break
+        text = text[: m.start()]
     return text
 
 
