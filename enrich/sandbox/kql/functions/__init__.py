@@ -7,6 +7,8 @@ checks constant arguments once with `validate`, and then evaluates ``Function.bi
 strings are ``str`` (never null), datetimes and timespans ``int`` ticks, dynamic JSON-like values.
 ``bind`` matters for the functions whose answer depends on a type the value alone cannot tell
 (``tostring`` of a datetime, ``strcat`` of a timespan, ``bin`` of a datetime, promotion to real).
+A ``typeof(T)`` argument may be typed "type" or, better, "typeof(T)" (also "type:T"): with the
+latter, ``returns`` of ``extract``/``extract_json`` answers T instead of "dynamic".
 
 Modules: `strings`, `times`, `numeric`, `network` (IP), `dynamic` (JSON, arrays, URLs, paths),
 `logic` (iff/case/coalesce/is*), `convert` (to*() and the value conversions); `registry`

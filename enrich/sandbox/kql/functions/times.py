@@ -335,7 +335,7 @@ _DELIMITERS = frozenset(" /-:,._[]")
 
 @lru_cache(maxsize=256)
 def _parse_format(fmt: str, for_span: bool) -> tuple[tuple[str, int], ...] | str:
-    """A format as (specifier, count) / ("", literal) tokens, or an error message."""
+    """A format as (specifier, count) tokens (literal text as ("'text", 0)), or an error message."""
     table = _SPAN_SPECIFIERS if for_span else _DATE_SPECIFIERS
     tokens: list[tuple[str, int]] = []
     literal: list[str] = []
