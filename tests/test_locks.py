@@ -18,7 +18,7 @@ from enrich.sandbox import Sandbox, SandboxConfig
 from tests.process_helpers import Process, run_command, sandbox_env, unseen_input
 
 # the first run goes slowly (1000 lookups: 40 s), so the second surely starts while it runs; it is stopped
-SLOW = ("--rate-limit", "25/1s,1500/60s")
+SLOW = ("--mode", "stats", "--rate-limit", "25/1s,1500/60s")
 
 
 @pytest.mark.timeout(240)
@@ -33,7 +33,7 @@ def test_a_second_run_on_the_same_output_exits_75_and_waits_with_wait(tmp_path):
 
         # the same output spelled otherwise (relative, from the output's folder): refused at once
         second = subprocess.run(
-            run_command("iocs.csv", "out.csv", tmp_path / "other.sqlite3"),
+            run_command("iocs.csv", "out.csv", tmp_path / "other.sqlite3", "--mode", "stats"),
             env=env,
             cwd=tmp_path,
             capture_output=True,
@@ -45,7 +45,7 @@ def test_a_second_run_on_the_same_output_exits_75_and_waits_with_wait(tmp_path):
         assert "Traceback" not in second.stderr
         assert not (tmp_path / "other.sqlite3").exists(), "refused before any lookup"
 
-        waiting = Process(run_command(inp, out, cache, "--wait"), env)
+        waiting = Process(run_command(inp, out, cache, "--wait", "--mode", "stats"), env)
         said = waiting.wait_for(lambda line: "waiting for it to finish" in line)
         assert f"another run is writing {out}, pid {first.pid}" in said
         first.proc.send_signal(signal.SIGTERM)
@@ -66,7 +66,7 @@ def test_a_second_run_of_the_same_job_exits_75(tmp_path):
         job = tmp_path / "nightly.toml"
         job.write_text(
             'inputs = ["iocs.csv"]\noutput = "out-{date:%Y%m%d%H%M%S%f}.csv"\ncache = "c.sqlite3"\n'
-            f'rate_limit = "{SLOW[1]}"\nprogress_interval = 1\n'
+            f'rate_limit = "{SLOW[-1]}"\nprogress_interval = 1\nmode = "stats"\n'
         )
         command = [sys.executable, "-m", "enrich", "job", str(job)]
         first = Process(command, env)

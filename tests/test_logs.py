@@ -45,6 +45,8 @@ def test_progress_lines_are_stamped_and_come_while_every_call_waits_on_quota(tmp
         cli,
         [
             "run",
+            "--mode",
+            "stats",  # one entity call per lookup, each waiting on this quota
             "--sandbox",
             str(_ips(tmp_path, 3)),
             "-o",
@@ -180,7 +182,18 @@ def test_repeats_are_reported_at_most_once_per_interval_and_at_the_end():
 
 def test_verbose_logs_every_request(tmp_path):
     result = CliRunner().invoke(
-        cli, ["run", "--sandbox", str(_ips(tmp_path, 3)), "-o", str(tmp_path / "o.csv"), "--no-cache", "-v"]
+        cli,
+        [
+            "run",
+            "--mode",
+            "stats",
+            "--sandbox",
+            str(_ips(tmp_path, 3)),
+            "-o",
+            str(tmp_path / "o.csv"),
+            "--no-cache",
+            "-v",
+        ],
     )
     assert result.exit_code == 0, result.stderr
     requests = re.findall(
@@ -211,7 +224,7 @@ def test_quiet_keeps_only_errors_and_the_final_lines(tmp_path):
 def test_job_quiet_key_and_verbose_flag(tmp_path):
     _ips(tmp_path, 2)
     job = tmp_path / "j.toml"
-    job.write_text('inputs = ["ips.csv"]\noutput = "o.csv"\nno_cache = true\nquiet = true\n')
+    job.write_text('inputs = ["ips.csv"]\noutput = "o.csv"\nno_cache = true\nquiet = true\nmode = "stats"\n')
     quiet = CliRunner().invoke(cli, ["job", str(job), "--sandbox"])
     assert quiet.exit_code == 0, quiet.stderr
     assert "distinct lookups (" not in quiet.stderr and "finished in" in quiet.stderr

@@ -82,7 +82,7 @@ def test_restart_right_after_kill_9_draws_no_429(tmp_path):
         inp = tmp_path / "iocs.csv"
         distinct = write_input(inp, rng, 600, "k")
         out, cache = tmp_path / "out.csv", tmp_path / "cache.sqlite3"
-        run = run_command(inp, out, cache, rate=rate_limit(SCALE))
+        run = run_command(inp, out, cache, "--mode", "stats", rate=rate_limit(SCALE))
         victim = subprocess.Popen(run, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         # Kill once the first minute's calls are made (the sandbox's window is full); restart at once.
         deadline = time.monotonic() + 60
@@ -114,7 +114,7 @@ def test_two_concurrent_runs_of_one_app_share_the_budget(tmp_path):
             runs.append((inp, tmp_path / f"{name}-out.csv", count))
         procs = [
             subprocess.Popen(
-                run_command(inp, out, cache, rate=rate_limit(SCALE)),
+                run_command(inp, out, cache, "--mode", "stats", rate=rate_limit(SCALE)),
                 env=env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
