@@ -463,6 +463,40 @@ def _log_options(command):  # noqa: ANN001, ANN202 - a click decorator
     )(command)
 
 
+def _log_format_option(command):  # noqa: ANN001, ANN202 - a click decorator
+    """`--log-format text|json` (enrich/logs.py), shared by `run` and `job`."""
+    return click.option(
+        "--log-format",
+        type=click.Choice(["text", "json"], case_sensitive=False),
+        envvar="ENRICH_LOG_FORMAT",
+        default=None,
+        help="stderr as text lines (the default) or JSON Lines for a SIEM: one object per line with "
+        "time (UTC), level, run_id, tenant, event (start, progress, quota_wait, retry, finish, ...) "
+        "and its figures; no progress bar. Env ENRICH_LOG_FORMAT.",
+    )(command)
+
+
+def _cloud_options(command):  # noqa: ANN001, ANN202 - a click decorator
+    """`--cloud` and `--region` (enrich/mde/clouds.py)."""
+    from enrich.mde.clouds import CLOUD_NAMES, region_names
+
+    command = click.option(
+        "--region",
+        type=click.Choice(region_names(), case_sensitive=False),
+        default=None,
+        help="Call the global cloud's regional API host, e.g. eu: https://eu.api.security.microsoft.com "
+        "(env MDE_REGION). MDE_API_URL, when set, wins.",
+    )(command)
+    return click.option(
+        "--cloud",
+        type=click.Choice(CLOUD_NAMES, case_sensitive=False),
+        default=None,
+        help="The Microsoft cloud of the tenant (env MDE_CLOUD; default global): it sets the login, "
+        "API and Graph hosts and the token scopes. MDE_LOGIN_URL, MDE_API_URL, MDE_GRAPH_URL, when "
+        "set, change the hosts only.",
+    )(command)
+
+
 def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     if verbose and quiet:
         raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one of them", ctx)
@@ -619,6 +653,8 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
 )
 @_wait_option
 @_log_options
+@_log_format_option
+@_cloud_options
 @_bom_option
 def run_command(
     inputs: tuple[str, ...],
@@ -648,6 +684,9 @@ def run_command(
     wait: bool,
     bom: bool,
     report: str | None,
+    log_format: str | None,
+    cloud: str | None,
+    region: str | None,
 ) -> None:
     """Enrich INPUT... with what MDE has seen of each indicator.
 
@@ -703,6 +742,9 @@ def run_command(
         wait=wait,
         bom=bom,
         report=report,
+        log_format=(log_format or "text").lower(),
+        cloud=cloud.lower() if cloud else None,
+        region=region.lower() if region else None,
     )
     raise SystemExit(run(request))
 
@@ -741,7 +783,10 @@ def report_command(outputs: tuple[str, ...], output: str) -> None:
 @click.option("--sandbox", is_flag=True, help="Run the job against an in-process MDE sandbox.")
 @_wait_option
 @_log_options
-def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool) -> None:
+@_log_format_option
+def job_command(
+    file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool, log_format: str | None
+) -> None:
     """Run a job file (TOML): inputs, output pattern with date, mode, limits.
 
     Keys: inputs (list of files, folders or globs), output, summary and report (may hold
@@ -768,6 +813,8 @@ def job_command(file: str, sandbox: bool, verbose: int, quiet: bool, wait: bool)
         request = dataclasses.replace(request, verbose=verbose, quiet=quiet)
     if wait:
         request = dataclasses.replace(request, wait=True)
+    if log_format:  # --log-format or ENRICH_LOG_FORMAT wins over the file's log_format
+        request = dataclasses.replace(request, log_format=log_format.lower())
     raise SystemExit(run(request, job_file=file))
 
 

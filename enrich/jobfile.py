@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from enrich.errors import JobError
+from enrich.logs import log_format_choice
+from enrich.mde.clouds import cloud_choice, region_choice
 from enrich.mde.settings import rate_limit_spec
 from enrich.request import DEFAULT_MODE, MAX_DEVICES, RunRequest, lookback_hours, max_age_seconds
 
@@ -56,6 +58,9 @@ def _job_keys() -> dict[str, JobKey]:
     keys["column"] = dataclasses.replace(keys["column"], convert=str)
     keys["max_devices"] = dataclasses.replace(keys["max_devices"], convert=_max_devices)
     keys["rate_limit"] = dataclasses.replace(keys["rate_limit"], convert=rate_limit_spec)
+    keys["cloud"] = dataclasses.replace(keys["cloud"], convert=cloud_choice)
+    keys["region"] = dataclasses.replace(keys["region"], convert=region_choice)
+    keys["log_format"] = dataclasses.replace(keys["log_format"], convert=log_format_choice)
     keys["lookback"] = JobKey((str, int), "--lookback", "lookback_hours", lookback_hours)
     keys["max_age"] = JobKey((str, int), "--max-age", "max_age_seconds", max_age_seconds)
     return keys

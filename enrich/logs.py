@@ -29,6 +29,17 @@ LEVELS = {-1: logging.ERROR, 0: logging.WARNING, 1: logging.INFO, 2: logging.DEB
 _HEX = re.compile(r"0x[0-9a-fA-F]+")
 
 
+FORMATS: tuple[str, ...] = ("text", "json")
+
+
+def log_format_choice(text: str) -> str:
+    """`text` as a log format (a job file's `log_format`); ValueError naming the formats otherwise."""
+    key = str(text).strip().lower()
+    if key not in FORMATS:
+        raise ValueError(f"must be one of {', '.join(FORMATS)}; got {text!r}")
+    return key
+
+
 def utc_stamp(seconds: float | None = None) -> str:
     """`2026-01-31T02:00:05Z`: the time (default now) in UTC, to the second."""
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(time.time() if seconds is None else seconds))

@@ -62,3 +62,6 @@ class RunRequest:
     quiet: bool = False  # -q: only errors and the final lines
     bom: bool = False  # --bom: CSV output starts with a UTF-8 byte order mark
     report: str | None = None  # --report FILE.html: an HTML report of the run (enrich.report)
+    log_format: str = "text"  # --log-format: text lines or JSON Lines on stderr (enrich.logs)
+    cloud: str | None = None  # --cloud: global, gcc, gcc-high, dod (None: MDE_CLOUD, else global)
+    region: str | None = None  # --region: the global cloud's regional API host (None: MDE_REGION)

@@ -218,14 +218,24 @@ def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | 
     cache = None if req.no_cache else (req.cache or str(default_cache_path()))
     if not req.sandbox:
         settings = load_settings(
-            req.secrets, rate_limit=req.rate_limit, concurrency=req.concurrency, timeout=req.timeout
+            req.secrets,
+            rate_limit=req.rate_limit,
+            concurrency=req.concurrency,
+            timeout=req.timeout,
+            cloud=req.cloud,
+            region=req.region,
         )
         protect(settings.connection)
         yield settings, cache
         return
+    from enrich.mde.clouds import cloud_named
     from enrich.sandbox import Sandbox, SandboxConfig
 
-    with Sandbox(SandboxConfig(time_scale=SANDBOX_TIME_SCALE)) as sb, tempfile.TemporaryDirectory() as tmp:
+    cloud = cloud_named(req.cloud or os.environ.get("MDE_CLOUD")).name  # the sandbox serves the run's cloud
+    with (
+        Sandbox(SandboxConfig(time_scale=SANDBOX_TIME_SCALE, cloud=cloud)) as sb,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         print(
             f"enrich: sandbox serving at {sb.base_url} (quota windows time-scaled {SANDBOX_TIME_SCALE:g}x: "
             "a minute lasts a second)",
@@ -237,6 +247,8 @@ def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | 
             rate_limit=req.rate_limit or SANDBOX_RATE_LIMIT,
             concurrency=req.concurrency,
             timeout=req.timeout,
+            cloud=cloud,
+            region=req.region,
         )
         protect(settings.connection)
         # The sandbox's data is made anew at each start: keep its answers out of the user's cache.

@@ -4,7 +4,8 @@ MSAL is synchronous: async code calls `await asyncio.to_thread(provider.get_toke
 client does so only when the cached token is missing or near expiry).
 
 `TokenSource` is what the HTTP client needs from a provider; `TokenProvider(settings, scope=...)`
-asks for another resource's token (MDE's by default; Graph's for Graph hunting).
+asks for another resource's token (MDE's by default; Graph's for Graph hunting: `GRAPH`). Scopes
+come from the settings' cloud (`enrich.mde.clouds`), never from the hosts called.
 """
 
 from __future__ import annotations
@@ -32,8 +33,12 @@ from enrich.mde.settings import Settings
 
 log = logging.getLogger(__name__)
 
+# The global cloud's scopes; `TokenProvider` asks for its settings' cloud's (`Connection.mde_scope`).
 MDE_SCOPE = "https://api.securitycenter.microsoft.com/.default"
 GRAPH_SCOPE = "https://graph.microsoft.com/.default"
+# Symbolic scopes: the MDE API's or Microsoft Graph's resource in the settings' cloud.
+MDE = "mde"
+GRAPH = "graph"
 # Re-acquire this long before the token expires (MSAL itself refreshes under 5 minutes left);
 # for short test lifetimes, a tenth of the lifetime.
 REFRESH_MARGIN_SECONDS = 300.0
@@ -196,6 +201,15 @@ class TokenSource(Protocol):
     def invalidate(self, token: str | None = None) -> None: ...
 
 
+def cloud_scope(settings: Settings, scope: str) -> str:
+    """`scope` as MSAL takes it: `MDE`/`GRAPH` (or the global constants) become the cloud's own scope."""
+    if scope in (MDE, MDE_SCOPE):
+        return settings.mde_scope
+    if scope in (GRAPH, GRAPH_SCOPE):
+        return settings.graph_scope
+    return scope
+
+
 class TokenProvider:
     """Client-credentials tokens for MDE (or `scope`), reused until near expiry. Thread-safe.
 
@@ -205,10 +219,10 @@ class TokenProvider:
     """
 
     def __init__(
-        self, settings: Settings, *, scope: str = MDE_SCOPE, clock: Callable[[], float] = time.monotonic
+        self, settings: Settings, *, scope: str = MDE, clock: Callable[[], float] = time.monotonic
     ) -> None:
         self.settings = settings
-        self.scope = scope
+        self.scope = cloud_scope(settings, scope)
         self._clock = clock
         self._lock = threading.Lock()
         self._app: msal.ConfidentialClientApplication | None = None

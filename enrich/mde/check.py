@@ -78,7 +78,7 @@ def run_check(
         CheckResult(
             "credentials",
             True,
-            f"tenant {settings.tenant_id}, application {settings.client_id}, {how}; login at {settings.login_url}",
+            f"tenant {settings.tenant_id}, application {settings.client_id}, {how}; cloud {settings.describe_cloud()}",
         )
     )
 

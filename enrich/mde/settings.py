@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from enrich import units
+from enrich.mde.clouds import DEFAULT_CLOUD, Cloud, cloud_named
 from enrich.mde.errors import ConfigError, scrub
 from enrich.units import DEFAULT_RATE_LIMIT
 
@@ -26,14 +27,19 @@ DEFAULT_HUNTING_RATE_LIMIT = "45/min,1500/hour"
 DEFAULT_GRAPH_HUNTING_RATE_LIMIT = "45/min"
 # Families whose quota MDE counts per tenant, whatever the application (hunting): budget_store.py.
 TENANT_FAMILIES: frozenset[str] = frozenset({"hunting", "hunting-graph"})
+# The global cloud's hosts (enrich.mde.clouds); another --cloud or --region picks others.
 DEFAULT_API_URL = "https://api.security.microsoft.com"
 DEFAULT_LOGIN_URL = "https://login.microsoftonline.com"
 DEFAULT_GRAPH_URL = "https://graph.microsoft.com"
+# The hosts a cloud (and region) decides unless set: Connection field -> the Cloud's value for it.
+_CLOUD_HOSTS: tuple[str, ...] = ("api_url", "login_url", "graph_url")
 
 RateLimits = dict[str, list[tuple[int, float]]]
 
 # Environment variable for each Settings field the environment may set.
 ENV_VARS: dict[str, str] = {
+    "cloud": "MDE_CLOUD",
+    "region": "MDE_REGION",
     "tenant_id": "MDE_TENANT_ID",
     "client_id": "MDE_CLIENT_ID",
     "client_secret": "MDE_CLIENT_SECRET",
@@ -55,20 +61,38 @@ SECRETS_KEYS: dict[str, str] = {
 
 @dataclass(frozen=True)
 class Connection:
-    """A tenant's connection: credentials, hosts and the CA to trust. The secret is kept out of repr."""
+    """A tenant's connection: credentials, cloud, hosts and the CA to trust. The secret is kept out of repr.
+
+    `cloud` (global, gcc, gcc-high, dod) and `region` (global cloud only: us, eu, uk, au, ...)
+    decide the hosts left empty and, always, the token scopes (`mde_scope`, `graph_scope`): a
+    host given (MDE_API_URL, a test double) changes where calls go, never which resource the
+    tokens are for.
+    """
 
     tenant_id: str = ""
     client_id: str = ""
     client_secret: str = field(default="", repr=False)
     client_certificate: str | None = None  # PEM file holding the private key and the certificate
-    api_url: str = DEFAULT_API_URL
-    login_url: str = DEFAULT_LOGIN_URL
-    graph_url: str = DEFAULT_GRAPH_URL
+    api_url: str = ""  # "" = the cloud's (or the region's) API host
+    login_url: str = ""  # "" = the cloud's sign-in host
+    graph_url: str = ""  # "" = the cloud's Graph host
     ca_bundle: str | None = None
+    cloud: str = DEFAULT_CLOUD
+    region: str | None = None
 
     def __post_init__(self) -> None:
-        for name in ("api_url", "login_url", "graph_url"):
-            object.__setattr__(self, name, _check_https(name, getattr(self, name)))
+        cloud = cloud_named(self.cloud)
+        object.__setattr__(self, "cloud", cloud.name)
+        region = (self.region or "").strip().lower() or None
+        object.__setattr__(self, "region", region)
+        chosen = {
+            "api_url": cloud.api_url_for(region),
+            "login_url": cloud.login_url,
+            "graph_url": cloud.graph_url,
+        }
+        for name in _CLOUD_HOSTS:
+            given = getattr(self, name)
+            object.__setattr__(self, name, _check_https(name, given if given else chosen[name]))
         for name, var in (("ca_bundle", "MDE_CA_BUNDLE"), ("client_certificate", "MDE_CLIENT_CERTIFICATE")):
             path = getattr(self, name)
             if path and not os.path.isfile(path):
@@ -77,6 +101,29 @@ class Connection:
     @property
     def authority(self) -> str:
         return f"{self.login_url}/{self.tenant_id}"
+
+    @property
+    def cloud_info(self) -> Cloud:
+        """The `enrich.mde.clouds.Cloud` this connection is in."""
+        return cloud_named(self.cloud)
+
+    @property
+    def mde_scope(self) -> str:
+        """The scope of MDE API tokens in this cloud (e.g. https://api.securitycenter.microsoft.com/.default)."""
+        return self.cloud_info.mde_scope
+
+    @property
+    def graph_scope(self) -> str:
+        """The scope of Microsoft Graph tokens in this cloud (e.g. https://graph.microsoft.us/.default)."""
+        return self.cloud_info.graph_scope
+
+    def describe_cloud(self) -> str:
+        """One line: the cloud (and region), the hosts called and the token scopes (`enrich check`)."""
+        region = f", region {self.region}" if self.region else ""
+        return (
+            f"{self.cloud}{region}: login {self.login_url}, MDE API {self.api_url}, Graph {self.graph_url}; "
+            f"tokens for {self.mde_scope} and {self.graph_scope}"
+        )
 
     def secrets(self) -> tuple[str, ...]:
         """The values no log, message or output may show (register them with `register_secret`)."""
@@ -289,7 +336,7 @@ def load_settings(
     try:
         settings = Settings(**values)
     except ConfigError as exc:  # a secret pasted where a URL or a path belongs must not be echoed
-        raise ConfigError(scrub(str(exc), also=[str(values.get("client_secret") or "")])) from None
+        raise type(exc)(scrub(str(exc), also=[str(values.get("client_secret") or "")])) from None
     if require_credentials:
         settings.require_credentials()
     return settings
