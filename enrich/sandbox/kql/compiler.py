@@ -205,6 +205,8 @@ class Compiler:
                     node.pos,
                     f"{name}(): argument #{i + 1} expected to be of type {param.type}, not {value.type}",
                 )
+            if value.type != param.type:
+                value = self.fold(self.converted(value, param.type), [value])
             bound[param.name] = Expr(param.type, value.fn, value.const, value.value)
         saved = (dict(self.scalars), dict(self.tabulars), dict(self.functions), self.params, self.operator)
         self.params = bound
@@ -219,6 +221,12 @@ class Compiler:
         finally:
             self.expanding -= 1
             self.scalars, self.tabulars, self.functions, self.params, self.operator = saved
+
+    @staticmethod
+    def converted(expr: Expr, kql_type: str) -> Expr:
+        """``expr`` converted to ``kql_type`` (Kusto's conversions, null when they fail)."""
+        f, from_type = expr.fn, expr.type
+        return Expr(kql_type, lambda row: registry.convert_to(f(row), from_type, kql_type))
 
     def is_table(self, name: str) -> bool:
         return name in self.tables or name in self.schemas
