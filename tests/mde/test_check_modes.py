@@ -140,3 +140,17 @@ def test_printed_marks_and_exit_codes(sb, monkeypatch):
     text = out.getvalue()
     assert "FAIL mode:stats: " in text and "FAIL api:files: " in text and "--   mode:hunt" not in text
     assert text.splitlines()[-1] == "some checks failed: see above"
+
+
+@pytest.mark.parametrize("mode", ["stats", "hunt", "auto"])
+def test_the_cli_takes_the_mode(mode, clean_mde_env):
+    from click.testing import CliRunner
+
+    from enrich.cli import cli
+
+    result = CliRunner().invoke(cli, ["check", "--sandbox", "--mode", mode])
+    assert result.exit_code == 0, result.stdout
+    assert result.stdout.splitlines()[-1] == f"all checks passed (for --mode {mode})"
+    assert "ok   hunting:graph: " in result.stdout and "ok   mode:hunt: " in result.stdout
+    bad = CliRunner().invoke(cli, ["check", "--sandbox", "--mode", "fast"])
+    assert bad.exit_code == 2 and "'fast' is not one of" in bad.stderr
