@@ -13,31 +13,14 @@ from collections.abc import Callable, Mapping
 
 from enrich.sandbox.kql.plan import Plan
 from enrich.sandbox.kql.values import Extended, Row, _getter, _to_bool, _to_long, _to_string, _to_ticks
+from enrich.sandbox.tables import FILE_PROFILE
 
-#: The columns FileProfile() adds, in its order, with their KQL types.
-PROFILE_COLUMNS: list[tuple[str, str]] = [
-    ("SHA1", "string"),
-    ("SHA256", "string"),
-    ("MD5", "string"),
-    ("FileSize", "long"),
-    ("GlobalPrevalence", "long"),
-    ("GlobalFirstSeen", "datetime"),
-    ("GlobalLastSeen", "datetime"),
-    ("Signer", "string"),
-    ("Issuer", "string"),
-    ("SignerHash", "string"),
-    ("IsCertificateValid", "bool"),
-    ("IsRootSignerMicrosoft", "bool"),
-    ("SignatureState", "string"),
-    ("IsExecutable", "bool"),
-    ("ThreatName", "string"),
-    ("Publisher", "string"),
-    ("SoftwareName", "string"),
-    ("ProfileAvailability", "string"),
-]
+#: The columns FileProfile() adds, in its order, with their KQL types (the dataset's definition).
+PROFILE_COLUMNS: list[tuple[str, str]] = list(FILE_PROFILE)
 _HASH_COLUMNS = ("SHA1", "SHA256", "MD5")
 _CONVERT: dict[str, Callable[[object], object]] = {
     "string": _to_string,
+    "int": _to_long,
     "long": _to_long,
     "bool": _to_bool,
     "datetime": _to_ticks,
