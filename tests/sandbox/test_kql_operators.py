@@ -566,3 +566,8 @@ def test_statistical_and_bag_aggregations():
     ) == [{"bag_b": {"a": 1, "b": 2}, "list_b": [{"a": 1}, {"b": 2, "a": 3}, None]}]
     with pytest.raises(KqlError, match="between 0 and 100"):
         run("T | summarize percentile(N, 150)")
+
+
+def test_function_returning_a_table_by_name():
+    assert rows("let g = () { U }; g() | count") == [{"Count": 3}]
+    assert rows("let g = () { let x = U | take 1; x }; g() | project Extra") == [{"Extra": "x"}]

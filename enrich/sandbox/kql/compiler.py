@@ -215,6 +215,8 @@ class Compiler:
             for let in func.lets:
                 self.define(let)
             body = func.body
+            if isinstance(body, n.Name) and (body.name in self.tabulars or self.is_table(body.name)):
+                body = n.TableRef(body.pos, body.name)
             if isinstance(body, n.TABULAR_NODES):
                 return self.tabular(body)
             return self.expr(body, {})

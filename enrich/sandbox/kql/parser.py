@@ -241,14 +241,14 @@ class _Parser:
         lets: list[n.Let] = []
         while self.at_word("let"):
             lets.append(self.parse_let())
-        start = self.i
+        start, depth = self.i, self.depth
         body: n.Expr | n.Tabular
         try:
             body = self.parse_expr()
             if not self.at_op("}", ";"):
                 raise self.error(self.peek())
         except KqlError:
-            self.i = start
+            self.i, self.depth = start, depth
             body = self.parse_tabular()
         while self.at_op(";"):
             self.next()
@@ -269,7 +269,7 @@ class _Parser:
             return value
         if self.at_word("union"):
             return self.parse_tabular()
-        start = self.i
+        start, depth = self.i, self.depth
         try:
             expr = self.parse_expr()
             if self.at_op(";"):
@@ -278,7 +278,7 @@ class _Parser:
         except KqlError as exc:
             scalar_error = exc
         scalar_end = self.i
-        self.i = start
+        self.i, self.depth = start, depth
         try:
             return self.parse_tabular()
         except KqlError as exc:
