@@ -127,14 +127,17 @@ async def _remote_checks(
         except MdeError as exc:
             paths = {PATH_GRAPH: str(exc), PATH_LEGACY: str(exc)}
         probes = await asyncio.gather(*(_probe(client, family, roles) for family in families))
-    hunting = next((path for path in (PATH_GRAPH, PATH_LEGACY) if not paths.get(path, "unknown")), None)
+    paths = {
+        path: paths.get(path, "not reported by the hunting transport") for path in (PATH_GRAPH, PATH_LEGACY)
+    }
+    hunting = next((path for path in (PATH_GRAPH, PATH_LEGACY) if not paths[path]), None)
     stats_ok = {result.name.removeprefix("api:"): result.ok for result in probes}
     uses_stats = mode == "stats" or (mode == "auto" and hunting is None)
 
     results = [_roles(claims, roles, mode, hunting)]
     results.extend(CheckResult(r.name, r.ok, r.message, counts=uses_stats) for r in probes)
-    results.append(_path_result("hunting:graph", paths.get(PATH_GRAPH, ""), graph=True))
-    results.append(_path_result("hunting:legacy", paths.get(PATH_LEGACY, ""), graph=False))
+    results.append(_path_result("hunting:graph", paths[PATH_GRAPH], graph=True))
+    results.append(_path_result("hunting:legacy", paths[PATH_LEGACY], graph=False))
     modes = {
         "stats": _stats_mode(stats_ok),
         "hunt": _hunt_mode(hunting, paths, PATH_GRAPH),
