@@ -660,3 +660,35 @@ def test_coalesce_of_dynamic_skips_only_null() -> None:
     assert call("coalesce", None, "", "x", types=["dynamic", "dynamic", "dynamic"]) == ""
     assert call("coalesce", None, 3, types=["long", "long"]) == 3
     assert call("coalesce", "", "g", types=["guid", "string"]) == "g"
+
+
+def test_compressed_and_binary_payloads() -> None:
+    assert call("zlib_decompress_from_base64_string", "eJwzNDI2AQAB+ADL") == "1234"
+    packed = call("gzip_compress_to_base64_string", "powershell -enc ...")
+    assert call("gzip_decompress_from_base64_string", packed) == "powershell -enc ..."
+    assert (
+        call("zlib_decompress_from_base64_string", call("zlib_compress_to_base64_string", "x" * 1000))
+        == "x" * 1000
+    )
+    assert call("zlib_decompress_from_base64_string", "eJwzNDIGAAGvAM0=") == ""  # bad checksum: null
+    assert call("zlib_decompress_from_base64_string", "eJwzNDI2") == ""  # truncated stream: null
+    assert call("gzip_decompress_from_base64_string", "not base64!") == ""
+    assert call("base64_decode_toarray", "S3VzdG8=") == [75, 117, 115, 116, 111]
+    assert call("base64_encode_fromarray", [75, 117, 115, 116, 111]) == "S3VzdG8="
+    assert call("unicode_codepoints_from_string", "Kus") == [75, 117, 115]
+    assert call("unicode_codepoints_to_string", 75, 117, 115, 116, 111) == "Kusto"
+    assert call("make_string", [75, 117], 115) == "Kus"
+    assert call("make_string", -1) == ""
+
+
+def test_time_zones_and_json_canonical_form() -> None:
+    utc = dt("2021-05-11T10:00:00Z")
+    assert call("datetime_utc_to_local", utc, "US/Pacific") == dt("2021-05-11T03:00:00Z")
+    assert call("datetime_local_to_utc", utc, "Europe/Berlin") == dt("2021-05-11T08:00:00Z")
+    assert call("datetime_utc_to_local", dt("2021-01-11T10:00:00Z"), "Europe/Berlin") == dt(
+        "2021-01-11T11:00:00Z"
+    )
+    assert call("datetime_utc_to_local", utc, "Mars/Olympus") is None
+    assert call("dynamic_to_json", {"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
+    assert call("array_iff", [True, False, None], [1, 2, 3], [4, 5, 6]) == [1, 5, 6]
+    assert call("array_iff", [True, False], 1, 0) == [1, 0]

@@ -174,6 +174,7 @@ def test_names_are_case_sensitive_and_aliases_resolve() -> None:
         ),
         ("datetime_diff", ["eon", NOT_CONSTANT, NOT_CONSTANT], "not a valid datetime part"),
         ("no_such_function", [], "Unknown function: 'no_such_function'"),
+        ("datetime_utc_to_local", [NOT_CONSTANT, "Mars/Olympus"], "not a known time zone"),
         # RE2 (Kusto's regex engine) refuses what Python's re would accept
         ("extract", [r"a(?=b)", 0, NOT_CONSTANT], "lookaround"),
         ("extract", [r"(?<!x)(y)", 1, NOT_CONSTANT], "lookaround"),

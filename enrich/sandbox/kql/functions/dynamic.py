@@ -630,3 +630,47 @@ register(
     signature="bag_remove_keys(bag, keys) -> dynamic",
     summary="The bag without the top-level keys listed in the keys array.",
 )
+
+
+def dynamic_to_json(ctx: object, value: object) -> str:
+    """Canonical JSON text of a dynamic value: keys sorted, no spaces (null gives "")."""
+    if value is None:
+        return ""
+    return json.dumps(value, separators=(",", ":"), sort_keys=True, ensure_ascii=False, default=str)
+
+
+def array_iff(ctx: object, conditions: object, then: object, otherwise: object) -> list[object] | None:
+    """Element-wise iff over arrays (scalars stand for every element); as long as ``conditions``."""
+    if not isinstance(conditions, list):
+        return None
+    out: list[object] = []
+    for i, cond in enumerate(conditions):
+        a = then[i] if isinstance(then, list) and i < len(then) else None if isinstance(then, list) else then
+        b = (
+            otherwise[i]
+            if isinstance(otherwise, list) and i < len(otherwise)
+            else None
+            if isinstance(otherwise, list)
+            else otherwise
+        )
+        out.append(a if cond is True else b)
+    return out
+
+
+register(
+    "dynamic_to_json",
+    dynamic_to_json,
+    [D],
+    "string",
+    signature="dynamic_to_json(value) -> string",
+    summary="Canonical JSON text of a dynamic value (property bag keys sorted).",
+)
+register(
+    "array_iff",
+    array_iff,
+    [D, D, D],
+    "dynamic",
+    aliases=["array_iif"],
+    signature="array_iff(conditions, then, else) -> dynamic",
+    summary="Element-wise iff over arrays: then[i] where conditions[i] is true, else else[i].",
+)

@@ -5,9 +5,11 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
+import gzip
 import hashlib
 import re
 import uuid
+import zlib
 from collections.abc import Callable, Sequence
 from typing import TypeGuard
 
@@ -840,4 +842,148 @@ register(
 )
 register(
     "new_guid", new_guid, [], "guid", signature="new_guid() -> guid", summary="A random (version 4) GUID."
+)
+
+
+# ---------------------------------------------------------------------------
+# Compressed and binary payloads (decoding encoded command lines is a common hunt)
+
+_MAX_INFLATED = 32 * 1024 * 1024  # refuse decompression bombs
+
+
+def _inflate(data: bytes, wbits: int) -> bytes | None:
+    decompressor = zlib.decompressobj(wbits)
+    try:
+        out = decompressor.decompress(data, _MAX_INFLATED)
+    except zlib.error:
+        return None
+    return out if decompressor.eof and not decompressor.unconsumed_tail else None
+
+
+def _decompressor(wbits: int) -> Callable[..., str]:
+    def decompress(ctx: object, text: object) -> str:
+        if not isinstance(text, str):
+            return ""
+        try:
+            raw = base64.b64decode(text.strip(), validate=True)
+        except (binascii.Error, ValueError):
+            return ""
+        inflated = _inflate(raw, wbits)
+        if inflated is None:
+            return ""
+        try:
+            return inflated.decode("utf-8")
+        except UnicodeDecodeError:
+            return ""
+
+    return decompress
+
+
+def _compressor(gzip_format: bool) -> Callable[..., str]:
+    def compress(ctx: object, text: object) -> str:
+        if not isinstance(text, str):
+            return ""
+        data = text.encode("utf-8", "surrogatepass")
+        packed = gzip.compress(data, mtime=0) if gzip_format else zlib.compress(data)
+        return base64.b64encode(packed).decode("ascii")
+
+    return compress
+
+
+def base64_decode_toarray(ctx: object, text: object) -> list[object] | None:
+    if not isinstance(text, str):
+        return None
+    try:
+        return list(base64.b64decode(text.strip(), validate=True))
+    except (binascii.Error, ValueError):
+        return None
+
+
+def base64_encode_fromarray(ctx: object, array: object) -> str:
+    if not isinstance(array, list) or not all(_is_int(b) and 0 <= b <= 255 for b in array):
+        return ""
+    return base64.b64encode(bytes(array)).decode("ascii")
+
+
+def unicode_codepoints_from_string(ctx: object, text: object) -> list[object] | None:
+    return [ord(ch) for ch in text] if isinstance(text, str) else None
+
+
+def make_string(ctx: object, *codes: object) -> str:
+    """The text of Unicode code points (numbers or arrays of numbers); "" when one is invalid."""
+    out: list[str] = []
+    for item in codes:
+        for code in item if isinstance(item, list) else [item]:
+            if not _is_int(code) or not 0 <= code <= 0x10FFFF or 0xD800 <= code <= 0xDFFF:
+                return ""
+            out.append(chr(code))
+    return "".join(out)
+
+
+register(
+    "zlib_decompress_from_base64_string",
+    _decompressor(zlib.MAX_WBITS),
+    [S],
+    "string",
+    signature="zlib_decompress_from_base64_string(b64) -> string",
+    summary="UTF-8 text of zlib-compressed bytes given as base64; null when invalid.",
+)
+register(
+    "gzip_decompress_from_base64_string",
+    _decompressor(zlib.MAX_WBITS | 16),
+    [S],
+    "string",
+    signature="gzip_decompress_from_base64_string(b64) -> string",
+    summary="UTF-8 text of gzip-compressed bytes given as base64; null when invalid.",
+)
+register(
+    "zlib_compress_to_base64_string",
+    _compressor(False),
+    [S],
+    "string",
+    signature="zlib_compress_to_base64_string(s) -> string",
+    summary="Base64 of the zlib-compressed UTF-8 bytes of s.",
+)
+register(
+    "gzip_compress_to_base64_string",
+    _compressor(True),
+    [S],
+    "string",
+    signature="gzip_compress_to_base64_string(s) -> string",
+    summary="Base64 of the gzip-compressed UTF-8 bytes of s.",
+)
+register(
+    "base64_decode_toarray",
+    base64_decode_toarray,
+    [S],
+    "dynamic",
+    signature="base64_decode_toarray(b64) -> dynamic",
+    summary="Array of the bytes (0-255) of base64 b64; null when invalid.",
+)
+register(
+    "base64_encode_fromarray",
+    base64_encode_fromarray,
+    [frozenset({"dynamic"})],
+    "string",
+    signature="base64_encode_fromarray(bytes) -> string",
+    summary="Base64 of an array of bytes (0-255).",
+)
+register(
+    "unicode_codepoints_from_string",
+    unicode_codepoints_from_string,
+    [S],
+    "dynamic",
+    signature="unicode_codepoints_from_string(s) -> dynamic",
+    summary="Array of the Unicode code points of s.",
+)
+register(
+    "unicode_codepoints_to_string",
+    make_string,
+    [INTEGER | frozenset({"dynamic"})],
+    "string",
+    rest=INTEGER | frozenset({"dynamic"}),
+    max_args=64,
+    aliases=["make_string"],
+    signature="unicode_codepoints_to_string(c1, ...) -> string",
+    summary="Text of Unicode code points (numbers or arrays of numbers).",
 )

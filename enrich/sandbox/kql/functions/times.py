@@ -5,9 +5,10 @@ from __future__ import annotations
 import calendar
 import math
 from collections.abc import Callable, Sequence
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from functools import lru_cache
 from typing import TypeGuard
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from enrich.sandbox.kql.functions import ticks as tk
 from enrich.sandbox.kql.functions.registry import (
@@ -574,4 +575,73 @@ register(
     check=_format_check(True),
     signature="format_timespan(span, format) -> string",
     summary="span formatted with d..dddddddd f..fffffff F..FFFFFFF h hh H HH m mm s ss and delimiters ' /-:,._[]'.",
+)
+
+
+# ---------------------------------------------------------------------------
+# Time zones
+
+
+@lru_cache(maxsize=128)
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        return None
+
+
+def _utc_offset(ticks: int, zone: ZoneInfo, local: bool) -> int | None:
+    day = _date(ticks)
+    if day is None:
+        return None
+    in_day = ticks % tk.DAY
+    moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(microseconds=in_day // 10)
+    if local:
+        wall = moment.replace(tzinfo=zone)
+        offset = wall.utcoffset()
+    else:
+        offset = moment.astimezone(zone).utcoffset()
+    return None if offset is None else offset // timedelta(microseconds=1) * 10
+
+
+def datetime_utc_to_local(ctx: object, value: object, timezone: object) -> int | None:
+    zone = _zone(timezone) if isinstance(timezone, str) else None
+    if not _is_int(value) or zone is None:
+        return None
+    offset = _utc_offset(value, zone, local=False)
+    return None if offset is None else tk.in_range(value + offset)
+
+
+def datetime_local_to_utc(ctx: object, value: object, timezone: object) -> int | None:
+    zone = _zone(timezone) if isinstance(timezone, str) else None
+    if not _is_int(value) or zone is None:
+        return None
+    offset = _utc_offset(value, zone, local=True)
+    return None if offset is None else tk.in_range(value - offset)
+
+
+def _zone_check(args: Sequence[object]) -> str | None:
+    name = args[1] if len(args) > 1 else None
+    if isinstance(name, str) and _zone(name) is None:
+        return f"argument #2 is not a known time zone: '{name}'"
+    return None
+
+
+register(
+    "datetime_utc_to_local",
+    datetime_utc_to_local,
+    [DT, STRING],
+    "datetime",
+    check=_zone_check,
+    signature="datetime_utc_to_local(dt, timezone) -> datetime",
+    summary="The wall-clock time in an IANA time zone of a UTC datetime.",
+)
+register(
+    "datetime_local_to_utc",
+    datetime_local_to_utc,
+    [DT, STRING],
+    "datetime",
+    check=_zone_check,
+    signature="datetime_local_to_utc(dt, timezone) -> datetime",
+    summary="The UTC datetime of a wall-clock time in an IANA time zone.",
 )
