@@ -323,6 +323,22 @@ def _quiet_broken_pipe() -> None:
     show_default=True,
     help="What GET /api/files/{md5} gets: 400 InvalidHashValue, or looked up like SHA-1.",
 )
+@click.option(
+    "--tenants",
+    type=click.IntRange(1, 1000),
+    default=1,
+    show_default=True,
+    help="Serve this many tenants (one app each, the same data, quotas counted per tenant): prints "
+    "a '# tenant N:' line with each one's tenant id, client id and secret (the exports are tenant 1's).",
+)
+@click.option(
+    "--secrets-dir",
+    metavar="DIR",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Also write one secrets.json per tenant there (tenant-1.json, tenant-2.json, ...; mode 600), "
+    "for job files whose [[tenant]] tables name them.",
+)
 def sandbox_command(
     port: int,
     seed: int,
@@ -343,6 +359,8 @@ def sandbox_command(
     data_file: str | None,
     lookback_policy: str,
     md5_policy: str,
+    tenants: int,
+    secrets_dir: str | None,
 ) -> None:
     """Serve the MDE emulator (login, entity APIs, advanced hunting) in the foreground.
 
@@ -383,12 +401,14 @@ def sandbox_command(
             data_file=data_file,
             lookback_policy=lookback_policy,
             md5_policy=md5_policy,
+            tenants=tenants,
         )
         config.validate()
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        code = serve(config, click.echo, lambda line: click.echo(line, err=True))
+        written = {"secrets_dir": secrets_dir} if secrets_dir else {}
+        code = serve(config, click.echo, lambda line: click.echo(line, err=True), **written)
     except DataFileError as exc:
         click.echo(f"enrich sandbox: {exc}", err=True)
         raise SystemExit(EXIT_FATAL) from None
@@ -815,6 +835,10 @@ def job_command(
         request = dataclasses.replace(request, wait=True)
     if log_format:  # --log-format or ENRICH_LOG_FORMAT wins over the file's log_format
         request = dataclasses.replace(request, log_format=log_format.lower())
+    if job.tenants:  # [[tenant]] tables: every tenant's run, concurrently (enrich.tenants)
+        from enrich.tenants import run_tenants
+
+        raise SystemExit(run_tenants(job, request, job_file=file))
     raise SystemExit(run(request, job_file=file))
 
 

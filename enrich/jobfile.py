@@ -90,10 +90,17 @@ _TOML_TYPES: dict[type, str] = {
 
 @dataclass(frozen=True)
 class Job:
-    """A job file read: where it is and the run it describes."""
+    """A job file read: where it is and the run it describes.
+
+    A job with `[[tenant]]` tables (`enrich.tenants`) has one run per tenant in `tenants`; its
+    `request` then holds the job-wide settings (verbosity, wait, log format, `summary`: the job's
+    summary over every tenant) and `tenant_concurrency` how many tenants run at once.
+    """
 
     path: str
     request: RunRequest
+    tenants: tuple[Any, ...] = ()  # enrich.tenants.TenantRun, one per [[tenant]] table
+    tenant_concurrency: int = 0
 
 
 def _check_date_fields(pattern: str) -> None:
@@ -206,7 +213,17 @@ def load_job(path: str, when: datetime | None = None, *, sandbox: bool = False) 
     """Read and check a job file; JobError (one line naming the file) when it cannot be used."""
     when = when or datetime.now(UTC)
     data = _read(path)
+    if "tenant" in data:  # [[tenant]] tables: one run per tenant (enrich.tenants)
+        from enrich.tenants import load_tenants
+
+        return load_tenants(path, data, when, sandbox=sandbox)
     _check_types(path, data)
+    return Job(path, request_of(path, data, when, sandbox=sandbox))
+
+
+def request_of(path: str, data: dict[str, Any], when: datetime, *, sandbox: bool = False) -> RunRequest:
+    """The `RunRequest` a job file's keys (type-checked) describe; JobError naming the file otherwise."""
+    data = dict(data)
     base = Path(path).resolve().parent
     data["inputs"] = _inputs(path, data.get("inputs") or [], when, base)
     for key in PATH_KEYS:
@@ -227,4 +244,4 @@ def load_job(path: str, when: datetime | None = None, *, sandbox: bool = False) 
 
     if values.get("mode", DEFAULT_MODE) not in mode_names():
         raise JobError(f"{path}: mode '{values['mode']}' is not available; use {' or '.join(mode_names())}")
-    return Job(path, RunRequest(sandbox=sandbox, **values))
+    return RunRequest(sandbox=sandbox, **values)

@@ -12,7 +12,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TextIO
 
 from enrich import locks, logs, signals
@@ -50,7 +50,13 @@ SANDBOX_RATE_LIMIT = "100/1s,1500/60s"
 __all__ = ["RunRequest", "run"]
 
 
-def run(req: RunRequest, err: TextIO | None = None, *, job_file: str | None = None) -> int:
+def run(
+    req: RunRequest,
+    err: TextIO | None = None,
+    *,
+    job_file: str | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> int:
     """Run the job; returns the exit code (0, 1, 3, 75 when another run holds an output's lock,
     130/143/129 when stopped by Ctrl-C/SIGTERM/SIGHUP).
 
@@ -58,7 +64,8 @@ def run(req: RunRequest, err: TextIO | None = None, *, job_file: str | None = No
     (`enrich.locks`); SIGTERM and SIGHUP stop the run as Ctrl-C does (`enrich.signals`).
 
     Log lines go to `err` at the request's verbosity (`enrich.logs`); a fatal error still writes
-    `--summary` (status "failed", the error and the exit code).
+    `--summary` (status "failed", the error and the exit code). `environ` stands for `os.environ`
+    where the credentials and hosts are read (a tenant of a multi-tenant job: `enrich.tenants`).
     """
     err = sys.stderr if err is None else err
     started = time.monotonic()
@@ -70,7 +77,7 @@ def run(req: RunRequest, err: TextIO | None = None, *, job_file: str | None = No
         try:
             if job_file is not None:
                 held.enter_context(locks.hold_job(job_file, wait=req.wait, say=_say(err)))
-            return _run(req, err, held)
+            return _run(req, err, held, environ)
         except EnrichError as exc:
             print(f"enrich: {exc}", file=err)
             code = exit_code(exc)
@@ -104,11 +111,13 @@ def _write_failed_summary(req: RunRequest, error: str, code: int, started: float
         print(f"enrich: {req.summary}: cannot write the summary ({exc.strerror or exc})", file=err)
 
 
-def _run(req: RunRequest, err: TextIO, held: contextlib.ExitStack) -> int:
+def _run(
+    req: RunRequest, err: TextIO, held: contextlib.ExitStack, environ: Mapping[str, str] | None = None
+) -> int:
     started = time.monotonic()
     info = logs.chatter(err, req.quiet)  # what -q silences: the sandbox and plan lines, progress
     sink_kind = sink_class(output_format(req.to, req.output))
-    with _connection(req, info) as (settings, cache_path):
+    with _connection(req, info, environ) as (settings, cache_path):
         strategy = make_strategy(req.mode, _answer_options(req, settings))
         sources = open_sources(req.inputs, req.column)
         targets = output_targets(sources, req.output, sink_kind.suffix)
@@ -210,7 +219,9 @@ def mode_summary(strategy: Strategy, plan: Plan, settings: Settings) -> dict[str
 
 
 @contextlib.contextmanager
-def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | None]]:
+def _connection(
+    req: RunRequest, err: TextIO, environ: Mapping[str, str] | None = None
+) -> Iterator[tuple[Settings, str | None]]:
     """Settings for the run (and the cache path), from the environment or an in-process sandbox.
 
     The connection's secrets are registered for scrubbing here, before anything can print them.
@@ -219,6 +230,7 @@ def _connection(req: RunRequest, err: TextIO) -> Iterator[tuple[Settings, str | 
     if not req.sandbox:
         settings = load_settings(
             req.secrets,
+            environ=environ,
             rate_limit=req.rate_limit,
             concurrency=req.concurrency,
             timeout=req.timeout,

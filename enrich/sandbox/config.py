@@ -48,6 +48,8 @@ FAULT_FAMILIES: tuple[str, ...] = (
     "graph_hunting",
 )
 CLOUDS: tuple[str, ...] = ("global", "gcc", "gcc-high", "dod")
+# Most tenants one sandbox serves (`SandboxConfig.tenants`, `enrich sandbox --tenants`).
+MAX_TENANTS = 1000
 TOKEN_FAULTS: tuple[str, ...] = ("token_429", "token_500", "token_503", "token_slow")
 
 
@@ -97,6 +99,11 @@ class SandboxConfig:
     `hunting_cpu_quota` modelled CPU seconds per 15-minute cycle (scaled by `time_scale`), then
     gets 429 until the cycle ends. `fault_families` limits the `faults` to those API families
     (None: every family). `cloud` picks the audiences and hosts served (global, gcc, gcc-high, dod).
+
+    `tenants` is how many tenants (each with one app registration) the sandbox serves when
+    `clients` is not given: the first is `server.default_client(seed)`, the others are made from
+    the seed too (`server.tenant_clients`). Every tenant sees the same data; quotas count per
+    tenant (and app), so each tenant has the whole of `entity_limits` and `hunting_limits`.
     """
 
     port: int = 0
@@ -122,6 +129,7 @@ class SandboxConfig:
     hunting_cpu_quota: float = 150.0
     fault_families: tuple[str, ...] | None = None
     cloud: str = "global"
+    tenants: int = 1
 
     def validate(self) -> None:
         """Raise ValueError for settings the server cannot honour."""
@@ -165,5 +173,7 @@ class SandboxConfig:
         for family in self.fault_families or ():
             if family not in FAULT_FAMILIES:
                 raise ValueError(f"unknown fault family {family!r} (known: {', '.join(FAULT_FAMILIES)})")
+        if not 1 <= self.tenants <= MAX_TENANTS:
+            raise ValueError(f"tenants must be between 1 and {MAX_TENANTS}; got {self.tenants}")
         if self.cloud not in CLOUDS:
             raise ValueError(f"unknown cloud {self.cloud!r} (known: {', '.join(CLOUDS)})")

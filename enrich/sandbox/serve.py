@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import shlex
 import signal
@@ -96,13 +98,61 @@ def exports(sb: Sandbox) -> list[str]:
     return [f"export {name}={shlex.quote(value)}" for name, value in sb.env().items()]
 
 
+def tenant_lines(sb: Sandbox) -> list[str]:
+    """One `# tenant N: ...` line per tenant served (its tenant id, client id and secret), for a
+    multi-tenant sandbox; the export lines hold the first tenant's."""
+    if len(sb.clients) < 2:
+        return []
+    per_min, per_hour = sb.config.entity_limits
+    hunt_min, hunt_hour = sb.config.hunting_limits
+    lines = [
+        f"# {len(sb.clients)} tenants, the same data for each; quotas per tenant and app: "
+        f"{per_min}/min and {per_hour}/hour per entity API family, hunting {hunt_min}/min and "
+        f"{hunt_hour}/hour per tenant"
+    ]
+    for number, client in enumerate(sb.clients, start=1):
+        lines.append(
+            f"# tenant {number}: MDE_TENANT_ID={client.tenant_id} MDE_CLIENT_ID={client.client_id} "
+            f"MDE_CLIENT_SECRET={shlex.quote(client.secret)}"
+        )
+    return lines
+
+
+def tenant_secrets_name(number: int) -> str:
+    """The secrets file of tenant `number` (from 1) that `--secrets-dir` writes: tenant-1.json, ..."""
+    return f"tenant-{number}.json"
+
+
+def write_tenant_secrets(sb: Sandbox, folder: str) -> list[str]:
+    """One secrets.json per tenant served (mode 0600) in `folder` (created); the paths written."""
+    os.makedirs(folder, exist_ok=True)
+    written = []
+    for number, client in enumerate(sb.clients, start=1):
+        path = os.path.join(folder, tenant_secrets_name(number))
+        body = {
+            "mde_tenant_id": client.tenant_id,
+            "mde_client_id": client.client_id,
+            "mde_client_secret": client.secret,
+        }
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(body, handle, indent=2)
+            handle.write("\n")
+        written.append(path)
+    return written
+
+
 def serve(
     config: SandboxConfig,
     out: Callable[[str], None],
     err: Callable[[str], None],
     stop: threading.Event | None = None,
+    secrets_dir: str | None = None,
 ) -> int:
-    """Run the sandbox until Ctrl-C / SIGTERM (or `stop` is set); returns the exit code (0)."""
+    """Run the sandbox until Ctrl-C / SIGTERM (or `stop` is set); returns the exit code (0).
+
+    `secrets_dir`: write one secrets.json per tenant there (`write_tenant_secrets`) before serving.
+    """
     stop = stop or threading.Event()
     sb = Sandbox(config).start()
     previous = {}
@@ -111,8 +161,18 @@ def serve(
         # Ctrl-C must work even when the parent started us with SIGINT ignored (background jobs).
         previous[signal.SIGINT] = signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
-        for line in exports(sb):
+        for line in exports(sb) + tenant_lines(sb):
             out(line)
+        if secrets_dir is not None:
+            try:
+                paths = write_tenant_secrets(sb, secrets_dir)
+            except OSError as exc:
+                err(f"enrich sandbox: cannot write the secrets files in {secrets_dir}: {exc.strerror or exc}")
+                return 1
+            err(
+                f"# wrote {len(paths)} secrets files: {paths[0]}"
+                + (f" .. {paths[-1]}" if len(paths) > 1 else "")
+            )
         d = sb.data.summary()
         err(
             f"# MDE sandbox on {sb.base_url} (seed {config.seed}, {d['devices']} devices, "

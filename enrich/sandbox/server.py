@@ -24,7 +24,7 @@ from enrich.sandbox.data import Dataset, ticks_now
 from enrich.sandbox.faults import Faults
 from enrich.sandbox.login import CLOUDS, Cloud, Login, Tokens
 from enrich.sandbox.quotas import CpuQuota, Quotas
-from enrich.sandbox.stats import RequestLog, RequestRecord
+from enrich.sandbox.stats import RequestLog, RequestRecord, status_key
 from enrich.sandbox.tls import server_context, write_certificates
 from enrich.sandbox.wire import Request
 
@@ -155,7 +155,20 @@ class _Server(ThreadingHTTPServer):
 
 def default_client(seed: int) -> ClientSpec:
     """The deterministic default tenant + app for a seed (all roles)."""
-    rng = random.Random(f"clients/{seed}")
+    return _made_client(random.Random(f"clients/{seed}"))
+
+
+def tenant_clients(seed: int, count: int) -> list[ClientSpec]:
+    """`count` tenants, one app each (all roles), deterministic for a seed; the first is
+    `default_client(seed)`, so a one-tenant sandbox is the sandbox as it always was."""
+    made = [default_client(seed)]
+    for number in range(2, count + 1):
+        made.append(_made_client(random.Random(f"clients/{seed}/tenant/{number}")))
+    return made
+
+
+def _made_client(rng: random.Random) -> ClientSpec:
+    """A tenant id, client id and a secret shaped like Entra ID's (`xyz8Q~` + 37 characters)."""
     alphabet = string.ascii_letters + string.digits
     secret = (
         "".join(rng.choice(alphabet) for _ in range(3))
@@ -177,7 +190,9 @@ class Sandbox:
         cfg.faults = dict(cfg.faults)
         cfg.validate()
         self.config = cfg
-        self.clients: list[ClientSpec] = list(cfg.clients) if cfg.clients else [default_client(cfg.seed)]
+        self.clients: list[ClientSpec] = (
+            list(cfg.clients) if cfg.clients else tenant_clients(cfg.seed, cfg.tenants)
+        )
         first = self.clients[0]
         if cfg.data_file:
             self.data: Dataset = userdata.load(cfg.data_file, cfg.seed, ticks_now(), first.tenant_id)
@@ -284,12 +299,14 @@ class Sandbox:
         """A client TLS context trusting the sandbox CA (for httpx: `verify=sb.ssl_context()`)."""
         return ssl.create_default_context(cafile=self.ca_file)
 
-    def env(self) -> dict[str, str]:
-        """Environment variables that point `enrich` at this sandbox with the default client."""
+    def env(self, tenant: int = 0) -> dict[str, str]:
+        """Environment variables that point `enrich` at this sandbox with one client (by default the
+        first; `tenant` is its index in `clients`)."""
+        client = self.clients[tenant]
         return {
-            "MDE_TENANT_ID": self.tenant_id,
-            "MDE_CLIENT_ID": self.client_id,
-            "MDE_CLIENT_SECRET": self.client_secret,
+            "MDE_TENANT_ID": client.tenant_id,
+            "MDE_CLIENT_ID": client.client_id,
+            "MDE_CLIENT_SECRET": client.secret,
             "MDE_API_URL": self.base_url,
             "MDE_LOGIN_URL": self.base_url,
             "MDE_GRAPH_URL": self.base_url,
@@ -301,6 +318,18 @@ class Sandbox:
     def stats(self) -> dict:
         """{"total", "by_endpoint": {endpoint: {status: n}}, "by_family", "tokens_issued", "faults_injected"}."""
         return self._log.snapshot()
+
+    def tenant_stats(self) -> dict[str, dict[str, int]]:
+        """Requests per tenant id and status ("200", "429", ...), from the request log (token
+        requests included; a request whose app is unknown is under "")."""
+        tenant_of = {c.client_id.lower(): c.tenant_id for c in self.clients}
+        counts: dict[str, dict[str, int]] = {}
+        for record in self._log.records():
+            tenant = tenant_of.get(record.client_id.lower(), "")
+            by_status = counts.setdefault(tenant, {})
+            key = status_key(record.status)
+            by_status[key] = by_status.get(key, 0) + 1
+        return counts
 
     @property
     def requests(self) -> list[RequestRecord]:
