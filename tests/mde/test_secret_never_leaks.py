@@ -151,6 +151,8 @@ def test_verbose_run_logs_requests_but_no_secret_header_or_token(mde_sb, monkeyp
         cli,
         [
             "run",
+            "--mode",
+            "stats",  # the entity requests are what -v is checked on
             str(feed),
             "-o",
             str(tmp_path / "o.csv"),

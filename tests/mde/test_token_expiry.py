@@ -49,7 +49,9 @@ def test_a_run_whose_quota_waits_outlast_the_token_finishes(mde_sb, monkeypatch,
     _use_sandbox(mde_sb, monkeypatch)
     out, summary = tmp_path / "out.csv", tmp_path / "summary.json"
     args = [str(_ips_file(tmp_path, 9)), "-o", str(out), "--no-cache", "--summary", str(summary)]
-    result = CliRunner().invoke(cli, ["run", *args, "--rate-limit", "3/4s", "--concurrency", "3"])
+    result = CliRunner().invoke(
+        cli, ["run", "--mode", "stats", *args, "--rate-limit", "3/4s", "--concurrency", "3"]
+    )
     assert result.exit_code == 0, result.stderr
     assert "Traceback" not in result.stderr
     rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"))))
@@ -125,7 +127,18 @@ def test_a_run_whose_tokens_every_api_call_refuses_stops_with_exit_1(mde_sb, mon
         assert mde_sb.tenant_id == TENANT == login.tenant_id
         out = tmp_path / "out.csv"
         result = CliRunner().invoke(
-            cli, ["run", str(_ips_file(tmp_path, 3)), "-o", str(out), "--no-cache", "--concurrency", "1"]
+            cli,
+            [
+                "run",
+                "--mode",
+                "stats",
+                str(_ips_file(tmp_path, 3)),
+                "-o",
+                str(out),
+                "--no-cache",
+                "--concurrency",
+                "1",
+            ],
         )
     assert result.exit_code == 1, result.stderr
     assert "401 Unauthorized" in result.stderr and "Traceback" not in result.stderr
