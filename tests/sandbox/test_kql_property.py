@@ -25,19 +25,9 @@ def iso(days: int) -> str:
 
 
 rows_strategy = st.lists(
-    st.fixed_dictionaries(
-        {
-            "S": st.sampled_from(WORDS),
-            "N": st.one_of(st.none(), st.integers(-5, 5)),
-            "When": st.integers(0, 40),
-        }
-    ),
+    st.tuples(st.sampled_from(WORDS), st.one_of(st.none(), st.integers(-5, 5)), st.integers(0, 40)),
     max_size=12,
-).map(
-    lambda rows: [
-        {"Id": i, "S": r["S"], "N": r["N"], "When": iso(int(r["When"]))} for i, r in enumerate(rows)
-    ]
-)
+).map(lambda rows: [{"Id": i, "S": s, "N": n, "When": iso(d)} for i, (s, n, d) in enumerate(rows)])
 
 
 def _cmp(op: str, a: object, b: object) -> Value:
