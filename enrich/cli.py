@@ -451,7 +451,8 @@ def _check_run_options(
 
     if no_cache and cache is not None:
         raise click.UsageError("--no-cache and --cache contradict each other; give one of them", ctx)
-    if output_format(to, output) != "stix":
+    fmt = output_format(to, output)
+    if fmt != "stix":
         given = [
             f"--{name.replace('_', '-')}"
             for name in ("org_name", "negative_sightings", "stix_output")
@@ -460,7 +461,7 @@ def _check_run_options(
         if given:
             raise click.UsageError(
                 f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to STIX output, "
-                "and this run writes CSV; "
+                f"and this run writes {fmt.upper() if fmt in ('csv', 'xlsx') else fmt}; "
                 "add --to stix (or an OUT ending in .json) or drop them",
                 ctx,
             )
@@ -530,14 +531,15 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
     metavar="OUT",
     default="-",
     show_default=True,
-    help="Output file; '-' is stdout. An existing folder gets one <name>.enriched.csv (or .json) "
-    "per input. The file is replaced only when complete.",
+    help="Output file; '-' is stdout. An existing folder gets one <name>.enriched.csv (or .json, "
+    ".xlsx) per input. The file is replaced only when complete.",
 )
 @click.option(
     "--to",
     type=click.Choice(format_names()),
     default=None,
-    help="Output format. Default: stix when OUT ends in .json or .jsonl, else csv.",
+    help="Output format. Default: stix when OUT ends in .json or .jsonl, xlsx when it ends in .xlsx, "
+    "else csv.",
 )
 @click.option(
     "--column",
