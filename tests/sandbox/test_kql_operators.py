@@ -571,3 +571,22 @@ def test_statistical_and_bag_aggregations():
 def test_function_returning_a_table_by_name():
     assert rows("let g = () { U }; g() | count") == [{"Count": 3}]
     assert rows("let g = () { let x = U | take 1; x }; g() | project Extra") == [{"Extra": "x"}]
+
+
+def test_evaluate_bag_unpack():
+    query = (
+        "datatable(Id:long, AF:dynamic)[1, dynamic({'a': 1, 'b': 'x'}), 2, dynamic({'c': [1]}), 3, dynamic(null)]"
+        " | evaluate bag_unpack(AF)"
+    )
+    result = run(query)
+    assert result.schema == [("Id", "long"), ("a", "dynamic"), ("b", "dynamic"), ("c", "dynamic")]
+    assert result.rows == [
+        {"Id": 1, "a": 1, "b": "x", "c": None},
+        {"Id": 2, "a": None, "b": None, "c": [1]},
+        {"Id": 3, "a": None, "b": None, "c": None},
+    ]
+    assert rows("datatable(AF:dynamic)[dynamic({'a': 1})] | evaluate bag_unpack(AF, 'af_')") == [{"af_a": 1}]
+    with pytest.raises(KqlError, match="collides"):
+        run("datatable(Id:long, AF:dynamic)[1, dynamic({'Id': 1})] | evaluate bag_unpack(AF)")
+    with pytest.raises(KqlError, match="Unknown plugin: 'nope'"):
+        run("T | evaluate nope()")

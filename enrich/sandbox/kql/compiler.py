@@ -934,6 +934,11 @@ class Compiler:
         return Plan(schema, run)
 
     def op_invoke(self, op: n.Invoke, src: Plan) -> Plan:
+        if op.evaluate:
+            self.operator = "evaluate"
+            if op.name != "bag_unpack":
+                raise self.error(op.pos, f"'evaluate' operator: Unknown plugin: '{op.name}'")
+            return self.bag_unpack(op, src)
         if op.name != "FileProfile":
             raise self.error(op.pos, f"'invoke' operator: Unknown function: '{op.name}'")
         column = "SHA1"
@@ -964,6 +969,50 @@ class Compiler:
         if column not in dict(src.schema):
             raise self.unresolved(op.pos, column)
         return file_profile_plan(src.schema, src.run, column, limit, self.file_profile)
+
+    def bag_unpack(self, op: n.Invoke, src: Plan) -> Plan:
+        """``evaluate bag_unpack(Col [, Prefix])``: one column per key of the property bags in ``Col``.
+
+        The output columns depend on the data, so the input is read here, once, at compile time."""
+        if not op.args or len(op.args) > 2 or not isinstance(op.args[0], n.Name):
+            raise self.error(op.pos, "bag_unpack(): expects a dynamic column and an optional column prefix")
+        column = op.args[0].name
+        types = dict(src.schema)
+        if column not in types:
+            raise self.unresolved(op.args[0].pos, column)
+        if types[column] != "dynamic":
+            raise self.error(
+                op.args[0].pos, f"bag_unpack(): the column '{column}' is {types[column]}, not dynamic"
+            )
+        prefix = ""
+        if len(op.args) == 2:
+            p = self.expr(op.args[1], {})
+            if not p.const or p.type != "string":
+                raise self.error(op.args[1].pos, "bag_unpack(): the prefix must be a constant string")
+            prefix = str(p.value)
+        rows = src.run()
+        get = _getter(column, "dynamic")
+        keys: dict[str, None] = {}
+        for row in rows:
+            bag = get(row)
+            if isinstance(bag, dict):
+                keys.update(dict.fromkeys(f"{prefix}{k}" for k in bag))
+        kept = [(c, t) for c, t in src.schema if c != column]
+        if any(c in keys for c, _ in kept):
+            clash = next(c for c, _ in kept if c in keys)
+            raise self.error(op.pos, f"bag_unpack(): the unpacked key '{clash}' collides with a column")
+        schema = kept + [(k, "dynamic") for k in keys]
+        names = [c for c, _ in kept]
+
+        def unpack(row: Row) -> Row:
+            bag = get(row)
+            out: dict[str, object] = {c: row.get(c) for c in names}
+            out.update(dict.fromkeys(keys))
+            if isinstance(bag, dict):
+                out.update({f"{prefix}{k}": v for k, v in bag.items()})
+            return out
+
+        return Plan(schema, lambda: [unpack(r) for r in rows])
 
     # -- scalar expressions ------------------------------------------------------------
 

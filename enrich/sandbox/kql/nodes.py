@@ -285,9 +285,12 @@ class Parse:
 
 @dataclass(slots=True)
 class Invoke:
+    """``invoke F(args)``, or ``evaluate plugin(args)`` (``evaluate`` True)."""
+
     pos: int
     name: str
     args: list[Expr]
+    evaluate: bool = False
 
 
 @dataclass(slots=True)

@@ -75,6 +75,7 @@ _OPERATORS = frozenset(
         "mv-expand",
         "parse",
         "invoke",
+        "evaluate",
     }
 )
 _SCALAR_TYPES = frozenset(
@@ -693,6 +694,12 @@ class _Parser:
         if not isinstance(call, n.Call):
             raise self.error(tok, f"'{name}' is not a tabular function")
         return n.Invoke(pos, name, call.args)
+
+    def op_evaluate(self, pos: int) -> n.Operator:
+        invoke = self.op_invoke(pos)
+        assert isinstance(invoke, n.Invoke)
+        invoke.evaluate = True
+        return invoke
 
     # -- scalar expressions ------------------------------------------------------------
 
