@@ -29,6 +29,7 @@ demo: $(STAMP)
 	mkdir -p out/demo
 	$(BIN)/enrich run --sandbox sample_data/ -o out/demo/
 	$(BIN)/enrich run --sandbox sample_data/stix21_bundle.json -o out/demo/stix21_bundle.sightings.json --org-name "Demo Org"
+	$(BIN)/enrich run --sandbox sample_data/ -o out/demo/all.xlsx --report out/demo/report.html
 	@echo "Demo outputs are in out/demo/:" && ls -1 out/demo/
 
 test: $(STAMP) lint
