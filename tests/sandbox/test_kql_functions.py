@@ -692,3 +692,81 @@ def test_time_zones_and_json_canonical_form() -> None:
     assert call("dynamic_to_json", {"b": 1, "a": [1, 2]}) == '{"a":[1,2],"b":1}'
     assert call("array_iff", [True, False, None], [1, 2, 3], [4, 5, 6]) == [1, 5, 6]
     assert call("array_iff", [True, False], 1, 0) == [1, 0]
+
+
+def test_remaining_numeric_functions() -> None:
+    assert call("ceiling", 1.1) == 2.0
+    assert call("exp2", 3) == 8.0
+    assert call("exp10", 2) == 100.0
+    assert call("log", math.e) == 1.0
+    assert call("log2", 8.0) == 3.0
+    assert call("sqrt", 16) == 4.0
+    assert math.isnan(call("sqrt", -1.0))  # type: ignore[arg-type]
+    assert call("sign", -7) == -1
+    assert call("sign", 0.0) == 0.0
+    assert call("pi") == math.pi
+    assert call("isnan", math.nan) is True
+    assert call("isinf", -math.inf) is True
+    assert call("isfinite", 1.0) is True
+    value = call("rand")
+    assert isinstance(value, float) and 0 <= value < 1
+    dice = call("rand", 6)
+    assert isinstance(dice, int) and 0 <= dice < 6
+
+
+def test_remaining_datetime_functions() -> None:
+    assert call("endofyear", dt("2017-01-01T10:10:17Z")) == dt("2017-12-31T23:59:59.9999999Z")
+    assert call("getmonth", dt("2015-10-12")) == 10
+    assert call("weekofyear", dt("2015-12-14")) == 51
+    assert call("make_datetime", 2017, 10, 1) == dt("2017-10-01")
+    assert call("make_datetime", 2017, 10, 1, 12, 10, 15.5) == dt("2017-10-01T12:10:15.5Z")
+    assert call("make_datetime", 2017, 2, 30) is None
+    assert (
+        call("make_timespan", 1, 12, 30, 55.2)
+        == tk.DAY + 12 * tk.HOUR + 30 * tk.MINUTE + 55 * tk.SECOND + 2_000_000
+    )
+    assert call("make_timespan", 12, 30) == 12 * tk.HOUR + 30 * tk.MINUTE
+    assert call("unixtime_seconds_todatetime", 1546300800) == dt("2019-01-01")
+    assert call("unixtime_milliseconds_todatetime", 1546300800000) == dt("2019-01-01")
+    assert call("unixtime_microseconds_todatetime", 1546300800000000) == dt("2019-01-01")
+    assert call("unixtime_nanoseconds_todatetime", 1546300800000000000) == dt("2019-01-01")
+    assert call("unixtime_seconds_todatetime", 1546300800.5) == dt("2019-01-01T00:00:00.5Z")
+
+
+def test_remaining_string_array_and_ip_functions() -> None:
+    assert call("strrep", "ABC", 2) == "ABCABC"
+    assert call("strrep", "123", 3, ",") == "123,123,123"
+    assert call("strrep", "x", 0) == ""
+    assert call("hash_sha1", "World") == "70c07ec18ef89c5309bbb0937f3a6342411e1fdd"
+    assert call("array_reverse", [1, "a", None]) == [None, "a", 1]
+    assert call("bag_merge", {"a": 1, "b": 2}, {"b": 3, "c": 4}) == {"a": 1, "b": 2, "c": 4}
+    assert call("ipv4_is_in_any_range", "10.1.2.3", "192.168.0.0/16", "10.0.0.0/8") is True
+    assert call("ipv4_is_in_any_range", "10.1.2.3", ["192.168.0.0/16", "172.16.0.0/12"]) is False
+    assert call("ipv4_netmask_suffix", "192.168.1.1/24") == 24
+    assert call("ipv4_netmask_suffix", "192.168.1.1") == 32
+
+
+@pytest.mark.parametrize(
+    ("alias", "name", "args"),
+    [
+        ("array_iif", "array_iff", ([True], [1], [2])),
+        ("base64_decodestring", "base64_decode_tostring", ("S3VzdG8=",)),
+        ("base64_encodestring", "base64_encode_tostring", ("Kusto",)),
+        ("extractjson", "extract_json", ("$.a", '{"a":1}')),
+        ("notempty", "isnotempty", ("",)),
+        ("notnull", "isnotnull", (None,)),
+        ("pack_dictionary", "bag_pack", ("k", 1)),
+        ("parseurl", "parse_url", ("https://h/p",)),
+        ("replace", "replace_regex", ("aXb", "X", "-")),
+        ("toboolean", "tobool", ("true",)),
+        ("todecimal", "toreal", ("1.5",)),
+        ("toobject", "todynamic", ('{"a":1}',)),
+        ("totime", "totimespan", ("00:01:00",)),
+    ],
+)
+def test_aliases_answer_as_their_function(alias: str, name: str, args: tuple[object, ...]) -> None:
+    assert call(alias, *args) == call(name, *args)
+    assert (
+        FUNCTIONS[alias].summary.endswith(f"(alias of {name})")
+        or FUNCTIONS[alias].call is FUNCTIONS[name].call
+    )
