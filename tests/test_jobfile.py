@@ -47,6 +47,8 @@ def test_a_job_reads_into_the_run_request_with_run_defaults(tmp_path):
         ('mode = "psychic"', "mode 'psychic' is not available"),
         ("timeout = true", "'timeout' must be a number, not true or false"),
         ('max_age = "soon"', "'max_age': 'soon' is not a duration"),
+        ("max_devices = -1", "'max_devices' must be between 0 and 1000; got -1"),
+        ('max_devices = "10"', "'max_devices' must be an integer, not a string"),
     ],
 )
 def test_bad_values_name_the_key(tmp_path, text, message):
@@ -55,3 +57,14 @@ def test_bad_values_name_the_key(tmp_path, text, message):
     job.write_text(f'inputs = ["feed.csv"]\n{text}\n')
     with pytest.raises(JobError, match=message.replace("(", r"\(")):
         load_job(str(job))
+
+
+def test_mode_and_max_devices_keys(tmp_path):
+    (tmp_path / "feed.csv").write_text("indicator\n198.51.100.7\n")
+    job = tmp_path / "j.toml"
+    job.write_text('inputs = ["feed.csv"]\n')
+    request = load_job(str(job)).request
+    assert (request.mode, request.max_devices) == ("auto", 10)  # run's defaults
+    job.write_text('inputs = ["feed.csv"]\nmode = "hunt"\nmax_devices = 0\n')
+    request = load_job(str(job)).request
+    assert (request.mode, request.max_devices) == ("hunt", 0)
