@@ -62,7 +62,7 @@
     const more = [];
     more.push("lookback: " + (h.lookback_hours ? h.lookback_hours + " h" : "not recorded"));
     more.push("when: " + (h.when ? when(h.when) : "not recorded"));
-    if (h.mode) more.push("mode asked: " + h.mode);
+    if (h.mode) more.push("mode: " + h.mode);
     const answered = Object.entries(h.answered_by || {});
     if (answered.length) {
       more.push("answered by: " + answered.map(([k, v]) => k + " (" + num(v) + " rows)").join(", "));
@@ -209,7 +209,7 @@
         x: a, y: y + 1, width: Math.max(2, b - a), height: Math.max(2, rowH - 2), fill: COLORS.seen, "data-value": value,
       }), tip));
       if (rowH >= 12) {
-        const shown = value.length > 32 ? value.slice(0, 31) + "\u2026" : value;
+        const shown = value.length > 27 ? value.slice(0, 26) + "\u2026" : value;
         root.appendChild(titled(svg("text", { x: left - 6, y: y + rowH - 3, "text-anchor": "end" }, shown), value));
       }
     });
@@ -303,6 +303,7 @@
           let v = cell(r, c);
           if (c === "first_seen" || c === "last_seen") v = when(v).replace(" UTC", "");
           else if (NUMERIC.has(c)) v = num(v);
+          else if (c === "devices" && v) v = String(v).split(";").join("; ");
           const cls = NUMERIC.has(c) ? "num" : c === "value" ? "v" : c === "devices" || c === "file" ? "w" : "";
           tr.appendChild(el("td", cls ? { class: cls, "data-col": c } : { "data-col": c }, v));
         }
