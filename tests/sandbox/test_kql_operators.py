@@ -590,3 +590,23 @@ def test_evaluate_bag_unpack():
         run("datatable(Id:long, AF:dynamic)[1, dynamic({'Id': 1})] | evaluate bag_unpack(AF)")
     with pytest.raises(KqlError, match="Unknown plugin: 'nope'"):
         run("T | evaluate nope()")
+
+
+def test_serialize_row_number_prev_next():
+    assert rows("range i from 1 to 4 step 1 | extend r = row_number(), p = prev(i), n = next(i, 1, -1)") == [
+        {"i": 1, "r": 1, "p": None, "n": 2},
+        {"i": 2, "r": 2, "p": 1, "n": 3},
+        {"i": 3, "r": 3, "p": 2, "n": 4},
+        {"i": 4, "r": 4, "p": 3, "n": -1},
+    ]
+    assert rows("T | sort by N asc | project N, rn = row_number(10)") == [
+        {"N": None, "rn": 10},
+        {"N": 1, "rn": 11},
+        {"N": 2, "rn": 12},
+    ]
+    assert rows("U | serialize rn = row_number() | where rn > 1 | project Extra, rn") == [
+        {"Extra": "y", "rn": 2},
+        {"Extra": "z", "rn": 3},
+    ]
+    with pytest.raises(KqlError, match="the row set must be serialized"):
+        run("U | summarize by Name | extend rn = row_number()")

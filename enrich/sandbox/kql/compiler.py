@@ -56,6 +56,21 @@ class _Context:
     now: int
 
 
+@dataclass(slots=True)
+class _Position:
+    """Where ``extend``/``project`` are in their serialized input, for row_number(), prev(), next()."""
+
+    rows: list[Row]
+    index: int = 0
+
+
+_POSITION_FUNCTIONS = frozenset({"row_number", "prev", "next"})
+#: Operators whose output keeps the order of their serialized input.
+_ORDER_KEEPING = frozenset(
+    {"where", "project", "projectnames", "projectrename", "extend", "take", "mvexpand", "parse", "invoke"}
+)
+
+
 def _const(kql_type: str, value: object) -> Expr:
     return Expr(kql_type, lambda row: value, const=True, value=value)
 
@@ -140,6 +155,8 @@ class Compiler:
         self.scalars: dict[str, Expr] = {}
         self.functions: dict[str, n.Function] = {}
         self.params: dict[str, Expr] = {}  # parameters of the user-defined function being expanded
+        self.position: _Position | None = None  # set while compiling items over a serialized input
+        self.position_used = False
         self.expanding = 0
         self.tabulars: dict[str, Plan] = {}
         self.operator = "where"
@@ -265,6 +282,8 @@ class Compiler:
         }.get(name, name)
         method = getattr(self, "op_" + name)
         plan: Plan = method(op, source)
+        if name in ("sort", "top", "serialize") or (name in _ORDER_KEEPING and source.serialized):
+            plan.serialized = True
         return plan
 
     def print_source(self, node: n.Print) -> Plan:
@@ -307,7 +326,7 @@ class Compiler:
                 registry.convert_to(value.value, value.type, kql_type) if value.value is not None else None
             )
         rows = [dict(zip(names, cells[i : i + width], strict=True)) for i in range(0, len(cells), width)]
-        return Plan(list(node.columns), lambda: [dict(r) for r in rows])
+        return Plan(list(node.columns), lambda: [dict(r) for r in rows], serialized=True)
 
     def range_source(self, node: n.Range) -> Plan:
         self.operator = "range"
@@ -331,7 +350,7 @@ class Compiler:
         result_type = "real" if "real" in (start.type, step.type) else start.type
         name = node.name
         values = [first + i * by for i in range(count)]  # type: ignore[operator]
-        return Plan([(name, result_type)], lambda: [{name: v} for v in values])
+        return Plan([(name, result_type)], lambda: [{name: v} for v in values], serialized=True)
 
     def table(self, node: n.TableRef) -> Plan:
         name = node.name
@@ -486,15 +505,47 @@ class Compiler:
             scope[name] = expr.type
         return out
 
+    def positioned(
+        self, src: Plan, compile_items: Callable[[], list[tuple[str, Expr]]]
+    ) -> tuple[list[tuple[str, Expr]], _Position | None]:
+        """Compile items, with row_number()/prev()/next() available when ``src`` is serialized; the
+        returned position (None when no item uses it) must be moved along the rows while evaluating."""
+        position = _Position([]) if src.serialized else None
+        saved = (self.position, self.position_used)
+        self.position, self.position_used = position, False
+        try:
+            items = compile_items()
+            used = self.position_used
+        finally:
+            self.position, self.position_used = saved
+        return items, position if used else None
+
     def op_project(self, op: n.Project, src: Plan) -> Plan:
-        items = self.assignments(op.items, dict(src.schema), sequential=False)
+        items, position = self.positioned(
+            src, lambda: self.assignments(op.items, dict(src.schema), sequential=False)
+        )
         schema = [(name, e.type) for name, e in items]
         fns = [(name, e.fn) for name, e in items]
-        return Plan(schema, lambda: [{name: f(row) for name, f in fns} for row in src.run()])
+        if position is None:
+            return Plan(schema, lambda: [{name: f(row) for name, f in fns} for row in src.run()])
+        pos = position
+
+        def run() -> list[Row]:
+            rows = pos.rows = src.run()
+            out: list[Row] = []
+            for i, row in enumerate(rows):
+                pos.index = i
+                out.append({name: f(row) for name, f in fns})
+            return out
+
+        return Plan(schema, run)
+
+    def op_serialize(self, op: n.Serialize, src: Plan) -> Plan:
+        return self.op_extend(n.Extend(op.pos, op.items), Plan(src.schema, src.run, serialized=True))
 
     def op_extend(self, op: n.Extend, src: Plan) -> Plan:
         types = dict(src.schema)
-        items = self.assignments(op.items, types, sequential=True)
+        items, position = self.positioned(src, lambda: self.assignments(op.items, types, sequential=True))
         schema = list(src.schema)
         for name, e in items:
             if name in types:
@@ -504,9 +555,16 @@ class Compiler:
             types[name] = e.type
         fns = [(name, e.fn) for name, e in items]
 
+        pos = position
+
         def run() -> list[Row]:
             out: list[Row] = []
-            for row in src.run():
+            rows = src.run()
+            if pos is not None:
+                pos.rows = rows
+            for i, row in enumerate(rows):
+                if pos is not None:
+                    pos.index = i
                 new = Extended(row, {})
                 extra = new.extra  # filled in order: an item sees the items before it
                 for name, f in fns:
@@ -1038,6 +1096,49 @@ class Compiler:
             return self.scalars[name]
         raise self.unresolved(node.pos, name)
 
+    def position_call(self, node: n.Call, types: Mapping[str, str]) -> Expr:
+        """row_number([start]), prev(expr [, offset [, default]]), next(expr [, offset [, default]])."""
+        name = node.name
+        position = self.position
+        if position is None:
+            raise self.error(
+                node.pos,
+                f"Function '{name}' cannot be invoked in current context. Details: the row set must be serialized",
+            )
+        self.position_used = True
+        pos = position
+        if name == "row_number":
+            if len(node.args) > 1:
+                raise self.error(
+                    node.pos,
+                    f"The function 'row_number' expects between 0 and 1 argument(s), got {len(node.args)}",
+                )
+            start = self.expr(node.args[0], types) if node.args else _const("long", 1)
+            if not start.const or not isinstance(start.value, int):
+                raise self.error(node.pos, "row_number(): the start must be a constant integer")
+            first = start.value
+            return Expr("long", lambda row: pos.index + first)
+        if not 1 <= len(node.args) <= 3:
+            raise self.error(
+                node.pos, f"The function '{name}' expects between 1 and 3 argument(s), got {len(node.args)}"
+            )
+        value = self.expr(node.args[0], types)
+        offset = self.expr(node.args[1], types) if len(node.args) > 1 else _const("long", 1)
+        if not offset.const or not isinstance(offset.value, int) or isinstance(offset.value, bool):
+            raise self.error(node.pos, f"{name}(): the offset must be a constant integer")
+        default = self.expr(node.args[2], types) if len(node.args) > 2 else _const(value.type, None)
+        if not default.const:
+            raise self.error(node.pos, f"{name}(): the default must be a constant")
+        step = -offset.value if name == "prev" else offset.value
+        f, fallback = value.fn, default.value
+
+        def fn(row: Row) -> object:
+            j = pos.index + step
+            rows = pos.rows
+            return f(rows[j]) if 0 <= j < len(rows) else fallback
+
+        return Expr(value.type, fn)
+
     def x_toscalar(self, node: n.ToScalar, types: Mapping[str, str]) -> Expr:
         outer = self.operator
         plan = self.tabular(node.query)
@@ -1154,6 +1255,8 @@ class Compiler:
             if not isinstance(result, Expr):
                 raise self.error(node.pos, f"The function '{name}' returns a table, not a scalar")
             return result
+        if name in _POSITION_FUNCTIONS and name not in self.functions:
+            return self.position_call(node, types)
         if name in agg.AGGREGATES and name not in registry.FUNCTIONS:
             raise self.error(node.pos, f"Function '{name}' cannot be invoked in current context")
         if name == "not":

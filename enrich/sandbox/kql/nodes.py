@@ -187,6 +187,14 @@ class Extend:
 
 
 @dataclass(slots=True)
+class Serialize:
+    """``serialize [Name = expr, ...]``: freezes the row order (and extends like ``extend``)."""
+
+    pos: int
+    items: list[Assign]
+
+
+@dataclass(slots=True)
 class Summarize:
     pos: int
     aggregates: list[Assign]
@@ -304,6 +312,7 @@ Operator = (
     | ProjectNames
     | ProjectRename
     | Extend
+    | Serialize
     | Summarize
     | Take
     | Top

@@ -60,6 +60,7 @@ _OPERATORS = frozenset(
         "project-rename",
         "project-reorder",
         "extend",
+        "serialize",
         "summarize",
         "take",
         "limit",
@@ -428,6 +429,9 @@ class _Parser:
 
     def op_extend(self, pos: int) -> n.Operator:
         return n.Extend(pos, self.parse_assignments())
+
+    def op_serialize(self, pos: int) -> n.Operator:
+        return n.Serialize(pos, [] if self.at_stage_end() else self.parse_assignments())
 
     def parse_name_patterns(self, single: bool = False) -> list[str]:
         """Names with ``*`` wildcards (``Initiating*``), comma-separated unless ``single``."""

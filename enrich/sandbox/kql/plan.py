@@ -28,3 +28,4 @@ class Plan:
 
     schema: Schema
     run: Callable[[], list[Row]]
+    serialized: bool = False  # rows in a defined order: row_number(), prev() and next() may be used
