@@ -29,6 +29,7 @@ from msal.authority import WELL_KNOWN_AUTHORITY_HOSTS
 from requests.adapters import HTTPAdapter
 
 from enrich.mde.errors import AuthError, ConfigError, auth_error_from_response, register_secret, scrub
+from enrich.mde.proxies import proxy_for, shown
 from enrich.mde.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,14 +82,21 @@ class _ContextAdapter(HTTPAdapter):
         conn.ca_certs = None
         conn.ca_cert_dir = None
 
+    def proxy_manager_for(self, proxy: str, **proxy_kwargs: Any) -> Any:
+        """An https:// proxy is verified with the same trust as the hosts behind it."""
+        if proxy.lower().startswith("https:"):
+            proxy_kwargs.setdefault("proxy_ssl_context", self._context)
+        return super().proxy_manager_for(proxy, **proxy_kwargs)
+
 
 class LoginSession(requests.Session):
     """The HTTP client handed to MSAL (`http_client=`).
 
     requests lets REQUESTS_CA_BUNDLE / CURL_CA_BUNDLE replace a session's `verify` on every
-    request; this session ignores them (proxies from the environment still apply) and verifies
-    with the same trust as httpx: system + certifi roots + MDE_CA_BUNDLE. It also applies the
-    configured timeout, which MSAL does not pass to a custom http_client.
+    request; this session ignores them and verifies with the same trust as httpx: system +
+    certifi roots + MDE_CA_BUNDLE. Its proxy is the one `enrich.mde.proxies.proxy_for` names
+    (HTTPS_PROXY / NO_PROXY, the same rules as the API's). It also applies the configured
+    timeout, which MSAL does not pass to a custom http_client.
     """
 
     def __init__(self, context: ssl.SSLContext, timeout: float) -> None:
@@ -97,6 +105,7 @@ class LoginSession(requests.Session):
         adapter = _ContextAdapter(context)
         self.mount("https://", adapter)
         self.verify = True
+        self.trust_env = False  # no .netrc, no CA or proxy variables read by requests itself
 
     def merge_environment_settings(
         self, url: str, proxies: Any, stream: Any, verify: Any, cert: Any
@@ -109,6 +118,8 @@ class LoginSession(requests.Session):
         if kwargs.get("timeout") is None:
             kwargs["timeout"] = self._timeout
         kwargs["verify"] = True
+        proxy = proxy_for(str(url))
+        kwargs["proxies"] = {"https": proxy} if proxy else {}
         started = time.monotonic()
         try:
             response = super().request(method, url, *args, **kwargs)
@@ -374,9 +385,11 @@ class TokenProvider:
         )
 
     def _network_error(self, exc: Exception) -> AuthError:
+        proxy = proxy_for(self.settings.login_url)
+        through = f" through the proxy {shown(proxy)}" if proxy else ""
         return AuthError(
-            f"cannot reach the login host {self.settings.login_url} ({_root_cause(exc)}); "
-            "check the network, a proxy (HTTPS_PROXY) or MDE_LOGIN_URL",
+            f"cannot reach the login host {self.settings.login_url}{through} ({_root_cause(exc)}); "
+            "check the network, the proxy (HTTPS_PROXY, NO_PROXY) or MDE_LOGIN_URL",
             transient=True,
         )
 

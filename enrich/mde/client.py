@@ -39,6 +39,7 @@ import json
 import logging
 import random
 import re
+import ssl
 import time
 from collections import Counter
 from collections.abc import Mapping
@@ -51,6 +52,7 @@ import httpx
 from enrich.mde.auth import TokenSource, ssl_context
 from enrich.mde.errors import AuthError, ConfigError, PermissionDenied, RetriesExhausted, scrub
 from enrich.mde.limits import Budget
+from enrich.mde.proxies import proxy_for, shown
 from enrich.mde.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -288,16 +290,19 @@ class MdeClient:
     def _client(self) -> httpx.AsyncClient:
         if self._http is None:
             size = max(1, self.settings.concurrency)
+            context = ssl_context(self.settings.ca_bundle)
+            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0)
             self._http = httpx.AsyncClient(
-                verify=ssl_context(self.settings.ca_bundle),
+                verify=context,
                 http1=True,
                 http2=False,
                 timeout=httpx.Timeout(self.settings.timeout),
-                limits=httpx.Limits(
-                    max_connections=size, max_keepalive_connections=size, keepalive_expiry=30.0
-                ),
+                limits=limits,
                 headers={"Accept": "application/json", "User-Agent": "enrich (MDE indicator enrichment)"},
                 transport=self._transport,
+                # Proxies by enrich.mde.proxies (the same rules as the sign-in's), not httpx's own reading.
+                trust_env=False,
+                mounts=None if self._transport is not None else _proxy_mounts(self.settings, context, limits),
                 follow_redirects=False,
             )
             self._gate = asyncio.Semaphore(size)
@@ -591,6 +596,27 @@ class MdeClient:
             quota_wait_seconds=dict(self.budget.waited),
             calls_started=dict(self.budget.acquired),
         )
+
+
+def _proxy_mounts(
+    settings: Settings, context: ssl.SSLContext, limits: httpx.Limits
+) -> dict[str, httpx.AsyncBaseTransport | None]:
+    """A transport through the proxy for each host the environment sends through one (API, Graph)."""
+    mounts: dict[str, httpx.AsyncBaseTransport | None] = {}
+    for base in dict.fromkeys((settings.api_url, settings.graph_url)):
+        proxy = proxy_for(base)
+        if proxy is None:
+            continue
+        log.debug("requests to %s go through the proxy %s", urlsplit(base).netloc, shown(proxy))
+        mounts[f"https://{urlsplit(base).netloc}"] = httpx.AsyncHTTPTransport(
+            verify=context,
+            http1=True,
+            http2=False,
+            limits=limits,
+            trust_env=False,
+            proxy=httpx.Proxy(proxy, ssl_context=context if proxy.startswith("https:") else None),
+        )
+    return mounts
 
 
 _requests_log = logging.getLogger(__name__ + ".requests")

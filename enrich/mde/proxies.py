@@ -1,0 +1,105 @@
+"""Which proxy carries a request to an https:// address, by the standard environment variables.
+
+Both HTTP stacks (httpx for the API and Graph, requests for MSAL's sign-in) ask `proxy_for`, so
+they always agree: `https_proxy` (then `HTTPS_PROXY`, then `all_proxy`/`ALL_PROXY`) names the proxy;
+`no_proxy`/`NO_PROXY` lists the hosts reached directly, as curl and Python's urllib read it
+(`*` for every host; `example.com` or `.example.com` for it and its subdomains; `host:port`; and,
+as requests does, an IP network such as `10.0.0.0/8`). Loopback addresses get no exemption of
+their own: list them in NO_PROXY to bypass the proxy. The proxy is reached with CONNECT (an
+`http://` proxy) or over TLS (`https://`, trusted like the API: system roots, certifi, MDE_CA_BUNDLE).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import urllib.request
+from collections.abc import Mapping
+from urllib.parse import urlsplit
+
+from enrich.mde.errors import ConfigError, register_secret
+
+PROXY_VARIABLES: tuple[str, ...] = ("https_proxy", "HTTPS_PROXY", "all_proxy", "ALL_PROXY")
+NO_PROXY_VARIABLES: tuple[str, ...] = ("no_proxy", "NO_PROXY")
+
+
+def _first(environ: Mapping[str, str], names: tuple[str, ...]) -> tuple[str, str] | None:
+    for name in names:
+        value = (environ.get(name) or "").strip()
+        if value:
+            return name, value
+    return None
+
+
+def proxy_url(environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy the environment names for https:// requests (None: none), checked and normalised.
+
+    A value without a scheme (`proxy.corp:3128`) is an http:// proxy, as curl takes it. ConfigError
+    for a scheme other than http or https (SOCKS is not supported) or a value without a host.
+    A password in the URL is registered as a secret (never shown in a message or log).
+    """
+    env = os.environ if environ is None else environ
+    found = _first(env, PROXY_VARIABLES)
+    if found is None:
+        return None
+    name, value = found
+    url = value if "://" in value else f"http://{value}"
+    parts = urlsplit(url)
+    if parts.password:
+        register_secret(parts.password)
+    scheme = parts.scheme.lower()
+    if scheme not in ("http", "https"):
+        raise ConfigError(
+            f"{name} names a {scheme}:// proxy; only http:// (CONNECT) and https:// proxies are supported"
+        )
+    try:
+        host = parts.hostname if parts.port is None or parts.port > 0 else None
+    except ValueError:  # a port that is not a number, or out of range
+        host = None
+    if not host:
+        raise ConfigError(f"{name} must be a proxy address such as http://proxy.example:3128; got {value!r}")
+    return url.rstrip("/")
+
+
+def bypassed(url: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Whether NO_PROXY says `url`'s host is reached directly."""
+    env = os.environ if environ is None else environ
+    found = _first(env, NO_PROXY_VARIABLES)
+    if found is None:
+        return False
+    no_proxy = found[1]
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    if not host:
+        return False
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    if urllib.request.proxy_bypass_environment(netloc, {"no": no_proxy}):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    for entry in no_proxy.replace(" ", "").split(","):
+        if "/" in entry:
+            try:
+                if address in ipaddress.ip_network(entry, strict=False):
+                    return True
+            except ValueError:
+                continue
+    return False
+
+
+def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
+    """The proxy to reach https:// `url` through (None: directly), by the standard variables."""
+    env = os.environ if environ is None else environ
+    proxy = proxy_url(env)
+    if proxy is None or bypassed(url, env):
+        return None
+    return proxy
+
+
+def shown(proxy: str) -> str:
+    """A proxy URL fit for a message: without its user name and password."""
+    parts = urlsplit(proxy)
+    host = parts.hostname or ""
+    return f"{parts.scheme}://{host}" + (f":{parts.port}" if parts.port else "")
