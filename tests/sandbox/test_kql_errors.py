@@ -125,7 +125,7 @@ WORDS = [
     "tolower(Name)", "strcat(Name, 'x')", "iff(N > 1, 'a', 'b')", "parse_url(Name).Host", "tostring(D)",
     "invoke", "FileProfile()", "getschema", "//", "\n", "null", "true", "let f = (x:long) {", "x", "};", "f(1)",
     "f(N)", "toscalar(", "let g = () { T };", "g()", "print", "datatable(a:long)", "range", "from", "step",
-    "lookup", "U*",
+    "lookup", "U*", "serialize", "row_number()", "prev(N)", "next(Name, 2)", "evaluate", "bag_unpack(D)",
 ]  # fmt: skip
 
 
