@@ -232,10 +232,15 @@ async def hunt_keys(
     by_family: dict[str, list[str]] = {}
     for key in keys:
         by_family.setdefault(key.family, []).append(key.key)
-    for family, values in by_family.items():
+    for family, asked in by_family.items():
         if family not in FAMILIES:
             answer = Answer(Status.ERROR, error=f"advanced hunting does not answer {family!r} lookups")
-            answer_together(on_answer, [(LookupKey(family, v), answer) for v in values])
+            answer_together(on_answer, [(LookupKey(family, v), answer) for v in asked])
+            continue
+        values, refused = askable(family, asked)
+        if refused:
+            answer_together(on_answer, refused)
+        if not values:
             continue
 
         if family == "files" and file_info:
@@ -247,6 +252,23 @@ async def hunt_keys(
 
         await hunt(client, family, values, options, on_chunk)
         await asyncio.sleep(0)
+
+
+def askable(family: str, values: list[str]) -> tuple[list[str], list[tuple[LookupKey, Answer]]]:
+    """The values the transport accepts (normalised as enrich normalises them), and an ERROR answer
+    naming the reason for each other one (a value the planner let through by mistake must not stop
+    the family's other values: the transport refuses a whole list holding one)."""
+    from enrich.mde.hunting.literals import UnsafeValue, canonical
+
+    good: list[str] = []
+    refused: list[tuple[LookupKey, Answer]] = []
+    for value in values:
+        try:
+            good.append(canonical(family, value))
+        except UnsafeValue as exc:
+            error = f"advanced hunting cannot be asked about this value: {exc}"
+            refused.append((LookupKey(family, value), Answer(Status.ERROR, error=error)))
+    return good, refused
 
 
 async def _hunt_files_with_info(

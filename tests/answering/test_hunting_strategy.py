@@ -186,8 +186,16 @@ def test_hunt_keys_groups_by_family_and_hands_each_chunk_over_together(monkeypat
         [LookupKey("ips", "10.0.0.1")],
         [LookupKey("urls", URL)],
     ]
-    # a plain callable gets each answer in turn; an unknown family is an error, not a crash
+    # a value the transport refuses is that value's error; the family's other values are asked
+    asked.clear()
     got: dict[LookupKey, Answer] = {}
+    keys = [LookupKey("domains", "ok.example"), LookupKey("domains", "NOT normalised")]
+    asyncio.run(strategy.answer_all(None, keys, got.__setitem__))  # type: ignore[arg-type]
+    assert [(f, v) for f, v, _ in asked] == [("domains", ("ok.example",))]
+    assert got[keys[0]].status is Status.SEEN
+    assert got[keys[1]].status is Status.ERROR and "cannot be asked" in got[keys[1]].error
+    # a plain callable gets each answer in turn; an unknown family is an error, not a crash
+    got = {}
     asyncio.run(hunt_keys(None, [LookupKey("emails", "a@b")], got.__setitem__, HuntOptions(), 10))  # type: ignore[arg-type]
     assert got[LookupKey("emails", "a@b")].status is Status.ERROR
 
