@@ -610,3 +610,9 @@ def test_serialize_row_number_prev_next():
     ]
     with pytest.raises(KqlError, match="the row set must be serialized"):
         run("U | summarize by Name | extend rn = row_number()")
+
+
+def test_as_binds_the_input():
+    assert rows(
+        "U | where Extra != 'z' | as X | join kind=inner (X | project Name, E2 = Extra) on Name | count"
+    ) == [{"Count": 4}]

@@ -756,6 +756,10 @@ class Compiler:
     def op_count(self, op: n.Count, src: Plan) -> Plan:
         return Plan([("Count", "long")], lambda: [{"Count": len(src.run())}])
 
+    def op_as(self, op: n.As, src: Plan) -> Plan:
+        self.tabulars[op.name] = src
+        return Plan(src.schema, src.run, src.serialized)
+
     def op_getschema(self, op: n.GetSchema, src: Plan) -> Plan:
         dotnet = {
             "string": "System.String",

@@ -306,6 +306,14 @@ class GetSchema:
     pos: int
 
 
+@dataclass(slots=True)
+class As:
+    """``as Name``: the input, also bound to ``Name`` for the rest of the query."""
+
+    pos: int
+    name: str
+
+
 Operator = (
     Where
     | Project
@@ -325,6 +333,7 @@ Operator = (
     | Parse
     | Invoke
     | GetSchema
+    | As
 )
 
 

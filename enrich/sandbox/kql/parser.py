@@ -70,6 +70,7 @@ _OPERATORS = frozenset(
         "distinct",
         "count",
         "getschema",
+        "as",
         "union",
         "join",
         "lookup",
@@ -542,6 +543,15 @@ class _Parser:
 
     def op_getschema(self, pos: int) -> n.Operator:
         return n.GetSchema(pos)
+
+    def op_as(self, pos: int) -> n.Operator:
+        while self.at_word("hint") and self.op_at(1, "."):
+            self.next()
+            self.next()
+            self.expect_ident()
+            self.expect_op("=")
+            self.next()
+        return n.As(pos, self.expect_ident())
 
     def op_union(self, pos: int) -> n.Operator:
         self.i -= 1  # parse_union consumes the keyword
