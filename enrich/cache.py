@@ -347,7 +347,7 @@ class Cache:
     # -- maintenance --------------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
-        """Entries per family and status, oldest/newest fetch time, file size."""
+        """Entries per family and status, per method, oldest/newest fetch time, file size."""
         try:
             by_family: dict[str, dict[str, int]] = {}
             total = 0
@@ -356,6 +356,11 @@ class Cache:
             ):
                 by_family.setdefault(family, {})[status] = count
                 total += count
+            by_method = dict(
+                self.db.execute(
+                    "SELECT method, count(*) FROM answers GROUP BY method ORDER BY method"
+                ).fetchall()
+            )
             oldest, newest, tenants = self.db.execute(
                 "SELECT min(fetched_at), max(fetched_at), count(DISTINCT tenant) FROM answers"
             ).fetchone()
@@ -369,6 +374,7 @@ class Cache:
             "path": str(self.path),
             "entries": total,
             "by_family": by_family,
+            "by_method": by_method,  # how the answers were obtained: stats, hunting-graph, hunting-legacy
             "tenants": tenants,
             "oldest": _iso(oldest),
             "newest": _iso(newest),

@@ -64,6 +64,7 @@ def test_the_same_key_keeps_one_answer_per_method(tmp_path):
     cache.put(T, 720, KEY, Answer(Status.SEEN, 3), method="stats")
     cache.put(T, 720, KEY, Answer(Status.SEEN, 2, detail=(("events", "9"),), method="hunting-graph"))
     assert cache.stats()["entries"] == 2
+    assert cache.stats()["by_method"] == {"hunting-graph": 1, "stats": 1}
     stats = cache.get_many(T, 720, [KEY], methods=("stats",))[KEY]
     assert (stats.prevalence, stats.method, stats.from_cache) == (3, "stats", True)
     hunted = cache.get_many(T, 720, [KEY], methods=("hunting-graph", "hunting-legacy"))[KEY]
