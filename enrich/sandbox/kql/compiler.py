@@ -1278,15 +1278,16 @@ class Compiler:
         arity = registry.arity_message(name, func.min_args, func.max_args, len(node.args))
         if arity is not None:
             raise self.error(node.pos, arity)
-        args = [self.expr(a, types) for a in node.args]
+        args = _string_args(func, [self.expr(a, types) for a in node.args])
+        arg_types = [_arg_type(a) for a in args]
         try:
-            result_type = func.returns([a.type for a in args])
+            result_type = func.returns(arg_types)
         except registry.TYPE_ERRORS as exc:
             raise self.error(node.pos, str(exc) or f"{name}(): arguments of the wrong type") from None
         problem = registry.validate(name, [a.value if a.const else registry.NOT_CONSTANT for a in args])
         if problem:
             raise self.error(node.pos, problem)
-        call = registry.bound_call(func, [a.type for a in args])
+        call = registry.bound_call(func, arg_types)
         ctx = self.ctx
         fns = [a.fn for a in args]
         fn: RowFn
@@ -1822,3 +1823,32 @@ def _has_suffix(hay: str, needle: str) -> bool:
             return True
         i = hay.find(needle, i + 1)
     return False
+
+
+def _arg_type(arg: Expr) -> str:
+    """The type a function sees for an argument: ``typeof(T)`` names its T ("typeof(long)"),
+    so ``extract(re, 1, s, typeof(long))`` is typed long."""
+    if arg.type == "type" and arg.const and isinstance(arg.value, str):
+        return f"typeof({arg.value})"
+    return arg.type
+
+
+def _string_args(func: registry.Function, args: list[Expr]) -> list[Expr]:
+    """Kusto passes a dynamic value where a function takes a string as its text (as tostring()
+    renders it): ``strlen(split(DeviceName, '.')[0])``, ``tolower(parse_json(x).Name)``."""
+    out = list(args)
+    for i, arg in enumerate(args):
+        if arg.type != "dynamic":
+            continue
+        accepted = func.params[i] if i < len(func.params) else func.rest
+        if accepted is None or "string" not in accepted or "dynamic" in accepted:
+            continue
+        get = arg.fn
+        out[i] = Expr(
+            "string",
+            lambda row, get=get: registry.convert_to(get(row), "dynamic", "string"),
+            arg.const,
+            registry.convert_to(arg.value, "dynamic", "string") if arg.const else None,
+        )
+    return out
+

@@ -22,6 +22,7 @@ from enrich.sandbox.kql.functions.registry import arity_message
 
 __all__ = [
     "FUNCTIONS",
+    "Function",
     "NOT_CONSTANT",
     "TYPE_ERRORS",
     "arity_message",
