@@ -616,3 +616,29 @@ def test_as_binds_the_input():
     assert rows(
         "U | where Extra != 'z' | as X | join kind=inner (X | project Name, E2 = Extra) on Name | count"
     ) == [{"Count": 4}]
+
+
+def test_search():
+    schemas = {"A": [("Name", "string"), ("N", "long")], "B": [("Name", "string"), ("Extra", "string")]}
+    data = {
+        "A": [{"Name": "Mimikatz.exe", "N": 1}, {"Name": "b c", "N": 5}],
+        "B": [{"Name": "a", "Extra": "mimikatz"}, {"Name": "zz", "Extra": "x"}],
+    }
+
+    def search(query: str) -> list[dict[str, object]]:
+        return run_query(query, data, NOW, schemas=schemas).rows
+
+    assert search('search "mimikatz"') == [
+        {"$table": "A", "Name": "Mimikatz.exe", "N": 1, "Extra": ""},
+        {"$table": "B", "Name": "a", "N": None, "Extra": "mimikatz"},
+    ]
+    assert search('search kind=case_sensitive "mimikatz" | project Name') == [{"Name": "a"}]
+    assert search('search in (A) "b"') == [{"$table": "A", "Name": "b c", "N": 5}]
+    assert search('A | search Name:"b" or N > 4') == [{"Name": "b c", "N": 5}]
+    assert search('search "mimi*" | count') == [{"Count": 2}]  # prefix of a term
+    assert search('search "*katz" | count') == [{"Count": 2}]  # suffix of a term ('Mimikatz.exe' too)
+    assert search('search "*kat" | count') == [{"Count": 0}]
+    assert search('search "*ikat*" and Name == "a" | project Extra') == [{"Extra": "mimikatz"}]
+    assert search('search strlen("abc") == 3 | count') == [{"Count": 4}]  # a string argument is a value
+    with pytest.raises(KqlError, match="Nope"):
+        search('search in (A, Nope) "x"')

@@ -157,6 +157,7 @@ class Compiler:
         self.params: dict[str, Expr] = {}  # parameters of the user-defined function being expanded
         self.position: _Position | None = None  # set while compiling items over a serialized input
         self.position_used = False
+        self.search_case = False  # compiling a `search kind=case_sensitive` predicate
         self.expanding = 0
         self.tabulars: dict[str, Plan] = {}
         self.operator = "where"
@@ -257,6 +258,8 @@ class Compiler:
             return self.table(node)
         if isinstance(node, n.Union):
             return self.union(node, None)
+        if isinstance(node, n.Search):
+            return self.search(node, None)
         if isinstance(node, n.Print):
             return self.print_source(node)
         if isinstance(node, n.DataTable):
@@ -755,6 +758,59 @@ class Compiler:
 
     def op_count(self, op: n.Count, src: Plan) -> Plan:
         return Plan([("Count", "long")], lambda: [{"Count": len(src.run())}])
+
+    def op_searchop(self, op: n.SearchOp, src: Plan) -> Plan:
+        return self.search(op.search, src)
+
+    def search(self, node: n.Search, src: Plan | None) -> Plan:
+        """``search``: the rows of the input (or of the tables, with their name in ``$table``) where
+        the predicate holds; a bare term matches any column."""
+        self.operator = "search"
+        if src is None:
+            patterns = node.tables if node.tables is not None else ["*"]
+            legs: list[n.Tabular] = [n.TableRef(node.pos, p) for p in patterns]
+            src = self.union(n.Union(node.pos, legs, withsource="$table"), None)
+            self.operator = "search"
+        saved = self.search_case
+        self.search_case = node.case_sensitive
+        try:
+            pred = self.expr(node.predicate, dict(src.schema))
+        finally:
+            self.search_case = saved
+        if pred.type != "bool":
+            raise self.error(
+                node.pos, f"'search' operator: the predicate must be of type bool, not {pred.type}"
+            )
+        f, source = pred.fn, src
+        return Plan(src.schema, lambda: [row for row in source.run() if f(row) is True])
+
+    def x_searchterm(self, node: n.SearchTerm, types: Mapping[str, str]) -> Expr:
+        if node.column is not None and node.column not in types:
+            raise self.unresolved(node.pos, node.column)
+        columns = [node.column] if node.column is not None else [c for c in types if c != "$table"]
+        text = node.text if self.search_case else node.text.lower()
+        starts, ends = text.startswith("*"), text.endswith("*") and len(text) > 1
+        needle = text.strip("*")
+        check: Callable[[str], bool]
+        if starts and ends:
+            check = lambda hay: needle in hay  # noqa: E731
+        elif ends:
+            check = lambda hay: _has_prefix(hay, needle)  # noqa: E731
+        elif starts:
+            check = lambda hay: _has_suffix(hay, needle)  # noqa: E731
+        else:
+            check = lambda hay: _has_term(hay, needle)  # noqa: E731
+        texts = [self.text_fn(Expr(types[c], _getter(c, types[c]))) for c in columns]
+        fold = (lambda s: s) if self.search_case else str.lower
+
+        def fn(row: Row) -> object:
+            for t in texts:
+                v = t(row)
+                if v and check(fold(v)):
+                    return True
+            return False
+
+        return Expr("bool", fn)
 
     def op_as(self, op: n.As, src: Plan) -> Plan:
         self.tabulars[op.name] = src
@@ -1833,6 +1889,10 @@ def _arg_type(arg: Expr) -> str:
     return arg.type
 
 
+def _dynamic_text(get: RowFn) -> RowFn:
+    return lambda row: registry.convert_to(get(row), "dynamic", "string")
+
+
 def _string_args(func: registry.Function, args: list[Expr]) -> list[Expr]:
     """Kusto passes a dynamic value where a function takes a string as its text (as tostring()
     renders it): ``strlen(split(DeviceName, '.')[0])``, ``tolower(parse_json(x).Name)``."""
@@ -1843,12 +1903,10 @@ def _string_args(func: registry.Function, args: list[Expr]) -> list[Expr]:
         accepted = func.params[i] if i < len(func.params) else func.rest
         if accepted is None or "string" not in accepted or "dynamic" in accepted:
             continue
-        get = arg.fn
         out[i] = Expr(
             "string",
-            lambda row, get=get: registry.convert_to(get(row), "dynamic", "string"),
+            _dynamic_text(arg.fn),
             arg.const,
             registry.convert_to(arg.value, "dynamic", "string") if arg.const else None,
         )
     return out
-

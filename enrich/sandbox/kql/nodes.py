@@ -104,7 +104,17 @@ class ToScalar:
     query: Tabular
 
 
-Expr = Lit | Name | Star | Call | Unary | Binary | ListExpr | Between | Member | Index | ToScalar
+@dataclass(slots=True)
+class SearchTerm:
+    """A term of ``search``: ``"text"`` (any column) or ``Col:"text"``; ``*`` at either end is a
+    wildcard (``"*x*"`` contains, ``"x*"`` prefix, ``"*x"`` suffix; no wildcard: a whole term)."""
+
+    pos: int
+    column: str | None
+    text: str
+
+
+Expr = Lit | Name | Star | Call | Unary | Binary | ListExpr | Between | Member | Index | ToScalar | SearchTerm
 
 # ---------------------------------------------------------------------------
 # Tabular expressions and operators
@@ -314,6 +324,25 @@ class As:
     name: str
 
 
+@dataclass(slots=True)
+class Search:
+    """``search [kind=case_sensitive] [in (T1, T2...)] predicate``; ``tables`` None: every table
+    (as a source) or the piped input (as an operator)."""
+
+    pos: int
+    predicate: Expr
+    tables: list[str] | None = None
+    case_sensitive: bool = False
+
+
+@dataclass(slots=True)
+class SearchOp:
+    """``T | search ...``."""
+
+    pos: int
+    search: Search
+
+
 Operator = (
     Where
     | Project
@@ -334,6 +363,7 @@ Operator = (
     | Invoke
     | GetSchema
     | As
+    | SearchOp
 )
 
 
@@ -374,7 +404,7 @@ class Range:
     step: Expr
 
 
-Tabular = TableRef | Union | Pipe | TabularCall | Print | DataTable | Range
+Tabular = TableRef | Union | Pipe | TabularCall | Print | DataTable | Range | Search
 
 # ---------------------------------------------------------------------------
 # Statements
@@ -417,4 +447,4 @@ class Query:
 
 
 #: The node classes of tabular expressions (for isinstance checks).
-TABULAR_NODES = (TableRef, Union, Pipe, TabularCall, Print, DataTable, Range)
+TABULAR_NODES = (TableRef, Union, Pipe, TabularCall, Print, DataTable, Range, Search)

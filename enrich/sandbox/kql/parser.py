@@ -71,6 +71,7 @@ _OPERATORS = frozenset(
         "count",
         "getschema",
         "as",
+        "search",
         "union",
         "join",
         "lookup",
@@ -125,6 +126,7 @@ class _Parser:
         self.tokens = _tokenize(text)
         self.i = 0
         self.depth = 0
+        self.searching = False  # parsing a `search` predicate: bare strings are search terms
 
     # -- token helpers -----------------------------------------------------------------
 
@@ -311,6 +313,8 @@ class _Parser:
             raise self.error(tok)
         if tok.value == "union":
             return self.parse_union()
+        if tok.value == "search" and not self.op_at(1, "|"):
+            return self.parse_search()
         if tok.value == "print" and not self.op_at(1, "|"):
             self.next()
             return n.Print(tok.pos, self.parse_assignments())
@@ -338,6 +342,43 @@ class _Parser:
             return n.TabularCall(tok.pos, call.name, call.args)
         self.next()
         return n.TableRef(tok.pos, str(tok.value))
+
+    def parse_search(self) -> n.Search:
+        pos = self.next().pos  # search
+        search = n.Search(pos, n.Lit(pos, "bool", True))
+        if self.at_word("kind") and self.op_at(1, "="):
+            self.next()
+            self.next()
+            tok = self.peek()
+            if tok.kind != "id" or tok.value not in ("case_sensitive", "case_insensitive"):
+                raise self.error(tok)
+            search.case_sensitive = self.next().value == "case_sensitive"
+        if self.at_word("in") and self.op_at(1, "("):
+            self.next()
+            self.next()
+            search.tables = self.parse_name_patterns()
+            self.expect_op(")")
+        self.searching = True
+        try:
+            search.predicate = self.parse_expr()
+        finally:
+            self.searching = False
+        return search
+
+    def op_search(self, pos: int) -> n.Operator:
+        self.i -= 1  # parse_search consumes the keyword
+        search = self.parse_search()
+        if search.tables is not None:
+            raise self.error(self.peek(), "'search in (...)' starts a query; after a pipe, search the input")
+        return n.SearchOp(pos, search)
+
+    def at_term_end(self, k: int) -> bool:
+        tok = self.peek(k)
+        return (
+            tok.kind == "eof"
+            or (tok.kind == "op" and tok.value in (")", "|", ";"))
+            or (tok.kind == "id" and tok.value in ("and", "or"))
+        )
 
     def parse_datatable(self) -> n.DataTable:
         pos = self.next().pos  # datatable
@@ -734,6 +775,15 @@ class _Parser:
         return left
 
     def parse_comparison(self) -> n.Expr:
+        if self.searching:
+            tok = self.peek()
+            if tok.kind == "str" and self.at_term_end(1):
+                self.next()
+                return n.SearchTerm(tok.pos, None, str(tok.value))
+            if tok.kind == "id" and self.op_at(1, ":") and self.peek(2).kind == "str" and self.at_term_end(3):
+                self.next()
+                self.next()
+                return n.SearchTerm(tok.pos, str(tok.value), str(self.next().value))
         left = self.parse_additive()
         tok = self.peek()
         if tok.kind not in ("op", "id"):
@@ -765,6 +815,13 @@ class _Parser:
         return left
 
     def parse_list(self) -> n.ListExpr:
+        searching, self.searching = self.searching, False
+        try:
+            return self.parse_list_items()
+        finally:
+            self.searching = searching
+
+    def parse_list_items(self) -> n.ListExpr:
         self.enter()
         tok = self.expect_op("(")
         result = n.ListExpr(tok.pos, [])
@@ -934,10 +991,14 @@ class _Parser:
         self.enter()
         self.expect_op("(")
         args: list[n.Expr] = []
-        if not self.at_op(")"):
-            args.append(self.parse_expr())
-            while self.comma():
+        searching, self.searching = self.searching, False  # a string argument is a value
+        try:
+            if not self.at_op(")"):
                 args.append(self.parse_expr())
+                while self.comma():
+                    args.append(self.parse_expr())
+        finally:
+            self.searching = searching
         self.expect_op(")")
         self.leave()
         return n.Call(tok.pos, name, args)
