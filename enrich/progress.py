@@ -1,4 +1,5 @@
-"""Progress of the lookups: a tqdm bar on a terminal, a UTC-stamped line every N seconds elsewhere.
+"""Progress of the lookups: a tqdm bar on a terminal, a UTC-stamped line every N seconds elsewhere,
+a `progress` event every N seconds in a JSON log (`--log-format json`: never a bar).
 
 The lines come every `interval` seconds while lookups run, also when no answer arrives (every
 call waiting on quota, a login host that does not answer): `ticking()` runs a ticker task in the
@@ -55,6 +56,7 @@ class Progress:
         self._last_line = self.started
         self._eta_at, self._eta = -1.0, 0.0  # the quota ETA is worked out at most twice a second
         is_tty = terminal if terminal is not None else self.stream.isatty()
+        is_tty = is_tty and not logs.json_active()  # JSON Lines: progress events, never a bar
         self.bar = (
             tqdm(total=total, unit="lookup", file=self.stream, dynamic_ncols=True, smoothing=0.1)
             if is_tty and total
@@ -124,8 +126,21 @@ class Progress:
                 await task
 
     def line(self) -> None:
-        """Write one plain progress line, stamped with the UTC time."""
+        """Write one plain progress line, stamped with the UTC time (a `progress` event in a JSON log)."""
         self._last_line = time.monotonic()
+        if logs.json_active():
+            if not logs.is_discarded(self.stream):  # -q: no progress
+                logs.event(
+                    "progress",
+                    f"{self.done}/{self.total} lookups done",
+                    done=self.done,
+                    total=self.total,
+                    rows=self.rows,
+                    cache_hits=self.cache_hits,
+                    quota_wait_seconds=self.quota_wait(),
+                    eta_seconds=self.eta(),
+                )
+            return
         print(
             f"{logs.utc_stamp()} enrich: {self.done}/{self.total} lookups done, {self.cache_hits} from cache, "
             f"{_clock(self.quota_wait())} waited on quota, about {_clock(self.eta())} left",

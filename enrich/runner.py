@@ -70,17 +70,22 @@ def run(
     err = sys.stderr if err is None else err
     started = time.monotonic()
     with (
-        logs.configured(logs.verbosity_of(req.verbose, req.quiet), err, req.progress_interval),
+        logs.configured(
+            logs.verbosity_of(req.verbose, req.quiet), err, req.progress_interval, req.log_format
+        ) as log,
         contextlib.ExitStack() as held,  # the locks: released after the handlers below are put back
         signals.stopping(),
     ):
+        err = log.lines  # JSON: each line the run prints becomes a `message` event
+        logs.event("start", "started", inputs=req.inputs, output=req.output, mode=req.mode, pid=os.getpid())
         try:
             if job_file is not None:
                 held.enter_context(locks.hold_job(job_file, wait=req.wait, say=_say(err)))
             return _run(req, err, held, environ)
         except EnrichError as exc:
-            print(f"enrich: {exc}", file=err)
             code = exit_code(exc)
+            if not logs.finish(str(exc), code, "failed", logs.ERROR, error=str(exc)):
+                print(f"enrich: {exc}", file=err)
             # not over another run's summary (locked), nor at a --summary refused as it stands
             untouchable = isinstance(exc, (_SummaryNotWritten, LockError))
             if not untouchable and getattr(exc, "path", 0) != req.summary:
@@ -92,6 +97,7 @@ def run(
                 "so far are in the cache: run the same command again to resume.",
                 file=err,
             )
+            logs.finish(signals.stopped_by(stop), signals.exit_code(stop), "stopped", logs.WARNING)
             return signals.exit_code(stop)
 
 
@@ -118,6 +124,7 @@ def _run(
     info = logs.chatter(err, req.quiet)  # what -q silences: the sandbox and plan lines, progress
     sink_kind = sink_class(output_format(req.to, req.output))
     with _connection(req, info, environ) as (settings, cache_path):
+        logs.set_tenant(settings.tenant_id)  # each log record from here on names the tenant
         strategy = make_strategy(req.mode, _answer_options(req, settings))
         sources = open_sources(req.inputs, req.column)
         targets = output_targets(sources, req.output, sink_kind.suffix)
@@ -165,7 +172,9 @@ def _run(
         summary = dataclasses.replace(summary, encoding_fallbacks=encoding_fallbacks(sources))
     if req.report:  # after the outputs are committed: the inputs read once more
         write_run_report(req.report, sources, outcomes, summary.to_dict(), req, sink_kind.format)
-    print_summary(summary.to_dict(), err)
+    code = EXIT_ROW_ERRORS if rows.get("error") else EXIT_OK
+    if not logs.finish("finished", code, "row_errors" if code else "ok", summary=summary.to_dict()):
+        print_summary(summary.to_dict(), err)
     for target in targets:
         if target.path != "-":
             print(f"enrich: wrote {target.path}", file=err)
@@ -178,7 +187,7 @@ def _run(
             raise _SummaryNotWritten(
                 f"{req.summary}: cannot write the summary ({exc.strerror or exc})"
             ) from None
-    return EXIT_ROW_ERRORS if rows.get("error") else EXIT_OK
+    return code
 
 
 def _write(
