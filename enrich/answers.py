@@ -142,23 +142,32 @@ class _Store:
         self.method, self.remaining, self.progress = method, remaining, progress
 
     def __call__(self, key: LookupKey, answer: Answer) -> None:
-        now = time.time()  # when the answer arrived; the cache's record of it where one is kept
-        answer = replace(answer, method=answer.method or self.method, answered_at=now, fetched_at=now)
-        self.answers[key] = answer
-        self.remaining[key.family] -= 1
-        if self.cache is not None and answer.status is not Status.ERROR:
-            self.answers[key] = self.cache.put(self.tenant, self.lookback, key, answer) or answer
-        self.progress.advance()
+        self._keep(key, self._store(key, self._arrived(answer)))
 
     def together(self, pairs: Sequence[tuple[LookupKey, Answer]]) -> None:
-        """A batch's answers, committed to the cache in one transaction."""
+        """A batch's answers, committed to the cache in one transaction, kept once committed."""
         if self.cache is None:
             for key, answer in pairs:
                 self(key, answer)
             return
         with self.cache.transaction():
-            for key, answer in pairs:
-                self(key, answer)
+            stored = [(key, self._store(key, self._arrived(answer))) for key, answer in pairs]
+        for key, answer in stored:
+            self._keep(key, answer)
+
+    def _arrived(self, answer: Answer) -> Answer:
+        now = time.time()  # when the answer arrived; the cache's record of it where one is kept
+        return replace(answer, method=answer.method or self.method, answered_at=now, fetched_at=now)
+
+    def _store(self, key: LookupKey, answer: Answer) -> Answer:
+        if self.cache is not None and answer.status is not Status.ERROR:
+            return self.cache.put(self.tenant, self.lookback, key, answer) or answer
+        return answer
+
+    def _keep(self, key: LookupKey, answer: Answer) -> None:
+        self.answers[key] = answer
+        self.remaining[key.family] -= 1
+        self.progress.advance()
 
 
 async def _answer(
