@@ -7,6 +7,7 @@ import click
 from enrich import __version__
 from enrich.answering import mode_names
 from enrich.errors import EXIT_FATAL, EnrichError, exit_code
+from enrich.help_examples import epilog
 from enrich.request import (
     DEFAULT_LOOKBACK,
     DEFAULT_MAX_AGE,
@@ -46,7 +47,7 @@ def _bom_option(command):  # noqa: ANN001, ANN202 - a click decorator
     )(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=epilog("enrich"))
 @click.version_option(__version__, prog_name="enrich")
 def cli() -> None:
     """Enrich threat indicators (CSV, STIX) with what Microsoft Defender for Endpoint has seen of them.
@@ -61,7 +62,7 @@ def cli() -> None:
 # --- classify (owner: sources/sinks) ---------------------------------------------------------
 
 
-@cli.command("classify")
+@cli.command("classify", epilog=epilog("classify"))
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
     "-o",
@@ -176,7 +177,7 @@ def _quiet_broken_pipe() -> None:
 # --- sandbox (owner: sandbox) ----------------------------------------------------------------
 
 
-@cli.command("sandbox")
+@cli.command("sandbox", epilog=epilog("sandbox"))
 @click.option(
     "--port",
     type=click.IntRange(0, 65535),
@@ -523,7 +524,7 @@ def _check_verbosity(ctx: click.Context, verbose: int, quiet: bool) -> None:
         raise click.UsageError("-v/--verbose and -q/--quiet contradict each other; give one of them", ctx)
 
 
-@cli.command("run")
+@cli.command("run", epilog=epilog("run"))
 @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
 @click.option(
     "-o",
@@ -713,13 +714,17 @@ def run_command(
     """Enrich INPUT... with what MDE has seen of each indicator.
 
     INPUT is a CSV/TXT list, a STIX 2.x bundle or JSON Lines file (told apart by content), a
-    folder, or '-' for stdin. Every distinct lookup is asked once (URLs are looked up by host;
-    a cell with one file's SHA-1, SHA-256 and MD5 asks once); answers come from the cache when
-    fresh, else from MDE within its quota, and are stored as they arrive.
+    folder, or '-' for stdin. Every distinct lookup is asked once (URLs are looked up by host,
+    and by hunting also as a whole; a cell with one file's SHA-1, SHA-256 and MD5 asks once);
+    answers come from the cache when fresh, else from MDE within its quota, and are stored as
+    they arrive. --mode auto (the default) hunts when the app may, else uses the statistics
+    APIs; the summary says which and why.
 
     CSV output: every input column, then mde_type, mde_value, mde_status (seen, not_seen,
     invalid, unsupported, error), mde_org_prevalence, mde_org_first_seen, mde_org_last_seen,
-    mde_error, mde_note. STIX output: the input objects, then sightings of what MDE saw.
+    mde_error, mde_note, the rest of MDE's answer (mde_lookup, mde_global_*, mde_file_*), then
+    mde_events and mde_devices (hunting) and mde_answered_by (stats, hunting-graph,
+    hunting-legacy or cache). STIX output: the input objects, then sightings of what MDE saw.
 
     OUT may be a symlink (its target is replaced, the link kept) or a device or FIFO such as
     /dev/stdout (written in place); OUT (or --summary) being one of the inputs is a usage error.
@@ -771,7 +776,7 @@ def run_command(
     raise SystemExit(run(request))
 
 
-@cli.command("report")
+@cli.command("report", epilog=epilog("report"))
 @click.argument("outputs", nargs=-1, required=True, metavar="OUTPUT...")
 @click.option(
     "-o",
@@ -800,7 +805,7 @@ def report_command(outputs: tuple[str, ...], output: str) -> None:
     click.echo(f"enrich report: wrote {output} ({size:,} bytes)", err=True)
 
 
-@cli.command("job")
+@cli.command("job", epilog=epilog("job"))
 @click.argument("file", type=click.Path(dir_okay=False))
 @click.option("--sandbox", is_flag=True, help="Run the job against an in-process MDE sandbox.")
 @_wait_option
@@ -844,7 +849,7 @@ def job_command(
     raise SystemExit(run(request, job_file=file))
 
 
-@cli.command("check")
+@cli.command("check", epilog=epilog("check"))
 @click.option(
     "--secrets",
     metavar="FILE",
@@ -880,12 +885,12 @@ def check_command(secrets: str | None, sandbox: bool, mode: str) -> None:
     raise SystemExit(check(secrets, sandbox, mode=mode))
 
 
-@cli.group("cache")
+@cli.group("cache", epilog=epilog("cache"))
 def cache_group() -> None:
     """Inspect or empty the answer cache."""
 
 
-@cache_group.command("stats")
+@cache_group.command("stats", epilog=epilog("cache stats"))
 @click.option(
     "--cache",
     "path",
@@ -903,7 +908,7 @@ def cache_stats(path: str | None) -> None:
     raise SystemExit(show(path))
 
 
-@cache_group.command("clear")
+@cache_group.command("clear", epilog=epilog("cache clear"))
 @click.option(
     "--cache",
     "path",
