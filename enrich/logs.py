@@ -118,9 +118,17 @@ class RunLogHandler(logging.Handler):
         times = "time" if count == 1 else "times"
         return f"{self.format(record, time.time())} (repeated {count} more {times})"
 
+    run_id: str | None = None  # set by `configured`: records logged within another run are not ours
+
+    def ours(self) -> bool:
+        """Whether the record being emitted belongs to this handler's run (runs in threads of one
+        process, e.g. the tenants of a job, each see only their own records)."""
+        current = _run_id.get()
+        return self.run_id is None or current is None or current == self.run_id
+
     def wanted(self, record: logging.LogRecord) -> bool:
         """Whether this handler shows `record` (text: not the JSON-only `event()` records)."""
-        return not hasattr(record, "event")
+        return not hasattr(record, "event") and self.ours()
 
     def _write(self, line: str) -> None:
         with self._write_lock:
@@ -237,7 +245,7 @@ class JsonLogHandler(RunLogHandler):
         self.threshold = threshold  # records below it show only when their event is ALWAYS_SHOWN
 
     def wanted(self, record: logging.LogRecord) -> bool:
-        return record.levelno >= self.threshold or event_of(record)[0] in ALWAYS_SHOWN
+        return self.ours() and (record.levelno >= self.threshold or event_of(record)[0] in ALWAYS_SHOWN)
 
     def format(self, record: logging.LogRecord, when: float | None = None) -> str:
         return self.line(record, when)
@@ -279,15 +287,15 @@ def event(name: str, message: str = "", level: int = logging.INFO, **figures: An
     Text logs do not show these records (their lines say it in words): callers print their text
     line when this returns False.
     """
-    if not any(handler.json for handler in _active):
+    if not json_active():
         return False
     _events.log(level, message or name, extra={"event": name, "figures": figures, "every": True})
     return True
 
 
 def json_active() -> bool:
-    """Whether the run being logged writes JSON Lines."""
-    return any(handler.json for handler in _active)
+    """Whether the run being logged (in this thread or task) writes JSON Lines."""
+    return any(handler.json and handler.ours() for handler in _active)
 
 
 def set_tenant(tenant: str | None) -> None:
@@ -397,6 +405,9 @@ def configured(verbosity: int, stream: TextIO, interval: float = 30.0, fmt: str 
         logging.getLogger().addHandler(others)
     _active.append(handler)
     ident = uuid.uuid4().hex
+    handler.run_id = ident
+    if others is not None:
+        others.run_id = ident
     token = _run_id.set(ident)
     tenant = _tenant.set(None)
     lines = LineEvents(handler) if handler.json else stream

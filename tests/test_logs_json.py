@@ -187,3 +187,26 @@ def test_json_handler_scrubs_secrets_counts_repeats_and_shows_other_libraries(mo
     assert secret not in stream.getvalue() and "***" in objects[1]["message"]
     assert {obj["run_id"] for obj in objects} == {run_log.run_id}
     assert logs.run_id() is None  # the run's id ends with the run
+
+
+def test_runs_in_threads_each_log_only_their_own_records():
+    import threading
+
+    streams = [io.StringIO(), io.StringIO()]
+    ready = threading.Barrier(2)
+
+    def one(n: int) -> None:
+        with logs.configured(0, streams[n], fmt="json"):
+            logs.set_tenant(f"tenant-{n}")
+            ready.wait(10)  # both runs configured at once
+            logs.event("progress", f"run {n}", done=n)
+            ready.wait(10)
+
+    threads = [threading.Thread(target=one, args=(n,)) for n in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(20)
+    for n, stream in enumerate(streams):
+        objects = _objects(stream.getvalue())
+        assert [(obj["tenant"], obj["done"]) for obj in objects] == [(f"tenant-{n}", n)]
