@@ -32,7 +32,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 
 from enrich import locks, logs, signals
 from enrich.errors import (
@@ -238,14 +238,15 @@ def _check_distinct_outputs(path: str, runs: list[TenantRun]) -> None:
 
 
 class _TenantStream:
-    """A tenant's stderr: each line prefixed with `[name] `, written whole to the job's stream.
+    """A tenant's stderr: each line prefixed with `[name] ` (not under `--log-format json`, whose
+    lines name their tenant), written whole to the job's stream.
 
     Only lines written from the tenant's own thread are kept: the `enrich` logger is shared, so a
     record logged by another tenant's thread reaches this tenant's handler too and is dropped here.
     """
 
-    def __init__(self, name: str, out: TextIO, lock: threading.Lock) -> None:
-        self.prefix = f"[{name}] "
+    def __init__(self, name: str, out: TextIO, lock: threading.Lock, *, prefixed: bool = True) -> None:
+        self.prefix = f"[{name}] " if prefixed else ""  # JSON log lines name their tenant themselves
         self.out = out
         self.lock = lock
         self.thread = threading.get_ident()
@@ -284,7 +285,7 @@ def _raise_in(thread: threading.Thread, stop: BaseException) -> None:
 
 
 @contextlib.contextmanager
-def _serving(job_sandbox: bool, count: int, err: TextIO) -> Iterator[list[dict[str, str]] | None]:
+def _serving(job_sandbox: bool, count: int, say: JobLines) -> Iterator[list[dict[str, str]] | None]:
     """`enrich job --sandbox`: one in-process sandbox serving `count` tenants (their environments)."""
     if not job_sandbox:
         yield None
@@ -293,10 +294,12 @@ def _serving(job_sandbox: bool, count: int, err: TextIO) -> Iterator[list[dict[s
     from enrich.sandbox import Sandbox, SandboxConfig
 
     with Sandbox(SandboxConfig(time_scale=SANDBOX_TIME_SCALE, tenants=count)) as sb:
-        print(
-            f"enrich: sandbox serving {count} tenants at {sb.base_url} (quota windows time-scaled "
+        say(
+            "sandbox",
+            f"sandbox serving {count} tenants at {sb.base_url} (quota windows time-scaled "
             f"{SANDBOX_TIME_SCALE:g}x: a minute lasts a second)",
-            file=err,
+            url=sb.base_url,
+            tenants=count,
         )
         yield [sb.env(i) for i in range(count)]
 
@@ -319,6 +322,7 @@ def run_tenants(
     settings = settings or job.request
     base_env = dict(os.environ if environ is None else environ)
     started = time.monotonic()
+    say = job_lines(err, settings.log_format)
     with contextlib.ExitStack() as held, signals.stopping():
         try:
             if job_file is not None:
@@ -327,27 +331,26 @@ def run_tenants(
                 _check_folder(settings.summary)
                 held.enter_context(locks.hold_outputs([settings.summary], wait=settings.wait, say=_say(err)))
             with tempfile.TemporaryDirectory(prefix="enrich-tenants-") as scratch:
-                results = _run_all(job, settings, err, base_env, scratch)
+                results = _run_all(job, settings, err, base_env, scratch, say)
         except EnrichError as exc:
-            print(f"enrich: {exc}", file=err)
+            say("job_error", str(exc), "error", exit_code=exit_code(exc))
             return exit_code(exc)
     code = worst([r.exit_code for r in results])
     summary = job_summary(results, time.monotonic() - started)
-    _print_outcome(results, code, err)
+    _print_outcome(results, code, say)
     if settings.summary:
         try:
             write_summary(settings.summary, summary)
         except OSError as exc:
-            print(
-                f"enrich: {settings.summary}: cannot write the job summary ({exc.strerror or exc})", file=err
-            )
+            words = f"{settings.summary}: cannot write the job summary ({exc.strerror or exc})"
+            say("job_error", words, "error", exit_code=EXIT_FATAL)
             return worst([code, EXIT_FATAL])
-        print(f"enrich: wrote {settings.summary} (job summary)", file=err)
+        say("job_summary", f"wrote {settings.summary} (job summary)", path=settings.summary)
     return code
 
 
 def _run_all(
-    job: Any, settings: RunRequest, err: TextIO, base_env: dict[str, str], scratch: str
+    job: Any, settings: RunRequest, err: TextIO, base_env: dict[str, str], scratch: str, say: JobLines
 ) -> list[TenantResult]:
     """Every tenant's run, `job.tenant_concurrency` at a time; a Ctrl-C or SIGTERM stops those
     running (as their own Ctrl-C would) and starts no more."""
@@ -355,7 +358,7 @@ def _run_all(
     lock = threading.Lock()
     results: dict[str, TenantResult] = {}
     todo: queue.Queue[tuple[int, TenantRun]] = queue.Queue()
-    with _serving(settings.sandbox, len(runs), err) as sandbox_envs:
+    with _serving(settings.sandbox, len(runs), say) as sandbox_envs:
         for index, tenant in enumerate(runs):
             todo.put((index, tenant))
 
@@ -388,7 +391,7 @@ def _run_all(
                 _raise_in(worker, stop)
             for worker in workers:
                 worker.join(30)
-            print(f"enrich: {signals.stopped_by(stop)}; tenants not started were skipped", file=err)
+            say("job_stopped", f"{signals.stopped_by(stop)}; tenants not started were skipped", "warning")
         finally:
             logging.getLogger(logs.LOGGER).setLevel(saved_level)
     return [results.get(t.name) or TenantResult(t.name, EXIT_INTERRUPTED, None) for t in runs]
@@ -406,7 +409,7 @@ def _run_one(
     """One tenant's run in this thread; never raises for an expected failure."""
     from enrich.runner import SANDBOX_RATE_LIMIT, run
 
-    stream = _TenantStream(tenant.name, err, lock)
+    stream = _TenantStream(tenant.name, err, lock, prefixed=settings.log_format != "json")
     req = dataclasses.replace(
         tenant.request,
         verbose=settings.verbose,
@@ -509,13 +512,53 @@ def job_summary(results: list[TenantResult], duration_seconds: float) -> dict[st
     }
 
 
-def _print_outcome(results: list[TenantResult], code: int, err: TextIO) -> None:
+def _print_outcome(results: list[TenantResult], code: int, say: JobLines) -> None:
     """One line per tenant that did not finish cleanly, then the job's line."""
     for result in results:
         if result.exit_code != EXIT_OK:
-            print(f"enrich: tenant {result.name}: {_status(result)} (exit code {result.exit_code})", file=err)
+            status = _status(result)
+            say(
+                "tenant_finish",
+                f"tenant {result.name}: {status} (exit code {result.exit_code})",
+                "warning",
+                job_tenant=result.name,
+                status=status,
+                exit_code=result.exit_code,
+            )
     good = sum(1 for r in results if _status(r) == "finished")
-    print(f"enrich: {good} of {len(results)} tenants finished; job exit code {code}", file=err)
+    say(
+        "job_finish",
+        f"{good} of {len(results)} tenants finished; job exit code {code}",
+        "info" if code == EXIT_OK else "warning",
+        tenants=len(results),
+        finished=good,
+        exit_code=code,
+    )
+
+
+class JobLines(Protocol):
+    """Writes one job-level line: `enrich: message`, or a JSON object under `--log-format json`."""
+
+    def __call__(self, event: str, message: str, level: str = "info", **figures: Any) -> None: ...
+
+
+def job_lines(err: TextIO, fmt: str) -> JobLines:
+    """The job's own lines on `err` (the tenants' runs write theirs): text, or JSON Lines with the
+    keys of the runs' JSON lines (time, level, run_id (none: the job's), tenant, event, message)."""
+    lock = threading.Lock()
+
+    def say(event: str, message: str, level: str = "info", **figures: Any) -> None:
+        if fmt == "json":
+            now = time.time()
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(now)) + f".{int(now % 1 * 1000):03d}Z"
+            head = {"time": stamp, "level": level, "run_id": None, "tenant": None, "event": event}
+            line = json.dumps({**head, "message": message, **figures}, ensure_ascii=False)
+        else:
+            line = f"enrich: {message}"
+        with lock:
+            print(line, file=err, flush=True)
+
+    return say
 
 
 def _check_folder(path: str) -> None:
