@@ -67,7 +67,7 @@ def url_key(ind: Indicator) -> LookupKey:
     return LookupKey("urls", ind.value)
 
 
-def sighting_answer(family: str, value: str, result: ChunkResult, max_devices: int) -> Answer:
+def sighting_answer(value: str, result: ChunkResult, max_devices: int) -> Answer:
     """One value's answer from a finished chunk: SEEN with devices, events, dates and device names;
     NOT_SEEN (prevalence 0, 0 events) when absent; ERROR with the chunk's error."""
     if result.error:
@@ -92,8 +92,7 @@ def chunk_answers(result: ChunkResult, max_devices: int) -> list[tuple[LookupKey
     """Every value the chunk asked, with its answer."""
     family = result.family
     return [
-        (LookupKey(family, value), sighting_answer(family, value, result, max_devices))
-        for value in result.values
+        (LookupKey(family, value), sighting_answer(value, result, max_devices)) for value in result.values
     ]
 
 
