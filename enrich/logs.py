@@ -33,7 +33,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, TextIO
+from typing import Any, TextIO, cast
 
 LOGGER = "enrich"
 ERROR, WARNING, INFO = logging.ERROR, logging.WARNING, logging.INFO
@@ -410,7 +410,7 @@ def configured(verbosity: int, stream: TextIO, interval: float = 30.0, fmt: str 
         others.run_id = ident
     token = _run_id.set(ident)
     tenant = _tenant.set(None)
-    lines = LineEvents(handler) if handler.json else stream
+    lines = cast(TextIO, LineEvents(handler)) if handler.json else stream
     try:
         yield RunLog(handler, ident, lines)
     finally:

@@ -190,6 +190,10 @@ def test_proxy_variables_follow_the_standard_rules():
     assert proxy_for("https://127.0.0.1:8443", no) == "http://p:1"  # loopback: no exemption of its own
     assert proxy_for("https://anything", {"HTTPS_PROXY": "http://p:1", "no_proxy": "*"}) is None
     assert shown("http://user:pw@p.corp:3128") == "http://p.corp:3128"
+    six = {"HTTPS_PROXY": "http://p:1", "NO_PROXY": "[::1]:8443,host.example:443,fd00::/8"}
+    assert bypassed("https://[::1]:8443", six) and not bypassed("https://[::1]:9443", six)
+    assert bypassed("https://host.example", six)  # https's default port
+    assert bypassed("https://[fd00::5]", six) and not bypassed("https://[fe80::5]", six)
 
 
 @pytest.mark.parametrize("value", ["socks5://p:1080", "http://:3128", "http://p:port"])

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import ipaddress
 import os
-import urllib.request
 from collections.abc import Mapping
 from urllib.parse import urlsplit
 
@@ -67,26 +66,40 @@ def bypassed(url: str, environ: Mapping[str, str] | None = None) -> bool:
     found = _first(env, NO_PROXY_VARIABLES)
     if found is None:
         return False
-    no_proxy = found[1]
     parts = urlsplit(url)
-    host = (parts.hostname or "").lower()
+    host = (parts.hostname or "").lower().rstrip(".")
     if not host:
         return False
-    netloc = f"{host}:{parts.port}" if parts.port else host
-    if urllib.request.proxy_bypass_environment(netloc, {"no": no_proxy}):
-        return True
-    try:
-        address = ipaddress.ip_address(host)
-    except ValueError:
+    port = parts.port or 443
+    return any(_matches(entry.strip().lower(), host, port) for entry in found[1].split(","))
+
+
+def _matches(entry: str, host: str, port: int) -> bool:
+    """Whether one NO_PROXY entry covers `host`:`port` (see the module doc)."""
+    if not entry:
         return False
-    for entry in no_proxy.replace(" ", "").split(","):
-        if "/" in entry:
-            try:
-                if address in ipaddress.ip_network(entry, strict=False):
-                    return True
-            except ValueError:
-                continue
-    return False
+    if entry == "*":
+        return True
+    if "/" in entry:  # an IP network
+        try:
+            return ipaddress.ip_address(host) in ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            return False
+    wanted_port: int | None = None
+    if entry.startswith("["):  # [IPv6] or [IPv6]:port
+        address, _, rest = entry[1:].partition("]")
+        entry = address
+        if rest.startswith(":") and rest[1:].isdigit():
+            wanted_port = int(rest[1:])
+    elif entry.count(":") == 1:  # name:port or IPv4:port
+        entry, _, text = entry.partition(":")
+        if not text.isdigit():
+            return False
+        wanted_port = int(text)
+    if wanted_port is not None and wanted_port != port:
+        return False
+    entry = entry.lstrip(".").rstrip(".")
+    return bool(entry) and (host == entry or host.endswith("." + entry))
 
 
 def proxy_for(url: str, environ: Mapping[str, str] | None = None) -> str | None:
