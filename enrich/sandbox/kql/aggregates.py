@@ -84,7 +84,14 @@ SIGNATURES: dict[str, tuple[int, int | None, str]] = {
     "make_bag_if": (2, 3, "bag"),
     "make_list_with_nulls": (1, 2, "list"),
 }
-AGGREGATES = frozenset(SIGNATURES)
+#: Deprecated names Kusto still accepts (``makeset`` in older hunting queries), as their aggregation.
+ALIASES: dict[str, str] = {
+    "makeset": "make_set",
+    "makelist": "make_list",
+    "argmax": "arg_max",
+    "argmin": "arg_min",
+}
+AGGREGATES = frozenset(SIGNATURES) | frozenset(ALIASES)
 
 
 def hashable(value: object) -> object:
@@ -118,6 +125,7 @@ def build(
 ) -> Aggregate:
     """The :class:`Aggregate` of ``func(args)``; ``name`` is the alias (or None to infer it);
     ``star_columns`` (name, type, getter) are what ``*`` stands for in arg_max/arg_min/take_any."""
+    func = ALIASES.get(func, func)
     low, high, prefix = SIGNATURES[func]
     pred: RowFn | None
     if len(args) < low or (high is not None and len(args) > high):

@@ -489,6 +489,10 @@ class Compiler:
         scope = dict(types)
         auto = 0
         for item in items:
+            if item.names is not None:
+                raise self.error(
+                    item.pos, f"'{self.operator}' operator: a tuple of names is allowed only in summarize"
+                )
             expr = self.expr(item.expr, scope if sequential else types)
             name = item.name or inferred_name(item.expr)
             if item.name is None and not isinstance(item.expr, n.Name | n.Member) and not infer_calls:
@@ -636,9 +640,18 @@ class Compiler:
                 )
             args = [self.agg_arg(a, types) for a in call.args]
             try:
-                aggregates.append(agg.build(call.name, args, item.name, star))
+                built = agg.build(call.name, args, item.name, star)
             except agg.AggregateError as exc:
                 raise self.error(call.pos, f"'summarize' operator: {exc}") from None
+            if item.names is not None:
+                if len(item.names) != len(built.columns):
+                    raise self.error(
+                        item.pos,
+                        f"'summarize' operator: {len(item.names)} names for the {len(built.columns)} "
+                        f"columns of {call.name}()",
+                    )
+                built.columns = [(new, t) for new, (_, t) in zip(item.names, built.columns, strict=True)]
+            aggregates.append(built)
         schema: Schema = [(name, e.type) for name, e in by]
         for a in aggregates:
             schema.extend(a.columns)

@@ -148,11 +148,13 @@ class Pipe:
 
 @dataclass(slots=True)
 class Assign:
-    """``[Name =] expr`` in project/extend/summarize; ``name`` None when the name is inferred."""
+    """``[Name =] expr`` in project/extend/summarize; ``name`` None when the name is inferred.
+    ``names`` holds the tuple of ``(A, B) = arg_max(...)`` (summarize only)."""
 
     pos: int
     name: str | None
     expr: Expr
+    names: list[str] | None = None
 
 
 @dataclass(slots=True)

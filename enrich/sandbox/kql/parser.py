@@ -76,11 +76,14 @@ _OPERATORS = frozenset(
         "join",
         "lookup",
         "mv-expand",
+        "mvexpand",
         "parse",
         "invoke",
         "evaluate",
     }
 )
+#: ``mvexpand`` (the obsolete form of mv-expand) expands at most this many values per row by default.
+MVEXPAND_LEGACY_LIMIT = 128
 _SCALAR_TYPES = frozenset(
     {
         "string",
@@ -458,13 +461,40 @@ class _Parser:
         while True:
             tok = self.peek()
             name = None
-            if tok.kind == "id" and self.op_at(1, "=") and not str(tok.value).startswith("$"):
+            names = self.name_tuple()
+            if (
+                names is None
+                and tok.kind == "id"
+                and self.op_at(1, "=")
+                and not str(tok.value).startswith("$")
+            ):
                 name = str(tok.value)
                 self.next()
                 self.next()
-            items.append(n.Assign(tok.pos, name, self.parse_expr()))
+            items.append(n.Assign(tok.pos, name, self.parse_expr(), names))
             if not self.comma():
                 return items
+
+    def name_tuple(self) -> list[str] | None:
+        """``(A, B, ...) =`` before an expression (consumed), or None (nothing consumed)."""
+        if not self.at_op("("):
+            return None
+        k = 1
+        names: list[str] = []
+        while True:
+            tok = self.peek(k)
+            if tok.kind != "id" or str(tok.value).startswith("$"):
+                return None
+            names.append(str(tok.value))
+            if self.op_at(k + 1, ","):
+                k += 2
+                continue
+            if self.op_at(k + 1, ")") and self.op_at(k + 2, "="):
+                break
+            return None
+        for _ in range(k + 3):
+            self.next()
+        return names
 
     def op_project(self, pos: int) -> n.Operator:
         return n.Project(pos, self.parse_assignments())
@@ -661,6 +691,14 @@ class _Parser:
         self.next()
         self.expect_op(".")
         return str(tok.value), self.expect_ident()
+
+    def op_mvexpand(self, pos: int) -> n.Operator:
+        """``mvexpand``: the legacy spelling of mv-expand, whose default row limit is 128."""
+        op = self.op_mv_expand(pos)
+        assert isinstance(op, n.MvExpand)
+        if op.limit is None:
+            op.limit = MVEXPAND_LEGACY_LIMIT
+        return op
 
     def op_mv_expand(self, pos: int) -> n.Operator:
         op = n.MvExpand(pos, [])
