@@ -9,6 +9,9 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from typing import NamedTuple
 
+from enrich.answering.auto import ASSUMED_NOTE, ASSUMED_URL_NOTE, AutoStrategy
+from enrich.answering.hunting import FAMILY_OF_TYPE as HUNT_FAMILY_OF_TYPE
+from enrich.answering.hunting import HuntingStrategy, host_note
 from enrich.answering.interface import Strategy
 from enrich.answering.stats import FAMILY_OF_TYPE, StatsStrategy
 from enrich.indicators.hosts import is_ip_host, url_host
@@ -177,10 +180,15 @@ class Outcomes:
 def classify_columns(ind: Indicator, strategy: Strategy = STATS) -> tuple[str, ...]:
     """`mde_columns((ind,), None, strategy)`: the `mde_*` cells `classify` writes for a row of one indicator.
 
-    For the stats strategy, the same cells as the general case (lookup key, note, `mde_lookup`),
-    without its work.
+    For the stats strategy, and for hunting's lookups (`hunt`, and `auto` before it has decided),
+    the same cells as the general case (lookup key, note, `mde_lookup`), without its work.
     """
     if strategy is not STATS:
+        kind_of = type(strategy)
+        if kind_of is HuntingStrategy:
+            return _hunting_columns(ind, strategy, False)
+        if kind_of is AutoStrategy and strategy.paths is None:  # type: ignore[attr-defined]
+            return _hunting_columns(ind, strategy, True)
         return _mde_columns((ind,), None, strategy)
     kind, state = ind.type, ind.status
     if (kind is not None and kind.__class__ is not IndicatorType) or state.__class__ is not Status:
@@ -200,6 +208,33 @@ def classify_columns(ind: Indicator, strategy: Strategy = STATS) -> tuple[str, .
     else:  # no lookup (a lone MD5): unsupported, as `run` says
         return (text, value, _UNSUPPORTED, "", "", "", STATS.unsupported_reason(ind), note, "", *_NO_DETAILS)
     return (text, value, "pending", "", "", "", "", note, lookup, *_NO_DETAILS)
+
+
+def _hunting_columns(ind: Indicator, strategy: Strategy, assumed: bool) -> tuple[str, ...]:
+    """`classify_columns` for hunting's lookups; `assumed`: auto before deciding (its notes say so)."""
+    kind, state = ind.type, ind.status
+    if (kind is not None and kind.__class__ is not IndicatorType) or state.__class__ is not Status:
+        return _mde_columns((ind,), None, strategy)
+    text = "" if kind is None else kind._value_
+    if state is not _PENDING:
+        return (text, ind.value, state._value_, "", "", "", ind.reason, ind.note, "", *_NO_DETAILS)
+    value = ind.value
+    notes = [ind.note] if ind.note else []
+    family = HUNT_FAMILY_OF_TYPE.get(text)
+    if family is not None:
+        lookup = f"{family}/{value}"
+        if assumed and text == "md5":
+            notes.append(ASSUMED_NOTE)
+    elif text == "url" and (host := url_host(value)):
+        key = LookupKey("ips" if is_ip_host(host) else "domains", host)
+        lookup = f"{key.family}/{host};urls/{value}"
+        notes.append(host_note(key))
+        if assumed:
+            notes.append(ASSUMED_URL_NOTE)
+    else:
+        reason = strategy.unsupported_reason(ind)
+        return (text, value, _UNSUPPORTED, "", "", "", reason, ind.note, "", *_NO_DETAILS)
+    return (text, value, "pending", "", "", "", "", "; ".join(notes), lookup, *_NO_DETAILS)
 
 
 def classify_statuses(indicators: tuple[Indicator, ...], strategy: Strategy = STATS) -> tuple[str, ...]:
