@@ -642,3 +642,27 @@ def test_search():
     assert search('search strlen("abc") == 3 | count') == [{"Count": 4}]  # a string argument is a value
     with pytest.raises(KqlError, match="Nope"):
         search('search in (A, Nope) "x"')
+
+
+def test_mv_apply():
+    base = "datatable(Id:long, Arr:dynamic)[1, dynamic([3, 1, 2]), 2, dynamic([]), 3, dynamic([7])]"
+    assert rows(base + " | mv-apply x = Arr to typeof(long) on (summarize s = sum(x), c = count())") == [
+        {"Id": 1, "Arr": [3, 1, 2], "s": 6, "c": 3},
+        {"Id": 2, "Arr": [], "s": None, "c": 0},
+        {"Id": 3, "Arr": [7], "s": 7, "c": 1},
+    ]
+    assert rows(base + " | mv-apply x = Arr to typeof(long) on (top 1 by x) | project Id, x") == [
+        {"Id": 1, "x": 3},
+        {"Id": 3, "x": 7},
+    ]
+    assert rows(base + " | mv-apply Arr on (where Arr > 1)") == [
+        {"Id": 1, "Arr": 3},
+        {"Id": 1, "Arr": 2},
+        {"Id": 3, "Arr": 7},
+    ]
+    assert run(base + " | mv-apply with_itemindex=i x = Arr on (project i, x)").schema == [
+        ("Id", "long"),
+        ("Arr", "dynamic"),
+        ("i", "long"),
+        ("x", "dynamic"),
+    ]

@@ -67,7 +67,18 @@ class _Position:
 _POSITION_FUNCTIONS = frozenset({"row_number", "prev", "next"})
 #: Operators whose output keeps the order of their serialized input.
 _ORDER_KEEPING = frozenset(
-    {"where", "project", "projectnames", "projectrename", "extend", "take", "mvexpand", "parse", "invoke"}
+    {
+        "where",
+        "project",
+        "projectnames",
+        "projectrename",
+        "extend",
+        "take",
+        "mvexpand",
+        "mvapply",
+        "parse",
+        "invoke",
+    }
 )
 
 
@@ -273,13 +284,16 @@ class Compiler:
             if not isinstance(expanded, Plan):
                 raise self.error(node.pos, f"The function '{node.name}' returns a scalar, not a table")
             return expanded
-        source = self.tabular(node.source)
-        op = node.op
+        return self.apply(node.op, self.tabular(node.source))
+
+    def apply(self, op: n.Operator, source: Plan) -> Plan:
+        """The plan of ``source | op``."""
         name = type(op).__name__.lower()
         self.operator = {
             "projectnames": getattr(op, "kind", ""),
             "projectrename": "project-rename",
             "mvexpand": "mv-expand",
+            "mvapply": "mv-apply",
             "unionop": "union",
             "join": "lookup" if getattr(op, "lookup", False) else "join",
         }.get(name, name)
@@ -1009,6 +1023,34 @@ class Compiler:
                     if itemindex:
                         extra[itemindex] = i
                     out.append(Extended(row, extra))
+            return out
+
+        return Plan(schema, run)
+
+    def op_mvapply(self, op: n.MvApply, src: Plan) -> Plan:
+        current: list[Row] = []  # the input row being applied to
+        expanded = self.op_mvexpand(op.expand, Plan(src.schema, lambda: list(current)))
+        sub = expanded
+        for inner in op.operators:
+            sub = self.apply(inner, sub)
+        self.operator = "mv-apply"
+        sub_types = dict(sub.schema)
+        expanded_names = {c for c, _ in expanded.schema} - {c for c, _ in src.schema} | {
+            item.name or inferred_name(item.expr) or "" for item in op.expand.items
+        }
+        schema = [
+            (c, sub_types.get(c, t)) for c, t in src.schema if c in sub_types or c not in expanded_names
+        ]
+        names = {c for c, _ in schema}
+        schema += [(c, t) for c, t in sub.schema if c not in names]
+        getters = [(c, _getter(c, t)) for c, t in sub.schema]
+
+        def run() -> list[Row]:
+            out: list[Row] = []
+            for row in src.run():
+                current[:] = [row]
+                for result in sub.run():
+                    out.append(Extended(row, {c: get(result) for c, get in getters}))
             return out
 
         return Plan(schema, run)

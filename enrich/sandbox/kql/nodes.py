@@ -286,6 +286,15 @@ class MvExpand:
 
 
 @dataclass(slots=True)
+class MvApply:
+    """``mv-apply <mv-expand items> on (operators)``: the operators run on each row's expansion."""
+
+    pos: int
+    expand: MvExpand
+    operators: list[Operator]
+
+
+@dataclass(slots=True)
 class ParsePart:
     """A piece of a ``parse`` pattern: a literal (``name`` None), a column capture, or ``*`` (both None)."""
 
@@ -361,6 +370,7 @@ Operator = (
     | Join
     | UnionOp
     | MvExpand
+    | MvApply
     | Parse
     | Invoke
     | GetSchema

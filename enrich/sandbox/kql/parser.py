@@ -77,6 +77,7 @@ _OPERATORS = frozenset(
         "lookup",
         "mv-expand",
         "mvexpand",
+        "mv-apply",
         "parse",
         "invoke",
         "evaluate",
@@ -692,14 +693,6 @@ class _Parser:
         self.expect_op(".")
         return str(tok.value), self.expect_ident()
 
-    def op_mvexpand(self, pos: int) -> n.Operator:
-        """``mvexpand``: the legacy spelling of mv-expand, whose default row limit is 128."""
-        op = self.op_mv_expand(pos)
-        assert isinstance(op, n.MvExpand)
-        if op.limit is None:
-            op.limit = MVEXPAND_LEGACY_LIMIT
-        return op
-
     def op_mv_expand(self, pos: int) -> n.Operator:
         op = n.MvExpand(pos, [])
         while (
@@ -741,6 +734,28 @@ class _Parser:
                 raise self.error(tok)
             op.limit = tok.value
         return op
+
+    def op_mvexpand(self, pos: int) -> n.Operator:
+        """``mvexpand``: the legacy spelling of mv-expand, whose default row limit is 128."""
+        op = self.op_mv_expand(pos)
+        assert isinstance(op, n.MvExpand)
+        if op.limit is None:
+            op.limit = MVEXPAND_LEGACY_LIMIT
+        return op
+
+    def op_mv_apply(self, pos: int) -> n.Operator:
+        expand = self.op_mv_expand(pos)
+        assert isinstance(expand, n.MvExpand)
+        self.expect_word("on")
+        self.enter()
+        self.expect_op("(")
+        operators = [self.parse_operator()]
+        while self.at_op("|"):
+            self.next()
+            operators.append(self.parse_operator())
+        self.expect_op(")")
+        self.leave()
+        return n.MvApply(pos, expand, operators)
 
     def op_parse(self, pos: int) -> n.Operator:
         kind = "simple"
