@@ -824,6 +824,11 @@ def job_command(
     Relative paths are relative to the job file. See jobs/ for examples. Exit codes as `run`;
     the job file is locked while it runs: a second run of it exits with code 75 (wait: key
     `wait = true`, or --wait).
+
+    Many tenants: [[tenant]] tables (name; secrets, or tenant_id_env, client_id_env,
+    client_secret_env; any key above for that tenant) run side by side, tenant_concurrency
+    (default 4) at a time, {tenant} in paths; summary is then the job's (every tenant and the
+    totals), tenant_summary each tenant's; the exit code is the worst tenant's. See jobs/README.md.
     """
     import dataclasses
 
