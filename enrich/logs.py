@@ -365,6 +365,21 @@ def flush() -> None:
         handler.flush()
 
 
+_capturing = [0]  # JSON runs under way that route Python's warnings through logging
+_capturing_lock = threading.Lock()
+
+
+def _capture_warnings(change: int) -> None:
+    """`logging.captureWarnings` while at least one JSON run is under way (runs may be threads)."""
+    with _capturing_lock:
+        before = _capturing[0]
+        _capturing[0] = max(0, before + change)
+        if before == 0 and _capturing[0] > 0:
+            logging.captureWarnings(True)
+        elif before > 0 and _capturing[0] == 0:
+            logging.captureWarnings(False)
+
+
 @dataclass
 class RunLog:
     """What `configured` gives the run: its handler, its id, and where its own lines go (`lines`)."""
@@ -403,6 +418,7 @@ def configured(verbosity: int, stream: TextIO, interval: float = 30.0, fmt: str 
     logger.addHandler(handler)
     if others is not None:
         logging.getLogger().addHandler(others)
+        _capture_warnings(+1)  # Python's warnings (py.warnings) as JSON too, not as bare text
     _active.append(handler)
     ident = uuid.uuid4().hex
     handler.run_id = ident
@@ -421,6 +437,7 @@ def configured(verbosity: int, stream: TextIO, interval: float = 30.0, fmt: str 
         logger.removeHandler(handler)
         if others is not None:
             logging.getLogger().removeHandler(others)
+            _capture_warnings(-1)
         logger.setLevel(saved)
         _run_id.reset(token)
         _tenant.reset(tenant)

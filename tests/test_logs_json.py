@@ -10,6 +10,7 @@ import logging
 import re
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 
 import pytest
@@ -178,12 +179,14 @@ def test_json_handler_scrubs_secrets_counts_repeats_and_shows_other_libraries(mo
             log.info("MDE quota exceeded for %s (429); pausing that API for %.1f s%s", "ips", delay, "")
         log.warning("odd answer carrying %s", secret)
         logging.getLogger("msal.somewhere").warning("a library's warning")
+        warnings.warn("a Python warning", UserWarning, stacklevel=1)
         logging.getLogger("enrich.x").info("plain info below the verbosity")
         print(f"enrich: warning: a printed line with {secret}", file=run_log.lines)
     objects = _objects(stream.getvalue())
-    assert [obj["event"] for obj in objects] == ["quota_wait", "log", "log", "message", "quota_wait"]
+    assert [obj["event"] for obj in objects] == ["quota_wait", "log", "log", "log", "message", "quota_wait"]
     assert objects[0]["wait_seconds"] == 1.5 and objects[-1]["repeated"] == 2
-    assert objects[2]["message"] == "a library's warning" and objects[3]["level"] == "warning"
+    assert objects[2]["message"] == "a library's warning" and objects[4]["level"] == "warning"
+    assert "a Python warning" in objects[3]["message"]
     assert secret not in stream.getvalue() and "***" in objects[1]["message"]
     assert {obj["run_id"] for obj in objects} == {run_log.run_id}
     assert logs.run_id() is None  # the run's id ends with the run
