@@ -839,6 +839,11 @@ def job_command(
     try:
         job = load_job(file, sandbox=sandbox)
     except EnrichError as exc:
+        if (log_format or "").lower() == "json":  # a JSON log stays JSON, even before the run
+            from enrich.logs import failure_line
+
+            click.echo(failure_line(str(exc), exit_code(exc)), err=True)
+            raise SystemExit(exit_code(exc)) from None
         _fail("job", exc)
     request = job.request
     if verbose or quiet:

@@ -447,3 +447,13 @@ def finish(message: str, exit_code: int, status: str, level: int = logging.INFO,
     """The run's `finish` event (status ok, row_errors, failed, stopped; its exit code and figures,
     e.g. `summary=`); True when a JSON log shows it (else the caller prints its text lines)."""
     return event("finish", message, level, status=status, exit_code=exit_code, **figures)
+
+
+def failure_line(message: str, exit_code: int, **figures: Any) -> str:
+    """One JSON log line for a failure before a run's log exists (e.g. a job file that cannot be
+    read under `--log-format json`): a `finish` event, status failed, with a run id of its own."""
+    record = logging.LogRecord(LOGGER, logging.ERROR, __file__, 0, "%s", (message,), None)
+    record.event = "finish"
+    record.figures = {"status": "failed", "exit_code": exit_code, "error": message, **figures}
+    record.run_id = uuid.uuid4().hex
+    return JsonLogHandler(io.StringIO()).line(record)

@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
 import re
 import subprocess
 import sys
@@ -213,3 +214,12 @@ def test_runs_in_threads_each_log_only_their_own_records():
     for n, stream in enumerate(streams):
         objects = _objects(stream.getvalue())
         assert [(obj["tenant"], obj["done"]) for obj in objects] == [(f"tenant-{n}", n)]
+
+
+def test_a_job_file_that_cannot_be_read_is_one_json_line(tmp_path):
+    job = tmp_path / "job.toml"
+    job.write_text("inputs = []\n")
+    done = _enrich(["job", str(job), "--log-format", "json"], dict(os.environ))
+    assert done.returncode == 1
+    (obj,) = _objects(done.stderr)
+    assert obj["event"] == "finish" and obj["status"] == "failed" and "'inputs' must list" in obj["error"]
