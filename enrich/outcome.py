@@ -35,6 +35,7 @@ _PENDING = Status.PENDING
 _UNSUPPORTED = Status.UNSUPPORTED.value
 _NO_DETAILS = ("",) * len(MDE_DETAIL_COLUMNS)  # the detail cells after mde_lookup, and mde_answered_by
 _NO_EXTRAS: tuple[LookupKey, ...] = ()
+_DETAIL_NAMES = tuple(name for _, name in MDE_DETAIL_COLUMNS[1:])
 NO_ANSWER = "no answer was obtained for this lookup (the run was interrupted or the lookup failed)"
 
 Answers = Mapping[LookupKey, Answer]
@@ -326,6 +327,10 @@ def detail_cells(
     got = [answers[k] for k in distinct if k in answers] if answers is not None else []
     if not got:
         return (lookup, *_NO_DETAILS)
+    if len(got) == 1 and len(everything) == 1:  # the common row: one lookup, one answer
+        only = got[0]
+        detail = dict(only.detail) if only.detail else {}
+        return (lookup, *[detail.get(name) or "" for name in _DETAIL_NAMES], answered_by(only))
     details = [dict(a.detail) for a in got]
     cells = [lookup]
     for _, name in MDE_DETAIL_COLUMNS[1:]:
