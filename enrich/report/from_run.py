@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from enrich.model import MDE_COLUMNS
-from enrich.outcome import Outcomes
+from enrich.outcome import Outcomes, answered_by
 from enrich.report.data import Collector, utc_now
 from enrich.sources.interface import Source
 
@@ -73,6 +73,7 @@ def collect_run(
     """Every row of `sources` with its outcome, and the run's figures (`summary`: RunSummary.to_dict())."""
     collector = Collector(origin="run", title="enrich run report")
     names = MDE_COLUMNS
+    status_at = names.index("mde_status")
     cells_of, entries_of = outcomes.cells, outcomes.entries
     add = collector.add_row
     for source in sources:
@@ -81,11 +82,28 @@ def collect_run(
         for chunk in source.chunks():
             for indicators in chunk.indicators:
                 row += 1
+                entries = entries_of(indicators)
                 pairs = [
-                    (e.indicator.type.value if e.indicator.type else "", e.status.value)
-                    for e in entries_of(indicators)
+                    (e.indicator.type.value if e.indicator.type else "", e.status.value) for e in entries
                 ]
-                add(source.name, row, dict(zip(names, cells_of(indicators), strict=True)), pairs)
+                if len(entries) == 1 and pairs[0][1] != "seen":
+                    # only counted: its status and how it was answered, without the whole join
+                    answer = entries[0].answer
+                    by_name = {
+                        "mde_status": pairs[0][1],
+                        "mde_answered_by": answered_by(answer) if answer else "",
+                    }
+                else:  # a seen row (the table's) or a row of several indicators: its cells
+                    cells = cells_of(indicators)
+                    by_name = (
+                        dict(zip(names, cells, strict=True))
+                        if cells[status_at] == "seen"
+                        else {
+                            "mde_status": cells[status_at],
+                            "mde_answered_by": cells[names.index("mde_answered_by")],
+                        }
+                    )
+                add(source.name, row, by_name, pairs)
     for entry, src in zip(collector.inputs, sources, strict=False):
         entry["format"] = src.format
     collector.headline.update(
