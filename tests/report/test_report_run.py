@@ -172,3 +172,15 @@ def test_too_many_rows_for_a_sheet_stops_before_any_lookup(env, tmp_path, monkey
     result = invoke("run", str(small), str(src), "-o", str(out), "--no-cache", "--rate-limit", FAST)
     assert result.exit_code in (0, 3), result.stderr
     assert openpyxl.load_workbook(out, read_only=True)["big"].max_row == 6
+
+
+def test_job_key_report_is_a_path_with_the_date(tmp_path):
+    from datetime import UTC, datetime
+
+    from enrich.jobfile import load_job
+
+    (tmp_path / "in.csv").write_text("indicator\nx.example\n")
+    job = tmp_path / "job.toml"
+    job.write_text('inputs = ["in.csv"]\noutput = "out.xlsx"\nreport = "reports/{date:%Y-%m-%d}.html"\n')
+    request = load_job(str(job), datetime(2026, 12, 7, tzinfo=UTC)).request
+    assert request.report == str(tmp_path / "reports" / "2026-12-07.html")
