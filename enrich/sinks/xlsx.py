@@ -43,7 +43,7 @@ import pandas as pd
 from enrich import __version__
 from enrich.errors import UsageError
 from enrich.model import MDE_COLUMNS, Status
-from enrich.outcome import Outcomes
+from enrich.outcome import Outcomes, answered_by
 from enrich.sinks.atomic import AtomicFile
 from enrich.sinks.csv import SinkError
 from enrich.sinks.interface import Sink
@@ -218,6 +218,7 @@ class XlsxSink(Sink):
         for sheet in self._sheets.values():
             self._write_header(sheet)
         self._answers_seen: Counter[str] = Counter()
+        self._answered_by: Counter[str] = Counter()
         self._strategy = ""
 
     def _write_header(self, sheet: _Sheet) -> None:
@@ -289,6 +290,7 @@ class XlsxSink(Sink):
                 widths[col] = max(widths[col], len(_TIME_FORMAT) + 2)
         if outcomes.answers is not None:
             self._answers_seen = Counter(a.status.value for a in outcomes.answers.values())
+            self._answered_by = Counter(answered_by(a) or "(not said)" for a in outcomes.answers.values())
 
     def _finish_sheets(self) -> None:
         for sheet in self._sheets.values():
@@ -312,6 +314,7 @@ class XlsxSink(Sink):
         ]
         lines += [(f"rows {s.value}", self.counts[s.value]) for s in Status if s is not Status.PENDING]
         lines += [(f"lookups answered {k}", v) for k, v in sorted(self._answers_seen.items())]
+        lines += [(f"lookups answered by {k}", v) for k, v in sorted(self._answered_by.items())]
         if self.counts["truncated_cells"]:
             lines.append(("cells cut at 32,767 characters", self.counts["truncated_cells"]))
         self._text(ws, 0, 0, "what", header)

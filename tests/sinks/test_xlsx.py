@@ -166,6 +166,7 @@ def test_summary_sheet(book):
     assert rows["mode (how MDE was asked)"] == "stats"
     assert rows["MDE API"] == "https://api.example"
     assert rows["lookups answered seen"] == 1
+    assert sum(v for k, v in rows.items() if k.startswith("lookups answered by ")) == 2  # every lookup
     assert isinstance(rows["written (UTC)"], datetime)
     assert rows["feed"].endswith("feed.csv")  # the sheet -> input table
     assert sink.rows_by_status()["seen"] == 1
