@@ -169,6 +169,7 @@ class Compiler:
         self.position: _Position | None = None  # set while compiling items over a serialized input
         self.position_used = False
         self.search_case = False  # compiling a `search kind=case_sensitive` predicate
+        self.search_columns: dict[str, list[str]] | None = None  # search over tables: columns by $table
         self.expanding = 0
         self.tabulars: dict[str, Plan] = {}
         self.operator = "where"
@@ -793,17 +794,25 @@ class Compiler:
         """``search``: the rows of the input (or of the tables, with their name in ``$table``) where
         the predicate holds; a bare term matches any column."""
         self.operator = "search"
+        by_table: dict[str, list[str]] | None = None
         if src is None:
             patterns = node.tables if node.tables is not None else ["*"]
             legs: list[n.Tabular] = [n.TableRef(node.pos, p) for p in patterns]
             src = self.union(n.Union(node.pos, legs, withsource="$table"), None)
             self.operator = "search"
-        saved = self.search_case
-        self.search_case = node.case_sensitive
+            # a bare term looks at the columns of the row's own table only
+            by_table = {}
+            for pattern in patterns:
+                regex = re.compile("^" + ".*".join(re.escape(p) for p in pattern.split("*")) + "$")
+                for name in sorted({*self.schemas, *self.tables, *self.tabulars}):
+                    if regex.match(name):
+                        by_table[name] = [c for c, _ in self.table(n.TableRef(node.pos, name)).schema]
+        saved = (self.search_case, self.search_columns)
+        self.search_case, self.search_columns = node.case_sensitive, by_table
         try:
             pred = self.expr(node.predicate, dict(src.schema))
         finally:
-            self.search_case = saved
+            self.search_case, self.search_columns = saved
         if pred.type != "bool":
             raise self.error(
                 node.pos, f"'search' operator: the predicate must be of type bool, not {pred.type}"
@@ -827,13 +836,31 @@ class Compiler:
             check = lambda hay: _has_suffix(hay, needle)  # noqa: E731
         else:
             check = lambda hay: _has_term(hay, needle)  # noqa: E731
-        texts = [self.text_fn(Expr(types[c], _getter(c, types[c]))) for c in columns]
         fold = (lambda s: s) if self.search_case else str.lower
+        everywhere = [(c, types[c], _getter(c, types[c])) for c in columns]
+        by_table = (
+            {
+                label: [(c, types[c], _getter(c, types[c])) for c in names if c in types]
+                for label, names in self.search_columns.items()
+            }
+            if self.search_columns is not None and node.column is None
+            else None
+        )
+        convert = registry.convert_to
 
         def fn(row: Row) -> object:
-            for t in texts:
-                v = t(row)
-                if v and check(fold(v)):
+            cells = everywhere if by_table is None else by_table.get(str(row.get("$table")), everywhere)
+            get = row.get
+            for column, kql_type, typed in cells:
+                v = get(column)
+                if v is None or v == "":
+                    continue
+                if v.__class__ is not str:
+                    # a table's datetimes are ISO text already; other values as tostring() renders them
+                    v = convert(typed(row), kql_type, "string")
+                    if not isinstance(v, str):
+                        continue
+                if check(fold(v)):
                     return True
             return False
 
