@@ -223,3 +223,10 @@ def test_a_job_file_that_cannot_be_read_is_one_json_line(tmp_path):
     assert done.returncode == 1
     (obj,) = _objects(done.stderr)
     assert obj["event"] == "finish" and obj["status"] == "failed" and "'inputs' must list" in obj["error"]
+
+
+def test_every_event_template_is_still_logged_somewhere():
+    """The records JSON turns into events are found by their message templates: each must still exist."""
+    sources = "".join(path.read_text() for path in (Path(logs.__file__).parent / "mde").rglob("*.py"))
+    for template in logs.TEMPLATES:
+        assert json.dumps(template) in sources, template
