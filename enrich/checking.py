@@ -15,22 +15,34 @@ from enrich.mde.settings import Settings, load_settings
 
 
 @contextlib.contextmanager
-def _settings(secrets: str | None, sandbox: bool) -> Iterator[Settings]:
+def _settings(
+    secrets: str | None, sandbox: bool, cloud: str | None, region: str | None
+) -> Iterator[Settings]:
     if not sandbox:
-        settings = load_settings(secrets, require_credentials=False)
+        settings = load_settings(secrets, require_credentials=False, cloud=cloud, region=region)
         protect(settings.connection)
         yield settings
         return
+    from enrich.mde.clouds import cloud_named
     from enrich.sandbox import Sandbox, SandboxConfig
 
-    with Sandbox(SandboxConfig()) as sb:
-        settings = load_settings(None, environ=sb.env(), require_credentials=False)
+    name = cloud_named(cloud or os.environ.get("MDE_CLOUD")).name  # the sandbox serves the cloud checked
+    with Sandbox(SandboxConfig(cloud=name)) as sb:
+        settings = load_settings(None, environ=sb.env(), require_credentials=False, cloud=name, region=region)
         protect(settings.connection)
         yield settings
 
 
-def check(secrets: str | None, sandbox: bool, out: TextIO | None = None, mode: str = "auto") -> int:
+def check(
+    secrets: str | None,
+    sandbox: bool,
+    out: TextIO | None = None,
+    mode: str = "auto",
+    cloud: str | None = None,
+    region: str | None = None,
+) -> int:
     """Run the preflight checks for `mode` (`stats`, `hunt`, `auto`); 0 when what it needs passes, 1 otherwise.
+    `cloud` and `region` as `run --cloud/--region` (None: MDE_CLOUD, MDE_REGION).
 
     Lines that do not count for `mode` (what another mode would meet) start with `--` when they fail.
     """
@@ -38,7 +50,7 @@ def check(secrets: str | None, sandbox: bool, out: TextIO | None = None, mode: s
 
     out = sys.stdout if out is None else out
     try:
-        with _settings(secrets, sandbox) as settings:
+        with _settings(secrets, sandbox, cloud, region) as settings:
             results = run_check(settings, mode=mode)
     except MdeError as exc:
         print(f"FAIL configuration: {exc}", file=out)

@@ -880,7 +880,10 @@ def job_command(
     show_default=True,
     help="The `enrich run --mode` whose needs decide the exit code; every mode's line is shown.",
 )
-def check_command(secrets: str | None, sandbox: bool, mode: str) -> None:
+@_cloud_options
+def check_command(
+    secrets: str | None, sandbox: bool, mode: str, cloud: str | None, region: str | None
+) -> None:
     """Preflight: credentials, token, roles, one cheap call per API family, the hunting paths, and
     what each --mode can answer.
 
@@ -892,7 +895,15 @@ def check_command(secrets: str | None, sandbox: bool, mode: str) -> None:
     """
     from enrich.checking import check
 
-    raise SystemExit(check(secrets, sandbox, mode=mode))
+    raise SystemExit(
+        check(
+            secrets,
+            sandbox,
+            mode=mode,
+            cloud=cloud.lower() if cloud else None,
+            region=region and region.lower(),
+        )
+    )
 
 
 @cli.group("cache", epilog=epilog("cache"))

@@ -186,14 +186,14 @@ def test_check_passes_in_the_right_cloud_and_says_it(cloud_sb, monkeypatch):
     name, sb = cloud_sb
     for var, value in _env(sb).items():
         monkeypatch.setenv(var, value)
-    monkeypatch.setenv("MDE_CLOUD", name)
-    result = CliRunner().invoke(cli, ["check", "--mode", "stats"])
+    result = CliRunner().invoke(cli, ["check", "--mode", "stats", "--cloud", name])
     assert result.exit_code == 0, result.output
     assert f"cloud {name}: login {sb.base_url}" in result.output
     assert f"tokens for {EXPECTED[name][3]}/.default" in result.output
     monkeypatch.setenv("MDE_CLOUD", WRONG_MDE[name])
     result = CliRunner().invoke(cli, ["check", "--mode", "stats"])
     assert result.exit_code == 1, result.output
+    assert f"cloud {WRONG_MDE[name]}:" in result.output
 
 
 def test_run_works_in_the_right_cloud_and_fails_in_a_wrong_one(cloud_sb, tmp_path, monkeypatch):
