@@ -666,3 +666,12 @@ def test_mv_apply():
         ("i", "long"),
         ("x", "dynamic"),
     ]
+
+
+def test_bracketed_column_names():
+    assert rows("U | take 1 | project ['My Col'] = Extra | extend X = strcat(['My Col'], '!')") == [
+        {"My Col": "x", "X": "x!"}
+    ]
+    assert run("search in (U) 'gamma' | project ['$table'], Name").rows == [{"$table": "U", "Name": "gamma"}]
+    assert rows("T | take 1 | project D[0], B2 = B") == [{"Column1": "a", "B2": True}]
+    assert run("T | extend E = dynamic({'k': 1}) | project E['k']").schema == [("k", "dynamic")]

@@ -105,6 +105,8 @@ def inferred_name(node: n.Expr) -> str | None:
         return node.name
     if isinstance(node, n.Member):
         return node.key
+    if isinstance(node, n.Index) and isinstance(node.index, n.Lit) and isinstance(node.index.value, str):
+        return node.index.value
     if isinstance(node, n.Call) and node.args:
         return inferred_name(node.args[0])
     return None
@@ -510,7 +512,11 @@ class Compiler:
                 )
             expr = self.expr(item.expr, scope if sequential else types)
             name = item.name or inferred_name(item.expr)
-            if item.name is None and not isinstance(item.expr, n.Name | n.Member) and not infer_calls:
+            if (
+                item.name is None
+                and not isinstance(item.expr, n.Name | n.Member | n.Index)
+                and not infer_calls
+            ):
                 name = None
             if name is None:
                 auto += 1

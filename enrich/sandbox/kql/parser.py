@@ -472,9 +472,22 @@ class _Parser:
                 name = str(tok.value)
                 self.next()
                 self.next()
+            elif names is None and self.at_bracketed_name() and self.op_at(3, "="):
+                name = self.bracketed_name()
+                self.next()
             items.append(n.Assign(tok.pos, name, self.parse_expr(), names))
             if not self.comma():
                 return items
+
+    def at_bracketed_name(self) -> bool:
+        """At ``['Name']`` / ``["Name"]``: a column name that is not an identifier (``['$table']``)."""
+        return self.at_op("[") and self.peek(1).kind == "str" and self.op_at(2, "]")
+
+    def bracketed_name(self) -> str:
+        self.next()
+        name = str(self.next().value)
+        self.next()
+        return name
 
     def name_tuple(self) -> list[str] | None:
         """``(A, B, ...) =`` before an expression (consumed), or None (nothing consumed)."""
@@ -976,6 +989,8 @@ class _Parser:
             return expr
         if self.at_op("*"):
             return n.Star(self.next().pos)
+        if self.at_bracketed_name():
+            return n.Name(tok.pos, self.bracketed_name())
         if tok.kind != "id" or str(tok.value).startswith("$"):
             raise self.error(tok)
         name = str(tok.value)
