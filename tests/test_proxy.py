@@ -10,8 +10,10 @@ from __future__ import annotations
 import contextlib
 import select
 import socket
+import ssl
 import threading
 from collections import Counter
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -32,9 +34,11 @@ PROXY_VARS = ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy", "NO_PROXY"
 
 
 class ConnectProxy:
-    """An HTTP CONNECT proxy on 127.0.0.1 (bounded: MAX_TUNNELS connections, idle time-out)."""
+    """An HTTP CONNECT proxy on 127.0.0.1 (bounded: MAX_TUNNELS connections, idle time-out); with
+    `tls`, clients reach it over TLS (an https:// proxy)."""
 
-    def __init__(self) -> None:
+    def __init__(self, tls: ssl.SSLContext | None = None) -> None:
+        self.tls = tls
         self.server = socket.create_server(("127.0.0.1", 0))
         self.server.settimeout(0.2)
         self.port = self.server.getsockname()[1]
@@ -47,7 +51,7 @@ class ConnectProxy:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://127.0.0.1:{self.port}"
 
     def __enter__(self) -> ConnectProxy:
         self._accepter.start()
@@ -75,6 +79,13 @@ class ConnectProxy:
             thread.start()
 
     def _serve(self, client: socket.socket) -> None:
+        if self.tls is not None:
+            client.settimeout(IDLE_SECONDS)
+            try:
+                client = self.tls.wrap_socket(client, server_side=True)
+            except (OSError, ssl.SSLError):
+                client.close()
+                return
         with contextlib.closing(client):
             client.settimeout(IDLE_SECONDS)
             head = b""
@@ -108,7 +119,8 @@ class ConnectProxy:
         peers = {a: b, b: a}
         idle = 0.0
         while not self._stop.is_set() and idle < IDLE_SECONDS:
-            ready, _, _ = select.select(list(peers), [], [], 0.2)
+            buffered = [s for s in peers if isinstance(s, ssl.SSLSocket) and s.pending()]
+            ready = buffered or select.select(list(peers), [], [], 0.2)[0]
             idle = idle + 0.2 if not ready else 0.0
             for sock in ready:
                 try:
@@ -242,3 +254,34 @@ def test_an_unreachable_proxy_is_named_in_the_sign_in_error(sb, env, monkeypatch
         provider.close()
     assert f"through the proxy http://127.0.0.1:{port}" in str(caught.value)
     assert "pw-not-shown" not in str(caught.value)
+
+
+def test_an_https_proxy_is_verified_with_the_ca_bundle(sb, env, tmp_path, monkeypatch):
+    """A proxy reached over TLS, with its own CA: one MDE_CA_BUNDLE holding both CAs serves both stacks."""
+    from enrich.sandbox.tls import server_context, write_certificates
+
+    (tmp_path / "proxy-tls").mkdir()
+    files = write_certificates(str(tmp_path / "proxy-tls"))
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_text(Path(sb.ca_file).read_text() + Path(files.ca_file).read_text())
+    monkeypatch.setenv("MDE_CA_BUNDLE", str(bundle))
+    with ConnectProxy(tls=server_context(files)) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        result, _ = _run(tmp_path)
+        assert result.exit_code == 0, result.output
+        assert proxy.tunnels[f"localhost:{env}"] >= 1 and proxy.tunnels[f"127.0.0.1:{env}"] >= 1, (
+            proxy.tunnels
+        )
+    # without the proxy's CA, the sign-in through it fails verification, in words
+    monkeypatch.setenv("MDE_CA_BUNDLE", sb.ca_file)
+    with ConnectProxy(tls=server_context(files)) as proxy:
+        monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+        provider = TokenProvider(load_settings(None, timeout=5))
+        try:
+            with pytest.raises(
+                AuthError, match="TLS verification .* failed .*CERTIFICATE_VERIFY_FAILED.*MDE_CA_BUNDLE"
+            ):
+                provider.get_token()
+        finally:
+            provider.close()
+        assert not proxy.tunnels

@@ -379,12 +379,16 @@ class TokenProvider:
         return token
 
     def _tls_error(self, exc: Exception) -> AuthError:
+        proxy = proxy_for(self.settings.login_url)
+        through = f" (through the proxy {shown(proxy)})" if proxy else ""
         return AuthError(
-            f"TLS verification of the login host {self.settings.login_url} failed ({_root_cause(exc)}); "
+            f"TLS verification of the login host {self.settings.login_url}{through} failed ({_root_cause(exc)}); "
             "if a proxy or a test server signs with its own CA, set MDE_CA_BUNDLE to that CA's PEM file"
         )
 
     def _network_error(self, exc: Exception) -> AuthError:
+        if "CERTIFICATE_VERIFY_FAILED" in _root_cause(exc):  # e.g. an https:// proxy's own certificate
+            return self._tls_error(exc)
         proxy = proxy_for(self.settings.login_url)
         through = f" through the proxy {shown(proxy)}" if proxy else ""
         return AuthError(
