@@ -757,7 +757,6 @@ def test_remaining_string_array_and_ip_functions() -> None:
         ("notnull", "isnotnull", (None,)),
         ("pack_dictionary", "bag_pack", ("k", 1)),
         ("parseurl", "parse_url", ("https://h/p",)),
-        ("replace", "replace_regex", ("aXb", "X", "-")),
         ("toboolean", "tobool", ("true",)),
         ("todecimal", "toreal", ("1.5",)),
         ("toobject", "todynamic", ('{"a":1}',)),

@@ -248,6 +248,12 @@ def replace_regex(ctx: object, source: object, lookup: object, rewrite: object) 
     return pattern.sub(lambda m: expand(m, template), text)
 
 
+def replace(ctx: object, regex: object, rewrite: object, source: object) -> str:
+    """Kusto's deprecated ``replace(regex, rewrite, text)`` (older queries use it so, e.g.
+    ``replace("\\"", "", ProcessCommandLine)``): :func:`replace_regex` with that argument order."""
+    return replace_regex(ctx, source, regex, rewrite)
+
+
 def _trim_patterns(regex: str) -> tuple[re.Pattern[str], re.Pattern[str]] | None:
     """(one leading match, one trailing match) of ``regex``; applied repeatedly rather than as
     ``(?:X)+``, whose nested repetition can backtrack exponentially before an anchor."""
@@ -544,9 +550,17 @@ register(
     [S, S, S],
     "string",
     check=_regex_check(1),
-    aliases=["replace"],
     signature="replace_regex(s, regex, rewrite) -> string",
     summary="s with every match of regex replaced by rewrite (\\0..\\9 name capture groups).",
+)
+register(
+    "replace",
+    replace,
+    [S, S, S],
+    "string",
+    check=_regex_check(0),
+    signature="replace(regex, rewrite, s) -> string",
+    summary="The older spelling of replace_regex, its arguments in its own order: replace(regex, rewrite, s).",
 )
 for _name, _fn, _what in (
     ("trim", trim, "leading and trailing"),
