@@ -126,7 +126,7 @@ WORDS = [
     "invoke", "FileProfile()", "getschema", "//", "\n", "null", "true", "let f = (x:long) {", "x", "};", "f(1)",
     "f(N)", "toscalar(", "let g = () { T };", "g()", "print", "datatable(a:long)", "range", "from", "step",
     "lookup", "U*", "serialize", "row_number()", "prev(N)", "next(Name, 2)", "evaluate", "bag_unpack(D)",
-    "search", "in (T)", "Name:", "'x*'", "kind=case_sensitive", "as X", "['$table']", "['N']", "mv-apply", "on (",
+    "search", "in (T)", "Name:", "'x*'", "kind=case_sensitive", "as X", "['$table']", "['N']", "mv-apply", "on (", "render", "timechart", "with (",
 ]  # fmt: skip
 
 

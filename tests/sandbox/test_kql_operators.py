@@ -675,3 +675,14 @@ def test_bracketed_column_names():
     assert run("search in (U) 'gamma' | project ['$table'], Name").rows == [{"$table": "U", "Name": "gamma"}]
     assert rows("T | take 1 | project D[0], B2 = B") == [{"Column1": "a", "B2": True}]
     assert run("T | extend E = dynamic({'k': 1}) | project E['k']").schema == [("k", "dynamic")]
+
+
+def test_render_is_a_hint_for_the_client():
+    assert rows(
+        "U | summarize n = count() by Name | render columnchart with (title='names', kind=stacked)"
+    ) == [
+        {"Name": "alpha", "n": 2},
+        {"Name": "gamma", "n": 1},
+    ]
+    with pytest.raises(KqlError, match="'render' must be the last operator"):
+        run("U | render table | count")

@@ -328,6 +328,14 @@ class GetSchema:
 
 
 @dataclass(slots=True)
+class Render:
+    """``render chart [with (...)]``: a visualization hint for the client; the rows pass unchanged."""
+
+    pos: int
+    chart: str
+
+
+@dataclass(slots=True)
 class As:
     """``as Name``: the input, also bound to ``Name`` for the rest of the query."""
 
@@ -374,6 +382,7 @@ Operator = (
     | Parse
     | Invoke
     | GetSchema
+    | Render
     | As
     | SearchOp
 )

@@ -454,6 +454,9 @@ class OperatorCompiler:
 
         return Expr("bool", fn)
 
+    def op_render(self, op: n.Render, src: Plan) -> Plan:
+        return Plan(src.schema, src.run, src.serialized)
+
     def op_as(self, op: n.As, src: Plan) -> Plan:
         self.tabulars[op.name] = src
         return Plan(src.schema, src.run, src.serialized)

@@ -71,6 +71,7 @@ _OPERATORS = frozenset(
         "count",
         "getschema",
         "as",
+        "render",
         "search",
         "union",
         "join",
@@ -628,6 +629,22 @@ class _Parser:
 
     def op_getschema(self, pos: int) -> n.Operator:
         return n.GetSchema(pos)
+
+    def op_render(self, pos: int) -> n.Operator:
+        chart = self.expect_ident()
+        if self.at_word("with") and self.op_at(1, "("):
+            self.next()
+            self.next()
+            depth = 1
+            while depth:
+                tok = self.next()
+                if tok.kind == "eof":
+                    raise self.error(tok)
+                if tok.kind == "op" and tok.value in ("(", ")"):
+                    depth += 1 if tok.value == "(" else -1
+        if not (self.peek().kind == "eof" or self.at_op(";")):
+            raise self.error(self.peek(), "'render' must be the last operator of the query")
+        return n.Render(pos, chart)
 
     def op_as(self, pos: int) -> n.Operator:
         while self.at_word("hint") and self.op_at(1, "."):
