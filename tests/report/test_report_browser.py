@@ -201,3 +201,33 @@ def test_report_in_headless_chromium(browser, report):
     assert browser.save_screenshot(str(SHOTS / "report.png"))
     assert (SHOTS / "report.png").stat().st_size > 10_000
     assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+
+
+def test_report_of_a_sandbox_run_in_headless_chromium(browser, tmp_path):
+    """The page `enrich run --report` writes for the samples (CSV and STIX inputs, hunting's device
+    names): drawn without a console error, its table as many rows as the run saw."""
+    from click.testing import CliRunner
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from enrich.cli import cli
+
+    page, summary = tmp_path / "run.html", tmp_path / "s.json"
+    samples = REPO / "sample_data"
+    args = ["run", "--sandbox", "--no-cache", str(samples), "-o", str(tmp_path / "out.xlsx")]
+    result = CliRunner().invoke(cli, [*args, "--report", str(page), "--summary", str(summary)])
+    assert result.exit_code in (0, 3), result.stderr
+    seen = json.loads(summary.read_text())["rows"]["by_status"].get("seen", 0)
+    browser.get_log("browser")
+    browser.get(page.as_uri())
+    WebDriverWait(browser, 30).until(
+        lambda d: d.find_element(By.TAG_NAME, "body").get_attribute("data-ready") == "1"
+    )
+    assert [e for e in browser.get_log("browser") if e["level"] in ("SEVERE", "ERROR")] == []
+    for chart in ("status", "prevalence", "timeline"):
+        assert browser.find_elements(By.CSS_SELECTOR, f'svg[data-chart="{chart}"] rect'), chart
+    assert browser.find_element(By.ID, "match-count").text == f"{seen} of {seen} seen rows"
+    inputs = browser.find_elements(By.CSS_SELECTOR, "#inputs-table tbody tr")
+    assert len(inputs) == len(
+        [p for p in samples.iterdir() if p.suffix in (".csv", ".txt", ".json", ".jsonl")]
+    )
