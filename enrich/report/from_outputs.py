@@ -24,7 +24,7 @@ from enrich.errors import InputError
 from enrich.report.data import Collector
 from enrich.sinks.stix_objects import EXTENSION_ID
 
-csv.field_size_limit(1 << 30)
+csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # as the CSV source: long cells are fine
 
 
 class ReportInputError(InputError):
