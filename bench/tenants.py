@@ -118,6 +118,7 @@ def measure(count: int, lookups: int, scale: float) -> dict[str, float]:
                 stdin=subprocess.DEVNULL,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.PIPE,
+                text=True,
             )
             _, status, usage = os.wait4(proc.pid, 0)
             wall = time.monotonic() - started

@@ -408,8 +408,11 @@ def sandbox_command(
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
     try:
-        written = {"secrets_dir": secrets_dir} if secrets_dir else {}
-        code = serve(config, click.echo, lambda line: click.echo(line, err=True), **written)
+        say = lambda line: click.echo(line, err=True)  # noqa: E731 - one line
+        if secrets_dir:
+            code = serve(config, click.echo, say, secrets_dir=secrets_dir)
+        else:
+            code = serve(config, click.echo, say)
     except DataFileError as exc:
         click.echo(f"enrich sandbox: {exc}", err=True)
         raise SystemExit(EXIT_FATAL) from None

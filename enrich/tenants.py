@@ -16,6 +16,7 @@ never used for a tenant: each tenant's credentials come from its table alone.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import dataclasses
@@ -32,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO
+from typing import Any, Protocol, TextIO, cast
 
 from enrich import locks, logs, signals
 from enrich.errors import (
@@ -66,6 +67,7 @@ SEVERITY: tuple[int, ...] = (
     EXIT_INTERRUPTED,
 )
 DEFAULT_TENANT_CONCURRENCY = 4
+STOP_SECONDS = 30.0  # after Ctrl-C or SIGTERM, how long the tenants' runs get to clean up
 MAX_TENANT_CONCURRENCY = 64
 # Keys of a [[tenant]] table besides the run keys (enrich.jobfile.KEYS).
 CREDENTIAL_ENV_KEYS: dict[str, str] = {
@@ -275,12 +277,50 @@ class _TenantStream:
         return getattr(self.out, "encoding", None) or "utf-8"
 
 
-def _raise_in(thread: threading.Thread, stop: BaseException) -> None:
-    """Raise `stop`'s class (KeyboardInterrupt or signals.Stopped) in `thread`, so its run cleans up
-    as after Ctrl-C (temporary output removed, answers kept in the cache)."""
+class _Loops(asyncio.DefaultEventLoopPolicy):
+    """The event-loop policy while tenants run: it notes each thread's event loop, so that a stop
+    can be raised inside the loop of every tenant's run (waking it from a quota wait)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_thread: dict[int, asyncio.AbstractEventLoop] = {}
+
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        loop = super().new_event_loop()
+        self.by_thread[threading.get_ident()] = loop
+        return loop
+
+
+def _stop_kind(stop: BaseException) -> type[BaseException]:
+    """A class raising `stop` again without arguments (what a thread can be sent): KeyboardInterrupt,
+    or a `signals.Stopped` for the same signal."""
+    if not isinstance(stop, signals.Stopped):
+        return KeyboardInterrupt
+    signum = stop.signum
+
+    class StoppedAgain(signals.Stopped):
+        def __init__(self) -> None:
+            super().__init__(signum)
+
+    return StoppedAgain
+
+
+def _raise(kind: type[BaseException]) -> None:
+    raise kind()
+
+
+def _stop_thread(
+    thread: threading.Thread, loop: asyncio.AbstractEventLoop | None, kind: type[BaseException]
+) -> None:
+    """Stop a tenant's run as Ctrl-C stops a run (temporary output removed, answers kept in the
+    cache): raised in its event loop when it is answering (a callback raising KeyboardInterrupt
+    leaves the loop at once), else in the thread itself."""
     if thread.ident is None or not thread.is_alive():
         return
-    kind = type(stop)
+    if loop is not None and loop.is_running():
+        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: raise in the thread
+            loop.call_soon_threadsafe(_raise, kind)
+            return
     ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(kind))
 
 
@@ -362,37 +402,59 @@ def _run_all(
         for index, tenant in enumerate(runs):
             todo.put((index, tenant))
 
-        def work() -> None:
-            while True:
+        stopping = threading.Event()
+
+        def work(done: threading.Event) -> None:
+            try:
+                _work()
+            finally:
+                done.set()
+
+        def _work() -> None:
+            while not stopping.is_set():
                 try:
                     index, tenant = todo.get_nowait()
                 except queue.Empty:
                     return
                 env = sandbox_envs[index] if sandbox_envs is not None else None
-                results[tenant.name] = _run_one(tenant, settings, err, lock, base_env, env, scratch)
+                try:
+                    results[tenant.name] = _run_one(tenant, settings, err, lock, base_env, env, scratch)
+                except KeyboardInterrupt as stop:  # stopped outside the run's own handling
+                    results[tenant.name] = TenantResult(tenant.name, signals.exit_code(stop), None)
+                    return
 
         count = max(1, min(job.tenant_concurrency or DEFAULT_TENANT_CONCURRENCY, len(runs)))
+        # Each worker says when it is done: Thread.join interrupted by Ctrl-C can leave a live
+        # thread marked as stopped (CPython gh-90882), so the main thread waits on these instead.
+        done = [threading.Event() for _ in range(count)]
         workers = [
-            threading.Thread(target=work, name=f"enrich-tenant-{n}", daemon=True) for n in range(count)
+            threading.Thread(target=work, args=(done[n],), name=f"enrich-tenant-{n}", daemon=True)
+            for n in range(count)
         ]
         saved_level = logging.getLogger(logs.LOGGER).level
+        saved_policy = asyncio.get_event_loop_policy()
+        loops = _Loops()
+        asyncio.set_event_loop_policy(loops)
         try:
             for worker in workers:
                 worker.start()
-            for worker in workers:
-                while worker.is_alive():
-                    worker.join(0.2)
+            while not all(event.is_set() for event in done):
+                time.sleep(0.1)
         except KeyboardInterrupt as stop:
+            stopping.set()
             while not todo.empty():
                 with contextlib.suppress(queue.Empty):
                     index, tenant = todo.get_nowait()
                     results[tenant.name] = TenantResult(tenant.name, signals.exit_code(stop), None)
+            kind = _stop_kind(stop)
             for worker in workers:
-                _raise_in(worker, stop)
-            for worker in workers:
-                worker.join(30)
+                _stop_thread(worker, loops.by_thread.get(worker.ident or 0), kind)
+            deadline = time.monotonic() + STOP_SECONDS
+            while not all(event.is_set() for event in done) and time.monotonic() < deadline:
+                time.sleep(0.05)
             say("job_stopped", f"{signals.stopped_by(stop)}; tenants not started were skipped", "warning")
         finally:
+            asyncio.set_event_loop_policy(saved_policy)
             logging.getLogger(logs.LOGGER).setLevel(saved_level)
     return [results.get(t.name) or TenantResult(t.name, EXIT_INTERRUPTED, None) for t in runs]
 
@@ -435,7 +497,7 @@ def _run_one(
     except JobError as exc:
         stream.write(f"enrich: {exc}\n")
         return TenantResult(tenant.name, EXIT_FATAL, None)
-    code = run(req, stream, environ=env)
+    code = run(req, cast(TextIO, stream), environ=env)
     stream.flush()
     return TenantResult(tenant.name, code, _read_summary(req.summary))
 

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import os
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -262,3 +263,51 @@ def test_job_summary_totals_and_status():
     assert summary["totals"]["rows"] == {"total": 5, "by_status": {"seen": 3, "error": 2}}
     assert summary["totals"]["quota_wait_seconds"] == 1.75
     assert [t["status"] for t in summary["tenants"]] == ["finished", "finished", "locked"]
+
+
+def test_sigterm_stops_every_tenant_cleanly(tmp_path, clean_mde_env):
+    """SIGTERM to a job of tenants waiting on their quota: each run stops as after Ctrl-C (answers
+    kept in the cache, nothing at the outputs, no lock left), the job exits 143 at once."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    with Sandbox(SandboxConfig(tenants=3, sample_dir="", entity_limits=(5, 1500))) as sb:
+        for number, client in enumerate(sb.clients, start=1):
+            _secrets(tmp_path, f"tenant-{number}", client.tenant_id, client.client_id, client.secret)
+        values = "".join(f"h{i}.stop-unseen.example\n" for i in range(30))
+        (tmp_path / "in.csv").write_text("indicator\n" + values)
+        tables = "".join(f'[[tenant]]\nname = "{n}"\n' for n in range(1, 4))
+        path = _job(
+            tmp_path,
+            'inputs = ["in.csv"]\noutput = "out-{tenant}.csv"\nsummary = "job.json"\n'
+            'secrets = "tenant-{tenant}.json"\nmode = "stats"\ncache = "cache.sqlite3"\n'
+            'rate_limit = "5/min"\n' + tables,
+        )
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "enrich", "job", path],
+            cwd=tmp_path,
+            env=_hosts(sb),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        deadline = time.monotonic() + 60
+        while sum(s.get("200", 0) + s.get("404", 0) for s in sb.tenant_stats().values()) < 3 * 5 + 3:
+            assert time.monotonic() < deadline and proc.poll() is None
+            time.sleep(0.1)  # every tenant signed in and used its quota: all wait now
+        proc.send_signal(signal.SIGTERM)
+        try:
+            _, err = proc.communicate(timeout=30)
+        finally:
+            proc.kill()
+    assert proc.returncode == 143, err
+    for number in range(1, 4):  # the answers that arrived before the signal are kept
+        assert re.search(
+            rf"\[{number}\] enrich: stopped by SIGTERM; [0-5] new answers are saved in the cache", err
+        ), err
+    assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".out", "out-"))) == []
+    summary = json.loads((tmp_path / "job.json").read_text())
+    assert [(t["status"], t["exit_code"]) for t in summary["tenants"]] == [("stopped", 143)] * 3
