@@ -254,3 +254,15 @@ def test_stix_input_gets_a_sheet(tmp_path):
     col = header_index(ws)
     assert "stix_pattern" in col and "mde_status" in col
     assert ws.max_row > 10
+
+
+def test_cells_longer_than_excel_allows_are_cut_and_counted(tmp_path):
+    long = "y" * 40_000
+    path = write_csv(tmp_path, "long.csv", [[SEEN_IP, long], ["x.example", "ctrl\x01char"]])
+    out = tmp_path / "long.xlsx"
+    sink = write_book([path], out)
+    assert sink.counts["truncated_cells"] == 1
+    wb = openpyxl.load_workbook(out)
+    assert wb["long"]["B2"].value == long[: xlsx.MAX_CELL_CHARS]
+    summary = {r[0]: r[1] for r in wb["Summary"].iter_rows(min_row=2, values_only=True) if r[0]}
+    assert summary["cells cut at 32,767 characters"] == 1
