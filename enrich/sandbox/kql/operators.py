@@ -8,6 +8,7 @@ parse, invoke FileProfile() and evaluate bag_unpack().  Each method is part of
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -234,18 +235,36 @@ class OperatorCompiler:
         by_names = {name for name, _ in by}
         star = [(c, t, _getter(c, t)) for c, t in src.schema if c not in by_names]
         aggregates: list[agg.Aggregate] = []
+        # (name, expression over the by columns and hidden aggregate columns) per computed item
+        computed: list[tuple[str, n.Expr]] = []
+        layout: list[agg.Aggregate | int] = []  # per item: its aggregation, or its index in computed
+        auto = 0
         for item in op.aggregates:
             call = item.expr
             if not isinstance(call, n.Call) or call.name not in agg.AGGREGATES:
-                raise self.error(
-                    item.pos,
-                    "'summarize' operator: the expression is not an aggregation (count(), dcount(), make_set()...)",
-                )
-            args = [self.agg_arg(a, types) for a in call.args]
-            try:
-                built = agg.build(call.name, args, item.name, star)
-            except agg.AggregateError as exc:
-                raise self.error(call.pos, f"'summarize' operator: {exc}") from None
+                inner: list[n.Call] = []
+                base = len(aggregates)
+                outer = _lift_aggregates(item.expr, inner, base)
+                if not inner or item.names is not None:
+                    raise self.error(
+                        item.pos,
+                        "'summarize' operator: the expression is not an aggregation (count(), dcount(), make_set()...)",
+                    )
+                for k, part in enumerate(inner):
+                    built = self.aggregate(part, _hidden(base + k), star, types)
+                    if len(built.columns) != 1:
+                        raise self.error(
+                            part.pos,
+                            f"'summarize' operator: {part.name}() gives several columns and cannot be part of an expression",
+                        )
+                    aggregates.append(built)
+                if item.name is None:
+                    auto += 1
+                name = item.name or f"Column{auto}"
+                layout.append(len(computed))
+                computed.append((name, outer))
+                continue
+            built = self.aggregate(call, item.name, star, types)
             if item.names is not None:
                 if len(item.names) != len(built.columns):
                     raise self.error(
@@ -255,13 +274,24 @@ class OperatorCompiler:
                     )
                 built.columns = [(new, t) for new, (_, t) in zip(item.names, built.columns, strict=True)]
             aggregates.append(built)
-        schema: Schema = [(name, e.type) for name, e in by]
+            layout.append(built)
+        inner_schema: Schema = [(name, e.type) for name, e in by]
         for a in aggregates:
-            schema.extend(a.columns)
+            inner_schema.extend(a.columns)
+        inner_types = dict(inner_schema)
+        finals = [(name, self.expr(outer, inner_types)) for name, outer in computed]
+        schema: Schema = [(name, e.type) for name, e in by]
+        for piece in layout:
+            if isinstance(piece, int):
+                schema.append((finals[piece][0], finals[piece][1].type))
+            else:
+                schema.extend(piece.columns)
         names = [c for c, _ in schema]
         if len(set(names)) != len(names):
             dup = next(c for c in names if names.count(c) > 1)
             raise self.error(op.pos, f"'summarize' operator: duplicate column name '{dup}'")
+        inner_names = [c for c, _ in inner_schema]
+        final_fns = [(name, e.fn) for name, e in finals]
         by_fns = [e.fn for _, e in by]
         steps = [a.step for a in aggregates]
         news = [a.new for a in aggregates]
@@ -292,10 +322,25 @@ class OperatorCompiler:
                 result: list[object] = list(values)
                 for finish, state in zip(finishes, states, strict=True):
                     result.extend(finish(state))
-                out.append(dict(zip(names, result, strict=True)))
+                full = dict(zip(inner_names, result, strict=True))
+                if final_fns:
+                    for name, fn in final_fns:
+                        full[name] = fn(full)
+                    full = {c: full[c] for c in names}
+                out.append(full)
             return out
 
         return Plan(schema, run)
+
+    def aggregate(
+        self, call: n.Call, name: str | None, star: Sequence[tuple[str, str, RowFn]], types: Mapping[str, str]
+    ) -> agg.Aggregate:
+        """The aggregation ``call`` of a summarize (named ``name``, or as Kusto infers)."""
+        args = [self.agg_arg(a, types) for a in call.args]
+        try:
+            return agg.build(call.name, args, name, star)
+        except agg.AggregateError as exc:
+            raise self.error(call.pos, f"'summarize' operator: {exc}") from None
 
     def agg_arg(self, node: n.Expr, types: Mapping[str, str]) -> agg.Arg:
         if isinstance(node, n.Star):
@@ -804,3 +849,47 @@ class OperatorCompiler:
             return out
 
         return Plan(schema, lambda: [unpack(r) for r in rows])
+
+
+#: Prefix of the hidden columns that hold the aggregations inside a summarize expression.
+_HIDDEN = "\x00agg"
+
+
+def _hidden(k: int) -> str:
+    return f"{_HIDDEN}{k}"
+
+
+def _lift_aggregates(node: n.Expr, found: list[n.Call], offset: int) -> n.Expr:
+    """``node`` with each aggregation call in it replaced by a hidden column (appended to
+    ``found``, named from ``offset`` on): ``iff(make_set(X) contains "1", 1, 0)``, ``100.0 * countif(P) / count()``."""
+    if isinstance(node, n.Call):
+        if node.name in agg.AGGREGATES and node.name not in registry.FUNCTIONS:
+            found.append(node)
+            return n.Name(node.pos, _hidden(offset + len(found) - 1))
+        return dataclasses.replace(node, args=[_lift_aggregates(a, found, offset) for a in node.args])
+    if isinstance(node, n.Unary):
+        return dataclasses.replace(node, operand=_lift_aggregates(node.operand, found, offset))
+    if isinstance(node, n.Binary):
+        return dataclasses.replace(
+            node,
+            left=_lift_aggregates(node.left, found, offset),
+            right=_lift_aggregates(node.right, found, offset),
+        )
+    if isinstance(node, n.ListExpr) and node.query is None:
+        return dataclasses.replace(node, items=[_lift_aggregates(a, found, offset) for a in node.items])
+    if isinstance(node, n.Between):
+        return dataclasses.replace(
+            node,
+            operand=_lift_aggregates(node.operand, found, offset),
+            low=_lift_aggregates(node.low, found, offset),
+            high=_lift_aggregates(node.high, found, offset),
+        )
+    if isinstance(node, n.Member):
+        return dataclasses.replace(node, target=_lift_aggregates(node.target, found, offset))
+    if isinstance(node, n.Index):
+        return dataclasses.replace(
+            node,
+            target=_lift_aggregates(node.target, found, offset),
+            index=_lift_aggregates(node.index, found, offset),
+        )
+    return node
