@@ -183,8 +183,8 @@ def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bo
         _check_credentials(where, merged, env_names, sandbox)
         request = request_of(where, merged, when, sandbox=sandbox)
         runs.append(TenantRun(name, request, env_names))
-    _check_distinct_outputs(path, runs)
     summary = expand(job_summary, when, Path(path).resolve().parent) if job_summary else None
+    _check_distinct_outputs(path, runs, summary)
     first = runs[0].request
     request = dataclasses.replace(first, summary=summary)
     return Job(path, request, tuple(runs), concurrency)
@@ -218,9 +218,10 @@ def _check_credentials(where: str, data: dict[str, Any], env_names: dict[str, st
         )
 
 
-def _check_distinct_outputs(path: str, runs: list[TenantRun]) -> None:
-    """Two tenants writing the same output or summary would overwrite each other (or wait on a lock)."""
-    seen: dict[str, str] = {}
+def _check_distinct_outputs(path: str, runs: list[TenantRun], job_summary: str | None) -> None:
+    """Two tenants writing the same output or summary would overwrite each other (or wait on a lock);
+    none may write the job's summary."""
+    seen: dict[str, str] = {job_summary: "the job summary"} if job_summary else {}
     for run in runs:
         for what in (run.request.output, run.request.summary, run.request.report):
             if not what or what == "-":
@@ -231,8 +232,9 @@ def _check_distinct_outputs(path: str, runs: list[TenantRun]) -> None:
                 continue
             other = seen.setdefault(what, run.name)
             if other != run.name:
+                who = other if other == "the job summary" else f"tenant {other}"
                 raise JobError(
-                    f"{path}: tenants {other} and {run.name} would both write {what}; put {{tenant}} in the path"
+                    f"{path}: {who} and tenant {run.name} would both write {what}; put {{tenant}} in the path"
                 )
 
 

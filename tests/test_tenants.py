@@ -214,8 +214,12 @@ def test_outputs_must_differ(tmp_path):
     body = f'inputs = ["{SAMPLE}"]\noutput = "same.csv"\nsecrets = "s.json"\n'
     path = _job(tmp_path, body + '[[tenant]]\nname = "a"\n[[tenant]]\nname = "b"\n')
     with pytest.raises(
-        JobError, match="tenants a and b would both write .*same.csv; put {tenant} in the path"
+        JobError, match="tenant a and tenant b would both write .*same.csv; put {tenant} in the path"
     ):
+        load_job(path, WHEN)
+    body = f'inputs = ["{SAMPLE}"]\noutput = "{{tenant}}.csv"\nsecrets = "s.json"\nsummary = "job.json"\n'
+    path = _job(tmp_path, body + '[[tenant]]\nname = "a"\nsummary = "job.json"\n')
+    with pytest.raises(JobError, match="the job summary and tenant a would both write .*job.json"):
         load_job(path, WHEN)
 
 
