@@ -16,13 +16,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from enrich.errors import JobError
 from enrich.logs import log_format_choice
 from enrich.mde.clouds import cloud_choice, region_choice
 from enrich.mde.settings import rate_limit_spec
 from enrich.request import DEFAULT_MODE, MAX_DEVICES, RunRequest, lookback_hours, max_age_seconds
+
+if TYPE_CHECKING:
+    from enrich.tenants import TenantRun
 
 
 @dataclass(frozen=True)
@@ -99,7 +102,7 @@ class Job:
 
     path: str
     request: RunRequest
-    tenants: tuple[Any, ...] = ()  # enrich.tenants.TenantRun, one per [[tenant]] table
+    tenants: tuple[TenantRun, ...] = ()  # one per [[tenant]] table
     tenant_concurrency: int = 0
 
 

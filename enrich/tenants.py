@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, TextIO, cast
+from typing import TYPE_CHECKING, Any, Protocol, TextIO, cast
 
 from enrich import locks, logs, signals
 from enrich.errors import (
@@ -52,6 +52,9 @@ from enrich.errors import (
 )
 from enrich.request import RunRequest
 from enrich.sinks.summary import write_summary
+
+if TYPE_CHECKING:
+    from enrich.jobfile import Job
 
 # Exit codes from best to worst: the job's code is the worst of its tenants'. A stop (a signal)
 # outranks everything; a tenant that could not run (usage, fatal) outranks one held back by
@@ -127,9 +130,9 @@ def worst(codes: list[int]) -> int:
 # --- reading the [[tenant]] tables -----------------------------------------------------------------
 
 
-def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bool = False) -> Any:
+def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bool = False) -> Job:
     """The `enrich.jobfile.Job` of a job file with `[[tenant]]` tables (JobError naming the file)."""
-    from enrich.jobfile import KEYS, Job, _check_types, expand, request_of
+    from enrich.jobfile import KEYS, Job, _check_types, _expand, request_of
 
     data = dict(data)
     tables = data.pop("tenant")
@@ -183,7 +186,7 @@ def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bo
         _check_credentials(where, merged, env_names, sandbox)
         request = request_of(where, merged, when, sandbox=sandbox)
         runs.append(TenantRun(name, request, env_names))
-    summary = expand(job_summary, when, Path(path).resolve().parent) if job_summary else None
+    summary = _expand(path, job_summary, when, Path(path).resolve().parent) if job_summary else None
     _check_distinct_outputs(path, runs, summary)
     first = runs[0].request
     request = dataclasses.replace(first, summary=summary)
@@ -347,7 +350,7 @@ def _serving(job_sandbox: bool, count: int, say: JobLines) -> Iterator[list[dict
 
 
 def run_tenants(
-    job: Any,
+    job: Job,
     settings: RunRequest | None = None,
     err: TextIO | None = None,
     *,
@@ -392,7 +395,7 @@ def run_tenants(
 
 
 def _run_all(
-    job: Any, settings: RunRequest, err: TextIO, base_env: dict[str, str], scratch: str, say: JobLines
+    job: Job, settings: RunRequest, err: TextIO, base_env: dict[str, str], scratch: str, say: JobLines
 ) -> list[TenantResult]:
     """Every tenant's run, `job.tenant_concurrency` at a time; a Ctrl-C or SIGTERM stops those
     running (as their own Ctrl-C would) and starts no more."""
