@@ -588,7 +588,7 @@ def _print_outcome(results: list[TenantResult], code: int, say: JobLines) -> Non
                 "tenant_finish",
                 f"tenant {result.name}: {status} (exit code {result.exit_code})",
                 "warning",
-                job_tenant=result.name,
+                tenant_name=result.name,
                 status=status,
                 exit_code=result.exit_code,
             )
