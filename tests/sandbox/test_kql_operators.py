@@ -686,3 +686,24 @@ def test_render_is_a_hint_for_the_client():
     ]
     with pytest.raises(KqlError, match="'render' must be the last operator"):
         run("U | render table | count")
+
+
+def test_make_series():
+    base = (
+        "datatable(T:datetime, S:string, N:long)[datetime(2026-01-01 01:00), 'a', 1, datetime(2026-01-01 02:30), 'a', 2,"
+        " datetime(2026-01-03), 'b', 5, datetime(2026-01-01 05:00), 'a', 4]"
+    )
+    days = ["2026-01-01T00:00:00.0000000Z", "2026-01-02T00:00:00.0000000Z", "2026-01-03T00:00:00.0000000Z"]
+    result = run(
+        base + " | make-series c = count(), s = sum(N) default = -1 on T"
+        " from datetime(2026-01-01) to datetime(2026-01-04) step 1d by S"
+    )
+    assert result.schema == [("S", "string"), ("c", "dynamic"), ("s", "dynamic"), ("T", "dynamic")]
+    assert result.rows == [
+        {"S": "a", "c": [3, 0, 0], "s": [7, -1, -1], "T": days},
+        {"S": "b", "c": [0, 0, 1], "s": [-1, -1, 5], "T": days},
+    ]
+    # without from/to: from the first bin with data to the last
+    assert rows(base + " | make-series avg(N) on T step 1d") == [{"avg_N": [7 / 3, 0, 5.0], "T": days}]
+    with pytest.raises(KqlError, match="the step must be a positive constant"):
+        run(base + " | make-series count() on T step 0d")

@@ -196,6 +196,7 @@ class Compiler(OperatorCompiler, ScalarCompiler):
             "projectrename": "project-rename",
             "mvexpand": "mv-expand",
             "mvapply": "mv-apply",
+            "makeseries": "make-series",
             "unionop": "union",
             "join": "lookup" if getattr(op, "lookup", False) else "join",
         }.get(name, name)

@@ -214,6 +214,20 @@ class Summarize:
 
 
 @dataclass(slots=True)
+class MakeSeries:
+    """``make-series agg [default = v], ... on Axis [from a] [to b] step s [by ...]``."""
+
+    pos: int
+    aggregates: list[Assign]
+    defaults: list[Expr | None]
+    axis: Expr
+    start: Expr | None
+    end: Expr | None
+    step: Expr
+    by: list[Assign]
+
+
+@dataclass(slots=True)
 class Take:
     pos: int
     count: Expr
@@ -370,6 +384,7 @@ Operator = (
     | Extend
     | Serialize
     | Summarize
+    | MakeSeries
     | Take
     | Top
     | Sort

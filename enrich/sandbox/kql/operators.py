@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from enrich.sandbox.kql import registry
 from enrich.sandbox.kql.fileprofile import file_profile_plan
 from enrich.sandbox.kql.plan import Expr, Plan, RowFn, Schema
 from enrich.sandbox.kql.scalars import (
+    _const,
     _family,
     _has_prefix,
     _has_suffix,
@@ -34,6 +36,9 @@ from enrich.sandbox.kql.values import (
     _getter,
     _has_term,
 )
+
+#: make-series makes at most this many bins per series.
+MAX_SERIES_BINS = 100_000
 
 
 class OperatorCompiler:
@@ -341,6 +346,111 @@ class OperatorCompiler:
             return agg.build(call.name, args, name, star)
         except agg.AggregateError as exc:
             raise self.error(call.pos, f"'summarize' operator: {exc}") from None
+
+    def op_makeseries(self, op: n.MakeSeries, src: Plan) -> Plan:
+        """One row per group: each aggregation as an array over the bins of the axis, and the axis."""
+        types = dict(src.schema)
+        by = self.assignments(op.by, types, sequential=False, infer_calls=True)
+        for (name, e), item in zip(by, op.by, strict=True):
+            if e.type == "dynamic":
+                raise self.error(
+                    item.pos, f"'make-series' operator: group key '{name}' is of a 'dynamic' type"
+                )
+        aggregates: list[agg.Aggregate] = []
+        defaults: list[object] = []
+        for item, default in zip(op.aggregates, op.defaults, strict=True):
+            call = item.expr
+            if not isinstance(call, n.Call) or call.name not in agg.AGGREGATES:
+                raise self.error(item.pos, "'make-series' operator: the expression is not an aggregation")
+            try:
+                built = agg.build(call.name, [self.agg_arg(a, types) for a in call.args], item.name, [])
+            except agg.AggregateError as exc:
+                raise self.error(call.pos, f"'make-series' operator: {exc}") from None
+            if len(built.columns) != 1:
+                raise self.error(
+                    call.pos, f"'make-series' operator: {call.name}() makes more than one column"
+                )
+            aggregates.append(built)
+            value = self.expr(default, {}) if default is not None else _const("long", 0)
+            if not value.const:
+                raise self.error(item.pos, "'make-series' operator: the default must be a constant")
+            defaults.append(value.value)
+        axis = self.expr(op.axis, types)
+        kind = _family(axis.type)
+        if kind not in ("number", "datetime", "timespan"):
+            raise self.error(
+                op.axis.pos,
+                f"'make-series' operator: the axis must be numeric, datetime or timespan, not {axis.type}",
+            )
+        step = self.expr(op.step, {})
+        bounds = [self.expr(b, {}) if b is not None else None for b in (op.start, op.end)]
+        step_ok = (
+            step.type == "timespan" if kind in ("datetime", "timespan") else _family(step.type) == "number"
+        )
+        width = step.value
+        if not step.const or not step_ok or not isinstance(width, int | float) or width <= 0:
+            raise self.error(
+                op.step.pos, "'make-series' operator: the step must be a positive constant of the axis' kind"
+            )
+        for bound, node in zip(bounds, (op.start, op.end), strict=True):
+            if bound is not None and (not bound.const or _family(bound.type) != kind):
+                assert node is not None
+                raise self.error(
+                    node.pos, f"'make-series' operator: from/to must be constants of type {axis.type}"
+                )
+        schema: Schema = [(name, e.type) for name, e in by]
+        schema += [(a.columns[0][0], "dynamic") for a in aggregates]
+        axis_name = inferred_name(op.axis) or "Column1"
+        schema.append((axis_name, "dynamic"))
+        names = [c for c, _ in schema]
+        if len(set(names)) != len(names):
+            raise self.error(op.pos, "'make-series' operator: duplicate column name")
+        by_fns = [e.fn for _, e in by]
+        axis_fn, axis_type = axis.fn, axis.type
+        start_value = bounds[0].value if bounds[0] is not None else None
+        end_value = bounds[1].value if bounds[1] is not None else None
+        value_types = [a.columns[0][1] for a in aggregates]
+        fmt = registry.format_value
+
+        def run() -> list[Row]:
+            rows: list[tuple[Row, Any]] = [(row, axis_fn(row)) for row in src.run()]
+            points = [v for _, v in rows if v is not None]
+            if not points and (start_value is None or end_value is None):
+                return []
+            first: Any = start_value if start_value is not None else min(points) // width * width
+            last: Any = end_value if end_value is not None else max(points) + width
+            if last <= first:
+                return []
+            bins = min(math.ceil((last - first) / width), MAX_SERIES_BINS)
+            groups: dict[Any, tuple[tuple[object, ...], list[list[Any]]]] = {}
+            for row, point in rows:
+                if point is None or not first <= point < last:
+                    continue
+                index = int((point - first) // width)
+                if index >= bins:
+                    continue
+                values = tuple(f(row) for f in by_fns)
+                key = tuple(agg.hashable(v) for v in values)
+                group = groups.get(key)
+                if group is None:
+                    group = groups[key] = (values, [[None] * bins for _ in aggregates])
+                for a, series in zip(aggregates, group[1], strict=True):
+                    if series[index] is None:
+                        series[index] = a.new()
+                    a.step(series[index], row)
+            out: list[Row] = []
+            axis_values = [fmt(first + i * width, axis_type) for i in range(bins)]
+            for values, all_series in groups.values():
+                result: list[object] = list(values)
+                for a, series, default, vtype in zip(
+                    aggregates, all_series, defaults, value_types, strict=True
+                ):
+                    result.append([default if s is None else fmt(a.finish(s)[0], vtype) for s in series])
+                result.append(list(axis_values))
+                out.append(dict(zip(names, result, strict=True)))
+            return out
+
+        return Plan(schema, run)
 
     def agg_arg(self, node: n.Expr, types: Mapping[str, str]) -> agg.Arg:
         if isinstance(node, n.Star):
