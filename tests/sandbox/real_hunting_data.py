@@ -129,6 +129,9 @@ PROC = {
         ("scanner.exe", r"C:\Users\alice\AppData\Local\Temp"),
     )
 }
+# the SHA-1 of Microsoft's "File footprint" query: a tool on EVE, seen as file, process and parent
+TOOL = _file("tool.exe", r"C:\Users\eve\AppData\Local\Temp", 2, "e152f7ce2d3a4349ac583580c2caf8f72fac16ba")
+PROC[TOOL.name] = TOOL
 ENCODED = base64.b64encode("whoami /all".encode("utf-16-le")).decode()  # what -enc carries
 
 DOWNLOAD_COMMAND = (
@@ -287,6 +290,7 @@ class World:
 
     def build(self) -> Dataset:
         plant_bulk_indicators(self)
+        plant_file_footprint(self)
         plant_processes(self)
         plant_network(self)
         plant_logons(self)
@@ -353,6 +357,23 @@ def plant_bulk_indicators(w: World) -> None:
         443,
         "https://notexample.com/",
     )
+
+
+def plant_file_footprint(w: World) -> None:
+    """TOOL on EVE: written (3 days ago), started by cmd (2 days), connecting out (1 day), setting a
+    Run key (25 hours), starting itself (20 hours)."""
+    w.file_event(ago(days=3), EVE, TOOL, "FileCreated", "explorer.exe")
+    w.process(ago(days=2), EVE, TOOL, "tool.exe --install")
+    w.connection(ago(days=1), EVE, "tool.exe", "ConnectionSuccess", "198.51.100.23", 8443)
+    run_key = r"HKEY_CURRENT_USER\Software\Microsoft\Windows\CurrentVersion\Run"
+    w.add(
+        "DeviceRegistryEvents",
+        ago(hours=25),
+        EVE,
+        {"ActionType": "RegistryValueSet", "RegistryKey": run_key, "RegistryValueName": "tool"},
+        w.actor(EVE, "tool.exe", ago(hours=25)),
+    )
+    w.process(ago(hours=20), EVE, TOOL, "tool.exe --child", parent="tool.exe")
 
 
 def plant_processes(w: World) -> None:

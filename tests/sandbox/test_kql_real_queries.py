@@ -918,6 +918,74 @@ def test_library_service_names_from_registry_keys(sb):
     ]
 
 
+# General queries/File footprint.yaml (find across six tables; makeset; a tuple of names)
+FILE_FOOTPRINT = r"""let fileHash = "e152f7ce2d3a4349ac583580c2caf8f72fac16ba";
+find in (DeviceFileEvents, DeviceProcessEvents, DeviceEvents, DeviceRegistryEvents, DeviceNetworkEvents, DeviceImageLoadEvents)
+where SHA1 == fileHash or InitiatingProcessSHA1 == fileHash
+project DeviceName, ActionType, FileName, InitiatingProcessFileName, Timestamp, SHA1, InitiatingProcessSHA1
+| project DeviceName, ActionType, Timestamp,
+          FileName = iff(SHA1 == fileHash, FileName, InitiatingProcessFileName),
+          MatchedSide=iff(SHA1 == fileHash, iff(InitiatingProcessSHA1 == fileHash, "Both", "Child"), "Parent")
+| summarize makeset(ActionType), FirstTimestamp=min(Timestamp), (LastTimestamp, LastActionType)=arg_max(Timestamp, ActionType) by FileName, MatchedSide, DeviceName
+| top 1000 by LastTimestamp desc
+| sort by DeviceName, LastTimestamp desc"""
+
+
+def test_library_file_footprint_across_tables(sb):
+    # tool.exe on EVE: as the file (written, started), as the parent (a connection, a Run key;
+    # those tables have no SHA1 column), and as both (it started itself)
+    def side(matched, actions, first, last, last_action):
+        return {
+            "FileName": "tool.exe",
+            "MatchedSide": matched,
+            "DeviceName": world.EVE.name,
+            "set_ActionType": sorted(actions),
+            "FirstTimestamp": world.iso(first),
+            "LastTimestamp": world.iso(last),
+            "LastActionType": last_action,
+        }
+
+    assert as_sets(hunt(sb, FILE_FOOTPRINT), "set_ActionType") == [
+        side("Both", ["ProcessCreated"], world.ago(hours=20), world.ago(hours=20), "ProcessCreated"),
+        side(
+            "Parent",
+            ["ConnectionSuccess", "RegistryValueSet"],
+            world.ago(hours=25),
+            world.ago(days=1),
+            "ConnectionSuccess",
+        ),
+        side(
+            "Child", ["FileCreated", "ProcessCreated"], world.ago(days=3), world.ago(days=2), "ProcessCreated"
+        ),
+    ]
+
+
+def test_find_names_the_source_table_and_reads_every_table_without_in(planted):
+    rows = engine(
+        planted,
+        'find withsource=Table where InitiatingProcessSHA1 == "e152f7ce2d3a4349ac583580c2caf8f72fac16ba" '
+        "project ActionType | order by Table asc",
+    )
+    assert rows == [
+        {"Table": "DeviceNetworkEvents", "ActionType": "ConnectionSuccess"},
+        {"Table": "DeviceProcessEvents", "ActionType": "ProcessCreated"},
+        {"Table": "DeviceRegistryEvents", "ActionType": "RegistryValueSet"},
+    ]
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        'find in (DeviceProcessEvents) where FileName == "x"',
+        'find in (DeviceProcessEvents) where FileName == "x" project-smart',
+        'find in (DeviceProcessEvents) where FileName == "x" project FileName:string',
+    ],
+)
+def test_find_without_a_plain_project_list_is_refused_clearly(planted, query):
+    with pytest.raises(KqlError, match="find"):
+        engine(planted, query)
+
+
 # === Community hunting libraries =============================================================
 
 # Bert-JanP/Hunting-Queries-Detection-Rules, "Defender For Endpoint/Network - DevicesWithMostOpenPorts.md"

@@ -62,7 +62,6 @@ _OPERATORS = frozenset(
         "extend",
         "serialize",
         "summarize",
-        "make-series",
         "take",
         "limit",
         "top",
@@ -321,6 +320,8 @@ class _Parser:
             return self.parse_union()
         if tok.value == "search" and not self.op_at(1, "|"):
             return self.parse_search()
+        if tok.value == "find" and not self.op_at(1, "|"):
+            return self.parse_find()
         if tok.value == "print" and not self.op_at(1, "|"):
             self.next()
             return n.Print(tok.pos, self.parse_assignments())
@@ -348,6 +349,48 @@ class _Parser:
             return n.TabularCall(tok.pos, call.name, call.args)
         self.next()
         return n.TableRef(tok.pos, str(tok.value))
+
+    def parse_find(self) -> n.Tabular:
+        """``find [withsource=C] [in (T, ...)] where P project A, B, ...``: the rows of the listed
+        tables (every table without ``in``) where ``P`` holds, a column a table lacks being null,
+        as a ``source_`` (or ``C``) column naming the table and the listed columns. Read as
+        ``union withsource=C T, ... | where P | project C, A, B, ...``."""
+        pos = self.next().pos  # find
+        source = "source_"
+        if self.at_word("withsource") and self.op_at(1, "="):
+            self.next()
+            self.next()
+            source = self.expect_ident()
+        legs: list[n.Tabular] = []
+        if self.at_word("in") and self.op_at(1, "("):
+            self.next()
+            self.next()
+            while True:
+                tok = self.peek()
+                if tok.kind != "id" or str(tok.value).startswith("$"):
+                    raise self.error(tok)
+                legs.append(n.TableRef(tok.pos, self.parse_name_patterns(single=True)[0]))
+                if not self.comma():
+                    break
+            self.expect_op(")")
+        else:
+            legs.append(n.TableRef(pos, "*"))
+        where = self.expect_word("where")
+        predicate = self.parse_expr()
+        tok = self.peek()
+        if not self.at_word("project"):
+            raise self.error(tok, "find is served with an explicit 'project' list only")
+        self.next()
+        items = [n.Assign(pos, None, n.Name(pos, source))]
+        while True:
+            tok = self.peek()
+            if tok.kind != "id" or str(tok.value).startswith("$") or self.op_at(1, ":"):
+                raise self.error(tok, "find's project takes column names")
+            items.append(n.Assign(tok.pos, None, n.Name(tok.pos, self.expect_ident())))
+            if not self.comma():
+                break
+        union = n.Union(pos, legs, withsource=source)
+        return n.Pipe(pos, n.Pipe(where.pos, union, n.Where(where.pos, predicate)), n.Project(pos, items))
 
     def parse_search(self) -> n.Search:
         pos = self.next().pos  # search
@@ -583,41 +626,6 @@ class _Parser:
         if not aggregates and not by:
             raise self.error(self.peek())
         return n.Summarize(pos, aggregates, by)
-
-    def op_make_series(self, pos: int) -> n.Operator:
-        aggregates: list[n.Assign] = []
-        defaults: list[n.Expr | None] = []
-        while True:
-            tok = self.peek()
-            name = None
-            if tok.kind == "id" and tok.value != "default" and self.op_at(1, "="):
-                name = self.expect_ident()
-                self.next()
-            aggregates.append(n.Assign(tok.pos, name, self.parse_expr()))
-            default = None
-            if self.at_word("default") and self.op_at(1, "="):
-                self.next()
-                self.next()
-                default = self.parse_unary()
-            defaults.append(default)
-            if not self.comma():
-                break
-        self.expect_word("on")
-        axis = self.parse_additive()
-        start = end = None
-        if self.at_word("from"):
-            self.next()
-            start = self.parse_additive()
-        if self.at_word("to"):
-            self.next()
-            end = self.parse_additive()
-        self.expect_word("step")
-        step = self.parse_additive()
-        by: list[n.Assign] = []
-        if self.at_word("by"):
-            self.next()
-            by = self.parse_assignments()
-        return n.MakeSeries(pos, aggregates, defaults, axis, start, end, step, by)
 
     def op_take(self, pos: int) -> n.Operator:
         if self.at_stage_end():
