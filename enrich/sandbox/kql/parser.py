@@ -62,6 +62,7 @@ _OPERATORS = frozenset(
         "extend",
         "serialize",
         "summarize",
+        "make-series",
         "take",
         "limit",
         "top",
@@ -626,6 +627,41 @@ class _Parser:
         if not aggregates and not by:
             raise self.error(self.peek())
         return n.Summarize(pos, aggregates, by)
+
+    def op_make_series(self, pos: int) -> n.Operator:
+        aggregates: list[n.Assign] = []
+        defaults: list[n.Expr | None] = []
+        while True:
+            tok = self.peek()
+            name = None
+            if tok.kind == "id" and tok.value != "default" and self.op_at(1, "="):
+                name = self.expect_ident()
+                self.next()
+            aggregates.append(n.Assign(tok.pos, name, self.parse_expr()))
+            default = None
+            if self.at_word("default") and self.op_at(1, "="):
+                self.next()
+                self.next()
+                default = self.parse_unary()
+            defaults.append(default)
+            if not self.comma():
+                break
+        self.expect_word("on")
+        axis = self.parse_additive()
+        start = end = None
+        if self.at_word("from"):
+            self.next()
+            start = self.parse_additive()
+        if self.at_word("to"):
+            self.next()
+            end = self.parse_additive()
+        self.expect_word("step")
+        step = self.parse_additive()
+        by: list[n.Assign] = []
+        if self.at_word("by"):
+            self.next()
+            by = self.parse_assignments()
+        return n.MakeSeries(pos, aggregates, defaults, axis, start, end, step, by)
 
     def op_take(self, pos: int) -> n.Operator:
         if self.at_stage_end():
