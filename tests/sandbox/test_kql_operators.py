@@ -707,3 +707,9 @@ def test_make_series():
     assert rows(base + " | make-series avg(N) on T step 1d") == [{"avg_N": [7 / 3, 0, 5.0], "T": days}]
     with pytest.raises(KqlError, match="the step must be a positive constant"):
         run(base + " | make-series count() on T step 0d")
+
+
+def test_let_of_a_non_deterministic_value_is_evaluated_once():
+    assert rows("let r = rand(); range i from 1 to 5 step 1 | extend x = r | summarize d = dcount(x)") == [
+        {"d": 1}
+    ]

@@ -25,7 +25,7 @@ from enrich.sandbox.kql import registry
 from enrich.sandbox.kql.lexer import _line_col
 from enrich.sandbox.kql.operators import OperatorCompiler
 from enrich.sandbox.kql.plan import Expr, Plan, Schema
-from enrich.sandbox.kql.scalars import ScalarCompiler, _Context, _family, _Position
+from enrich.sandbox.kql.scalars import ScalarCompiler, _const, _Context, _family, _Position
 from enrich.sandbox.kql.values import (
     Extended,
     KqlError,
@@ -117,7 +117,8 @@ class Compiler(OperatorCompiler, ScalarCompiler):
             return
         expr = self.expr(value, {})
         if not expr.const and not self.params:
-            raise self.error(let.pos, f"'let' statement: the value of '{let.name}' must be a constant")
+            # no column is in scope, so the value is the same for every row (rand(), new_guid()): once
+            expr = _const(expr.type, expr.fn({}))
         self.scalars[let.name] = expr
 
     def expand(self, name: str, pos: int, args: list[n.Expr], types: Mapping[str, str]) -> Expr | Plan:
