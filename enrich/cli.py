@@ -789,7 +789,7 @@ def run_command(
     help="The report to write (replaced only when complete).",
 )
 def report_command(outputs: tuple[str, ...], output: str) -> None:
-    """Make an HTML report from earlier outputs of `enrich run` (CSV files, STIX bundles or JSON Lines).
+    """Make an HTML report from earlier outputs of `enrich run` (CSV, xlsx, STIX bundles or JSON Lines).
 
     One self-contained page that needs no network: the counts at a glance, status by indicator
     type, the distribution of organisation prevalence, a first-to-last-seen timeline, a table of

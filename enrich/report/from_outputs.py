@@ -1,4 +1,5 @@
-"""A report from earlier outputs of `enrich run`: CSV files and STIX bundles or JSON Lines.
+"""A report from earlier outputs of `enrich run`: CSV files, xlsx workbooks (`from_xlsx.py`: one
+input a sheet, the Summary sheet's lookback and mode), STIX bundles or JSON Lines.
 
 - CSV: the `mde_*` columns (the last column of each name: an input may carry its own, ours come
   after it). Without a `source_file` column the file itself stands for the input, and `row` is
@@ -22,6 +23,7 @@ from typing import Any
 
 from enrich.errors import InputError
 from enrich.report.data import Collector
+from enrich.report.from_xlsx import read_xlsx
 from enrich.sinks.stix_objects import EXTENSION_ID
 
 csv.field_size_limit(max(csv.field_size_limit(), 2**31 - 1))  # as the CSV source: long cells are fine
@@ -32,22 +34,37 @@ class ReportInputError(InputError):
 
 
 def collect_outputs(paths: Sequence[str]) -> Collector:
-    """A report of every output in `paths` (CSV or STIX written by `enrich run`)."""
+    """A report of every output in `paths` (CSV, xlsx or STIX written by `enrich run`)."""
     collector = Collector(origin="outputs", title="enrich report")
     lookbacks: set[int] = set()
+    modes: set[str] = set()
     times: list[str] = []
     for path in paths:
         kind = _kind(path)
         if kind == "csv":
             _read_csv(path, collector)
             times.append(_mtime(path))
+        elif kind == "xlsx":
+            facts = read_xlsx(path, collector, ReportInputError)
+            hours, mode, written = (
+                facts.get("lookback hours"),
+                facts.get("mode (how MDE was asked)"),
+                facts.get("written (UTC)"),
+            )
+            if isinstance(hours, (int, float)):
+                lookbacks.add(int(hours))
+            if mode:
+                modes.add(str(mode))
+            times.append(
+                written.strftime("%Y-%m-%dT%H:%M:%SZ") if isinstance(written, datetime) else _mtime(path)
+            )
         else:
             lookbacks |= _read_stix(path, kind, collector, times)
     collector.headline.update(
         {
             "when": max(times) if times else "",
             "lookback_hours": ", ".join(map(str, sorted(lookbacks))) if lookbacks else None,
-            "mode": None,
+            "mode": ", ".join(sorted(modes)) or None,
         }
     )
     collector.settings = [["outputs read", ", ".join(paths)]]
@@ -66,17 +83,14 @@ def _mtime(path: str) -> str:
 
 
 def _kind(path: str) -> str:
-    """ "csv", "bundle" or "jsonl", from the first bytes of the file."""
+    """ "csv", "xlsx", "bundle" or "jsonl", from the first bytes of the file."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(4096)
     except OSError as exc:
         raise ReportInputError(f"{path}: cannot read ({exc.strerror or exc})") from None
     if head.startswith(b"PK\x03\x04"):
-        raise ReportInputError(
-            f"{path}: an xlsx workbook; `enrich report` reads the CSV or STIX outputs (run again with "
-            "--report, or --to csv)"
-        )
+        return "xlsx"
     text = head.lstrip(b"\xef\xbb\xbf \t\r\n")
     if text.startswith(b"["):
         return "bundle"

@@ -210,10 +210,10 @@ def test_bad_outputs_are_named(tmp_path, content, message):
         collect_outputs([str(path)])
 
 
-def test_xlsx_and_missing_outputs_are_clear(tmp_path):
+def test_broken_xlsx_and_missing_outputs_are_clear(tmp_path):
     book = tmp_path / "out.xlsx"
     book.write_bytes(b"PK\x03\x04rest")
-    with pytest.raises(ReportInputError, match="xlsx workbook"):
+    with pytest.raises(ReportInputError, match="not an xlsx workbook that can be read"):
         collect_outputs([str(book)])
     with pytest.raises(ReportInputError, match="cannot read"):
         collect_outputs([str(tmp_path / "nope.csv")])
@@ -237,3 +237,36 @@ def test_report_path_checks(tmp_path):
     with pytest.raises(Exception, match="does not exist"):
         check_report_path(str(tmp_path / "no" / "r.html"), [Target("-", [src])], [src])
     check_report_path(str(tmp_path / "fine.html"), [Target("-", [src])], [src])
+
+
+def test_report_from_xlsx_output_matches_the_csv_output(tmp_path):
+    from enrich.sinks.csv import CsvSink
+    from enrich.sinks.interface import SinkOptions
+    from enrich.sinks.xlsx import XlsxSink
+
+    sources = [
+        open_source(str(SAMPLES / "mixed_indicators.csv")),
+        open_source(str(SAMPLES / "stix21_bundle.json")),
+    ]
+    keys = list(make_plan(sources, STATS).keys)
+    answers = {
+        k: Answer(Status.SEEN, i + 1, "2026-11-01T00:00:00.123Z", "2026-11-02T00:00:00.456Z")
+        if i % 3 == 0
+        else Answer(Status.NOT_SEEN, 0)
+        for i, k in enumerate(keys)
+    }
+    outcomes = Outcomes(STATS, answers)
+    options = SinkOptions(lookback_hours=72)
+    for sink_class, name in ((CsvSink, "out.csv"), (XlsxSink, "out.xlsx")):
+        with sink_class(str(tmp_path / name), sources, options) as sink:
+            for src in sources:
+                sink.write(src, outcomes)
+    from_csv = collect_outputs([str(tmp_path / "out.csv")]).data()
+    from_xlsx = collect_outputs([str(tmp_path / "out.xlsx")]).data()
+    for key in ("rows", "indicators", "seen", "not_seen", "invalid", "unsupported", "rows_by_status"):
+        assert from_xlsx["headline"][key] == from_csv["headline"][key], key
+    assert from_xlsx["headline"]["lookback_hours"] == "72" and from_xlsx["headline"]["mode"] == "stats"
+    assert [i["name"] for i in from_xlsx["inputs"]] == [s.name for s in sources]  # from the Summary sheet
+    assert [i["name"] for i in from_csv["inputs"]] == [s.name for s in sources]  # the source_file column
+    assert from_xlsx["seen"] == from_csv["seen"]  # values, numbers and times read back as the CSV holds them
+    assert from_xlsx["status_by_type"] == from_csv["status_by_type"]
