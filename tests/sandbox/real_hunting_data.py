@@ -530,25 +530,24 @@ def plant_logons(w: World) -> None:
     w.logon(t - timedelta(minutes=20), ALICE, "LogonSuccess", "Network", "svc_backup", RemoteIP="10.1.0.20")
     w.logon(t + timedelta(minutes=1), ALICE, "LogonSuccess", "Network", "svc_backup", RemoteIP="10.1.0.20")
     w.logon(t - timedelta(minutes=3), ALICE, "LogonSuccess", "Interactive", "alice")
-    # Failed logons by account: 4 on the DB server, 2 on BOB
-    for i in range(4):
-        w.logon(
-            ago(days=1, minutes=i),
-            DB,
-            "LogonFailed",
-            "Network",
-            "administrator",
-            FailureReason="WrongPassword",
-        )
-    for i in range(2):
-        w.logon(
-            ago(days=1, minutes=i),
-            BOB,
-            "LogonFailed",
-            "Network",
-            "administrator",
-            FailureReason="WrongPassword",
-        )
+    # Failed logons: 4 on the DB server from a public address, 2 on BOB from an internal one, and a
+    # failed unlock on ALICE that names no remote address
+    for device, count, remote_ip, remote_type in (
+        (DB, 4, "185.224.3.219", "Public"),
+        (BOB, 2, "10.0.0.8", "Private"),
+    ):
+        for i in range(count):
+            w.logon(
+                ago(days=1, minutes=i),
+                device,
+                "LogonFailed",
+                "Network",
+                "administrator",
+                FailureReason="WrongPassword",
+                RemoteIP=remote_ip,
+                RemoteIPType=remote_type,
+            )
+    w.logon(ago(hours=9), ALICE, "LogonFailed", "Unlock", "alice", FailureReason="WrongPassword")
 
 
 def plant_device_reports(w: World) -> None:

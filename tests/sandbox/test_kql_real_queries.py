@@ -1165,6 +1165,24 @@ def test_community_sysinternals_tool_new_in_two_days(sb):
     ]
 
 
+# R0gueSec/R0gueSec.github.io, "_posts/2025-07-01-hunt-exposed-devices.md" (an analyst's write-up):
+# failed logons by remote address
+FAILED_LOGONS_BY_REMOTE_IP = r"""DeviceLogonEvents
+| where LogonType has_any("Network", "Interactive", "RemoteInteractive", "Unlock")
+| where ActionType == "LogonFailed"
+| where isnotempty(RemoteIP)
+| summarize Attempts = count() by RemoteIP
+| order by Attempts desc"""
+
+
+def test_community_failed_logons_by_remote_ip(sb):
+    # the failed unlock on ALICE has no remote address; successful logons are not counted
+    assert hunt(sb, FAILED_LOGONS_BY_REMOTE_IP) == [
+        {"RemoteIP": "185.224.3.219", "Attempts": 4},
+        {"RemoteIP": "10.0.0.8", "Attempts": 2},
+    ]
+
+
 # Azure/Azure-Sentinel, "Solutions/FalconFriday/Analytic Rules/DotNetToJScript.yaml" (DeviceImageLoadEvents)
 DOTNET_TO_JSCRIPT = r"""DeviceImageLoadEvents
 | where FileName in~ ("mscoree.dll", "mscorlib.dll", "mscorlib.ni.dll")
