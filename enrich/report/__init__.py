@@ -98,7 +98,7 @@ def _mode_text(mode: Any, asked: str) -> str:
 
 
 def make_report(outputs: Sequence[str], path: str) -> int:
-    """`enrich report`: the page for earlier outputs (CSV, STIX) at `path`; returns its size."""
+    """`enrich report`: the page for earlier outputs (CSV, xlsx, STIX) at `path`; returns its size."""
     if path != "-" and any(destination(path).real == destination(o).real for o in outputs):
         raise UsageError(f"-o {path} is one of the outputs read; give another path")
     if path == "-":
