@@ -17,9 +17,9 @@ there (counted in `counts["truncated_cells"]`).
 
 Writer: xlsxwriter in `constant_memory` mode. Rows are streamed to one temporary file per sheet
 and the memory held does not grow with the rows; openpyxl keeps every cell as a Python object
-until it saves (several hundred bytes a cell: about 1.5 GB for 100,000 rows of 30 columns) and
-writes slower; pandas' `to_excel` goes through one of the two with its own per-cell overhead.
-Figures in BENCHMARKS.md (`bench/report.py`).
+until it saves (over 1 GB more for the 100,000 rows of `bench/report.py`) and writes slower;
+pandas' `to_excel` goes through one of the two with its own per-cell overhead (3x our time with
+xlsxwriter). Figures in BENCHMARKS.md.
 
 A sheet holds 1,048,576 rows, one of them the header: `check_targets` refuses more, before any
 lookup. The workbook is built in a temporary file next to the target and renamed over it when
