@@ -207,3 +207,9 @@ def test_backslash_escapes_follow_kusto():
     with pytest.raises(KqlError, match="could not be parsed"):
         value('"C:\\Users"')  # \U is not an escape in Kusto
     assert value('"C:\\\\Users"') == "C:\\Users"
+
+
+def test_multi_line_string_literal():
+    assert value("```first\nsecond \\d```") == "first\nsecond \\d"
+    with pytest.raises(KqlError, match="unterminated string literal"):
+        value("```open")

@@ -121,6 +121,14 @@ def _tokenize(text: str) -> list[_Token]:
             return tokens
         ch = text[i]
         start = i
+        # multi-line string literal: ```...``` (no escapes)
+        if text.startswith("```", i):
+            close = text.find("```", i + 3)
+            if close < 0:
+                raise _parse_error(text, i, "```", "unterminated string literal")
+            tokens.append(_Token("str", text[i + 3 : close], text[i : close + 3], i))
+            i = close + 3
+            continue
         # string literals: 'x', "x", @'x', @"x", h'x' (obfuscated), h@'x'
         prefix = 0
         if (
