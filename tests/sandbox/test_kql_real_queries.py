@@ -318,9 +318,10 @@ def test_docs_file_profile_enriches_the_last_day_files(sb):
     )
 
 
-def test_docs_file_profile_lists_low_prevalence_created_files(sb):
+@pytest.mark.parametrize("endpoint", [GRAPH, LEGACY], ids=["graph", "legacy"])
+def test_docs_file_profile_lists_low_prevalence_created_files(sb, endpoint):
     # invoice.exe (prevalence 3) was created 20 hours ago; report.docx (5000) is common
-    rows = hunt(sb, FILE_PROFILE_LOW_PREVALENCE)
+    rows = hunt(sb, FILE_PROFILE_LOW_PREVALENCE, endpoint)
     assert pick(rows, "CreatedOn", "FileName", "FolderPath", *PROFILE_COLUMNS) == [
         {
             "CreatedOn": world.iso(world.ago(hours=20)),
@@ -816,8 +817,9 @@ AV_FAMILIES = r"""AlertInfo | join AlertEvidence on AlertId
 | limit 100"""
 
 
-def test_library_devices_with_more_than_one_malware_family(sb):
-    rows = hunt(sb, AV_FAMILIES)
+@pytest.mark.parametrize("endpoint", [GRAPH, LEGACY], ids=["graph", "legacy"])
+def test_library_devices_with_more_than_one_malware_family(sb, endpoint):
+    rows = hunt(sb, AV_FAMILIES, endpoint)
     assert as_sets(rows, "Families", "Titles") == [
         {
             "DeviceName": world.BOB.name,
@@ -1030,9 +1032,10 @@ PreviousRDPConnections
 | sort by Timestamp"""
 
 
-def test_community_new_rdp_connections(sb):
+@pytest.mark.parametrize("endpoint", [GRAPH, LEGACY], ids=["graph", "legacy"])
+def test_community_new_rdp_connections(sb, endpoint):
     # bob's connections from BOB recur within the last day; alice's from ALICE does not
-    assert hunt(sb, NEW_RDP) == [
+    assert hunt(sb, NEW_RDP, endpoint) == [
         {
             "Timestamp": world.iso(world.ago(hours=30)),
             "DeviceName": world.ALICE.name,
