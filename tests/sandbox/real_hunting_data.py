@@ -72,6 +72,18 @@ EVE = _device(  # the DeviceId and local IP the "Network info of machine" / "Mac
 KIOSK = _device("kiosk", "kiosk-07.corp.contoso.com", "172.16.40.8", "203.0.113.40", "kiosk")
 USB = _device("usb", "user-desktop.domain.com", "10.1.0.30", "203.0.113.30", "frank")  # best-practices page
 DEVICES = (ALICE, BOB, DB, EVE, KIOSK, USB)
+# the DeviceId "Events surrounding alert" pivots on, with network logons in 2018 (no heartbeats)
+PIVOT_DEVICE = _device(
+    "pivot",
+    "ws-old.corp.contoso.com",
+    "10.1.0.40",
+    "203.0.113.44",
+    "carol",
+    "474908f457a1dc4c1fab568f808d5f77bf3bb951",
+)
+PIVOT_2018_ALERT = datetime(
+    2018, 6, 9, 2, 23, 26, 683291, tzinfo=UTC
+)  # datetime(2018-06-09T02:23:26.6832917Z)
 
 
 def _file(
@@ -151,7 +163,7 @@ class World:
 
     def __init__(self) -> None:
         self.ds = Dataset(ticks(NOW))
-        for device in DEVICES:
+        for device in (*DEVICES, PIVOT_DEVICE):
             self.ds.add_device(device)
         for info in (INVOICE, UPDATER, PAYLOAD, REPORT, *PROC.values()):
             self.ds.add_file(info)
@@ -530,6 +542,11 @@ def plant_logons(w: World) -> None:
     w.logon(t - timedelta(minutes=20), ALICE, "LogonSuccess", "Network", "svc_backup", RemoteIP="10.1.0.20")
     w.logon(t + timedelta(minutes=1), ALICE, "LogonSuccess", "Network", "svc_backup", RemoteIP="10.1.0.20")
     w.logon(t - timedelta(minutes=3), ALICE, "LogonSuccess", "Interactive", "alice")
+    # the original query's fixed pivot: one network logon 4 minutes before it, one 12 minutes before
+    for minutes in (4, 12):
+        w.logon(
+            PIVOT_2018_ALERT - timedelta(minutes=minutes), PIVOT_DEVICE, "LogonSuccess", "Network", "svc_scan"
+        )
     # Failed logons: 4 on the DB server from a public address, 2 on BOB from an internal one, and a
     # failed unlock on ALICE that names no remote address
     for device, count, remote_ip, remote_type in (

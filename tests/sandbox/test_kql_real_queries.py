@@ -808,6 +808,29 @@ def test_library_network_logons_in_the_ten_minutes_before_an_alert(sb):
     ]
 
 
+# General queries/Events surrounding alert.yaml: the "original query" (a fixed pivot time and device)
+EVENTS_BEFORE_PIVOT = r'''// Original query: filter for network logon events right before some timestamp
+let DeviceId = "474908f457a1dc4c1fab568f808d5f77bf3bb951";
+let timestamp = datetime(2018-06-09T02:23:26.6832917Z);
+let lookupPeriod = 10m;
+DeviceLogonEvents
+| where Timestamp between ((timestamp - lookupPeriod) .. lookupPeriod)
+        and DeviceId == DeviceId
+        and LogonType == "Network"'''
+
+
+def test_library_network_logons_in_the_ten_minutes_before_a_fixed_time(planted):
+    # the logon 4 minutes before the pivot; the one 12 minutes before is out of the window
+    rows = engine(planted, EVENTS_BEFORE_PIVOT)
+    assert pick(rows, "Timestamp", "DeviceName", "AccountName") == [
+        {
+            "Timestamp": world.iso(world.PIVOT_2018_ALERT - timedelta(minutes=4)),
+            "DeviceName": world.PIVOT_DEVICE.name,
+            "AccountName": "svc_scan",
+        }
+    ]
+
+
 # Antivirus detections (1).yaml (id 05250700-5123-45be-826d-dd14c623fade): alerts with evidence, parse
 AV_FAMILIES = r"""AlertInfo | join AlertEvidence on AlertId
 | where Title contains "Defender AV detected"
