@@ -713,3 +713,16 @@ def test_let_of_a_non_deterministic_value_is_evaluated_once():
     assert rows("let r = rand(); range i from 1 to 5 step 1 | extend x = r | summarize d = dcount(x)") == [
         {"d": 1}
     ]
+
+
+def test_runaway_join_and_mv_expand_are_refused_before_making_rows():
+    with pytest.raises(KqlError, match="exceeded the allowed limits: the 'join' operator"):
+        run(
+            "range a from 1 to 3000 step 1 | extend k = 1"
+            " | join kind=inner (range b from 1 to 3000 step 1 | extend k = 1) on k | count"
+        )
+    with pytest.raises(KqlError, match="exceeded the allowed limits: the 'mv-expand' operator"):
+        run(
+            "let l = toscalar(range x from 1 to 2500 step 1 | summarize make_list(x));"
+            " range a from 1 to 2500 step 1 | extend l = l | mv-expand l | count"
+        )

@@ -39,6 +39,15 @@ from enrich.sandbox.kql.values import (
 
 #: make-series makes at most this many bins per series.
 MAX_SERIES_BINS = 100_000
+#: join and mv-expand refuse to make more rows than this (a runaway query, as Kusto stops one).
+MAX_OPERATOR_ROWS = 5_000_000
+
+
+def runaway(operator: str) -> KqlError:
+    return KqlError(
+        f"Query execution has exceeded the allowed limits: the '{operator}' operator makes more than "
+        f"{MAX_OPERATOR_ROWS:,} rows. Reduce the data it works on (where, take) and try again"
+    )
 
 
 class OperatorCompiler:
@@ -720,8 +729,12 @@ class OperatorCompiler:
                 want = kind == "rightsemi"
                 return [r for r in rrows if (key_of(r, rkeys) in lkeys_seen) == want]
             matched_right: set[int] = set()
-            for row in lrows:
-                key = key_of(row, lkeys)
+            keyed = [(row, key_of(row, lkeys)) for row in lrows]
+            if kind not in ("leftsemi", "leftanti"):
+                size = sum(len(index.get(key, ())) if key is not None else 1 for _, key in keyed)
+                if size > MAX_OPERATOR_ROWS:
+                    raise runaway("join")
+            for row, key in keyed:
                 matches = index.get(key, []) if key is not None else []
                 if kind == "leftsemi":
                     if matches:
@@ -780,12 +793,19 @@ class OperatorCompiler:
             return [value]
 
         def run() -> list[Row]:
-            out: list[Row] = []
+            plans = []  # (row, its expansions, rows it makes): counted before any row is made
+            total = 0
             for row in src.run():
                 expanded = [(name, elements(f(row)), to_type) for name, f, to_type in items]
                 count = max(len(values) for _, values, _ in expanded)
                 if limit is not None:
                     count = min(count, limit)
+                total += count
+                if total > MAX_OPERATOR_ROWS:
+                    raise runaway("mv-expand")
+                plans.append((row, expanded, count))
+            out: list[Row] = []
+            for row, expanded, count in plans:
                 for i in range(count):
                     extra: dict[str, object] = {}
                     for name, values, to_type in expanded:
