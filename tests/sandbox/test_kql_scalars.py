@@ -213,3 +213,9 @@ def test_multi_line_string_literal():
     assert value("```first\nsecond \\d```") == "first\nsecond \\d"
     with pytest.raises(KqlError, match="unterminated string literal"):
         value("```open")
+
+
+def test_matches_regex_is_re2():
+    assert value("'abc' matches regex '(?<x>b)'") is True  # RE2 named group
+    with pytest.raises(KqlError, match="lookaround or atomic group"):
+        value("'abc' matches regex '(?=b)'")  # RE2 has no lookaround

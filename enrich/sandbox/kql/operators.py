@@ -842,7 +842,10 @@ class OperatorCompiler:
             out: list[Row] = []
             for row in src.run():
                 current[:] = [row]
-                for result in sub.run():
+                results = sub.run()
+                if len(out) + len(results) > MAX_OPERATOR_ROWS:
+                    raise runaway("mv-apply")
+                for result in results:
                     out.append(Extended(row, {c: get(result) for c, get in getters}))
             return out
 

@@ -18,6 +18,7 @@ from enrich.sandbox.kql.functions import (
     format_value,
     validate,
 )
+from enrich.sandbox.kql.functions.regex import compile_regex, regex_error
 from enrich.sandbox.kql.functions.registry import arity_message
 
 __all__ = [
@@ -27,9 +28,11 @@ __all__ = [
     "TYPE_ERRORS",
     "arity_message",
     "bound_call",
+    "compile_regex",
     "convert_to",
     "describe",
     "format_value",
+    "regex_error",
     "validate",
 ]
 

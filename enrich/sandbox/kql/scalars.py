@@ -13,7 +13,6 @@ import math
 import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import TYPE_CHECKING, Any, cast
 
 from enrich.sandbox.kql import aggregates as agg
@@ -86,12 +85,9 @@ def inferred_name(node: n.Expr) -> str | None:
     return None
 
 
-@lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str] | None:
-    try:
-        return re.compile(pattern)
-    except (re.error, RecursionError, OverflowError):
-        return None
+    """A Kusto (RE2) pattern compiled, as the functions compile theirs; None when it is invalid."""
+    return registry.compile_regex(pattern)
 
 
 def _int_div(a: Any, b: Any) -> int | None:
@@ -592,9 +588,10 @@ class ScalarCompiler:
         if right.const:
             regex = _regex(str(right.value))
             if regex is None:
+                reason = registry.regex_error(str(right.value)) or "invalid pattern"
                 raise self.error(
                     node.right.pos,
-                    f"matches regex: the pattern '{right.value}' is not a valid regular expression",
+                    f"matches regex: the pattern '{right.value}' is not a valid regular expression: {reason}",
                 )
             search = regex.search
 
