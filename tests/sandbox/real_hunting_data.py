@@ -152,6 +152,8 @@ DOWNLOAD_COMMAND = (
 TASKKILL_BIN = NOW - timedelta(hours=6)  # a 2-minute bin start (NOW is on the hour)
 NET_STOP_BIN = NOW - timedelta(hours=2)
 CIPHER_MINUTE = NOW - timedelta(hours=3)
+PSEXEC_DB = r"PsExec.exe \\srv-db01 c:\windows\system32\cmd.exe"
+PSEXEC_ALICE = r"PsExec.exe \\ws-bob c:\windows\system32\cmd.exe /c whoami"
 DOPPLEPAYMER_COMMAND = "-q -s {{B5E5A6C1-33F2-4A4C-8E8F-1B2E3C4D5E6F}} -p 4242"
 
 # Fixed process identities where a query groups or joins on them
@@ -308,6 +310,7 @@ class World:
         plant_logons(self)
         plant_device_reports(self)
         plant_registry_and_events(self)
+        plant_scans_and_smb(self)
         plant_alerts(self)
         self.ds.finish()
         self.ds.freeze_clock(ticks(NOW))
@@ -464,8 +467,8 @@ def plant_processes(w: World) -> None:
         parent="explorer.exe",
     )
     # Sysinternals: PsExec known for 10 days; procdump64 new in the last 2 days
-    w.process(ago(days=10), DB, PROC["PsExec.exe"], r"PsExec.exe \\srv-db01 cmd")
-    w.process(ago(days=1), ALICE, PROC["PsExec.exe"], r"PsExec.exe \\ws-bob cmd")
+    w.process(ago(days=10), DB, PROC["PsExec.exe"], PSEXEC_DB)
+    w.process(ago(days=1), ALICE, PROC["PsExec.exe"], PSEXEC_ALICE)
     w.process(ago(hours=30), BOB, PROC["procdump64.exe"], "procdump64.exe -ma lsass.exe out.dmp")
     # DotNetToJScript: wscript loading the .NET runtime (DeviceImageLoadEvents)
     for device, process in ((ALICE, "wscript.exe"), (BOB, "svchost.exe")):
@@ -576,6 +579,26 @@ def plant_device_reports(w: World) -> None:
     w.ds.add_heartbeat(ticks(PIVOT_2018 - timedelta(minutes=9)), BOB)  # BOB's PublicIP is the pivot IP
     w.ds.add_heartbeat(ticks(PIVOT_2018 + timedelta(hours=2)), EVE)  # outside the window
     w.ds.add_heartbeat(ticks(PIVOT_2021 + timedelta(minutes=3)), KIOSK)
+
+
+def plant_scans_and_smb(w: World) -> None:
+    """Antivirus scans (the latest per device: DB 5 days ago, ALICE 30 hours ago, BOB 2 hours ago)
+    and one SMB connection to a public address."""
+    for when, device, scan in (
+        (ago(days=3), ALICE, "Full"),
+        (ago(hours=30), ALICE, "Quick"),
+        (ago(days=5), DB, "Full"),
+        (ago(days=6), DB, "Quick"),
+        (ago(hours=2), BOB, "Quick"),
+    ):
+        w.add(
+            "DeviceEvents",
+            when,
+            device,
+            {"ActionType": "AntivirusScanCompleted", "AdditionalFields": {"ScanTypeIndex": scan}},
+            w.actor(device, "svchost.exe", when),
+        )
+    w.connection(ago(days=1), BOB, "svchost.exe", "ConnectionSuccess", "203.0.113.99", 445)
 
 
 def plant_registry_and_events(w: World) -> None:

@@ -1209,6 +1209,92 @@ def test_community_failed_logons_by_remote_ip(sb):
     ]
 
 
+# Bert-JanP/Hunting-Queries-Detection-Rules, "Defender For Endpoint/LatestAntivirusScanStatus.md"
+# (arg_max(Timestamp, *), datetime_diff, a property of AdditionalFields)
+LATEST_AV_SCAN = r"""DeviceEvents
+| where ActionType == "AntivirusScanCompleted"
+| summarize arg_max(Timestamp, *) by DeviceId
+| extend ScanType = tostring(parse_json(AdditionalFields).ScanTypeIndex),
+    DaysAgo = datetime_diff('day', now(), Timestamp)
+| project DeviceName, ActionType, ScanType, DaysAgo
+// Filter only devices that have not performed a antivirus scan in the last day
+| where DaysAgo > 0
+| sort by DaysAgo"""
+
+
+def test_community_devices_whose_latest_scan_is_days_old(sb):
+    # each device's latest scan: DB's 5 days ago, ALICE's 30 hours ago (yesterday); BOB's is today
+    assert hunt(sb, LATEST_AV_SCAN) == [
+        {
+            "DeviceName": world.DB.name,
+            "ActionType": "AntivirusScanCompleted",
+            "ScanType": "Full",
+            "DaysAgo": 5,
+        },
+        {
+            "DeviceName": world.ALICE.name,
+            "ActionType": "AntivirusScanCompleted",
+            "ScanType": "Quick",
+            "DaysAgo": 1,
+        },
+    ]
+
+
+# Bert-JanP/Hunting-Queries-Detection-Rules, "Defender For Endpoint/RemoteSMBConnection.md"
+REMOTE_SMB = r"""DeviceNetworkEvents
+| where RemoteIPType == "Public"
+| where RemotePort == 445
+| where ActionType == "ConnectionSuccess"
+| project-reorder Timestamp, DeviceName, RemoteIP"""
+
+
+def test_community_smb_connection_to_a_public_address(sb):
+    rows = hunt(sb, REMOTE_SMB)
+    first = ["Timestamp", "DeviceName", "RemoteIP"]
+    assert list(rows[0]) == first + [c for c, _ in TABLES["DeviceNetworkEvents"] if c not in first]
+    assert pick(rows, *first, "RemotePort") == [
+        {
+            "Timestamp": world.iso(world.ago(days=1)),
+            "DeviceName": world.BOB.name,
+            "RemoteIP": "203.0.113.99",
+            "RemotePort": 445,
+        }
+    ]
+
+
+# Bert-JanP/Hunting-Queries-Detection-Rules, "Defender For Endpoint/PSExecExecutions.md"
+PSEXEC = r"""DeviceProcessEvents
+// Collect all executed psexec commands
+| where ProcessCommandLine contains "psexec.exe"
+// Extract the remove device
+| extend RemoteDevice = extract(@'\\\\(.*)c:', 1, ProcessCommandLine)
+// If in your device onboarding Enable-PsRemoting is executed filter the line below
+//| where not(ProcessCommandLine has_all ('powershell -command "Enable-PsRemoting -Force"', 'psexec.exe'))
+// Collect stats and lists with remote devices and executed commands
+| summarize TotalRemoteDevices = dcount(RemoteDevice), RemoteDeviceList = make_set(RemoteDevice), ExecutedCommands = make_set(ProcessCommandLine) by DeviceName
+| sort by TotalRemoteDevices"""
+
+
+def test_community_psexec_remote_devices(sb):
+    # the capture runs from the \\ to the last "c:", trailing blank included
+    assert unordered(hunt(sb, PSEXEC)) == unordered(
+        [
+            {
+                "DeviceName": world.ALICE.name,
+                "TotalRemoteDevices": 1,
+                "RemoteDeviceList": ["ws-bob "],
+                "ExecutedCommands": [world.PSEXEC_ALICE],
+            },
+            {
+                "DeviceName": world.DB.name,
+                "TotalRemoteDevices": 1,
+                "RemoteDeviceList": ["srv-db01 "],
+                "ExecutedCommands": [world.PSEXEC_DB],
+            },
+        ]
+    )
+
+
 # Azure/Azure-Sentinel, "Solutions/FalconFriday/Analytic Rules/DotNetToJScript.yaml" (DeviceImageLoadEvents)
 DOTNET_TO_JSCRIPT = r"""DeviceImageLoadEvents
 | where FileName in~ ("mscoree.dll", "mscorlib.dll", "mscorlib.ni.dll")
