@@ -44,3 +44,42 @@ def test_every_output_column_is_documented():
 
     missing = [name for name in MDE_COLUMNS if f"`{name}`" not in README]
     assert not missing, f"README's output table lacks: {missing}"
+
+
+ENRICH_PACKAGE = Path(__file__).resolve().parents[1] / "enrich"
+# `os.environ.get("X")`, `os.environ["X"]`, `os.getenv("X")` in the package's source.
+_ENV_READ = re.compile(r"""(?:environ\.get\(|environ\[|getenv\()\s*["']([A-Za-z_][A-Za-z0-9_]*)["']""")
+
+
+def variables_the_code_reads() -> set[str]:
+    """Every environment variable the package reads: by name in its source, its settings and proxy
+    tables, and click's `envvar=` options."""
+    from enrich.mde.proxies import NO_PROXY_VARIABLES, PROXY_VARIABLES
+    from enrich.mde.settings import ENV_VARS
+
+    names = set(ENV_VARS.values()) | set(PROXY_VARIABLES) | set(NO_PROXY_VARIABLES)
+    for path in ENRICH_PACKAGE.rglob("*.py"):
+        names.update(_ENV_READ.findall(path.read_text(encoding="utf-8")))
+    for _, command in walk(cli):
+        for param in command.params:
+            envvar = getattr(param, "envvar", None)
+            if isinstance(envvar, str):
+                names.add(envvar)
+            elif envvar:
+                names.update(envvar)
+    return names
+
+
+def test_every_environment_variable_the_code_reads_is_in_the_readme():
+    names = variables_the_code_reads()
+    assert {"MDE_TENANT_ID", "MDE_CLOUD", "ENRICH_LOG_FORMAT", "HTTPS_PROXY", "XDG_CACHE_HOME"} <= names
+    missing = sorted(name for name in names if f"`{name}`" not in README)
+    assert not missing, f"README lacks these environment variables: {missing}"
+
+
+def test_every_status_is_in_the_readme_statuses_table():
+    from enrich.model import Status
+
+    table = README[README.index("### Statuses") :].split("\n## ", 1)[0]
+    missing = [status.value for status in Status if f"| `{status.value}` |" not in table]
+    assert not missing, f"README's Statuses table lacks: {missing}"
