@@ -20,13 +20,20 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from enrich.answering.interface import AnswerOptions, Answers, OnAnswer, Strategy, answer_together
+from enrich.answering.interface import (
+    AnswerOptions,
+    Answers,
+    OnAnswer,
+    Strategy,
+    answer_together,
+    run_until_first_error,
+)
 from enrich.answering.stats import (
     FILE_INFO_MARK,
     fetch_file_info,
-    host_key,
-    is_same_file_group,
     lacks_file_info,
+    same_file_key,
+    type_lookup_key,
 )
 from enrich.mde.hunting.interface import DEFAULT_CHUNK_VALUES, PATH_GRAPH, PATH_LEGACY
 from enrich.mde.times import iso_utc
@@ -124,22 +131,12 @@ class HuntingStrategy(Strategy):
         self.paths = tuple(paths)  # the hunting paths to try, in order
 
     def lookup_key(self, ind: Indicator) -> LookupKey | None:
-        if ind.status is not Status.PENDING or ind.type is None:
-            return None
-        family = FAMILY_OF_TYPE.get(ind.type.value)
-        if family is not None:
-            return LookupKey(family, ind.value)
-        if ind.type is IndicatorType.URL:
-            return host_key(ind.value)
-        return None
+        return type_lookup_key(ind, FAMILY_OF_TYPE)
 
     def row_keys(self, indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
         """As `Strategy.row_keys`; one file's hashes of several types in a cell ask once."""
-        if is_same_file_group(indicators):
-            for kind in _HASH_PREFERENCE:
-                for ind in indicators:
-                    if ind.type is kind and ind.status is Status.PENDING:
-                        return [LookupKey("files", ind.value)] * len(indicators)
+        if (shared := same_file_key(indicators, _HASH_PREFERENCE)) is not None:
+            return [shared] * len(indicators)
         return [self.lookup_key(i) for i in indicators]
 
     def extra_keys(self, ind: Indicator, key: LookupKey) -> tuple[LookupKey, ...]:
@@ -301,17 +298,8 @@ async def _hunt_files_with_info(
         await hunt(client, "files", values, options, chunks.put_nowait)
         chunks.put_nowait(None)
 
-    tasks = [asyncio.create_task(ask()), asyncio.create_task(finish_chunks())]
-    try:  # the first failure (of hunting, or of storing a chunk) stops the other
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in tasks:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            raise error
+    # the first failure (of hunting, or of storing a chunk) stops the other
+    await run_until_first_error([asyncio.create_task(ask()), asyncio.create_task(finish_chunks())])
 
 
 def url_note(host: LookupKey, host_answer: Answer | None, exact: Answer | None) -> str:

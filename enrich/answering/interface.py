@@ -174,6 +174,11 @@ async def run_per_family(
         shared = iter(family_keys)  # one iterator per family, shared by its workers
         for _ in range(min(max(1, concurrency), len(family_keys))):
             tasks.append(asyncio.create_task(worker(shared)))
+    await run_until_first_error(tasks)
+
+
+async def run_until_first_error(tasks: Sequence[asyncio.Task[None]]) -> None:
+    """Wait for `tasks`; the first to fail cancels the others and its exception propagates."""
     if not tasks:
         return
     try:
@@ -184,5 +189,5 @@ async def run_per_family(
                 task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
     for task in tasks:
-        if task.done() and not task.cancelled() and (error := task.exception()) is not None:
+        if not task.cancelled() and (error := task.exception()) is not None:
             raise error

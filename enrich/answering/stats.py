@@ -12,7 +12,7 @@ INVALID with MDE's message; anything that kept failing -> ERROR with the reason 
 from __future__ import annotations
 
 import html
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -76,6 +76,29 @@ def is_same_file_group(indicators: tuple[Indicator, ...]) -> bool:
     return len(types) > 1 and all(t in _FILE_TYPES for t in types) and len(set(types)) == len(types)
 
 
+def type_lookup_key(ind: Indicator, family_of_type: Mapping[str, str]) -> LookupKey | None:
+    """A pending indicator's lookup: its type's family in `family_of_type`, else a URL's host's."""
+    if ind.status is not Status.PENDING or ind.type is None:
+        return None
+    family = family_of_type.get(ind.type.value)
+    if family is not None:
+        return LookupKey(family, ind.value)
+    if ind.type is IndicatorType.URL:
+        return host_key(ind.value)
+    return None
+
+
+def same_file_key(indicators: tuple[Indicator, ...], preference: Sequence[IndicatorType]) -> LookupKey | None:
+    """The one `files` lookup of a cell holding one file's hashes of several types: its first
+    pending hash in `preference` order (None when the cell is not such a group)."""
+    if is_same_file_group(indicators):
+        for kind in preference:
+            for ind in indicators:
+                if ind.type is kind and ind.status is Status.PENDING:
+                    return LookupKey("files", ind.value)
+    return None
+
+
 def lacks_file_info(key: LookupKey, answer: Answer) -> bool:
     """True for an answer about a file MDE has seen that was fetched without `--file-info`."""
     return (
@@ -91,24 +114,13 @@ class StatsStrategy(Strategy):
     name = METHOD
 
     def lookup_key(self, ind: Indicator) -> LookupKey | None:
-        if ind.status is not Status.PENDING or ind.type is None:
-            return None
-        family = FAMILY_OF_TYPE.get(ind.type.value)
-        if family is not None:
-            return LookupKey(family, ind.value)
-        if ind.type is IndicatorType.URL:
-            return host_key(ind.value)
-        return None
+        return type_lookup_key(ind, FAMILY_OF_TYPE)
 
     def row_keys(self, indicators: tuple[Indicator, ...]) -> list[LookupKey | None]:
         """As `Strategy.row_keys`; a cell holding one file's hashes of several types asks MDE once,
         about the preferred hash, and the others (an MD5 included) share that answer."""
-        if is_same_file_group(indicators):
-            for kind in _HASH_PREFERENCE:
-                for ind in indicators:
-                    if ind.type is kind and ind.status is Status.PENDING:
-                        shared = LookupKey("files", ind.value)
-                        return [shared] * len(indicators)
+        if (shared := same_file_key(indicators, _HASH_PREFERENCE)) is not None:
+            return [shared] * len(indicators)
         return [self.lookup_key(i) for i in indicators]
 
     def unsupported_reason(self, ind: Indicator) -> str:
