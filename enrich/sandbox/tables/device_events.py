@@ -10,20 +10,8 @@ from __future__ import annotations
 
 from enrich.sandbox.tables.columns import parse_columns
 
-DEVICE_NETWORK_EVENTS = parse_columns(
-    """
-    Timestamp datetime
-    DeviceId string
-    DeviceName string
-    ActionType string
-    RemoteIP string
-    RemotePort int
-    RemoteUrl string
-    LocalIP string
-    LocalPort int
-    Protocol string
-    LocalIPType string
-    RemoteIPType string
+# Column runs that several schema pages list alike, in the same order (spliced in where they stand).
+_INITIATING_PROCESS_IMAGE = """
     InitiatingProcessSHA1 string
     InitiatingProcessSHA256 string
     InitiatingProcessMD5 string
@@ -39,6 +27,35 @@ DEVICE_NETWORK_EVENTS = parse_columns(
     InitiatingProcessCommandLine string
     InitiatingProcessCreationTime datetime
     InitiatingProcessFolderPath string
+"""
+_REPORT_AND_REMOTE_SESSION = """
+    ReportId long
+    AppGuardContainerId string
+    AdditionalFields dynamic
+    InitiatingProcessSessionId long
+    IsInitiatingProcessRemoteSession bool
+    InitiatingProcessRemoteSessionDeviceName string
+    InitiatingProcessRemoteSessionIP string
+"""
+
+
+DEVICE_NETWORK_EVENTS = parse_columns(
+    """
+    Timestamp datetime
+    DeviceId string
+    DeviceName string
+    ActionType string
+    RemoteIP string
+    RemotePort int
+    RemoteUrl string
+    LocalIP string
+    LocalPort int
+    Protocol string
+    LocalIPType string
+    RemoteIPType string
+    """
+    + _INITIATING_PROCESS_IMAGE
+    + """
     InitiatingProcessParentFileName string
     InitiatingProcessParentId long
     InitiatingProcessParentCreationTime datetime
@@ -49,14 +66,8 @@ DEVICE_NETWORK_EVENTS = parse_columns(
     InitiatingProcessAccountObjectId string
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
-    ReportId long
-    AppGuardContainerId string
-    AdditionalFields dynamic
-    InitiatingProcessSessionId long
-    IsInitiatingProcessRemoteSession bool
-    InitiatingProcessRemoteSessionDeviceName string
-    InitiatingProcessRemoteSessionIP string
     """
+    + _REPORT_AND_REMOTE_SESSION
 )
 
 DEVICE_FILE_EVENTS = parse_columns(
@@ -111,14 +122,8 @@ DEVICE_FILE_EVENTS = parse_columns(
     SensitivityLabel string
     SensitivitySubLabel string
     IsAzureInfoProtectionApplied bool
-    ReportId long
-    AppGuardContainerId string
-    AdditionalFields dynamic
-    InitiatingProcessSessionId long
-    IsInitiatingProcessRemoteSession bool
-    InitiatingProcessRemoteSessionDeviceName string
-    InitiatingProcessRemoteSessionIP string
     """
+    + _REPORT_AND_REMOTE_SESSION
 )
 
 DEVICE_PROCESS_EVENTS = parse_columns(
@@ -158,21 +163,9 @@ DEVICE_PROCESS_EVENTS = parse_columns(
     InitiatingProcessLogonId long
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
-    InitiatingProcessSHA1 string
-    InitiatingProcessSHA256 string
-    InitiatingProcessMD5 string
-    InitiatingProcessFileName string
-    InitiatingProcessFileSize long
-    InitiatingProcessVersionInfoCompanyName string
-    InitiatingProcessVersionInfoProductName string
-    InitiatingProcessVersionInfoProductVersion string
-    InitiatingProcessVersionInfoInternalFileName string
-    InitiatingProcessVersionInfoOriginalFileName string
-    InitiatingProcessVersionInfoFileDescription string
-    InitiatingProcessId long
-    InitiatingProcessCommandLine string
-    InitiatingProcessCreationTime datetime
-    InitiatingProcessFolderPath string
+    """
+    + _INITIATING_PROCESS_IMAGE
+    + """
     InitiatingProcessParentId long
     InitiatingProcessParentFileName string
     InitiatingProcessParentCreationTime datetime
@@ -203,21 +196,9 @@ DEVICE_IMAGE_LOAD_EVENTS = parse_columns(
     InitiatingProcessAccountObjectId string
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
-    InitiatingProcessSHA1 string
-    InitiatingProcessSHA256 string
-    InitiatingProcessMD5 string
-    InitiatingProcessFileName string
-    InitiatingProcessFileSize long
-    InitiatingProcessVersionInfoCompanyName string
-    InitiatingProcessVersionInfoProductName string
-    InitiatingProcessVersionInfoProductVersion string
-    InitiatingProcessVersionInfoInternalFileName string
-    InitiatingProcessVersionInfoOriginalFileName string
-    InitiatingProcessVersionInfoFileDescription string
-    InitiatingProcessId long
-    InitiatingProcessCommandLine string
-    InitiatingProcessCreationTime datetime
-    InitiatingProcessFolderPath string
+    """
+    + _INITIATING_PROCESS_IMAGE
+    + """
     InitiatingProcessParentId long
     InitiatingProcessParentFileName string
     InitiatingProcessParentCreationTime datetime
@@ -281,13 +262,9 @@ DEVICE_EVENTS = parse_columns(
     InitiatingProcessParentFileName string
     InitiatingProcessParentCreationTime datetime
     InitiatingProcessLogonId long
-    ReportId long
-    AppGuardContainerId string
-    AdditionalFields dynamic
-    InitiatingProcessSessionId long
-    IsInitiatingProcessRemoteSession bool
-    InitiatingProcessRemoteSessionDeviceName string
-    InitiatingProcessRemoteSessionIP string
+    """
+    + _REPORT_AND_REMOTE_SESSION
+    + """
     CreatedProcessSessionId long
     IsProcessRemoteSession bool
     ProcessRemoteSessionDeviceName string
@@ -320,32 +297,14 @@ DEVICE_LOGON_EVENTS = parse_columns(
     InitiatingProcessAccountObjectId string
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
-    InitiatingProcessSHA1 string
-    InitiatingProcessSHA256 string
-    InitiatingProcessMD5 string
-    InitiatingProcessFileName string
-    InitiatingProcessFileSize long
-    InitiatingProcessVersionInfoCompanyName string
-    InitiatingProcessVersionInfoProductName string
-    InitiatingProcessVersionInfoProductVersion string
-    InitiatingProcessVersionInfoInternalFileName string
-    InitiatingProcessVersionInfoOriginalFileName string
-    InitiatingProcessVersionInfoFileDescription string
-    InitiatingProcessId long
-    InitiatingProcessCommandLine string
-    InitiatingProcessCreationTime datetime
-    InitiatingProcessFolderPath string
+    """
+    + _INITIATING_PROCESS_IMAGE
+    + """
     InitiatingProcessParentId long
     InitiatingProcessParentFileName string
     InitiatingProcessParentCreationTime datetime
-    ReportId long
-    AppGuardContainerId string
-    AdditionalFields dynamic
-    InitiatingProcessSessionId long
-    IsInitiatingProcessRemoteSession bool
-    InitiatingProcessRemoteSessionDeviceName string
-    InitiatingProcessRemoteSessionIP string
     """
+    + _REPORT_AND_REMOTE_SESSION
 )
 
 DEVICE_REGISTRY_EVENTS = parse_columns(
@@ -366,21 +325,9 @@ DEVICE_REGISTRY_EVENTS = parse_columns(
     InitiatingProcessAccountSid string
     InitiatingProcessAccountUpn string
     InitiatingProcessAccountObjectId string
-    InitiatingProcessSHA1 string
-    InitiatingProcessSHA256 string
-    InitiatingProcessMD5 string
-    InitiatingProcessFileName string
-    InitiatingProcessFileSize long
-    InitiatingProcessVersionInfoCompanyName string
-    InitiatingProcessVersionInfoProductName string
-    InitiatingProcessVersionInfoProductVersion string
-    InitiatingProcessVersionInfoInternalFileName string
-    InitiatingProcessVersionInfoOriginalFileName string
-    InitiatingProcessVersionInfoFileDescription string
-    InitiatingProcessId long
-    InitiatingProcessCommandLine string
-    InitiatingProcessCreationTime datetime
-    InitiatingProcessFolderPath string
+    """
+    + _INITIATING_PROCESS_IMAGE
+    + """
     InitiatingProcessParentId long
     InitiatingProcessParentFileName string
     InitiatingProcessParentCreationTime datetime
