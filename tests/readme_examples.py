@@ -5,7 +5,9 @@ fences, as in a list item, count too). The line just before its opening fence ma
 in the tests, with its reason: `<!-- not-run: needs systemd -->`. In `console` blocks only the lines
 starting with `$ ` are commands (the rest is output); in the others every line is, except blank and
 comment lines. A line ending in a backslash continues on the next. A command whose comment says
-`# exits N` (or `# exit N`) must end with code N; every other command must end with 0.
+`# exits N` (or `# exit N`) must end with code N; every other command must end with 0. A `text`
+block right after a shell block is its output excerpt: each of its lines (but `...`) must have the
+shape of a line the commands print (`shape`: URLs, absolute paths and numbers masked).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ class Example:
     language: str
     commands: tuple[Command, ...] = field(default=())
     not_run: str | None = None  # the reason given in `<!-- not-run: ... -->`, else None
+    output: tuple[str, ...] | None = None  # the lines of the `text` block shown right after it, if any
 
 
 def trailing_comment(text: str) -> str:
@@ -90,10 +93,16 @@ def commands_of(body: list[tuple[int, str]], language: str) -> tuple[Command, ..
     return tuple(commands)
 
 
-def shell_examples(markdown: str) -> list[Example]:
-    """Every fenced shell block of `markdown`, in order, with its commands and its not-run reason."""
-    examples: list[Example] = []
-    lines = markdown.splitlines()
+@dataclass(frozen=True)
+class _Block:
+    first: int  # 0-based index of the opening fence
+    last: int  # 0-based index of the closing fence
+    language: str
+    body: tuple[tuple[int, str], ...]  # (1-based line number, text without the fence's indent)
+
+
+def _fenced_blocks(lines: list[str]) -> list[_Block]:
+    blocks: list[_Block] = []
     index = 0
     while index < len(lines):
         opening = _FENCE.match(lines[index])
@@ -102,7 +111,6 @@ def shell_examples(markdown: str) -> list[Example]:
             continue
         fence = opening.group("fence")
         indent = len(opening.group("indent"))
-        language = opening.group("info").lower()
         start = index
         body: list[tuple[int, str]] = []
         index += 1
@@ -110,20 +118,59 @@ def shell_examples(markdown: str) -> list[Example]:
             text = lines[index]
             body.append((index + 1, text[indent:] if text[:indent].strip() == "" else text.lstrip()))
             index += 1
-        index += 1  # the closing fence
-        if language not in SHELL_LANGUAGES:
+        blocks.append(_Block(start, index, opening.group("info").lower(), tuple(body)))
+        index += 1  # past the closing fence
+    return blocks
+
+
+def shell_examples(markdown: str) -> list[Example]:
+    """Every fenced shell block of `markdown`, in order, with its commands, its not-run reason and the
+    output excerpt shown right after it (a `text` block separated from it by blank lines only)."""
+    lines = markdown.splitlines()
+    blocks = _fenced_blocks(lines)
+    examples: list[Example] = []
+    for position, block in enumerate(blocks):
+        if block.language not in SHELL_LANGUAGES:
             continue
-        previous = next((lines[i].strip() for i in range(start - 1, -1, -1) if lines[i].strip()), "")
+        previous = next((lines[i].strip() for i in range(block.first - 1, -1, -1) if lines[i].strip()), "")
         marker = NOT_RUN.match(previous)
+        following = blocks[position + 1] if position + 1 < len(blocks) else None
+        output: tuple[str, ...] | None = None
+        if (
+            following is not None
+            and following.language == "text"
+            and all(not lines[i].strip() for i in range(block.last + 1, following.first))
+        ):
+            output = tuple(text for _, text in following.body)
         examples.append(
             Example(
-                line=start + 1,
-                language=language,
-                commands=commands_of(body, language),
+                line=block.first + 1,
+                language=block.language,
+                commands=commands_of(list(block.body), block.language),
                 not_run=marker.group("reason") if marker else None,
+                output=output,
             )
         )
     return examples
+
+
+_URL = re.compile(r"https?://[^\s)'\",;]+")
+_PATH = re.compile(r"(?<![\w.:/])/[\w.@~+-]+(?:/[\w.@~+-]*)*")
+_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+
+
+def shape(line: str) -> str:
+    """A line with what changes from run to run masked: URLs, absolute paths, numbers, spacing."""
+    line = _URL.sub("URL", line)
+    line = _PATH.sub("PATH", line)
+    line = _NUMBER.sub("N", line)
+    return " ".join(line.split())
+
+
+def unmatched_excerpt_lines(excerpt: tuple[str, ...], output: str) -> list[str]:
+    """The lines of a README output excerpt whose shape no line of the real output has (`...` skipped)."""
+    shapes = {shape(line) for line in output.splitlines()}
+    return [line for line in excerpt if line.strip() not in ("", "...") and shape(line) not in shapes]
 
 
 def dangling_markers(markdown: str) -> list[int]:

@@ -3,7 +3,8 @@
 The examples run in order, each as one bash script, in a scratch copy of the checkout's `sample_data/`
 and `jobs/` (they write there, as they would in a checkout), with the sandbox's `export` lines in the
 environment (as the README tells a reader to paste them), `enrich` on the PATH, and HOME and the cache
-inside the scratch folder. A block that cannot run here carries `<!-- not-run: reason -->`.
+inside the scratch folder. A block that cannot run here carries `<!-- not-run: reason -->`. The output
+shown right after an example (a `text` block) must be what it prints, numbers, URLs and paths aside.
 """
 
 from __future__ import annotations
@@ -19,7 +20,15 @@ from pathlib import Path
 
 import pytest
 
-from tests.readme_examples import Example, commands_of, dangling_markers, script_for, shell_examples
+from tests.readme_examples import (
+    Example,
+    commands_of,
+    dangling_markers,
+    script_for,
+    shape,
+    shell_examples,
+    unmatched_excerpt_lines,
+)
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -127,6 +136,12 @@ def test_example_runs(example: Example, workspace: tuple[Path, dict[str, str]]) 
         f"README example at line {example.line} failed (exit {done.returncode}):\n"
         f"{done.stderr[-4000:]}\n--- stdout ---\n{done.stdout[-2000:]}"
     )
+    if example.output is not None:
+        unmatched = unmatched_excerpt_lines(example.output, done.stdout + "\n" + done.stderr)
+        assert not unmatched, (
+            f"the output shown after the README example at line {example.line} is not what it prints "
+            f"(lines of another shape: {unmatched});\nit printed:\n{done.stderr[-3000:]}\n{done.stdout[-3000:]}"
+        )
 
 
 # --- the extractor itself -----------------------------------------------------------------------------
@@ -163,6 +178,19 @@ def test_the_extractor_reads_languages_markers_continuations_and_exit_codes() ->
     assert third.commands[0].expected_exit == 4  # the quoted "# exits 5" is an argument, not a comment
     assert dangling_markers(text) == []
     assert dangling_markers("<!-- not-run: x -->\n\nplain text\n") == [1]
+
+
+def test_an_output_excerpt_is_matched_by_shape() -> None:
+    text = "```sh\nenrich run x\n```\n\n```text\nenrich: wrote /srv/out/a-2026.csv\n...\n```\n"
+    (example,) = shell_examples(text)
+    assert example.output == ("enrich: wrote /srv/out/a-2026.csv", "...")
+    assert unmatched_excerpt_lines(example.output, "enrich: wrote /tmp/x/out/a-2027.csv\n") == []
+    assert unmatched_excerpt_lines(example.output, "enrich: written /tmp/x/out/a-2027.csv\n") == [
+        "enrich: wrote /srv/out/a-2026.csv"
+    ]
+    assert shape("host https://127.0.0.1:4431/x failed in 0.5 s") == "host URL failed in N s"
+    (without,) = shell_examples("```sh\ntrue\n```\nprose\n```text\nnot its output\n```\n")
+    assert without.output is None
 
 
 def test_a_script_stops_at_the_first_unexpected_exit_code(tmp_path: Path) -> None:
