@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import functools
-import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -402,12 +400,6 @@ class App:
             timeout = GRAPH_QUERY_TIMEOUT if graph else QUERY_TIMEOUT
         return HuntingLimits(cfg.hunting_max_rows, cfg.hunting_max_result_bytes, timeout)
 
-    def _file_profile(self):
-        """The dataset's FileProfile lookup for `invoke FileProfile()`, when the dataset has one
-        and the engine takes it (None otherwise: the engine answers FileProfile on its own)."""
-        lookup = getattr(self.data, "file_profile", None)
-        return lookup if callable(lookup) and _engine_takes_file_profile() else None
-
     def _hunting_legacy(self, request: Request) -> Response:
         from enrich.sandbox import hunting
 
@@ -416,7 +408,7 @@ class App:
             self.data.tables,
             self.data.now_datetime(),
             limits=self._hunting_limits(graph=False),
-            file_profile=self._file_profile(),
+            file_profile=self.data.file_profile,
         )
         resp = json_response(answer.status, answer.body)
         resp.cpu_seconds = answer.cpu_seconds
@@ -433,7 +425,7 @@ class App:
             limits=self._hunting_limits(graph=True),
             request_id=rid,
             client_request_id=request.headers.get("client-request-id"),
-            file_profile=self._file_profile(),
+            file_profile=self.data.file_profile,
         )
         resp = json_response(answer.status, answer.body, [("request-id", rid)])
         resp.cpu_seconds = answer.cpu_seconds
@@ -468,13 +460,6 @@ class App:
             wanted = request.param("family")
             return json_response(200, {"value": [list(k) for k in self.data.seen_keys(wanted)]})
         return mde_error(404, "NotFound", "Unknown sandbox control endpoint (try /_sandbox/stats).")
-
-
-@functools.cache
-def _engine_takes_file_profile() -> bool:
-    from enrich.sandbox.kql import run_query
-
-    return "file_profile" in inspect.signature(run_query).parameters
 
 
 def _unauthorized(message: str) -> Response:

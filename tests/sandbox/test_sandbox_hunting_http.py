@@ -97,10 +97,6 @@ def test_a_query_mde_cannot_run_gets_400(sb, path, scope, field, query):
 
 @pytest.mark.parametrize(("path", "scope", "field"), [GRAPH, LEGACY])
 def test_file_profile_answers_from_the_dataset(sb, path, scope, field):
-    from enrich.sandbox.app import _engine_takes_file_profile
-
-    if not (_engine_takes_file_profile() and callable(getattr(sb.data, "file_profile", None))):
-        pytest.skip("the engine or the dataset has no FileProfile hook yet")
     rows = in_window(sb, sb.data.tables["DeviceFileEvents"])
     sha1s = sorted({r["SHA1"] for r in rows if r.get("SHA1")})[:5]
     listed = ", ".join(f'"{v}"' for v in sha1s)
