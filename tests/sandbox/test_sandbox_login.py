@@ -73,6 +73,17 @@ def _form(client: ClientSpec, **extra) -> dict:
     }
 
 
+def _msal_app(sb, client_id: str, credential: object) -> msal.ConfidentialClientApplication:
+    """MSAL's confidential client signing in at the sandbox's tenant (no instance discovery)."""
+    return msal.ConfidentialClientApplication(
+        client_id,
+        client_credential=credential,
+        authority=f"{sb.base_url}/{TENANT}",
+        instance_discovery=False,
+        verify=sb.ca_file,
+    )
+
+
 def _assert_aad_error(resp: httpx.Response, status: int, error: str, code: int) -> dict:
     assert resp.status_code == status, resp.text
     assert resp.headers["content-type"] == "application/json; charset=utf-8"
@@ -105,13 +116,7 @@ def test_default_sandbox_client_and_env():
 
 def test_plain_msal_gets_a_v2_token(sb):
     client = CLIENTS[0]
-    app = msal.ConfidentialClientApplication(
-        client.client_id,
-        client_credential=client.secret,
-        authority=f"{sb.base_url}/{TENANT}",
-        instance_discovery=False,
-        verify=sb.ca_file,
-    )
+    app = _msal_app(sb, client.client_id, client.secret)
     result = app.acquire_token_for_client([MDE_SCOPE])
     assert "access_token" in result, result
     assert result["token_type"] == "Bearer"
@@ -130,13 +135,7 @@ def test_plain_msal_gets_a_v2_token(sb):
 
 def test_msal_with_a_certificate_credential(sb):
     client = CLIENTS[2]
-    app = msal.ConfidentialClientApplication(
-        client.client_id,
-        client_credential={"private_key": KEY_PEM, "public_certificate": CERT_PEM},
-        authority=f"{sb.base_url}/{TENANT}",
-        instance_discovery=False,
-        verify=sb.ca_file,
-    )
+    app = _msal_app(sb, client.client_id, {"private_key": KEY_PEM, "public_certificate": CERT_PEM})
     result = app.acquire_token_for_client([MDE_SCOPE])
     assert "access_token" in result, result
     assert _claims(result["access_token"])["appidacr"] == "2"
@@ -312,13 +311,7 @@ def test_missing_parameters_and_wrong_grant(sb):
 
 
 def test_msal_returns_login_errors_as_dicts(sb):
-    app = msal.ConfidentialClientApplication(
-        CLIENTS[0].client_id,
-        client_credential="not-the-secret",
-        authority=f"{sb.base_url}/{TENANT}",
-        instance_discovery=False,
-        verify=sb.ca_file,
-    )
+    app = _msal_app(sb, CLIENTS[0].client_id, "not-the-secret")
     result = app.acquire_token_for_client([MDE_SCOPE])
     assert result["error"] == "invalid_client"
     assert result["error_codes"] == [7000215]
@@ -354,13 +347,7 @@ def test_older_app_id_uris_and_the_app_guid_give_the_mde_roles(sb, resource):
     )
     assert v1.status_code == 200, v1.text
     assert v1.json()["resource"] == resource
-    app = msal.ConfidentialClientApplication(
-        client.client_id,
-        client_credential=client.secret,
-        authority=f"{sb.base_url}/{TENANT}",
-        instance_discovery=False,
-        verify=sb.ca_file,
-    )
+    app = _msal_app(sb, client.client_id, client.secret)
     v2 = app.acquire_token_for_client([f"{resource}/.default"])
     assert "access_token" in v2, v2
     for token in (v1.json()["access_token"], v2["access_token"]):
