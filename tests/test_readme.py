@@ -83,3 +83,11 @@ def test_every_status_is_in_the_readme_statuses_table():
     table = README[README.index("### Statuses") :].split("\n## ", 1)[0]
     missing = [status.value for status in Status if f"| `{status.value}` |" not in table]
     assert not missing, f"README's Statuses table lacks: {missing}"
+
+
+def test_every_job_file_key_is_in_the_readme():
+    from enrich.jobfile import KEYS
+    from enrich.tenants import JOB_KEYS, TABLE_KEYS
+
+    missing = [key for key in (*KEYS, *TABLE_KEYS, *JOB_KEYS) if f"`{key}`" not in README]
+    assert not missing, f"README lacks these job file keys: {missing}"
