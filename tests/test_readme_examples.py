@@ -123,6 +123,12 @@ def test_every_runnable_block_has_a_command() -> None:
 @pytest.mark.parametrize("example", RUNNABLE, ids=[f"line{e.line}" for e in RUNNABLE])
 def test_example_runs(example: Example, workspace: tuple[Path, dict[str, str]]) -> None:
     root, env = workspace
+    tools = {
+        word for command in example.commands for word in re.findall(r"(?:^|[|;&(]\s*)(jq)\b", command.text)
+    }
+    for tool in sorted(tools):
+        if shutil.which(tool) is None:
+            pytest.skip(f"{tool} is not installed (the README example at line {example.line} uses it)")
     done = subprocess.run(
         ["bash", "-c", script_for(example)],
         cwd=root,
