@@ -314,19 +314,48 @@ def _raise(kind: type[BaseException]) -> None:
     raise kind()
 
 
-def _stop_thread(
-    thread: threading.Thread, loop: asyncio.AbstractEventLoop | None, kind: type[BaseException]
-) -> None:
-    """Stop a tenant's run as Ctrl-C stops a run (temporary output removed, answers kept in the
-    cache): raised in its event loop when it is answering (a callback raising KeyboardInterrupt
-    leaves the loop at once), else in the thread itself."""
-    if thread.ident is None or not thread.is_alive():
-        return
-    if loop is not None and loop.is_running():
-        with contextlib.suppress(RuntimeError):  # the loop closed meanwhile: raise in the thread
-            loop.call_soon_threadsafe(_raise, kind)
-            return
-    ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(kind))
+class _Stopper:
+    """Stops the tenants' runs as Ctrl-C stops a run (temporary output removed, answers kept in the
+    cache), reaching only threads that are inside a run (`running`), so a stop never lands in the
+    workers' own bookkeeping between two runs.
+
+    A run answering has an event loop (`_Loops`): the stop is raised there by a callback
+    (`loop.call_soon_threadsafe`: KeyboardInterrupt leaves the loop at once, also from a quota
+    wait). Otherwise it is raised in the thread (`PyThreadState_SetAsyncExc`): a run's other phases
+    (waiting for an output's lock, the plan pass, writing the outputs) poll no stop flag, and a
+    write that has begun must be abandoned, not committed.
+    """
+
+    def __init__(self) -> None:
+        self.loops = _Loops()
+        self._guard = threading.Lock()
+        self._running: set[int] = set()
+
+    @contextlib.contextmanager
+    def running(self) -> Iterator[None]:
+        """The calling thread is inside a tenant's run for the block."""
+        ident = threading.get_ident()
+        with self._guard:
+            self._running.add(ident)
+        try:
+            yield
+        finally:
+            with self._guard:
+                self._running.discard(ident)
+
+    def stop(self, threads: list[threading.Thread], kind: type[BaseException]) -> None:
+        """Raise `kind` in the run of each of `threads` that is inside one."""
+        with self._guard:  # a thread cannot leave its run while the stop is being sent
+            for thread in threads:
+                ident = thread.ident
+                if ident is None or ident not in self._running or not thread.is_alive():
+                    continue
+                loop = self.loops.by_thread.get(ident)
+                if loop is not None and loop.is_running():
+                    with contextlib.suppress(RuntimeError):  # closed meanwhile: raise in the thread
+                        loop.call_soon_threadsafe(_raise, kind)
+                        continue
+                ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(kind))
 
 
 @contextlib.contextmanager
@@ -403,30 +432,28 @@ def _run_all(
     lock = threading.Lock()
     results: dict[str, TenantResult] = {}
     todo: queue.Queue[tuple[int, TenantRun]] = queue.Queue()
+    stopper = _Stopper()
+    stopping = threading.Event()
     with _serving(settings.sandbox, len(runs), say) as sandbox_envs:
         for index, tenant in enumerate(runs):
             todo.put((index, tenant))
 
-        stopping = threading.Event()
-
         def work(done: threading.Event) -> None:
             try:
-                _work()
+                while not stopping.is_set():
+                    try:
+                        index, tenant = todo.get_nowait()
+                    except queue.Empty:
+                        return
+                    env = sandbox_envs[index] if sandbox_envs is not None else None
+                    try:
+                        with stopper.running():
+                            result = _run_one(tenant, settings, err, lock, base_env, env, scratch)
+                    except KeyboardInterrupt as stop:  # stopped outside the run's own handling
+                        result = TenantResult(tenant.name, signals.exit_code(stop), None)
+                    results[tenant.name] = result
             finally:
                 done.set()
-
-        def _work() -> None:
-            while not stopping.is_set():
-                try:
-                    index, tenant = todo.get_nowait()
-                except queue.Empty:
-                    return
-                env = sandbox_envs[index] if sandbox_envs is not None else None
-                try:
-                    results[tenant.name] = _run_one(tenant, settings, err, lock, base_env, env, scratch)
-                except KeyboardInterrupt as stop:  # stopped outside the run's own handling
-                    results[tenant.name] = TenantResult(tenant.name, signals.exit_code(stop), None)
-                    return
 
         count = max(1, min(job.tenant_concurrency or DEFAULT_TENANT_CONCURRENCY, len(runs)))
         # Each worker says when it is done: Thread.join interrupted by Ctrl-C can leave a live
@@ -438,8 +465,7 @@ def _run_all(
         ]
         saved_level = logging.getLogger(logs.LOGGER).level
         saved_policy = asyncio.get_event_loop_policy()
-        loops = _Loops()
-        asyncio.set_event_loop_policy(loops)
+        asyncio.set_event_loop_policy(stopper.loops)
         try:
             for worker in workers:
                 worker.start()
@@ -447,13 +473,8 @@ def _run_all(
                 time.sleep(0.1)
         except KeyboardInterrupt as stop:
             stopping.set()
-            while not todo.empty():
-                with contextlib.suppress(queue.Empty):
-                    index, tenant = todo.get_nowait()
-                    results[tenant.name] = TenantResult(tenant.name, signals.exit_code(stop), None)
-            kind = _stop_kind(stop)
-            for worker in workers:
-                _stop_thread(worker, loops.by_thread.get(worker.ident or 0), kind)
+            _skip_waiting(todo, results, signals.exit_code(stop))
+            stopper.stop(workers, _stop_kind(stop))
             deadline = time.monotonic() + STOP_SECONDS
             while not all(event.is_set() for event in done) and time.monotonic() < deadline:
                 time.sleep(0.05)
@@ -462,6 +483,18 @@ def _run_all(
             asyncio.set_event_loop_policy(saved_policy)
             logging.getLogger(logs.LOGGER).setLevel(saved_level)
     return [results.get(t.name) or TenantResult(t.name, EXIT_INTERRUPTED, None) for t in runs]
+
+
+def _skip_waiting(
+    todo: queue.Queue[tuple[int, TenantRun]], results: dict[str, TenantResult], code: int
+) -> None:
+    """The tenants not started yet end with the stop's exit code, unrun."""
+    while True:
+        try:
+            _, tenant = todo.get_nowait()
+        except queue.Empty:
+            return
+        results[tenant.name] = TenantResult(tenant.name, code, None)
 
 
 def _run_one(

@@ -315,3 +315,48 @@ def test_sigterm_stops_every_tenant_cleanly(tmp_path, clean_mde_env):
     assert sorted(p.name for p in tmp_path.iterdir() if p.name.startswith((".out", "out-"))) == []
     summary = json.loads((tmp_path / "job.json").read_text())
     assert [(t["status"], t["exit_code"]) for t in summary["tenants"]] == [("stopped", 143)] * 3
+
+
+def _worker(stopper, inside: bool, ready, caught: list):
+    """A thread standing for a tenant's run in a phase with no event loop (a lock wait, a write):
+    it loops until stopped, for at most 10 seconds (1 second outside a run)."""
+    import contextlib
+    import time
+
+    def body() -> None:
+        ready.set()
+        deadline = time.monotonic() + (10 if inside else 1)
+        while time.monotonic() < deadline:
+            time.sleep(0.01)
+
+    try:
+        with stopper.running() if inside else contextlib.nullcontext():
+            body()
+        caught.append(None)
+    except KeyboardInterrupt as stop:
+        caught.append(stop)
+
+
+def test_a_stop_reaches_a_run_without_an_event_loop_and_only_a_run():
+    import signal
+    import threading
+
+    from enrich import signals
+    from enrich.tenants import _stop_kind, _Stopper
+
+    stopper = _Stopper()
+    caught: dict[str, list] = {"inside": [], "outside": []}
+    ready = {name: threading.Event() for name in caught}
+    threads = {
+        name: threading.Thread(target=_worker, args=(stopper, name == "inside", ready[name], caught[name]))
+        for name in caught
+    }
+    for name, thread in threads.items():
+        thread.start()
+        assert ready[name].wait(10)
+    stopper.stop(list(threads.values()), _stop_kind(signals.Stopped(signal.SIGTERM)))
+    threads["inside"].join(10)
+    (stop,) = caught["inside"]  # raised in the run's thread, as SIGTERM: exit code 143
+    assert isinstance(stop, signals.Stopped) and signals.exit_code(stop) == 143
+    threads["outside"].join(5)  # a thread outside a run is never sent the stop: it ran to its end
+    assert caught["outside"] == [None]
