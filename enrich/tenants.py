@@ -132,7 +132,7 @@ def worst(codes: list[int]) -> int:
 
 def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bool = False) -> Job:
     """The `enrich.jobfile.Job` of a job file with `[[tenant]]` tables (JobError naming the file)."""
-    from enrich.jobfile import KEYS, Job, _check_types, _expand, request_of
+    from enrich.jobfile import Job, _check_types, _expand
 
     data = dict(data)
     tables = data.pop("tenant")
@@ -154,43 +154,58 @@ def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bo
             'give each tenant\'s with tenant_summary = "...{tenant}..."'
         )
     runs: list[TenantRun] = []
-    names: set[str] = set()
     for number, table in enumerate(tables, start=1):
-        where = f"{path}: [[tenant]] number {number}"
-        name = table.get("name")
-        if not isinstance(name, str) or not _NAME.fullmatch(name):
-            raise JobError(
-                f"{where}: 'name' must be a string of letters, digits, '.', '_' or '-' (up to 64), "
-                f"starting with a letter or digit; got {name!r}"
-            )
-        if name in names:
-            raise JobError(f"{where}: the name {name!r} is used twice; each tenant needs its own")
-        names.add(name)
-        where = f"{path}: tenant {name}"
-        unknown = sorted(set(table) - set(KEYS) - set(TABLE_KEYS))
-        if unknown:
-            raise JobError(
-                f"{where}: unknown key(s) {', '.join(unknown)}; a tenant takes {', '.join(TABLE_KEYS)} "
-                "and the job's run keys"
-            )
-        env_names = {CREDENTIAL_ENV_KEYS[k]: v for k, v in table.items() if k in CREDENTIAL_ENV_KEYS}
-        for key, value in table.items():
-            if key in CREDENTIAL_ENV_KEYS and (not isinstance(value, str) or not value.strip()):
-                raise JobError(f"{where}: '{key}' must name an environment variable")
-        overrides = {k: v for k, v in table.items() if k in KEYS}
-        _check_types(where, overrides)
-        merged = {**data, **overrides}
-        if tenant_summary is not None and "summary" not in overrides:
-            merged["summary"] = tenant_summary
-        merged = _with_name(merged, name)
-        _check_credentials(where, merged, env_names, sandbox)
-        request = request_of(where, merged, when, sandbox=sandbox)
-        runs.append(TenantRun(name, request, env_names))
+        taken = {run.name for run in runs}
+        runs.append(_tenant_run(path, number, table, data, tenant_summary, taken, when, sandbox))
     summary = _expand(path, job_summary, when, Path(path).resolve().parent) if job_summary else None
     _check_distinct_outputs(path, runs, summary)
     first = runs[0].request
     request = dataclasses.replace(first, summary=summary)
     return Job(path, request, tuple(runs), concurrency)
+
+
+def _tenant_run(
+    path: str,
+    number: int,
+    table: dict[str, Any],
+    data: dict[str, Any],
+    tenant_summary: str | None,
+    taken: set[str],
+    when: datetime,
+    sandbox: bool,
+) -> TenantRun:
+    """The run of `[[tenant]]` table `number`: the job's keys `data` with the table's overrides
+    (JobError for a name in `taken`, the names of the tables before it)."""
+    from enrich.jobfile import KEYS, _check_types, request_of
+
+    where = f"{path}: [[tenant]] number {number}"
+    name = table.get("name")
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise JobError(
+            f"{where}: 'name' must be a string of letters, digits, '.', '_' or '-' (up to 64), "
+            f"starting with a letter or digit; got {name!r}"
+        )
+    if name in taken:
+        raise JobError(f"{where}: the name {name!r} is used twice; each tenant needs its own")
+    where = f"{path}: tenant {name}"
+    unknown = sorted(set(table) - set(KEYS) - set(TABLE_KEYS))
+    if unknown:
+        raise JobError(
+            f"{where}: unknown key(s) {', '.join(unknown)}; a tenant takes {', '.join(TABLE_KEYS)} "
+            "and the job's run keys"
+        )
+    env_names = {CREDENTIAL_ENV_KEYS[k]: v for k, v in table.items() if k in CREDENTIAL_ENV_KEYS}
+    for key, value in table.items():
+        if key in CREDENTIAL_ENV_KEYS and (not isinstance(value, str) or not value.strip()):
+            raise JobError(f"{where}: '{key}' must name an environment variable")
+    overrides = {k: v for k, v in table.items() if k in KEYS}
+    _check_types(where, overrides)
+    merged = {**data, **overrides}
+    if tenant_summary is not None and "summary" not in overrides:
+        merged["summary"] = tenant_summary
+    merged = _with_name(merged, name)
+    _check_credentials(where, merged, env_names, sandbox)
+    return TenantRun(name, request_of(where, merged, when, sandbox=sandbox), env_names)
 
 
 def _with_name(data: dict[str, Any], name: str) -> dict[str, Any]:
