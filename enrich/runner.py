@@ -168,11 +168,15 @@ def _run(
         outcomes = Outcomes(strategy, lookups.answers)
         rows, extra = _write(targets, sink_kind, sink_options, outcomes)
         summary = _summary(req, plan, rows, extra, lookups, settings, strategy, started, targets)
-        summary = dataclasses.replace(summary, mode=mode)
-        summary = dataclasses.replace(summary, encoding_fallbacks=encoding_fallbacks(sources))
+        summary = dataclasses.replace(summary, mode=mode, encoding_fallbacks=encoding_fallbacks(sources))
     if req.report:  # after the outputs are committed: the inputs read once more
         write_run_report(req.report, sources, outcomes, summary.to_dict(), req, sink_kind.format)
-    code = EXIT_ROW_ERRORS if rows.get("error") else EXIT_OK
+    return _finish(req, err, summary, EXIT_ROW_ERRORS if rows.get("error") else EXIT_OK, targets)
+
+
+def _finish(req: RunRequest, err: TextIO, summary: RunSummary, code: int, targets: list[Target]) -> int:
+    """The end of a run that wrote its outputs: the summary said, the files written named, and
+    `--summary` written; returns `code`."""
     if not logs.finish("finished", code, "row_errors" if code else "ok", summary=summary.to_dict()):
         print_summary(summary.to_dict(), err)
     for target in targets:
