@@ -39,7 +39,7 @@ def test_a_signal_mid_lookups_stops_cleanly_and_the_rerun_resumes(tmp_path, sign
         (tmp_path / ".out.csv.lock").write_text("999999999\n")
         (tmp_path / ".other.csv.0badc0de.tmp").write_text("not ours")  # another output's: kept
 
-        victim = Process(run_command(inp, out, cache), env)
+        victim = Process(run_command(inp, out, cache, "--mode", "stats"), env)
         victim.wait_for_lookups(at_least=50)
         victim.proc.send_signal(signum)
         rc, err = victim.finish()
@@ -57,7 +57,11 @@ def test_a_signal_mid_lookups_stops_cleanly_and_the_rerun_resumes(tmp_path, sign
 
         time.sleep(1.1)  # a new process starts with a fresh budget: let the server's minute window pass
         again = subprocess.run(
-            run_command(inp, out, cache), env=env, capture_output=True, text=True, timeout=150
+            run_command(inp, out, cache, "--mode", "stats"),
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=150,
         )
         assert again.returncode == 0, again.stderr
         assert "from cache" in again.stderr
