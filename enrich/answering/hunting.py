@@ -35,7 +35,7 @@ from enrich.answering.stats import (
     same_file_key,
     type_lookup_key,
 )
-from enrich.mde.hunting.interface import DEFAULT_CHUNK_VALUES, PATH_GRAPH, PATH_LEGACY
+from enrich.mde.hunting.interface import BUDGET_FAMILY, DEFAULT_CHUNK_VALUES, PATH_GRAPH, PATH_LEGACY
 from enrich.mde.times import iso_utc
 from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
 
@@ -46,8 +46,6 @@ if TYPE_CHECKING:
 METHOD = "hunt"  # the `--mode` name
 # The hunting paths (`mde_answered_by` values, the `method` the cache keys hunting answers by).
 METHODS = (PATH_GRAPH, PATH_LEGACY)
-# The budget family each path's calls count in (as the transport's `paths.BUDGET_FAMILY`).
-BUDGET_FAMILY = {PATH_GRAPH: "hunting-graph", PATH_LEGACY: "hunting"}
 FAMILIES = ("files", "ips", "domains", "urls")
 # The family each indicator type is asked in (a URL: its host's, plus `urls`).
 FAMILY_OF_TYPE: dict[str, str] = {

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 HUNT_FAMILIES: tuple[str, ...] = ("files", "ips", "domains", "urls")  # LookupKey families hunting answers
 PATH_GRAPH = "hunting-graph"  # Microsoft Graph runHuntingQuery (also an `mde_answered_by` value)
 PATH_LEGACY = "hunting-legacy"  # MDE's legacy /api/advancedqueries/run (being retired)
+# The budget family each path's calls count against (settings.RATE_LIMIT_FAMILIES).
+BUDGET_FAMILY: dict[str, str] = {PATH_GRAPH: "hunting-graph", PATH_LEGACY: "hunting"}
 MAX_LOOKBACK_HOURS = 720  # advanced hunting sees the last 30 days
 DEFAULT_CHUNK_VALUES = 1000  # values per query at most (fewer when the size limits say so)
 DEFAULT_REQUEST_TIMEOUT = 210.0  # seconds: MDE runs a query up to 200 s (Graph: 3 minutes)

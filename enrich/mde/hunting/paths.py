@@ -19,8 +19,6 @@ from enrich.mde.hunting.interface import PATH_GRAPH, PATH_LEGACY
 
 GRAPH_ROUTE = "/v1.0/security/runHuntingQuery"
 LEGACY_ROUTE = "/api/advancedqueries/run"
-# The budget family each path's calls count against (settings.RATE_LIMIT_FAMILIES).
-BUDGET_FAMILY = {PATH_GRAPH: "hunting-graph", PATH_LEGACY: "hunting"}
 PERMISSION = {PATH_GRAPH: "ThreatHunting.Read.All", PATH_LEGACY: "AdvancedQuery.Read.All"}
 API_NAME = {PATH_GRAPH: "Microsoft Graph", PATH_LEGACY: "WindowsDefenderATP"}
 

@@ -19,10 +19,16 @@ from typing import Any
 from enrich.mde.client import MdeClient, error_message
 from enrich.mde.errors import AuthError, PermissionDenied, RetriesExhausted
 from enrich.mde.hunting.chunks import halves, plan_chunks
-from enrich.mde.hunting.interface import HUNT_FAMILIES, PATH_GRAPH, ChunkResult, HuntOptions, Sighting
+from enrich.mde.hunting.interface import (
+    BUDGET_FAMILY,
+    HUNT_FAMILIES,
+    PATH_GRAPH,
+    ChunkResult,
+    HuntOptions,
+    Sighting,
+)
 from enrich.mde.hunting.literals import canonical_values
 from enrich.mde.hunting.paths import (
-    BUDGET_FAMILY,
     GRAPH_ROUTE,
     LEGACY_ROUTE,
     base_url,
