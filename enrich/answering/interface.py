@@ -1,4 +1,4 @@
-"""The interface every answering strategy implements (stats today; batched hunting next).
+"""The interface every answering strategy implements (stats, hunt and auto: `enrich.answering`).
 
 A strategy says which lookups a row needs, why a type it cannot look up is unsupported, which
 remark a lookup adds to a row, whether a cached answer can be reused, and answers lookups:

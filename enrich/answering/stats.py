@@ -36,7 +36,7 @@ FAMILY_OF_TYPE: dict[str, str] = {
 _FILE_TYPES = (IndicatorType.SHA1, IndicatorType.SHA256, IndicatorType.MD5)
 # Preference among a cell's hashes of one file: which one the stats API is asked about.
 _HASH_PREFERENCE = (IndicatorType.SHA1, IndicatorType.SHA256)
-# Why a lone MD5 is `unsupported` (names only what exists: no mode that is not there yet).
+# Why a lone MD5 is `unsupported` in stats mode (hunt mode looks MD5 up).
 # No comma or double quote: a CSV cell that needs no quoting (classify writes it for every lone MD5).
 MD5_REASON = (
     "MD5 hashes cannot be looked up with the entity statistics APIs (the stats mode); give the file's "
