@@ -18,7 +18,7 @@ import asyncio
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from enrich.answering.interface import (
     AnswerOptions,
@@ -35,7 +35,13 @@ from enrich.answering.stats import (
     same_file_key,
     type_lookup_key,
 )
-from enrich.mde.hunting.interface import BUDGET_FAMILY, DEFAULT_CHUNK_VALUES, PATH_GRAPH, PATH_LEGACY
+from enrich.mde.hunting.interface import (
+    BUDGET_FAMILY,
+    DEFAULT_CHUNK_VALUES,
+    PATH_GRAPH,
+    PATH_LEGACY,
+    HuntOptions,
+)
 from enrich.mde.times import iso_utc
 from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
 
@@ -178,10 +184,8 @@ class HuntingStrategy(Strategy):
             and not (self.options.file_info and lacks_file_info(key, answer))
         )
 
-    def hunt_options(self, paths: Sequence[str] = METHODS) -> Any:
+    def hunt_options(self, paths: Sequence[str] = METHODS) -> HuntOptions:
         """The transport's `HuntOptions` for this run."""
-        from enrich.mde.hunting import HuntOptions
-
         return HuntOptions(
             lookback_hours=self.options.lookback_hours,
             max_devices=self.options.max_devices,
@@ -210,7 +214,7 @@ async def hunt_keys(
     client: MdeClient,
     keys: Sequence[LookupKey],
     on_answer: OnAnswer,
-    options: Any,
+    options: HuntOptions,
     max_devices: int,
     *,
     file_info: bool = False,
@@ -269,7 +273,7 @@ async def _hunt_files_with_info(
     client: MdeClient,
     values: list[str],
     on_answer: OnAnswer,
-    options: Any,
+    options: HuntOptions,
     max_devices: int,
     concurrency: int,
 ) -> None:
