@@ -99,7 +99,9 @@ class RunLogHandler(logging.Handler):
 
     json = False  # whether `event()` records are shown (JSON Lines) or left to the text lines
 
-    def __init__(self, stream: TextIO, interval: float = 30.0, clock=time.monotonic) -> None:  # noqa: ANN001
+    def __init__(
+        self, stream: TextIO, interval: float = 30.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         super().__init__()
         self.stream = stream
         self.interval = interval
