@@ -28,6 +28,13 @@ _INITIATING_PROCESS_IMAGE = """
     InitiatingProcessCreationTime datetime
     InitiatingProcessFolderPath string
 """
+_INITIATING_PROCESS_ACCOUNT = """
+    InitiatingProcessAccountDomain string
+    InitiatingProcessAccountName string
+    InitiatingProcessAccountSid string
+    InitiatingProcessAccountUpn string
+    InitiatingProcessAccountObjectId string
+"""
 _REPORT_AND_REMOTE_SESSION = """
     ReportId long
     AppGuardContainerId string
@@ -59,11 +66,9 @@ DEVICE_NETWORK_EVENTS = parse_columns(
     InitiatingProcessParentFileName string
     InitiatingProcessParentId long
     InitiatingProcessParentCreationTime datetime
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
+    """
+    + _INITIATING_PROCESS_ACCOUNT
+    + """
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
     """
@@ -87,11 +92,9 @@ DEVICE_FILE_EVENTS = parse_columns(
     PreviousFolderPath string
     PreviousFileName string
     FileSize long
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
+    """
+    + _INITIATING_PROCESS_ACCOUNT
+    + """
     InitiatingProcessMD5 string
     InitiatingProcessSHA1 string
     InitiatingProcessSHA256 string
@@ -155,11 +158,9 @@ DEVICE_PROCESS_EVENTS = parse_columns(
     AccountUpn string
     AccountObjectId string
     LogonId long
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
+    """
+    + _INITIATING_PROCESS_ACCOUNT
+    + """
     InitiatingProcessLogonId long
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
@@ -189,11 +190,9 @@ DEVICE_IMAGE_LOAD_EVENTS = parse_columns(
     SHA256 string
     MD5 string
     FileSize long
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
+    """
+    + _INITIATING_PROCESS_ACCOUNT
+    + """
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
     """
@@ -247,11 +246,9 @@ DEVICE_EVENTS = parse_columns(
     InitiatingProcessId long
     InitiatingProcessCommandLine string
     InitiatingProcessCreationTime datetime
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
+    """
+    + _INITIATING_PROCESS_ACCOUNT
+    + """
     InitiatingProcessVersionInfoCompanyName string
     InitiatingProcessVersionInfoProductName string
     InitiatingProcessVersionInfoProductVersion string
@@ -290,11 +287,9 @@ DEVICE_LOGON_EVENTS = parse_columns(
     RemoteIP string
     RemoteIPType string
     RemotePort int
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
+    """
+    + _INITIATING_PROCESS_ACCOUNT
+    + """
     InitiatingProcessIntegrityLevel string
     InitiatingProcessTokenElevation string
     """
@@ -320,12 +315,8 @@ DEVICE_REGISTRY_EVENTS = parse_columns(
     PreviousRegistryKey string
     PreviousRegistryValueName string
     PreviousRegistryValueData string
-    InitiatingProcessAccountDomain string
-    InitiatingProcessAccountName string
-    InitiatingProcessAccountSid string
-    InitiatingProcessAccountUpn string
-    InitiatingProcessAccountObjectId string
     """
+    + _INITIATING_PROCESS_ACCOUNT
     + _INITIATING_PROCESS_IMAGE
     + """
     InitiatingProcessParentId long
