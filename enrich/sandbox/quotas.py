@@ -26,7 +26,7 @@ import math
 import threading
 import time
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 ENTITY_FAMILIES = frozenset({"files", "ips", "domains", "alerts", "machines"})
@@ -90,7 +90,7 @@ class Quotas:
         entity_limits: tuple[int, int],
         hunting_limits: tuple[int, int],
         time_scale: float = 1.0,
-        clock=time.monotonic,
+        clock: Callable[[], float] = time.monotonic,
         graph_hunting_limits: tuple[int, int | None] | None = None,
     ) -> None:
         self.entity_limits = entity_limits
@@ -116,8 +116,8 @@ class Quotas:
         Hunting families count per tenant (`app` is ignored), entity families per tenant and app.
         """
         per_minute, per_hour = self.limits_for(family)
-        minute_len = 60.0 / self.time_scale
-        hour_len = 3600.0 / self.time_scale
+        minute_len = MINUTE / self.time_scale
+        hour_len = HOUR / self.time_scale
         per_tenant = family in HUNTING_FAMILIES
         key = (family, tenant, "" if per_tenant else app)
         key_name = "Destination+TenantID" if per_tenant else "Destination+TenantID+AppID"
@@ -154,7 +154,9 @@ class Quotas:
 class CpuQuota:
     """Per-tenant hunting CPU spend in 15-minute cycles (scaled by `time_scale`). Thread-safe."""
 
-    def __init__(self, quota: float, time_scale: float = 1.0, clock=time.monotonic) -> None:
+    def __init__(
+        self, quota: float, time_scale: float = 1.0, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.quota = quota
         self.time_scale = time_scale
         self._clock = clock
