@@ -268,20 +268,7 @@ class App:
         if fault == "reset":
             return Response(0, reset=True), claims
         if fault in ("500", "503"):
-            status = int(fault)
-            if graph:
-                code = "UnknownError" if status == 500 else "ServiceUnavailable"
-                return graph_error(
-                    status, code, "" if status == 500 else "Service unavailable.", request
-                ), claims
-            if status == 500:
-                return mde_error(500, "InternalServerError", "An error has occurred."), claims
-            return mde_error(
-                503,
-                "ServiceUnavailable",
-                "The server temporarily failed to handle the request. Try sending the HTTP request again.",
-                headers=[("Retry-After", "1")],
-            ), claims
+            return _server_error(request, graph, int(fault)), claims
         if fault == "preempted":
             return self._preempted(request, graph), claims
         resp = route.handler(request, *route.args)
@@ -460,6 +447,21 @@ class App:
             wanted = request.param("family")
             return json_response(200, {"value": [list(k) for k in self.data.seen_keys(wanted)]})
         return mde_error(404, "NotFound", "Unknown sandbox control endpoint (try /_sandbox/stats).")
+
+
+def _server_error(request: Request, graph: bool, status: int) -> Response:
+    """An injected 500 or 503, in Graph's envelope or MDE's."""
+    if graph:
+        code = "UnknownError" if status == 500 else "ServiceUnavailable"
+        return graph_error(status, code, "" if status == 500 else "Service unavailable.", request)
+    if status == 500:
+        return mde_error(500, "InternalServerError", "An error has occurred.")
+    return mde_error(
+        503,
+        "ServiceUnavailable",
+        "The server temporarily failed to handle the request. Try sending the HTTP request again.",
+        headers=[("Retry-After", "1")],
+    )
 
 
 def _unauthorized(message: str) -> Response:
