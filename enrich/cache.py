@@ -35,6 +35,7 @@ from enrich.model import Answer, LookupKey, Status
 
 SCHEMA_VERSION = 4  # 2: `method`, the strategy that answered; 3: `answered_at`; 4: method in the key
 _CHUNK = 400  # keys per IN (...) query, well under SQLite's variable limit
+BUSY_SECONDS = 10.0  # how long a statement waits for another connection's lock
 
 _TABLE = """
 CREATE TABLE IF NOT EXISTS {name} (
@@ -138,7 +139,7 @@ class Cache:
             raise self._fail("is a directory, not a cache file")
         created = not self.path.exists()
         try:
-            db = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+            db = sqlite3.connect(self.path, timeout=BUSY_SECONDS, isolation_level=None)
         except sqlite3.Error as exc:
             raise self._fail(f"cannot open it ({exc}); check the path and its permissions") from None
         try:
@@ -147,8 +148,8 @@ class Cache:
         except OSError:
             pass
         try:
-            db.execute("PRAGMA busy_timeout = 10000")
-            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
+            mode = _use_wal(db)
             if str(mode).lower() != "wal":
                 # e.g. a file system without shared memory: fall back to a rollback journal.
                 db.execute("PRAGMA journal_mode = DELETE")
@@ -397,6 +398,23 @@ class Cache:
         except sqlite3.DatabaseError as exc:
             raise self._explain(exc) from None
         return removed
+
+
+def _use_wal(db: sqlite3.Connection, seconds: float = BUSY_SECONDS) -> str:
+    """Switch to the WAL journal; the journal mode then in force.
+
+    Runs opening a new cache file at once (the tenants of a job sharing one) race to switch it:
+    SQLite answers "database is locked" at once to the losers instead of waiting (the busy
+    timeout does not cover it), so the switch is tried again for up to `seconds`.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return str(db.execute("PRAGMA journal_mode = WAL").fetchone()[0])
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.01)
 
 
 def _key_by_method(db: sqlite3.Connection) -> None:

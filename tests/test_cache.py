@@ -253,3 +253,30 @@ def test_schema_2_cache_is_migrated_and_its_answers_were_first_given_when_fetche
     again = cache.put("t", 720, key, Answer(Status.SEEN, 3))
     assert (again.answered_at, again.fetched_at) == (1.5e9, 1.6e9)
     cache.close()
+
+
+def test_runs_opening_a_new_cache_at_once_all_open_it(tmp_path):
+    """The tenants of a job share one cache file: opened at once, each open succeeds (switching a new
+    file to WAL, SQLite answered "database is locked" to all but one, without waiting)."""
+    import threading
+
+    for trial in range(25):
+        path = tmp_path / f"cache-{trial}.sqlite3"
+        start = threading.Barrier(6)
+        errors: list[str] = []
+
+        def open_it(path=path, start=start, errors=errors) -> None:
+            start.wait(10)
+            try:
+                Cache(path).close()
+            except CacheError as exc:
+                errors.append(str(exc))
+
+        threads = [threading.Thread(target=open_it) for _ in range(6)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(30)
+        assert errors == [], errors
+        with Cache(path) as cache:
+            assert cache.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
