@@ -149,7 +149,7 @@ class Cache:
             pass
         try:
             db.execute(f"PRAGMA busy_timeout = {int(BUSY_SECONDS * 1000)}")
-            mode = _use_wal(db)
+            mode = use_wal(db)
             if str(mode).lower() != "wal":
                 # e.g. a file system without shared memory: fall back to a rollback journal.
                 db.execute("PRAGMA journal_mode = DELETE")
@@ -400,10 +400,11 @@ class Cache:
         return removed
 
 
-def _use_wal(db: sqlite3.Connection, seconds: float = BUSY_SECONDS) -> str:
+def use_wal(db: sqlite3.Connection, seconds: float = BUSY_SECONDS) -> str:
     """Switch to the WAL journal; the journal mode then in force.
 
-    Runs opening a new cache file at once (the tenants of a job sharing one) race to switch it:
+    Runs opening a new cache file at once (the tenants of a job sharing one) race to switch it
+    (the cache's connection and the shared budget's, `enrich.mde.budget_store`):
     SQLite answers "database is locked" at once to the losers instead of waiting (the busy
     timeout does not cover it), so the switch is tried again for up to `seconds`.
     """

@@ -38,6 +38,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from enrich.cache import use_wal
 from enrich.errors import CacheError
 from enrich.mde.settings import TENANT_FAMILIES
 
@@ -128,7 +129,7 @@ class BudgetStore:
         with self._errors():
             db.execute("PRAGMA busy_timeout = 10000")
             if str(db.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                db.execute("PRAGMA journal_mode = WAL")  # as the cache sets it (where the file system allows)
+                use_wal(db)  # as the cache sets it (where the file system allows)
             # The log need not survive a power cut (a lost row is a call MDE's window forgets
             # within the hour); a killed process loses nothing in WAL mode either way.
             db.execute("PRAGMA synchronous = NORMAL")
