@@ -168,6 +168,7 @@ def _run(
         outcomes = Outcomes(strategy, lookups.answers)
         rows, extra = _write(targets, sink_kind, sink_options, outcomes)
         summary = _summary(req, plan, rows, extra, lookups, settings, strategy, started, targets)
+        mode |= strategy.choice()  # what answering found at call time (auto: a fallback to stats)
         summary = dataclasses.replace(summary, mode=mode, encoding_fallbacks=encoding_fallbacks(sources))
     if req.report:  # after the outputs are committed: the inputs read once more
         write_run_report(req.report, sources, outcomes, summary.to_dict(), req, sink_kind.format)

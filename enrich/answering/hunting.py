@@ -71,6 +71,7 @@ EVENTS, DEVICES, MAX_DEVICES_MARK = "events", "devices", "max_devices"
 # chunks smaller).
 CHUNK_VALUES = DEFAULT_CHUNK_VALUES
 NO_HOST_REASON = "this URL has no host, so advanced hunting cannot be asked about it"
+OTHER_MODES = "--mode stats asks the entity statistics APIs instead, and --mode auto falls back to them"
 
 
 def url_key(ind: Indicator) -> LookupKey:
@@ -195,10 +196,32 @@ class HuntingStrategy(Strategy):
     async def answer_all(self, client: MdeClient, keys: Sequence[LookupKey], on_answer: OnAnswer) -> None:
         """Every key, family by family through `hunt`, each chunk's answers handed over together.
 
-        The families are hunted one after the other (they share the tenant's hunting quota); an
-        MdeError (authentication, no usable path), a CacheError or an exception from `on_answer`
-        propagates.
+        The families are hunted one after the other (they share the tenant's hunting quota); a
+        family whose queries are not understood (QueryRefused) gets an ERROR answer per value. An
+        MdeError (authentication, no usable path: its message then suggests the other modes), a
+        CacheError or an exception from `on_answer` propagates.
         """
+        from enrich.mde.errors import PermissionDenied
+        from enrich.mde.hunting.paths import HuntingUnavailable
+
+        try:
+            await self.hunt(client, keys, on_answer)
+        except PermissionDenied as exc:
+            raise PermissionDenied(
+                f"{exc}; {OTHER_MODES}", family=exc.family, permissions=exc.permissions
+            ) from None
+        except HuntingUnavailable as exc:
+            raise HuntingUnavailable(f"{exc}; {OTHER_MODES}") from None
+
+    async def hunt(
+        self,
+        client: MdeClient,
+        keys: Sequence[LookupKey],
+        on_answer: OnAnswer,
+        *,
+        refused_errors: bool = True,
+    ) -> None:
+        """`hunt_keys` with this run's options (`refused_errors`: as there)."""
         await hunt_keys(
             client,
             keys,
@@ -207,6 +230,7 @@ class HuntingStrategy(Strategy):
             self.options.max_devices,
             file_info=self.options.file_info,
             concurrency=self.options.concurrency,
+            refused_errors=refused_errors,
         )
 
 
@@ -219,13 +243,17 @@ async def hunt_keys(
     *,
     file_info: bool = False,
     concurrency: int = 8,
+    refused_errors: bool = True,
 ) -> None:
     """`hunt` over `keys` grouped by family; keys of a family hunting does not know are ERROR.
 
     With `file_info`, each chunk's seen files also get `/api/files/{hash}` (signer, publisher...;
-    the stats mode's `--file-info`) before the chunk is handed over.
+    the stats mode's `--file-info`) before the chunk is handed over. A family whose first query
+    is not understood (QueryRefused): each of its values gets that ERROR (`refused_errors`), or
+    the QueryRefused propagates (the other families not asked).
     """
     from enrich.mde.hunting import hunt
+    from enrich.mde.hunting.paths import QueryRefused
 
     by_family: dict[str, list[str]] = {}
     for key in keys:
@@ -241,14 +269,19 @@ async def hunt_keys(
         if not values:
             continue
 
-        if family == "files" and file_info:
-            await _hunt_files_with_info(client, values, on_answer, options, max_devices, concurrency)
-            continue
-
         def on_chunk(result: ChunkResult) -> None:
             answer_together(on_answer, chunk_answers(result, max_devices))
 
-        await hunt(client, family, values, options, on_chunk)
+        try:
+            if family == "files" and file_info:
+                await _hunt_files_with_info(client, values, on_answer, options, max_devices, concurrency)
+            else:
+                await hunt(client, family, values, options, on_chunk)
+        except QueryRefused as exc:  # raised before any chunk of the family was handed over
+            if not refused_errors:
+                raise
+            error = Answer(Status.ERROR, error=str(exc), method=exc.path)
+            answer_together(on_answer, [(LookupKey(family, v), error) for v in values])
         await asyncio.sleep(0)
 
 

@@ -17,11 +17,12 @@ Rules of `MdeClient.get` (and of `MdeClient.post`, which shares them):
 - 429: the wait comes from Retry-After, else from the body's "again in N seconds", else 60 s;
   the whole family pauses that long (`Budget.penalise`), then the call is retried. 429s do not
   use up the retry count but are bounded (`max_throttled`);
-- 5xx, 408, timeouts, connection failures and unreadable JSON: retried after exponential
+- 5xx (but 501), 408, timeouts, connection failures and unreadable JSON: retried after exponential
   backoff with full jitter, at most `max_retries` times, then RetriesExhausted (a hunting POST
   with `retry_timeouts=False` gets a time-out back instead, as 408 or the server's 408/504: a
   query too slow is split by its caller, not repeated);
-- 400, 404 and other 4xx: returned to the caller, never retried.
+- 400, 404 and other 4xx, and 501 (the service has no such feature): returned to the caller,
+  never retried.
 
 A call is a loop of four named steps (`MdeClient._call`): `_token_for` (a token, retrying a
 transient failure of the login host; once up front, so bad credentials fail before any quota
@@ -504,7 +505,7 @@ class MdeClient:
         if status == 429:
             self._pause_family(request, reply, tries)
             return _RETRY_NOW
-        if status in _RETRYABLE or status >= 500:
+        if status in _RETRYABLE or (status >= 500 and status != 501):  # 501: no such feature here
             if status in (408, 504) and not request.retry_timeouts:
                 return reply
             return _server_problem(reply)

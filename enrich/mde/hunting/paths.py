@@ -2,8 +2,10 @@
 
 A path is unusable when its token lacks the permission in its `roles` claim (Entra tokens are
 JWTs; a token that is no JWT is tried), when signing in for its audience fails, or once it
-answered 403 or refused our token; from then on, for the rest of the run (the client's life),
-the other path is used. The decision is kept per `MdeClient`.
+answered 403, refused our token, or said it has no such route (404/405/410/501: a service or
+proxy without hunting, a retired endpoint); from then on, for the rest of the run (the client's
+life), the other path is used. The decision is kept per `MdeClient`. With no path left,
+`no_path_error` says why: AuthError, PermissionDenied, or HuntingUnavailable (routes missing).
 """
 
 from __future__ import annotations
@@ -21,6 +23,26 @@ GRAPH_ROUTE = "/v1.0/security/runHuntingQuery"
 LEGACY_ROUTE = "/api/advancedqueries/run"
 PERMISSION = {PATH_GRAPH: "ThreatHunting.Read.All", PATH_LEGACY: "AdvancedQuery.Read.All"}
 API_NAME = {PATH_GRAPH: "Microsoft Graph", PATH_LEGACY: "WindowsDefenderATP"}
+
+
+class HuntingUnavailable(MdeError):
+    """Advanced hunting cannot be used though the app may hunt: no hunting route (404/405/410/501)
+    on any path left, or (`QueryRefused`) a family's queries are not understood. `statuses`: the
+    HTTP statuses that said so."""
+
+    def __init__(self, message: str, *, statuses: tuple[int, ...] = ()) -> None:
+        super().__init__(message)
+        self.statuses = statuses
+
+
+class QueryRefused(HuntingUnavailable):
+    """The first query of a family was refused with a 400 that is not about its size or run time
+    (e.g. "Failed to resolve table or column"): the service does not understand the query, so
+    the family's other chunks would be refused alike."""
+
+    def __init__(self, message: str, *, family: str, path: str, detail: str) -> None:
+        super().__init__(message, statuses=(400,))
+        self.family, self.path, self.detail = family, path, detail  # detail: what the service said
 
 
 @dataclass
@@ -103,7 +125,8 @@ def mark_unusable(client: MdeClient, path: str, reason: str, error: MdeError | N
 
 
 def no_path_error(client: MdeClient, tried: tuple[str, ...]) -> MdeError:
-    """The error when no path of `tried` can be used: a sign-in failure as it was, else PermissionDenied."""
+    """The error when no path of `tried` can be used: a sign-in failure as it was; HuntingUnavailable
+    when a path's route is missing (no permission would help); else PermissionDenied."""
     state = _state(client)
     reasons = state.reasons or {}
     for path in (PATH_LEGACY, PATH_GRAPH):
@@ -111,6 +134,10 @@ def no_path_error(client: MdeClient, tried: tuple[str, ...]) -> MdeError:
         if path in tried and isinstance(error, AuthError):
             return error
     why = "; ".join(f"{path}: {reasons.get(path) or 'not tried'}" for path in tried)
+    missing = [e for p in tried if isinstance(e := state.errors.get(p), HuntingUnavailable)]
+    if missing:
+        statuses = tuple(sorted({status for error in missing for status in error.statuses}))
+        return HuntingUnavailable(f"advanced hunting is not available ({why})", statuses=statuses)
     needed = " or ".join(f"{PERMISSION[path]} ({API_NAME[path]})" for path in tried)
     return PermissionDenied(
         f"advanced hunting is not available: the app needs the application permission {needed}, "

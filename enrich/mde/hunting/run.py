@@ -1,8 +1,10 @@
 """`hunt`: every value of a family asked chunk by chunk, a chunk too big split in two, Graph then legacy.
 
 For each chunk (chunks.py) the query (queries.py) goes to the first usable path (paths.py); a
-403 or a refused token makes that path unusable for the rest of the run and the chunk goes to
-the next. An answer that says the query was too big or too slow (the result-size 400, the
+403, a refused token or a missing route (404/405/410/501) makes that path unusable for the rest
+of the run and the chunk goes to the next. A family's first query refused with any other 400
+(the query is not understood: e.g. a table the service lacks) raises QueryRefused before any
+chunk of it is reported. An answer that says the query was too big or too slow (the result-size 400, the
 pre-emption 400, a time-out) splits the chunk in two and asks each half (a lone value that still
 fails becomes that value's error). A 429 (calls or CPU quota) is waited out by the client
 (Retry-After; the family's budget pauses meanwhile). Each finished chunk is handed to `on_chunk`.
@@ -31,6 +33,8 @@ from enrich.mde.hunting.literals import canonical_values
 from enrich.mde.hunting.paths import (
     GRAPH_ROUTE,
     LEGACY_ROUTE,
+    HuntingUnavailable,
+    QueryRefused,
     base_url,
     hunting_paths,
     mark_unusable,
@@ -51,6 +55,9 @@ _TOO_BIG = re.compile(
     r"exceeded the allowed (?:result size|limits)|preempted|time ?out|timed out|execution time|too large",
     re.IGNORECASE,
 )
+# What a hunting route without hunting answers: not found, method not allowed, gone (a retired
+# endpoint), not implemented. No permission or retry changes it.
+NO_ROUTE = frozenset({404, 405, 410, 501})
 
 
 class _Split(Exception):
@@ -64,8 +71,10 @@ class _Split(Exception):
 class _Answer:
     """One path's answer to one chunk: the rows, or why there are none."""
 
-    def __init__(self, path: str, rows: list[Mapping[str, Any]] | None, error: str = "") -> None:
-        self.path, self.rows, self.error = path, rows, error
+    def __init__(
+        self, path: str, rows: list[Mapping[str, Any]] | None, error: str = "", status: int = 0
+    ) -> None:
+        self.path, self.rows, self.error, self.status = path, rows, error, status
 
 
 async def hunt(
@@ -79,7 +88,9 @@ async def hunt(
 
     Values must be normalised as enrich normalises them (literals.canonical); anything else is
     refused with UnsafeValue (a ValueError) before any call. Raises MdeError as the client does
-    (sign-in, a permission missing on every path).
+    (sign-in, a permission missing on every path), HuntingUnavailable when no path has a hunting
+    route, and QueryRefused when the family's first query is refused as not understood (a 400
+    not about size): then no chunk of the family was reported.
     """
     if family not in HUNT_FAMILIES:
         raise ValueError(f"hunting answers {', '.join(HUNT_FAMILIES)}; not {family!r}")
@@ -94,8 +105,14 @@ async def hunt(
         max_values=options.chunk_values,
     )
     log.info("hunting %d %s values in %d queries", len(asked), family, len(chunks))
+    first = [True]  # no chunk of the family reported yet
+
+    def report(result: ChunkResult) -> None:
+        first[0] = False
+        on_chunk(result)
+
     for chunk in chunks:
-        await _answer_chunk(client, family, chunk, options, on_chunk, 0, [0])
+        await _answer_chunk(client, family, chunk, options, report, 0, [0], first)
 
 
 async def _answer_chunk(
@@ -106,9 +123,11 @@ async def _answer_chunk(
     on_chunk: Callable[[ChunkResult], None],
     depth: int,
     refused: list[int],
+    first: list[bool],
 ) -> None:
     """Answer `chunk`, in halves when it is refused as too big or too slow (`refused`: the
-    planned chunk's count of such refusals, shared by its parts)."""
+    planned chunk's count of such refusals, shared by its parts). While `first[0]` (no chunk of
+    the family reported yet), a 400 that is not about size raises QueryRefused."""
     if refused[0] >= MAX_REFUSED:
         error = (
             f"hunting could not answer: not asked, after {refused[0]} queries refused as too big or too slow"
@@ -123,16 +142,23 @@ async def _answer_chunk(
         if len(chunk) == 1 or depth >= MAX_SPLITS or refused[0] >= MAX_REFUSED:
             on_chunk(ChunkResult(family, chunk, {}, exc.path, f"hunting could not answer: {exc}"))
             return
-        first, second = halves(chunk)
+        first_half, second_half = halves(chunk)
         log.info(
             "hunting %s: %d values were too many for one query (%s); asking them in halves",
             family,
             len(chunk),
             exc,
         )
-        await _answer_chunk(client, family, first, options, on_chunk, depth + 1, refused)
-        await _answer_chunk(client, family, second, options, on_chunk, depth + 1, refused)
+        await _answer_chunk(client, family, first_half, options, on_chunk, depth + 1, refused, first)
+        await _answer_chunk(client, family, second_half, options, on_chunk, depth + 1, refused, first)
         return
+    if answer.rows is None and answer.status == 400 and first[0]:
+        raise QueryRefused(
+            f"advanced hunting does not understand the {family} query: {answer.error}",
+            family=family,
+            path=answer.path,
+            detail=answer.error,
+        )
     if answer.rows is None:
         on_chunk(ChunkResult(family, chunk, {}, answer.path, answer.error))
         return
@@ -174,6 +200,14 @@ async def _ask(client: MdeClient, plan: QueryPlan, options: HuntOptions) -> _Ans
             continue
         except RetriesExhausted as exc:
             return _Answer(path, None, str(exc))
+        if status in NO_ROUTE:
+            why = f"the hunting route answered HTTP {status}" + (
+                f": {message}" if (message := error_message(reply)) else ""
+            )
+            mark_unusable(client, path, why, HuntingUnavailable(why, statuses=(status,)))
+            log.warning("hunting: %s is not usable (%s); trying the next path", path, why)
+            reasons = await hunting_paths(client)
+            continue
         return _read(path, status, reply)
     raise no_path_error(client, options.paths)
 
@@ -185,7 +219,10 @@ def _read(path: str, status: int, body: Any) -> _Answer:
         raise _Split(path, message or f"HTTP {status}")
     if not 200 <= status < 300:
         return _Answer(
-            path, None, f"hunting refused the query (HTTP {status})" + (f": {message}" if message else "")
+            path,
+            None,
+            f"hunting refused the query (HTTP {status})" + (f": {message}" if message else ""),
+            status,
         )
     rows = result_rows(body)
     if rows is None:
