@@ -258,3 +258,32 @@ def test_hunt_mode_fails_loudly_and_suggests_the_other_modes(
     assert "Traceback" not in err
     assert rows == {} and (summary["status"], summary["exit_code"]) == ("failed", 1)
     assert "--mode auto falls back" in summary["error"]
+
+
+def test_what_hunting_answered_before_the_refusal_is_kept_and_nothing_is_asked_twice(
+    sandbox, tmp_path, feed, hunting_answers
+):
+    """The first family (files, MD5 included) is hunted; then hunting answers 403: the other
+    families go to stats, each lookup asked once, the hunted rows keep their hunting answers."""
+    served = [0]
+
+    def first_then_forbidden(request, graph: bool, real):  # noqa: ANN001
+        served[0] += 1
+        return real(request) if served[0] == 1 else forbidden(request, graph, real)
+
+    expected = stats_rows(sandbox, tmp_path)
+    hunting_answers(first_then_forbidden)
+    before = calls(sandbox)
+    code, err, rows, summary = run(sandbox, tmp_path, "auto")
+    after = calls(sandbox)
+    assert code == 0, err
+    assert after["hunting"] - before["hunting"] == 3  # files on Graph; then Graph and legacy refuse
+    fallback = summary["mode"]["fallback"]
+    assert fallback["families"] == ["domains", "ips", "urls"]
+    assert fallback["not_answered"] == len(feed["url"])
+    assert fallback["answered_by_stats"] == after["entity"] - before["entity"]
+    for kind in ("sha1", "sha256", "md5"):
+        for value in feed[kind]:
+            assert rows[value]["mde_answered_by"] == "hunting-graph", rows[value]
+    assert rows[feed["md5"][0]]["mde_status"] == "seen"
+    assert_like_stats(rows, expected, {k: v for k, v in feed.items() if k in ("ipv4", "domain", "url")})
