@@ -140,8 +140,8 @@ def expand(pattern: str, when: datetime, base: Path) -> str:
     return text if text == "-" else os.path.normpath(path if path.is_absolute() else base / path)
 
 
-def _expand(path: str, pattern: str, when: datetime, base: Path) -> str:
-    """`expand`, its JobError naming the job file."""
+def expand_in_job(path: str, pattern: str, when: datetime, base: Path) -> str:
+    """`expand`, its JobError naming the job file `path`."""
     try:
         return expand(pattern, when, base)
     except JobError as exc:
@@ -159,7 +159,8 @@ def _read(path: str) -> dict[str, Any]:
         raise JobError(f"{path}: not valid TOML ({exc})") from None
 
 
-def _check_types(path: str, data: dict[str, Any]) -> None:
+def check_types(path: str, data: dict[str, Any]) -> None:
+    """JobError naming `path` for a key that is not a run key or a value of the wrong TOML type."""
     unknown = sorted(set(data) - set(KEYS))
     if unknown:
         raise JobError(f"{path}: unknown key(s) {', '.join(unknown)}; known keys: {', '.join(KEYS)}")
@@ -188,7 +189,7 @@ def _inputs(path: str, patterns: list[Any], when: datetime, base: Path) -> list[
     for pattern in patterns:
         if not isinstance(pattern, str):
             raise JobError(f"{path}: every entry of 'inputs' must be a string")
-        expanded = _expand(path, pattern, when, base)
+        expanded = expand_in_job(path, pattern, when, base)
         matches = sorted(glob.glob(expanded)) if glob.has_magic(expanded) else [expanded]
         if not matches:
             raise JobError(f"{path}: no file matches '{pattern}'")
@@ -220,7 +221,7 @@ def load_job(path: str, when: datetime | None = None, *, sandbox: bool = False) 
         from enrich.tenants import load_tenants
 
         return load_tenants(path, data, when, sandbox=sandbox)
-    _check_types(path, data)
+    check_types(path, data)
     return Job(path, request_of(path, data, when, sandbox=sandbox))
 
 
@@ -231,7 +232,7 @@ def request_of(path: str, data: dict[str, Any], when: datetime, *, sandbox: bool
     data["inputs"] = _inputs(path, data.get("inputs") or [], when, base)
     for key in PATH_KEYS:
         if key in data:
-            data[key] = _expand(path, data[key], when, base)
+            data[key] = expand_in_job(path, data[key], when, base)
     values: dict[str, Any] = {}
     for key, value in data.items():
         spec = KEYS[key]

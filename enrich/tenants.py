@@ -132,7 +132,7 @@ def worst(codes: list[int]) -> int:
 
 def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bool = False) -> Job:
     """The `enrich.jobfile.Job` of a job file with `[[tenant]]` tables (JobError naming the file)."""
-    from enrich.jobfile import Job, _check_types, _expand
+    from enrich.jobfile import Job, check_types, expand_in_job
 
     data = dict(data)
     tables = data.pop("tenant")
@@ -146,7 +146,7 @@ def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bo
         raise JobError(f"{path}: 'tenant_concurrency' must be an integer")
     if not 1 <= concurrency <= MAX_TENANT_CONCURRENCY:
         raise JobError(f"{path}: 'tenant_concurrency' must be between 1 and {MAX_TENANT_CONCURRENCY}")
-    _check_types(path, data)
+    check_types(path, data)
     job_summary = data.pop("summary", None)
     if job_summary is not None and "{tenant}" in job_summary:
         raise JobError(
@@ -157,7 +157,7 @@ def load_tenants(path: str, data: dict[str, Any], when: datetime, *, sandbox: bo
     for number, table in enumerate(tables, start=1):
         taken = {run.name for run in runs}
         runs.append(_tenant_run(path, number, table, data, tenant_summary, taken, when, sandbox))
-    summary = _expand(path, job_summary, when, Path(path).resolve().parent) if job_summary else None
+    summary = expand_in_job(path, job_summary, when, Path(path).resolve().parent) if job_summary else None
     _check_distinct_outputs(path, runs, summary)
     first = runs[0].request
     request = dataclasses.replace(first, summary=summary)
@@ -176,7 +176,7 @@ def _tenant_run(
 ) -> TenantRun:
     """The run of `[[tenant]]` table `number`: the job's keys `data` with the table's overrides
     (JobError for a name in `taken`, the names of the tables before it)."""
-    from enrich.jobfile import KEYS, _check_types, request_of
+    from enrich.jobfile import KEYS, check_types, request_of
 
     where = f"{path}: [[tenant]] number {number}"
     name = table.get("name")
@@ -199,7 +199,7 @@ def _tenant_run(
         if key in CREDENTIAL_ENV_KEYS and (not isinstance(value, str) or not value.strip()):
             raise JobError(f"{where}: '{key}' must name an environment variable")
     overrides = {k: v for k, v in table.items() if k in KEYS}
-    _check_types(where, overrides)
+    check_types(where, overrides)
     merged = {**data, **overrides}
     if tenant_summary is not None and "summary" not in overrides:
         merged["summary"] = tenant_summary
