@@ -29,6 +29,7 @@ from enrich.mde.hunting.paths import use_graph_tokens
 from enrich.mde.hunting.queries import url_key
 from enrich.mde.limits import Budget
 from enrich.model import IndicatorType
+from tests.mde.hunting_contract import FILE_TABLES, HASH_COLUMNS
 from tests.mde_helpers import SECRET, TENANT, reset_sandbox, settings_for
 
 pytestmark = pytest.mark.timeout(120)
@@ -307,16 +308,6 @@ def test_a_cpu_quota_429_is_waited_out(sb, caplog):
 
 
 # -- the other families against the sandbox's dataset ------------------------------------------
-
-FILE_TABLES = ("DeviceFileEvents", "DeviceProcessEvents", "DeviceImageLoadEvents", "DeviceEvents")
-HASH_COLUMNS = (
-    "SHA1",
-    "SHA256",
-    "MD5",
-    "InitiatingProcessSHA1",
-    "InitiatingProcessSHA256",
-    "InitiatingProcessMD5",
-)
 
 
 def _file_events(sb, value):

@@ -13,20 +13,12 @@ from enrich.mde.hunting.chunks import MAX_BODY_BYTES, body_bytes, halves, plan_c
 from enrich.mde.hunting.queries import build, url_key
 from enrich.mde.hunting.run import read_sightings, result_rows
 from enrich.sandbox import kql
+from tests.mde.hunting_contract import FILE_TABLES, HASH_COLUMNS
 
 NOW = dt.datetime(2026, 12, 1, tzinfo=dt.UTC)
 SHA1_A, SHA1_B = "a" * 40, "b" * 40
 MD5_C = "c" * 32
 SHA256_D = "d" * 64
-HASH_COLUMNS = (
-    "SHA1",
-    "SHA256",
-    "MD5",
-    "InitiatingProcessSHA1",
-    "InitiatingProcessSHA256",
-    "InitiatingProcessMD5",
-)
-FILE_TABLES = ("DeviceFileEvents", "DeviceProcessEvents", "DeviceImageLoadEvents", "DeviceEvents")
 
 
 def _at(days_ago: float) -> str:
