@@ -287,3 +287,22 @@ def test_what_hunting_answered_before_the_refusal_is_kept_and_nothing_is_asked_t
             assert rows[value]["mde_answered_by"] == "hunting-graph", rows[value]
     assert rows[feed["md5"][0]]["mde_status"] == "seen"
     assert_like_stats(rows, expected, {k: v for k, v in feed.items() if k in ("ipv4", "domain", "url")})
+
+
+def test_hunt_mode_marks_a_family_whose_query_is_not_understood_error_and_hunts_the_others(
+    sandbox, tmp_path, feed, hunting_answers
+):
+    hunting_answers(unresolved(only_files=True))
+    before = calls(sandbox)
+    code, err, rows, summary = run(sandbox, tmp_path, "hunt-400", "--mode", "hunt")
+    after = calls(sandbox)
+    assert code == 3, err
+    assert after["entity"] == before["entity"]  # hunt mode never falls back
+    assert after["hunting"] - before["hunting"] == 4  # one refused files query, then ips, domains, urls
+    assert "fallback" not in summary["mode"]
+    for kind in ("sha1", "sha256", "md5"):
+        for value in feed[kind]:
+            assert rows[value]["mde_status"] == "error" and "Failed to resolve" in rows[value]["mde_error"]
+    for kind in ("ipv4", "domain", "url"):
+        for value in feed[kind]:
+            assert rows[value]["mde_status"] in ("seen", "not_seen"), rows[value]
