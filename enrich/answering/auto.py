@@ -67,6 +67,7 @@ class Fallback:
     reason: str
     detail: str
     permission: bool
+    paths: tuple[tuple[str, str], ...] = ()  # after a path failure: path -> why it is unusable now
 
     def why(self) -> str:
         return f"advanced hunting failed at call time ({self.reason})"
@@ -180,6 +181,9 @@ class AutoStrategy(Strategy):
         }
         if self.fallen:
             out["reason"] = f"{reason}; {self.fallback_line()}"
+            at_call = next((dict(f.paths) for f in self.fallen.values() if f.paths), None)
+            if at_call:  # what the calls found, not what the roles promised
+                out["paths"] = {p: at_call.get(p) or "usable" for p in METHODS}
             out["fallback"] = {
                 "reasons": sorted({f.reason for f in self.fallen.values()}),
                 "details": sorted({f.detail for f in self.fallen.values()}),
@@ -350,17 +354,22 @@ async def _hunt_family(
     """Hunt one family's keys; None when hunting answered them, else why it failed at call time and
     whether only this family (its queries not understood) or every family (no path left) is concerned."""
     from enrich.mde.errors import AuthError, PermissionDenied
+    from enrich.mde.hunting import hunting_paths
     from enrich.mde.hunting.paths import HuntingUnavailable, QueryRefused
 
     try:
         await hunter.hunt(client, keys, on_answer, refused_errors=False)
     except QueryRefused as exc:
         return Fallback(f"the {exc.family} query was not understood: {exc.detail}", str(exc), False), True
-    except PermissionDenied as exc:
-        return Fallback("403 Forbidden on every hunting path", str(exc), True), False
-    except HuntingUnavailable as exc:
-        statuses = ", ".join(str(status) for status in exc.statuses)
-        return Fallback(f"no hunting route: HTTP {statuses or '?'}", str(exc), False), False
-    except AuthError as exc:  # a Graph token refused, the legacy path refused too: stats may still sign in
-        return Fallback("the hunting paths refused our token", str(exc), False), False
+    except (PermissionDenied, HuntingUnavailable, AuthError) as exc:
+        # no path left (AuthError: a Graph token refused and the legacy path refused too; stats
+        # may still sign in, else it fails as the run would have)
+        if isinstance(exc, PermissionDenied):
+            reason = "403 Forbidden on every hunting path"
+        elif isinstance(exc, HuntingUnavailable):
+            reason = f"no hunting route: HTTP {', '.join(str(s) for s in exc.statuses) or '?'}"
+        else:
+            reason = "the hunting paths refused our token"
+        paths = tuple((await hunting_paths(client)).items())
+        return Fallback(reason, str(exc), isinstance(exc, PermissionDenied), paths), False
     return None

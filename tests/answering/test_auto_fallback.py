@@ -165,6 +165,7 @@ def test_a_403_despite_the_role_falls_back_to_stats_and_md5_rows_say_why(
     assert fallback["answered_by_stats"] == after["entity"] - before["entity"] > 0  # each asked once
     assert fallback["not_answered"] == len(feed["md5"]) + len(feed["url"])
     assert "hunting refused at call time" in mode["reason"]
+    assert all("403 Forbidden" in why for why in mode["paths"].values()), mode["paths"]  # as called
     assert "warning: auto: hunting refused at call time (" in err
     assert f"{fallback['answered_by_stats']} lookups answered by the statistics APIs instead" in err
     assert_like_stats(rows, expected, feed)
@@ -190,6 +191,7 @@ def test_a_hunting_route_that_is_missing_falls_back_and_md5_rows_are_errors(
     assert after["hunting"] - before["hunting"] == 2  # no retry of a 501, each path once
     assert summary["mode"]["fallback"]["answered_by_stats"] == after["entity"] - before["entity"]
     assert f"HTTP {status}" in summary["mode"]["reason"]
+    assert all(f"HTTP {status}" in why for why in summary["mode"]["paths"].values())
     assert_like_stats(rows, expected, feed)
     for md5 in feed["md5"]:
         row = rows[md5]
