@@ -43,9 +43,11 @@ from enrich.sinks.targets import Target, check_outputs, output_targets
 from enrich.sources.interface import encoding_fallbacks
 from enrich.sources.open import open_sources
 
-# `run --sandbox` serves a time-scaled sandbox (one quota minute lasts one second) and matches it.
+# `run --sandbox` serves a time-scaled sandbox (one quota minute lasts one second) and matches it,
+# hunting included: unscaled, the client's 45/min hunting quota would make runs sharing a cache
+# (its budget tables) wait real minutes on a sandbox whose own windows last seconds.
 SANDBOX_TIME_SCALE = 60.0
-SANDBOX_RATE_LIMIT = "100/1s,1500/60s"
+SANDBOX_RATE_LIMIT = "100/1s,1500/60s;hunting=45/1s,1500/60s;hunting-graph=45/1s"
 
 __all__ = ["RunRequest", "run"]
 
