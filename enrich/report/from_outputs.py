@@ -178,8 +178,11 @@ def _read_stix(path: str, kind: str, collector: Collector, times: list[str]) -> 
     """The sightings of one STIX output; returns the lookback hours they state."""
     lookbacks: set[int] = set()
     found = 0
+    ours = False  # enrich's extension-definition: an output of enrich run, even with no sighting
     latest = ""
     for position, obj in enumerate(_objects(path, kind), 1):
+        if isinstance(obj, dict) and obj.get("id") == EXTENSION_ID:
+            ours = True
         if not isinstance(obj, dict) or obj.get("type") != "sighting":
             continue
         ext = (obj.get("extensions") or {}).get(EXTENSION_ID)
@@ -208,10 +211,14 @@ def _read_stix(path: str, kind: str, collector: Collector, times: list[str]) -> 
         queried = ext.get("mde_queried_at")
         if isinstance(queried, str) and queried > latest:
             latest = queried
-    if not found:
+    if not found and not ours:
         raise ReportInputError(
             f"{path}: holds no sighting written by enrich run (not an enrich STIX output?)"
         )
+    if not found:  # nothing seen, and written without --negative-sightings: a valid, empty output
+        collector.file_index(path)
+        collector.notes.append(f"{path}: an enrich STIX output with no sighting (nothing was seen).")
+        return lookbacks
     collector.notes.append(
         f"{path}: STIX sightings; rows not seen are there only when the run wrote --negative-sightings."
     )

@@ -195,6 +195,28 @@ def test_report_from_a_run_uses_each_indicator(tmp_path):
     assert ["file details (--file-info)", "yes"] in data["settings"]
 
 
+def test_report_from_stix_output_where_nothing_was_seen(tmp_path):
+    """A STIX output of a run that saw nothing (no --negative-sightings) holds no sighting: it is
+    still enrich's output (its extension-definition says so), reported as nothing seen."""
+    source = open_source(str(SAMPLES / "stix21_bundle.json"))
+    answers = {k: Answer(Status.NOT_SEEN, 0) for k in make_plan([source], STATS).keys}
+    out = str(tmp_path / "out.json")
+    write_stix(
+        [source],
+        answers,
+        out,
+        org_name="Org",
+        lookback_hours=48,
+        api_url="",
+        queried_at=WHEN,
+        separate=True,
+    )
+    data = collect_outputs([out]).data()
+    assert data["headline"]["seen"] == 0 and data["seen"] == []
+    assert [i["name"] for i in data["inputs"]] == [out]
+    assert any("no sighting" in n for n in data["notes"])
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [
