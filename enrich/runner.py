@@ -100,20 +100,27 @@ def run(
                 file=err,
             )
             logs.finish(signals.stopped_by(stop), signals.exit_code(stop), "stopped", logs.WARNING)
-            return signals.exit_code(stop)
+            how, code = signals.stopped_by(stop), signals.exit_code(stop)
+            _write_failed_summary(req, how, code, started, err, status="stopped")
+            return code
 
 
 class _SummaryNotWritten(OutputError):
     """`--summary` itself could not be written (so no failure summary is tried either)."""
 
 
-def _write_failed_summary(req: RunRequest, error: str, code: int, started: float, err: TextIO) -> None:
-    """`--summary` (when given) for a run stopped by a fatal error; a summary that cannot be written is said."""
+def _write_failed_summary(
+    req: RunRequest, error: str, code: int, started: float, err: TextIO, status: str = "failed"
+) -> None:
+    """`--summary` (when given) for a run stopped by a fatal error, or by a signal (`status`
+    "stopped": an earlier run's summary left there would say "finished"); a summary that cannot
+    be written is said."""
     if not req.summary:
         return
     try:
         write_summary(
-            req.summary, failed_summary(req.inputs, req.output, error, code, time.monotonic() - started)
+            req.summary,
+            failed_summary(req.inputs, req.output, error, code, time.monotonic() - started, status),
         )
     except OSError as exc:
         print(f"enrich: {req.summary}: cannot write the summary ({exc.strerror or exc})", file=err)
@@ -157,7 +164,9 @@ def _run(
             lookups = resolve(plan, strategy, settings, opts)
         except Interrupted as stop:
             _say_interrupted(stop, cache_path, err)
-            return signals.exit_code(stop.stop)
+            how, code = signals.stopped_by(stop.stop), signals.exit_code(stop.stop)
+            _write_failed_summary(req, how, code, started, err, status="stopped")
+            return code
         sink_options = SinkOptions(
             neutralise=req.neutralise,
             org_name=req.org_name,
