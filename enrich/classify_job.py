@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from enrich.answering.interface import Strategy
+from enrich.errors import UsageError
 from enrich.indicators import extract
 from enrich.locks import hold_outputs
 from enrich.model import Indicator, IndicatorType, Status
@@ -441,6 +442,7 @@ def classify_files(
     """
     if to not in (None, "csv"):
         raise ValueError(f"classify writes CSV only, not {to!r}")
+    _check_csv_name(output)
     err = sys.stderr if err is None else err
     sources = open_sources(inputs, column)
     counts: Counter = Counter()
@@ -466,6 +468,22 @@ def classify_files(
         if stray:
             print(f"  {stray}", file=err)
     return counts
+
+
+NOT_CSV_SUFFIXES = (".xlsx", ".xlsm", ".xls", ".json", ".jsonl")
+
+
+def _check_csv_name(output: str | None) -> None:
+    """UsageError for an output file named as a workbook or JSON: classify writes CSV, and a
+    spreadsheet or STIX reader given that name would refuse the file (`enrich run` writes those)."""
+    if not output or output == "-" or os.path.isdir(output):
+        return
+    suffix = os.path.splitext(output)[1].lower()
+    if suffix in NOT_CSV_SUFFIXES:
+        raise UsageError(
+            f"-o {output}: classify writes CSV, not {suffix[1:]}; name the output .csv "
+            f"(enrich run --to {'xlsx' if suffix.startswith('.xls') else 'stix'} writes {suffix[1:]})"
+        )
 
 
 @dataclass

@@ -177,6 +177,16 @@ def test_usage_errors_exit_2():
     assert CliRunner().invoke(cli, ["classify", "--bogus", "x"]).exit_code == 2
 
 
+@pytest.mark.parametrize("name", ["out.xlsx", "OUT.JSON", "out.jsonl"])
+def test_an_output_named_as_a_workbook_or_json_is_a_usage_error(tmp_path, sample_dir, name):
+    """classify writes CSV: a CSV at out.xlsx would not open in Excel (run writes xlsx and STIX)."""
+    out = tmp_path / name
+    result = run(str(sample_dir / "plain_list.txt"), "-o", str(out))
+    assert result.exit_code == 2, result.output
+    assert "classify writes CSV" in result.stderr and "Traceback" not in result.output
+    assert not out.exists()
+
+
 def test_classify_files_returns_counts(tmp_path, sample_dir):
     err = io.StringIO()
     counts = classify_files(
