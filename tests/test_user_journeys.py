@@ -3,7 +3,9 @@ bounded in time; those that read the real feeds skip when `/work/shared/feeds` i
 
 from __future__ import annotations
 
+import csv
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -67,3 +69,52 @@ def test_ctrl_c_mid_run_rewrites_the_summary_as_stopped_and_the_rerun_finishes(t
         done = json.loads(summary.read_text())
         assert done["status"] == "finished" and done["rows"]["total"] == distinct
         assert done["lookups"]["from_cache"] > 0
+
+
+def _rows(path: Path) -> list[list[str]]:
+    with open(path, encoding="utf-8-sig", newline="") as handle:
+        return list(csv.reader(handle))
+
+
+@needs_feeds
+@pytest.mark.timeout(180)
+def test_a_real_feed_through_run_summary_and_report(tmp_path):
+    """A real CSV feed through `run --sandbox`: every input row in order with its cells unchanged,
+    the summary's counts those of the output; then the STIX feed (separate, nothing seen there)
+    and `enrich report` over both outputs."""
+    feed = FEEDS / "csv" / "volexity_3cx_iocs.csv"
+    out, summary = tmp_path / "out.csv", tmp_path / "run.json"
+    done = enrich(
+        "run", "--sandbox", str(feed), "-o", str(out), "--summary", str(summary), "-q", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    inp, got = _rows(feed), _rows(out)
+    width = len(inp[0])
+    assert got[0][:width] == inp[0] and got[0][width] == "mde_type"
+    assert [r[:width] for r in got[1:]] == inp[1:]
+    status = got[0].index("mde_status")
+    counts: dict[str, int] = {}
+    for row in got[1:]:
+        counts[row[status]] = counts.get(row[status], 0) + 1
+    facts = json.loads(summary.read_text())
+    assert facts["rows"] == {"total": len(inp) - 1, "by_status": counts}
+
+    stix = FEEDS / "stix" / "sekoia_apt31_stix21.jsonl"
+    sightings = tmp_path / "sightings.json"
+    done = enrich(
+        "run", "--sandbox", str(stix), "--stix-output", "separate", "-o", str(sightings), "-q", cwd=tmp_path
+    )
+    assert done.returncode == 0, done.stderr
+    page = tmp_path / "report.html"
+    made = enrich("report", str(out), str(sightings), "-o", str(page), cwd=tmp_path)
+    assert made.returncode == 0, made.stderr
+    block = re.search(
+        r'<script type="application/json" id="report-data">(.*?)</script>',
+        page.read_text(encoding="utf-8"),
+        re.S,
+    )
+    assert block, "no data block in the report"
+    data = json.loads(block.group(1))
+    assert [(i["name"], i["rows"]) for i in data["inputs"]] == [(str(out), len(inp) - 1), (str(sightings), 0)]
+    assert data["headline"]["rows"] == len(inp) - 1
