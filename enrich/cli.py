@@ -791,6 +791,9 @@ def run_command(
 def report_command(outputs: tuple[str, ...], output: str) -> None:
     """Make an HTML report from earlier outputs of `enrich run` (CSV, xlsx, STIX bundles or JSON Lines).
 
+    OUTPUT is a file or a folder (`run -o FOLDER`): its *.csv *.xlsx *.json *.jsonl files, less
+    *.summary.json.
+
     One self-contained page that needs no network: the counts at a glance, status by indicator
     type, the distribution of organisation prevalence, a first-to-last-seen timeline, a table of
     every seen indicator that sorts and filters, the inputs and settings. `enrich run --report

@@ -18,7 +18,7 @@ from typing import Any
 from enrich.errors import OutputError, UsageError
 from enrich.outcome import Outcomes
 from enrich.report.data import Collector
-from enrich.report.from_outputs import ReportInputError, collect_outputs
+from enrich.report.from_outputs import ReportInputError, collect_outputs, output_files
 from enrich.report.from_run import collect_run, run_settings
 from enrich.report.page import render
 from enrich.sinks.atomic import destination, write_text_atomic
@@ -98,7 +98,9 @@ def _mode_text(mode: Any, asked: str) -> str:
 
 
 def make_report(outputs: Sequence[str], path: str) -> int:
-    """`enrich report`: the page for earlier outputs (CSV, xlsx, STIX) at `path`; returns its size."""
+    """`enrich report`: the page for earlier outputs (CSV, xlsx, STIX; a folder stands for the
+    outputs in it) at `path`; returns its size."""
+    outputs = output_files(outputs)
     if path != "-" and any(destination(path).real == destination(o).real for o in outputs):
         raise UsageError(f"-o {path} is one of the outputs read; give another path")
     if path == "-":

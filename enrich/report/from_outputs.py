@@ -33,6 +33,34 @@ class ReportInputError(InputError):
     """An output given to `enrich report` cannot be read (one line naming it and the problem)."""
 
 
+OUTPUT_SUFFIXES = (".csv", ".xlsx", ".json", ".jsonl")
+
+
+def output_files(paths: Sequence[str]) -> list[str]:
+    """`paths` with each folder replaced by the outputs in it (as `run -o FOLDER` writes them):
+    its `*.csv *.xlsx *.json *.jsonl` files by name, less hidden ones and `*.summary.json`;
+    ReportInputError for a folder holding none."""
+    files: list[str] = []
+    for path in paths:
+        if not os.path.isdir(path):
+            files.append(path)
+            continue
+        found = sorted(
+            os.path.join(path, name)
+            for name in os.listdir(path)
+            if name.lower().endswith(OUTPUT_SUFFIXES)
+            and not name.startswith(".")
+            and not name.lower().endswith(".summary.json")
+            and os.path.isfile(os.path.join(path, name))
+        )
+        if not found:
+            raise ReportInputError(
+                f"{path}: a folder with no output of enrich run in it (*.csv *.xlsx *.json)"
+            )
+        files.extend(found)
+    return files
+
+
 def collect_outputs(paths: Sequence[str]) -> Collector:
     """A report of every output in `paths` (CSV, xlsx or STIX written by `enrich run`)."""
     collector = Collector(origin="outputs", title="enrich report")

@@ -232,6 +232,27 @@ def test_bad_outputs_are_named(tmp_path, content, message):
         collect_outputs([str(path)])
 
 
+def test_a_folder_stands_for_the_outputs_in_it(tmp_path):
+    """`run -o FOLDER` then `enrich report FOLDER`: its outputs by name, not its summaries."""
+    folder = tmp_path / "out"
+    folder.mkdir()
+    b_rows, a_rows = synthetic_rows(2, 1), synthetic_rows(1, 1)
+    write_output(folder / "b.enriched.csv", b_rows)
+    write_output(folder / "a.enriched.csv", a_rows)
+    (folder / "run.summary.json").write_text('{"status": "finished"}', encoding="utf-8")
+    (folder / "notes.txt").write_text("not an output", encoding="utf-8")
+    page = tmp_path / "r.html"
+    make_report([str(folder)], str(page))
+    data = page_data(page.read_text(encoding="utf-8"))
+    assert [(i["name"], i["rows"]) for i in data["inputs"]] == [
+        (str(folder / "a.enriched.csv"), len(a_rows)),
+        (str(folder / "b.enriched.csv"), len(b_rows)),
+    ]
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ReportInputError, match="a folder with no output of enrich run"):
+        make_report([str(tmp_path / "empty")], str(tmp_path / "r2.html"))
+
+
 def test_broken_xlsx_and_missing_outputs_are_clear(tmp_path):
     book = tmp_path / "out.xlsx"
     book.write_bytes(b"PK\x03\x04rest")
