@@ -118,3 +118,18 @@ def test_a_real_feed_through_run_summary_and_report(tmp_path):
     data = json.loads(block.group(1))
     assert [(i["name"], i["rows"]) for i in data["inputs"]] == [(str(out), len(inp) - 1), (str(sightings), 0)]
     assert data["headline"]["rows"] == len(inp) - 1
+
+
+@pytest.mark.timeout(120)
+def test_the_workbook_says_what_auto_chose(tmp_path):
+    """`run --sandbox` (auto) to xlsx: the Summary sheet names the mode that answered, as the
+    report does ("hunt (asked: auto)"), not only the "auto" the user asked for."""
+    import openpyxl
+
+    book = tmp_path / "out.xlsx"
+    sample = Path(__file__).resolve().parents[1] / "sample_data" / "plain_list.txt"
+    done = enrich("run", "--sandbox", str(sample), "-o", str(book), "-q", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    wb = openpyxl.load_workbook(book, read_only=True)
+    facts = {r[0]: r[1] for r in wb["Summary"].iter_rows(values_only=True) if r and r[0]}
+    assert facts["mode (how MDE was asked)"] == "hunt (asked: auto)"

@@ -33,7 +33,7 @@ import os
 import re
 import sys
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from functools import lru_cache
 from typing import Any
@@ -247,7 +247,7 @@ class XlsxSink(Sink):
         type_at = MDE_COLUMNS.index("mde_type")
         counts = self.counts
         text, write_number, write_datetime = self._text, ws.write_number, ws.write_datetime
-        self._strategy = outcomes.strategy.name
+        self._strategy = _mode_text(outcomes.strategy.choice(), outcomes.strategy.name)
         for chunk, cells in outcomes.rows(source):
             inputs = [_texts(chunk.frame.iloc[:, j]) for j in range(chunk.frame.shape[1])]
             if len(inputs) != sheet.inputs:
@@ -376,3 +376,9 @@ def _texts(column: pd.Series) -> list[str]:
     if column.hasnans:
         column = column.fillna("")
     return [v if isinstance(v, str) else str(v) for v in column.tolist()]
+
+
+def _mode_text(choice: Mapping[str, Any], name: str) -> str:
+    """What answered, as the report says it: `hunt (asked: auto)`, or `stats` when asked so."""
+    chosen, asked = str(choice.get("chosen") or name), str(choice.get("asked") or name)
+    return chosen if chosen == asked else f"{chosen} (asked: {asked})"
