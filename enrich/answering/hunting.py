@@ -26,7 +26,6 @@ from enrich.answering.interface import (
     OnAnswer,
     Strategy,
     answer_together,
-    run_until_first_error,
 )
 from enrich.answering.stats import (
     FILE_INFO_MARK,
@@ -44,6 +43,7 @@ from enrich.mde.hunting.interface import (
 )
 from enrich.mde.times import iso_utc
 from enrich.model import Answer, Indicator, IndicatorType, LookupKey, Status
+from enrich.tasks import run_until_first_error
 
 if TYPE_CHECKING:
     from enrich.mde.client import MdeClient

@@ -20,6 +20,7 @@ from enrich.errors import CacheError, UsageError
 from enrich.mde.errors import MdeError
 from enrich.model import Answer, Indicator, LookupKey, Status
 from enrich.request import DEFAULT_MAX_DEVICES, MAX_DEVICES, MAX_LOOKBACK_HOURS
+from enrich.tasks import run_until_first_error
 
 if TYPE_CHECKING:
     from enrich.mde.client import MdeClient
@@ -175,19 +176,3 @@ async def run_per_family(
         for _ in range(min(max(1, concurrency), len(family_keys))):
             tasks.append(asyncio.create_task(worker(shared)))
     await run_until_first_error(tasks)
-
-
-async def run_until_first_error(tasks: Sequence[asyncio.Task[None]]) -> None:
-    """Wait for `tasks`; the first to fail cancels the others and its exception propagates."""
-    if not tasks:
-        return
-    try:
-        await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
-    finally:
-        for task in tasks:
-            if not task.done():
-                task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
-    for task in tasks:
-        if not task.cancelled() and (error := task.exception()) is not None:
-            raise error

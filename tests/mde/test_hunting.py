@@ -7,6 +7,8 @@ import asyncio
 import datetime as dt
 import logging
 import re
+import threading
+import time
 from urllib.parse import urlsplit
 
 import pytest
@@ -254,10 +256,39 @@ def test_a_bad_value_is_refused_before_any_call(sb):
 def test_many_values_go_in_chunks_each_answered_once(sb):
     values = _some_ips(sb, 30)
     results, _, _ = _run(sb, "ips", values, HuntOptions(max_devices=0, chunk_values=7))
-    assert [len(r.values) for r in results] == [7, 7, 7, 7, 4]
-    assert [v for r in results for v in r.values] == values
+    assert sorted(len(r.values) for r in results) == [4, 7, 7, 7, 7]
+    assert results[0].values == tuple(values[:7])  # the first query alone, then the rest a few at a time
+    assert sorted(v for r in results for v in r.values) == sorted(values)
     _check(sb, _merged(results), _ips_truth(sb, values, 10), 0)
     assert _hunting_statuses(sb) == [(PATH_GRAPH, 200)] * 5
+
+
+@pytest.mark.parametrize("in_flight", [1, 3])
+def test_after_the_first_query_a_family_has_at_most_queries_in_flight_at_once(sb, monkeypatch, in_flight):
+    from enrich.sandbox import hunting as sandbox_hunting
+
+    lock, active, most, order = threading.Lock(), [0], [0], []
+    real = sandbox_hunting.answer_graph
+
+    def slow(*args, **kwargs):
+        with lock:
+            active[0] += 1
+            most[0] = max(most[0], active[0])
+            order.append(active[0])
+        time.sleep(0.3)  # a query that takes a while to run, as MDE's do
+        try:
+            return real(*args, **kwargs)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(sandbox_hunting, "answer_graph", slow)
+    values = _some_ips(sb, 30)
+    options = HuntOptions(max_devices=0, chunk_values=5, queries_in_flight=in_flight)
+    results, _, _ = _run(sb, "ips", values, options)
+    _check(sb, _merged(results), _ips_truth(sb, values, 10), 0)
+    assert len(results) >= 6 and order[0] == 1  # the first query ran alone
+    assert most[0] == in_flight
 
 
 # -- limits -----------------------------------------------------------------------------------

@@ -13,6 +13,9 @@ BUDGET_FAMILY: dict[str, str] = {PATH_GRAPH: "hunting-graph", PATH_LEGACY: "hunt
 MAX_LOOKBACK_HOURS = 720  # advanced hunting sees the last 30 days
 DEFAULT_CHUNK_VALUES = 1000  # values per query at most (fewer when the size limits say so)
 DEFAULT_REQUEST_TIMEOUT = 210.0  # seconds: MDE runs a query up to 200 s (Graph: 3 minutes)
+# Queries of one family in flight at once after its first (a query takes seconds to run in MDE, so
+# one at a time would leave the 45/minute quota unused; the quota and the CPU cycle still bound it).
+DEFAULT_QUERIES_IN_FLIGHT = 3
 
 
 @dataclass(frozen=True)
@@ -29,6 +32,7 @@ class HuntOptions:
     paths: tuple[str, ...] = (PATH_GRAPH, PATH_LEGACY)
     chunk_values: int = DEFAULT_CHUNK_VALUES
     request_timeout: float = DEFAULT_REQUEST_TIMEOUT
+    queries_in_flight: int = DEFAULT_QUERIES_IN_FLIGHT
 
     def __post_init__(self) -> None:
         if not 1 <= int(self.lookback_hours) <= MAX_LOOKBACK_HOURS:
@@ -39,6 +43,8 @@ class HuntOptions:
             raise ValueError(f"max devices must be 0 or more; got {self.max_devices}")
         if not self.paths or any(path not in (PATH_GRAPH, PATH_LEGACY) for path in self.paths):
             raise ValueError(f"hunting paths must be among {PATH_GRAPH}, {PATH_LEGACY}; got {self.paths!r}")
+        if int(self.queries_in_flight) < 1:
+            raise ValueError(f"queries_in_flight must be at least 1; got {self.queries_in_flight}")
         if int(self.chunk_values) < 1:
             raise ValueError(f"chunk_values must be at least 1; got {self.chunk_values}")
         if float(self.request_timeout) <= 0:

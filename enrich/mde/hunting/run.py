@@ -1,4 +1,4 @@
-"""`hunt`: every value of a family asked chunk by chunk, a chunk too big split in two, Graph then legacy.
+"""`hunt`: every value of a family asked chunk by chunk (a few at a time), a chunk too big split in two, Graph then legacy.
 
 For each chunk (chunks.py) the query (queries.py) goes to the first usable path (paths.py); a
 403, a refused token or a missing route (404/405/410/501) makes that path unusable for the rest
@@ -42,6 +42,7 @@ from enrich.mde.hunting.paths import (
     tokens_for,
 )
 from enrich.mde.hunting.queries import QueryPlan, build
+from enrich.tasks import run_pool
 
 log = logging.getLogger(__name__)
 
@@ -111,8 +112,14 @@ async def hunt(
         first[0] = False
         on_chunk(result)
 
-    for chunk in chunks:
+    # The first query alone: a query the service does not understand is found with one call. Then
+    # the rest, `queries_in_flight` at a time (each call still takes its slot of the quota).
+    await _answer_chunk(client, family, chunks[0], options, report, 0, [0], first)
+
+    async def answer(chunk: tuple[str, ...]) -> None:
         await _answer_chunk(client, family, chunk, options, report, 0, [0], first)
+
+    await run_pool(chunks[1:], answer, options.queries_in_flight)
 
 
 async def _answer_chunk(
