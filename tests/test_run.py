@@ -206,6 +206,9 @@ def test_secret_appears_nowhere(env, tmp_path):
     assert result.exit_code == 1
     assert "secret" in result.stderr.lower() and "Traceback" not in result.stderr
     assert bad not in result.stderr and bad not in result.stdout
+    # auto mode's choice is no place for the sign-in error: it is said once, as the run's error
+    assert result.stderr.count("AADSTS7000215") == 1, result.stderr
+    assert "mode auto" not in result.stderr
 
 
 def test_exit_code_3_when_rows_error(env, tmp_path):

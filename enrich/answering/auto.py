@@ -35,6 +35,7 @@ from enrich.answering.hunting import (
     CHUNK_VALUES,
     METHODS,
     PATH_GRAPH,
+    PATH_LEGACY,
     HuntingStrategy,
     url_key,
 )
@@ -136,8 +137,14 @@ class AutoStrategy(Strategy):
     # -- deciding ------------------------------------------------------------------------------
     async def prepare(self, client: MdeClient) -> None:
         from enrich.mde.hunting import hunting_paths
+        from enrich.mde.hunting.paths import sign_in_error
 
-        self.decide(await hunting_paths(client))
+        paths = await hunting_paths(client)
+        # Signing in for MDE itself failed: the statistics APIs need that token too, so no mode
+        # can answer; the sign-in error is the run's error (not a choice of mode).
+        if (error := sign_in_error(client, PATH_LEGACY)) is not None:
+            raise error
+        self.decide(paths)
 
     def decide(self, paths: Mapping[str, str]) -> Strategy:
         """Choose from `hunting_paths`'s answer (path -> "" when usable, else why not)."""

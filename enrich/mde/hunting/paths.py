@@ -114,6 +114,12 @@ async def hunting_paths(client: MdeClient) -> dict[str, str]:
         return dict(state.reasons)
 
 
+def sign_in_error(client: MdeClient, path: str) -> MdeError | None:
+    """The sign-in failure that made `path` unusable for `client` (None: it signed in, or not asked)."""
+    error = _state(client).errors.get(path)
+    return error if isinstance(error, AuthError) else None
+
+
 def mark_unusable(client: MdeClient, path: str, reason: str, error: MdeError | None = None) -> None:
     """`path` is not to be used again by `client` (it answered 403, or refused our token)."""
     state = _state(client)
