@@ -162,6 +162,10 @@ _AADSTS_WORDS: dict[int, str] = {
     7000112: "the application is disabled in this tenant; ask an administrator to enable it",
     700024: "the client assertion is not within its valid time range; check the machine's clock",
     50126: "the credentials are invalid",
+    500011: (
+        "the tenant does not know the API the token was asked for: its address belongs to another "
+        "Microsoft cloud (check --cloud / MDE_CLOUD), or the API is not available in this tenant"
+    ),
 }
 
 
@@ -188,7 +192,7 @@ def auth_error_from_response(payload: dict, *, tenant_id: str, client_id: str, l
         text = words.format(tenant_id=tenant_id, client_id=client_id, login_url=login_url)
     else:
         description = str(payload.get("error_description") or payload.get("error") or "unknown error")
-        text = description.split("\r\n")[0].split("\n")[0]
+        text = re.sub(r"^AADSTS\d+:\s*", "", description.split("\r\n")[0].split("\n")[0])
     prefix = f"could not sign in to Microsoft Entra ID (AADSTS{code})" if code else "could not sign in"
     # Throttling (429, AADSTS50196) and outages (AADSTS90033) pass with time; a person must fix the rest.
     transient = (
