@@ -227,8 +227,9 @@ def test_exit_code_3_when_rows_error(env, tmp_path):
                 FAST,
                 "--timeout",
                 "5",
+                "--mode",
+                "stats",  # auto's hunting path is tested so in tests/answering/test_auto_fallback.py
             ],
-            env={"ENRICH_MAX_RETRIES": "1"},
         )
     finally:
         env.configure(faults={})
