@@ -140,9 +140,11 @@ class AutoStrategy(Strategy):
         from enrich.mde.hunting.paths import sign_in_error
 
         paths = await hunting_paths(client)
-        # Signing in for MDE itself failed: the statistics APIs need that token too, so no mode
-        # can answer; the sign-in error is the run's error (not a choice of mode).
-        if (error := sign_in_error(client, PATH_LEGACY)) is not None:
+        # Signing in for MDE itself was refused (a wrong secret, an unknown app): the statistics APIs
+        # need that token too, so no mode can answer and the refusal is the run's error. A transient
+        # failure (login host unreachable) goes on to stats, whose calls retry the sign-in.
+        error = sign_in_error(client, PATH_LEGACY)
+        if error is not None and not error.transient:
             raise error
         self.decide(paths)
 

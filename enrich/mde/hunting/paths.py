@@ -114,7 +114,7 @@ async def hunting_paths(client: MdeClient) -> dict[str, str]:
         return dict(state.reasons)
 
 
-def sign_in_error(client: MdeClient, path: str) -> MdeError | None:
+def sign_in_error(client: MdeClient, path: str) -> AuthError | None:
     """The sign-in failure that made `path` unusable for `client` (None: it signed in, or not asked)."""
     error = _state(client).errors.get(path)
     return error if isinstance(error, AuthError) else None
