@@ -32,6 +32,7 @@ from enrich.answering.stats import (
     fetch_file_info,
     lacks_file_info,
     same_file_key,
+    same_file_note,
     type_lookup_key,
 )
 from enrich.mde.hunting.interface import (
@@ -157,9 +158,7 @@ class HuntingStrategy(Strategy):
     def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
         if ind.type is IndicatorType.URL:
             return host_note(key)
-        if key.family == "files" and key.key != ind.value:
-            return f"same file as {key.key}"
-        return ""
+        return same_file_note(ind, key)
 
     def answer_note(self, ind: Indicator, key: LookupKey, answers: Answers) -> str:
         """For a URL: whether the exact URL was seen (the row's cells are its host's)."""

@@ -99,6 +99,11 @@ def same_file_key(indicators: tuple[Indicator, ...], preference: Sequence[Indica
     return None
 
 
+def same_file_note(ind: Indicator, key: LookupKey) -> str:
+    """The remark on a hash whose answer is another hash of the same file's ("" otherwise)."""
+    return f"same file as {key.key}" if key.family == "files" and key.key != ind.value else ""
+
+
 def lacks_file_info(key: LookupKey, answer: Answer) -> bool:
     """True for an answer about a file MDE has seen that was fetched without `--file-info`."""
     return (
@@ -131,9 +136,7 @@ class StatsStrategy(Strategy):
     def lookup_note(self, ind: Indicator, key: LookupKey) -> str:
         if ind.type is IndicatorType.URL:
             return f"statistics are for the host {key.key}"
-        if key.family == "files" and key.key != ind.value:
-            return f"same file as {key.key}"
-        return ""
+        return same_file_note(ind, key)
 
     def reusable(self, key: LookupKey, answer: Answer) -> bool:
         """A stats answer; with `--file-info`, one about a seen file must have asked for it too."""

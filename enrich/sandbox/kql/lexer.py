@@ -8,10 +8,9 @@ from dataclasses import dataclass
 
 from enrich.sandbox.kql.values import _TIMESPAN_UNITS, KqlError, parse_datetime
 
-#: Operators that take a ``!`` prefix (``!has``, ``!in~``, ``!between``...).
-_NEGATABLE = frozenset(
+#: The string operators (``has``, ``contains_cs``...); each also takes a ``!`` prefix.
+STRING_OPERATORS = frozenset(
     {
-        "in",
         "has",
         "has_cs",
         "contains",
@@ -24,9 +23,10 @@ _NEGATABLE = frozenset(
         "hasprefix_cs",
         "hassuffix",
         "hassuffix_cs",
-        "between",
     }
 )
+#: Operators that take a ``!`` prefix (``!has``, ``!in~``, ``!between``...).
+_NEGATABLE = STRING_OPERATORS | {"in", "between"}
 #: Hyphenated operator names, read as one identifier.
 _HYPHENATED = frozenset(
     {

@@ -12,26 +12,10 @@ unary ``-``; member access ``x.y`` and ``x[i]``; primaries.
 from __future__ import annotations
 
 from enrich.sandbox.kql import nodes as n
-from enrich.sandbox.kql.lexer import _parse_error, _Token, _tokenize
+from enrich.sandbox.kql.lexer import STRING_OPERATORS, _parse_error, _Token, _tokenize
 from enrich.sandbox.kql.values import MAX_NESTING, KqlError
 
 _COMPARISON_OPS = frozenset({"==", "!=", "<>", "<", "<=", ">", ">=", "=~", "!~"})
-_STRING_OPS = frozenset(
-    {
-        "has",
-        "has_cs",
-        "contains",
-        "contains_cs",
-        "startswith",
-        "startswith_cs",
-        "endswith",
-        "endswith_cs",
-        "hasprefix",
-        "hasprefix_cs",
-        "hassuffix",
-        "hassuffix_cs",
-    }
-)
 _LIST_OPS = frozenset({"in", "in~", "!in", "!in~", "has_any", "has_all"})
 _JOIN_KINDS = frozenset(
     {
@@ -958,7 +942,7 @@ class _Parser:
         if op in _LIST_OPS:
             self.next()
             return n.Binary(tok.pos, op, left, self.parse_list())
-        if op.lstrip("!") in _STRING_OPS:
+        if op.lstrip("!") in STRING_OPERATORS:
             self.next()
             return n.Binary(tok.pos, op, left, self.parse_additive())
         if tok.kind == "id" and op == "matches":
